@@ -1,0 +1,184 @@
+/**
+ * The table catalog: every table the product reads or writes, declared once.
+ *
+ * The Parquet writer (column order and types), the SQL that reads the tables back, the README's
+ * table reference and (later) the Glue/Athena table definitions are all derived from this file.
+ * Every table is Hive-partitioned by `dt` (the run date): `<dest>/<table>/dt=YYYY-MM-DD/data.parquet`.
+ */
+
+/** Logical column types, mapped to each engine's type in one place ({@link sqlType}). */
+export const COLUMN_TYPES = {
+  string: { duckdb: 'VARCHAR', glue: 'string' },
+  int: { duckdb: 'INTEGER', glue: 'int' },
+  bigint: { duckdb: 'BIGINT', glue: 'bigint' },
+  double: { duckdb: 'DOUBLE', glue: 'double' },
+  /** Money in the currency's units; exact decimal so sums never drift. */
+  money: { duckdb: 'DECIMAL(18,4)', glue: 'decimal(18,4)' },
+  date: { duckdb: 'DATE', glue: 'date' },
+  timestamp: { duckdb: 'TIMESTAMP', glue: 'timestamp' },
+  boolean: { duckdb: 'BOOLEAN', glue: 'boolean' },
+} as const;
+
+export type ColumnType = keyof typeof COLUMN_TYPES;
+
+export interface Column {
+  readonly name: string;
+  readonly type: ColumnType;
+  readonly description: string;
+  /** False when every row must have a value (checked when a run writes the table). */
+  readonly nullable?: boolean;
+}
+
+export interface Table {
+  readonly name: string;
+  /** One line: what the table holds and its grain ("one row per …"). */
+  readonly description: string;
+  readonly columns: readonly Column[];
+  /** Rows are written in this order so that a re-run writes identical files. */
+  readonly orderBy: readonly string[];
+}
+
+/** The Hive partition column of every table: the run date the partition belongs to. */
+export const PARTITION_COLUMN: Column = {
+  name: 'dt',
+  type: 'date',
+  description: 'Run date (Hive partition `dt=YYYY-MM-DD`).',
+};
+
+const col = (name: string, type: ColumnType, description: string, nullable = false): Column => ({
+  name,
+  type,
+  description,
+  nullable,
+});
+
+export const transactions = {
+  name: 'transactions',
+  description:
+    'Curated, typed, deduplicated history: one row per order (returns included), partitioned by the extract date that first delivered it.',
+  columns: [
+    col('transaction_id', 'string', 'Order id from the extract, or derived from configured fields when the source has none.'),
+    col('customer_id', 'string', 'Customer id as delivered (leading zeros kept).'),
+    col('ordered_at', 'timestamp', 'When the order was placed (UTC; ISO offsets are converted).'),
+    col('order_date', 'date', 'Calendar date of ordered_at.'),
+    col('amount', 'money', 'Order value; negative for returns (net spend is a plain sum).'),
+    col('quantity', 'int', 'Units in the order (sum of lines); negative for returns; NULL when not delivered.', true),
+    col('channel', 'string', 'Sales channel (e.g. online, store, app); NULL when not delivered.', true),
+    col('currency', 'string', 'ISO currency code; NULL when not delivered.', true),
+    col('is_return', 'boolean', 'True for a refund/return (flagged in the extract or negative amount).'),
+    col('source_file', 'string', 'Extract file the order came from (relative to the source root).'),
+    col('source_line', 'bigint', 'Line (CSV, JSON Lines) or row (Parquet) of its first line in that file, 1-based.'),
+  ],
+  orderBy: ['transaction_id'],
+} as const satisfies Table;
+
+export const rejects = {
+  name: 'rejects',
+  description:
+    'Input rows that could not be accepted, with the reason: one row per rejected line, or per file that could not be read at all.',
+  columns: [
+    col('source_file', 'string', 'Extract file (relative to the source root).'),
+    col('source_line', 'bigint', 'Line (CSV, JSON Lines) or row (Parquet) in the file, 1-based; NULL for a whole-file problem.', true),
+    col('reason', 'string', 'Why the row was rejected, naming the field and the bad value.'),
+    col('raw', 'string', 'The raw text of the line (invalid bytes shown as U+FFFD), or the row as JSON.', true),
+  ],
+  orderBy: ['source_file', 'source_line', 'reason'],
+} as const satisfies Table;
+
+export const customerScores = {
+  name: 'customer_scores',
+  description: 'RFM scores as of the run date: one row per customer with at least one purchase in the scoring window.',
+  columns: [
+    col('customer_id', 'string', 'Customer id.'),
+    col('first_purchase_date', 'date', 'Date of the first purchase (returns excluded) in the window.'),
+    col('last_purchase_date', 'date', 'Date of the last purchase (returns excluded) in the window.'),
+    col('recency_days', 'int', 'Run date minus last_purchase_date, in whole days.'),
+    col('frequency', 'int', 'Number of distinct purchase orders in the window (returns excluded).'),
+    col('monetary', 'money', 'Net spend in the window: purchases minus returns.'),
+    col('returned_amount', 'money', 'Value of returns in the window (positive).'),
+    col('r_score', 'int', 'Recency score 1-5 (5 = most recent), by quantile of the customer base; ties share a score.'),
+    col('f_score', 'int', 'Frequency score 1-5 (5 = most orders); ties share a score.'),
+    col('m_score', 'int', 'Monetary score 1-5 (5 = highest net spend); ties share a score.'),
+    col('rfm_code', 'string', 'r_score, f_score and m_score as one code, e.g. "545".'),
+    col('segment', 'string', 'Named segment from the configured R/F/M rules (e.g. Champions, At Risk).'),
+    col('grade', 'string', 'Value grade A-E (A = most valuable) from r_score + f_score + m_score.'),
+  ],
+  orderBy: ['customer_id'],
+} as const satisfies Table;
+
+export const segmentSummary = {
+  name: 'segment_summary',
+  description: 'One row per segment at the run date: size, value and average RFM.',
+  columns: [
+    col('segment', 'string', 'Segment name.'),
+    col('customers', 'bigint', 'Customers in the segment.'),
+    col('share_of_customers', 'double', 'customers / all scored customers.'),
+    col('monetary_total', 'money', 'Sum of monetary (net spend) over the segment.'),
+    col('share_of_monetary', 'double', 'monetary_total / net spend of all scored customers (NULL when that is 0).', true),
+    col('avg_recency_days', 'double', 'Mean recency_days.'),
+    col('avg_frequency', 'double', 'Mean frequency.'),
+    col('avg_monetary', 'double', 'Mean monetary.'),
+  ],
+  orderBy: ['segment'],
+} as const satisfies Table;
+
+export const segmentMigration = {
+  name: 'segment_migration',
+  description:
+    'Customers moving between segments and grades from the previous run to this one: one row per (from, to) pair.',
+  columns: [
+    col('previous_dt', 'date', 'Run date of the previous scores compared against; NULL on the first run.', true),
+    col('from_segment', 'string', 'Segment at the previous run; NULL for customers scored for the first time.', true),
+    col('from_grade', 'string', 'Grade at the previous run; NULL for customers scored for the first time.', true),
+    col('to_segment', 'string', 'Segment at this run; NULL for customers no longer scored.', true),
+    col('to_grade', 'string', 'Grade at this run; NULL for customers no longer scored.', true),
+    col('customers', 'bigint', 'Number of customers making this move.'),
+  ],
+  orderBy: ['from_segment', 'from_grade', 'to_segment', 'to_grade'],
+} as const satisfies Table;
+
+export const runManifest = {
+  name: 'run_manifest',
+  description: 'One row per published run: what was read and how it ended. Written last, after every other table.',
+  columns: [
+    col('run_id', 'string', 'Unique id of the run.'),
+    col('status', 'string', '"succeeded", or "empty_extract" when the extract held no usable rows.'),
+    col('files_read', 'int', 'Extract files read.'),
+    col('rows_read', 'bigint', 'Input rows seen (plus one per file that could not be read at all).'),
+    col('rows_accepted', 'bigint', 'Rows that became part of a new order in transactions.'),
+    col('rows_rejected', 'bigint', 'Rows written to rejects.'),
+    col('rows_duplicate', 'bigint', 'Rows whose order id was already seen (this extract or an earlier day).'),
+    col('orders_added', 'bigint', 'Orders added to transactions for this date.'),
+    col('customers_scored', 'bigint', 'Rows written to customer_scores.'),
+    col('config_hash', 'string', 'SHA-256 of the effective configuration (first 16 hex digits).'),
+    col('started_at', 'timestamp', 'Run start (UTC).'),
+    col('finished_at', 'timestamp', 'Run end, before the manifest is published (UTC).'),
+  ],
+  orderBy: ['run_id'],
+} as const satisfies Table;
+
+/** Every table, in publishing order: the manifest last, so a reader seeing it sees a complete run. */
+export const CATALOG = [
+  transactions,
+  rejects,
+  customerScores,
+  segmentSummary,
+  segmentMigration,
+  runManifest,
+] as const satisfies readonly Table[];
+
+export type TableName = (typeof CATALOG)[number]['name'];
+
+export function sqlType(type: ColumnType): string {
+  return COLUMN_TYPES[type].duckdb;
+}
+
+/** `<table>/dt=YYYY-MM-DD/` — the partition prefix of a table for a run date. */
+export function partitionPrefix(table: Pick<Table, 'name'>, date: string): string {
+  return `${table.name}/dt=${date}/`;
+}
+
+/** The single data file of a partition. One fixed name makes every publish a replace, never an add. */
+export function partitionKey(table: Pick<Table, 'name'>, date: string): string {
+  return `${partitionPrefix(table, date)}data.parquet`;
+}

@@ -1,0 +1,165 @@
+/**
+ * Run configuration: how to read a source's extracts and how to score. Validated with zod so that a
+ * bad file fails before any data is read, with an error naming the bad key.
+ *
+ * @example A CDNOW-shaped source (whitespace-separated, no transaction id, YYYYMMDD dates):
+ * ```json
+ * { "input": { "delimiter": "whitespace", "timestamp_format": "%Y%m%d",
+ *     "columns": { "customer_id": "customer_id", "ordered_at": "date", "amount": "dollar_value", "quantity": "number_of_cds" },
+ *     "transaction_id_from": ["customer_id", "ordered_at", "quantity", "amount"] } }
+ * ```
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { z } from 'zod';
+
+/** Canonical fields of a transaction; source columns are mapped onto these names. */
+export const FIELDS = [
+  'transaction_id',
+  'customer_id',
+  'ordered_at',
+  'amount',
+  'unit_price',
+  'quantity',
+  'channel',
+  'currency',
+  'is_return',
+] as const;
+export type Field = (typeof FIELDS)[number];
+
+const scoreRange = z.tuple([z.int().min(1).max(5), z.int().min(1).max(5)]);
+
+const SegmentRuleSchema = z.strictObject({
+  segment: z.string().min(1),
+  r: scoreRange.default([1, 5]),
+  f: scoreRange.default([1, 5]),
+  m: scoreRange.default([1, 5]),
+});
+export type SegmentRule = z.infer<typeof SegmentRuleSchema>;
+
+/**
+ * The common 11-segment map on the R × F grid (first matching rule wins; M is free by default):
+ * ```
+ *  R\F   1            2             3               4         5
+ *   5    New          Potential L.  Potential L.    Champions Champions
+ *   4    Promising    Potential L.  Potential L.    Loyal     Loyal
+ *   3    About to Sl. About to Sl.  Need Attention  Loyal     Loyal
+ *   2    Hibernating  Hibernating   At Risk         At Risk   Can't Lose Them
+ *   1    Lost         Hibernating   At Risk         At Risk   Can't Lose Them
+ * ```
+ */
+export const DEFAULT_SEGMENTS: SegmentRule[] = [
+  { segment: 'Champions', r: [5, 5], f: [4, 5], m: [1, 5] },
+  { segment: 'Loyal', r: [3, 4], f: [4, 5], m: [1, 5] },
+  { segment: 'Potential Loyalist', r: [4, 5], f: [2, 3], m: [1, 5] },
+  { segment: 'New', r: [5, 5], f: [1, 1], m: [1, 5] },
+  { segment: 'Promising', r: [4, 4], f: [1, 1], m: [1, 5] },
+  { segment: 'Need Attention', r: [3, 3], f: [3, 3], m: [1, 5] },
+  { segment: 'About to Sleep', r: [3, 3], f: [1, 2], m: [1, 5] },
+  { segment: "Can't Lose Them", r: [1, 2], f: [5, 5], m: [1, 5] },
+  { segment: 'At Risk', r: [1, 2], f: [3, 4], m: [1, 5] },
+  { segment: 'Lost', r: [1, 1], f: [1, 1], m: [1, 5] },
+  { segment: 'Hibernating', r: [1, 2], f: [1, 2], m: [1, 5] },
+];
+
+const InputSchema = z
+  .strictObject({
+    /** File format; by default taken from the file name (.csv, .jsonl/.ndjson, .parquet, each optionally .gz). */
+    format: z.enum(['csv', 'jsonl', 'parquet']).optional(),
+    /** CSV field separator: one character, or "whitespace" for runs of blanks (CDNOW). */
+    delimiter: z.union([z.literal('whitespace'), z.string().length(1)]).default(','),
+    /** Whether CSV files start with a header line. Without one, `names` names the columns. */
+    header: z.boolean().default(true),
+    names: z.array(z.string().min(1)).optional(),
+    /** Canonical field -> source column name. Unmapped fields default to their canonical names. */
+    columns: z.partialRecord(z.enum(FIELDS), z.string().min(1)).default({}),
+    /** strptime format of ordered_at (e.g. "%Y%m%d"); by default ISO 8601 date or date-time. */
+    timestamp_format: z.string().min(1).optional(),
+    /** "order": one row per order. "line": one row per order line, lines of an order share its id. */
+    grain: z.enum(['order', 'line']).default('order'),
+    /** Fields whose values identify an order when the source has no id (CDNOW). */
+    transaction_id_from: z.array(z.enum(FIELDS)).min(1).optional(),
+    /** Order ids starting with this prefix are returns (Online Retail's "C" invoices). */
+    return_id_prefix: z.string().min(1).optional(),
+  })
+  .refine((input) => !(input.header === false && !input.names), {
+    message: 'input.names is required when input.header is false',
+    path: ['names'],
+  });
+
+export const ConfigSchema = z.strictObject({
+  input: InputSchema.default(() => InputSchema.parse({})),
+  rfm: z
+    .strictObject({
+      /** Ordered rules; the first match names the segment. Must cover every R/F/M combination. */
+      segments: z.array(SegmentRuleSchema).min(1).default(DEFAULT_SEGMENTS),
+      /** Minimum r_score + f_score + m_score for grades A-D; lower is E. */
+      grade_min_score: z
+        .strictObject({ A: z.int(), B: z.int(), C: z.int(), D: z.int() })
+        .default({ A: 13, B: 10, C: 7, D: 5 }),
+    })
+    .default(() => ({ segments: DEFAULT_SEGMENTS, grade_min_score: { A: 13, B: 10, C: 7, D: 5 } }))
+    .superRefine((rfm, ctx) => {
+      const gap = firstUncovered(rfm.segments);
+      if (gap) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['segments'],
+          message: `no rule matches r=${gap[0]}, f=${gap[1]}, m=${gap[2]}: every combination needs a segment`,
+        });
+      }
+    }),
+});
+
+export type Config = z.infer<typeof ConfigSchema>;
+export type InputConfig = Config['input'];
+
+function matches(rule: SegmentRule, r: number, f: number, m: number): boolean {
+  const within = (v: number, [lo, hi]: readonly [number, number]) => v >= lo && v <= hi;
+  return within(r, rule.r) && within(f, rule.f) && within(m, rule.m);
+}
+
+function firstUncovered(rules: readonly SegmentRule[]): [number, number, number] | undefined {
+  for (let r = 1; r <= 5; r++)
+    for (let f = 1; f <= 5; f++)
+      for (let m = 1; m <= 5; m++) if (!rules.some((rule) => matches(rule, r, f, m))) return [r, f, m];
+  return undefined;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+/** Parses a config object; the error names each bad key by its path (e.g. `input.delimiter`). */
+export function parseConfig(raw: unknown): Config {
+  const result = ConfigSchema.safeParse(raw ?? {});
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`);
+  throw new ConfigError(`invalid config: ${problems.join('; ')}`);
+}
+
+export async function loadConfig(path: string | undefined): Promise<Config> {
+  if (!path) return parseConfig({});
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`cannot read config ${path}`, { cause: error });
+  }
+  try {
+    return parseConfig(JSON.parse(text));
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    throw new ConfigError(`config ${path} is not valid JSON: ${(error as Error).message}`);
+  }
+}
+
+/** Source column feeding a canonical field (its own name unless mapped). */
+export function sourceColumn(input: InputConfig, field: Field): string {
+  return input.columns[field] ?? field;
+}
+
+/** Short stable fingerprint of the effective configuration, recorded in the run manifest. */
+export function configHash(config: Config): string {
+  return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16);
+}

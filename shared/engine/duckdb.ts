@@ -1,0 +1,50 @@
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { SqlError, type SqlEngine, type SqlRow } from './sql-engine.js';
+
+export interface DuckDbOptions {
+  /** Worker threads; DuckDB's default is one per core. */
+  threads?: number;
+  /** e.g. "4GB"; DuckDB spills to `tempDirectory` beyond it. */
+  memoryLimit?: string;
+  tempDirectory?: string;
+}
+
+/** Embedded DuckDB, in memory, one connection. */
+export class DuckDbEngine implements SqlEngine {
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly connection: DuckDBConnection,
+  ) {}
+
+  static async open(options: DuckDbOptions = {}): Promise<DuckDbEngine> {
+    // No ICU extension is bundled: TIMESTAMPTZ values convert to TIMESTAMP in UTC.
+    const settings: Record<string, string> = {};
+    if (options.threads) settings['threads'] = String(options.threads);
+    if (options.memoryLimit) settings['memory_limit'] = options.memoryLimit;
+    if (options.tempDirectory) settings['temp_directory'] = options.tempDirectory;
+    const instance = await DuckDBInstance.create(':memory:', settings);
+    return new DuckDbEngine(instance, await instance.connect());
+  }
+
+  async run(sql: string): Promise<void> {
+    try {
+      await this.connection.run(sql);
+    } catch (error) {
+      throw new SqlError(`${(error as Error).message}\n-- in SQL:\n${sql.slice(0, 2000)}`, { cause: error });
+    }
+  }
+
+  async query<T extends SqlRow = SqlRow>(sql: string): Promise<T[]> {
+    try {
+      const reader = await this.connection.runAndReadAll(sql);
+      return reader.getRowObjectsJson() as T[];
+    } catch (error) {
+      throw new SqlError(`${(error as Error).message}\n-- in SQL:\n${sql.slice(0, 2000)}`, { cause: error });
+    }
+  }
+
+  async close(): Promise<void> {
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+}

@@ -1,0 +1,169 @@
+/**
+ * Ingest of one date's extract: every input row ends in exactly one place, the new orders
+ * (`new_orders` temp table) or the rejects (`typed` rows with a reason), or is counted as a duplicate.
+ */
+import { FIELDS, type InputConfig } from '../config.js';
+import type { SqlEngine } from '../engine/sql-engine.js';
+import { ident, literal, readParquet } from '../sql/dialect.js';
+import type { LocalFile } from './localize.js';
+import {
+  formatOf,
+  lineErrorsSql,
+  scanLineErrorsSql,
+  splitFieldsSql,
+  readLines,
+  stageCsvSql,
+  stageJsonlSql,
+  stageParquetSql,
+  type StageFile,
+} from './stage-sql.js';
+import { TYPED_TABLE, validateSql } from './validate-sql.js';
+
+export interface ExtractFile {
+  /** Path relative to the source root (recorded in rejects and lineage). */
+  key: string;
+  local: LocalFile;
+}
+
+export interface IngestCounts {
+  filesRead: number;
+  rowsRead: number;
+  rowsAccepted: number;
+  rowsRejected: number;
+  rowsDuplicate: number;
+  ordersAdded: number;
+}
+
+/** Order ids get a position from (file, line) so "first occurrence" is well defined. */
+const POSITION = 'file_index * 4294967296 + source_line';
+
+export async function ingestExtract(
+  engine: SqlEngine,
+  files: readonly ExtractFile[],
+  input: InputConfig,
+  runDate: string,
+  historyFiles: readonly string[],
+): Promise<IngestCounts> {
+  await engine.run(TYPED_TABLE);
+  for (const [index, file] of files.entries()) await stageFile(engine, index, file, input, runDate);
+  await engine.run(ordersSql(input));
+  const history = historyFiles.length
+    ? `SELECT transaction_id FROM ${readParquet(historyFiles)}`
+    : `SELECT CAST(NULL AS VARCHAR) AS transaction_id WHERE false`;
+  await engine.run(`CREATE TEMP TABLE new_orders AS
+    SELECT * FROM orders AS o WHERE NOT EXISTS (SELECT 1 FROM (${history}) AS h WHERE h.transaction_id = o.transaction_id)`);
+  const [counts] = await engine.query<Record<string, number>>(`SELECT
+      CAST((SELECT count(*) FROM typed) AS DOUBLE) AS rows_read,
+      CAST((SELECT count(*) FROM typed WHERE reason IS NOT NULL) AS DOUBLE) AS rows_rejected,
+      CAST((SELECT count(*) FROM typed WHERE reason IS NULL) AS DOUBLE) AS rows_valid,
+      CAST((SELECT coalesce(sum(row_count), 0) FROM new_orders) AS DOUBLE) AS rows_accepted,
+      CAST((SELECT count(*) FROM new_orders) AS DOUBLE) AS orders_added`);
+  const c = counts!;
+  return {
+    filesRead: files.length,
+    rowsRead: c['rows_read']!,
+    rowsRejected: c['rows_rejected']!,
+    rowsAccepted: c['rows_accepted']!,
+    rowsDuplicate: c['rows_valid']! - c['rows_accepted']!,
+    ordersAdded: c['orders_added']!,
+  };
+}
+
+/** The new orders, shaped as the `transactions` table (before the catalog cast). */
+export const NEW_ORDERS_RELATION = `SELECT *, CAST(ordered_at AS DATE) AS order_date FROM new_orders`;
+
+/** Rejected rows, shaped as the `rejects` table. */
+export const REJECTS_RELATION = `SELECT source_file, source_line, reason, raw FROM typed WHERE reason IS NOT NULL`;
+
+function fileReject(index: number, sourceFile: string, reason: string, raw: string | null): string {
+  return `INSERT INTO typed (file_index, source_file, source_line, raw, reason)
+    VALUES (${index}, ${literal(sourceFile)}, NULL, ${raw === null ? 'NULL' : literal(raw)}, ${literal(reason)})`;
+}
+
+async function stageFile(engine: SqlEngine, index: number, file: ExtractFile, input: InputConfig, runDate: string) {
+  const { key, local } = file;
+  const format = formatOf(key, input.format);
+  if (!local.readable || !format) {
+    const reason = local.problem?.reason ?? 'not an extract file (expected .csv, .jsonl, .parquet, optionally .gz)';
+    await engine.run(fileReject(index, key, reason, local.problem?.raw ?? null));
+    return;
+  }
+  try {
+    const stage: StageFile = { fileIndex: index, sourceFile: key, path: local.path };
+    if (format === 'parquet') {
+      const described = await engine.query<{ column_name: string }>(
+        `DESCRIBE SELECT * FROM read_parquet(${literal(local.path)})`,
+      );
+      const sql = stageParquetSql(stage, input, described.map((d) => d.column_name));
+      await engine.run(`INSERT INTO typed ${validateSql(sql, input, runDate)}`);
+    } else {
+      const errorTable = `line_errors_${index}`;
+      await engine.query(scanLineErrorsSql(local.path, errorTable));
+      const [errors] = await engine.query<{ n: number }>(`SELECT CAST(count(*) AS INTEGER) AS n FROM ${errorTable}`);
+      if (errors!.n > 0) {
+        stage.errorTable = errorTable;
+        await engine.run(`INSERT INTO typed ${lineErrorsSql(index, key, errorTable)}`);
+      }
+      const sql = format === 'jsonl' ? stageJsonlSql(stage, input) : stageCsvSql(stage, input, await columnNames(engine, local.path, input));
+      await engine.run(`INSERT INTO typed ${validateSql(sql, input, runDate)}`);
+    }
+  } catch (error) {
+    // A file the engine cannot read at all (corrupt Parquet, …) is one reject; the run goes on.
+    await engine.run(`DELETE FROM typed WHERE file_index = ${index}`);
+    await engine.run(fileReject(index, key, `unreadable ${format} file: ${firstLine((error as Error).message)}`, null));
+  }
+  if (local.problem) await engine.run(fileReject(index, key, local.problem.reason, local.problem.raw));
+}
+
+/** Column names of a delimited file: its header line split like the data, or the configured names. */
+async function columnNames(engine: SqlEngine, path: string, input: InputConfig): Promise<string[]> {
+  if (!input.header) return input.names ?? [];
+  const [header] = await engine.query<{ names: string[] | null }>(
+    `SELECT ${splitFieldsSql(input.delimiter, "ltrim(line, chr(65279))")} AS names
+     FROM ${readLines(path, 'ignore_errors = true')} WHERE trim(line) <> '' LIMIT 1`,
+  );
+  return header?.names ?? [];
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0]!.slice(0, 300);
+}
+
+/**
+ * One row per order of this extract (before the history check). Order grain: the first occurrence
+ * of an id wins, later ones are duplicates. Line grain: the lines of an id are summed into one order.
+ * Sources without ids get one from the configured fields plus the occurrence number, so identical
+ * rows in one extract stay distinct while a re-delivered extract is recognised.
+ */
+function ordersSql(input: InputConfig): string {
+  const derived = input.transaction_id_from
+    ? `md5(concat_ws(chr(31), ${input.transaction_id_from
+        .map((f) => `coalesce(CAST(${ident(fieldColumn(f))} AS VARCHAR), '')`)
+        .join(', ')})) AS derived_key`
+    : 'NULL AS derived_key';
+  const id = input.transaction_id_from
+    ? `derived_key || '-' || CAST(row_number() OVER (PARTITION BY derived_key ORDER BY ${POSITION}) AS VARCHAR)`
+    : 'transaction_id';
+  const candidates = `SELECT * EXCLUDE (transaction_id, derived_key), ${id} AS transaction_id, ${POSITION} AS pos
+    FROM (SELECT *, ${derived} FROM typed WHERE reason IS NULL)`;
+  if (input.grain === 'line') {
+    return `CREATE TEMP TABLE orders AS
+      SELECT transaction_id, arg_min(customer_id, pos) AS customer_id, min(ordered_at) AS ordered_at,
+        sum(amount) AS amount, sum(quantity) AS quantity, arg_min(channel, pos) AS channel,
+        arg_min(currency, pos) AS currency, bool_or(is_return) AS is_return,
+        arg_min(source_file, pos) AS source_file, arg_min(source_line, pos) AS source_line, count(*) AS row_count
+      FROM (${candidates}) GROUP BY transaction_id`;
+  }
+  // Repeated ids are rare: find them with a one-column aggregate, keep the rest untouched.
+  return `CREATE TEMP TABLE orders AS
+    WITH c AS (${candidates}),
+    repeated AS (SELECT transaction_id, min(pos) AS first_pos FROM c GROUP BY transaction_id HAVING count(*) > 1)
+    SELECT c.* EXCLUDE (pos, file_index, raw, reason), 1 AS row_count FROM c
+      LEFT JOIN repeated r ON c.transaction_id = r.transaction_id
+      WHERE r.transaction_id IS NULL OR c.pos = r.first_pos`;
+}
+
+/** Column of the `typed` table holding a canonical field (unit_price is folded into amount). */
+function fieldColumn(field: (typeof FIELDS)[number]): string {
+  return field === 'unit_price' ? 'amount' : field;
+}

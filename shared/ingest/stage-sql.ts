@@ -1,0 +1,179 @@
+/**
+ * SQL that turns one extract file into staged rows: one row per input line (CSV, JSON Lines) or
+ * row (Parquet), each with its physical line number, raw text, a parse-level reject reason and the
+ * canonical fields as text. Typing and validation happen afterwards in one place ({@link validateSql}).
+ *
+ * Why lines first: DuckDB's CSV reader does not report line numbers of accepted rows, and rejects
+ * must name the line. Reading each file as whole lines (no delimiter, no quoting) keeps every line
+ * and its exact text; fields are then split in SQL. Records spanning several lines (newlines inside
+ * quotes) are therefore not supported: their pieces are rejected with a reason, never dropped.
+ */
+import { FIELDS, sourceColumn, type Field, type InputConfig } from '../config.js';
+import { ident, literal } from '../sql/dialect.js';
+
+/** Longer lines are rejected ("line too long") rather than parsed. */
+export const MAX_LINE_BYTES = 1_048_576;
+
+export type FileFormat = 'csv' | 'jsonl' | 'parquet';
+
+/** Columns of the staging relation, in order. */
+export const STAGE_COLUMNS = [
+  'file_index',
+  'source_file',
+  'source_line',
+  'raw',
+  'reason',
+  ...FIELDS.map((field) => `f_${field}`),
+] as const;
+
+const REQUIRED: readonly Field[] = ['customer_id', 'ordered_at'];
+
+/** Fields a source must provide (by header or schema) for any row to be usable. */
+export function requiredFields(input: InputConfig): Field[] {
+  const fields = [...REQUIRED];
+  fields.push(...(input.columns.unit_price ? (['unit_price', 'quantity'] as const) : (['amount'] as const)));
+  if (!input.transaction_id_from) fields.push('transaction_id');
+  return fields;
+}
+
+/** Reads a file as lines; DuckDB drops lines it cannot decode, which `lineErrorsSql` recovers. */
+export function readLines(path: string, options: string): string {
+  return `read_csv(${literal(path)}, header = false, auto_detect = false, columns = {'line': 'VARCHAR'},
+    delim = '', quote = '', escape = '', comment = '', max_line_size = ${MAX_LINE_BYTES}, ${options})`;
+}
+
+/** First pass over a file: records the lines DuckDB cannot read into `table`. */
+export function scanLineErrorsSql(path: string, table: string): string {
+  return `SELECT max(strlen(line)) FROM ${readLines(path, `store_rejects = true, rejects_table = ${literal(table)}, rejects_scan = ${literal(`${table}_scan`)}`)}`;
+}
+
+/** Lines of a file numbered by physical line, re-inserting the gaps left by undecodable lines. */
+function numberedLines(path: string, errorTable: string | undefined): string {
+  const lines = `SELECT row_number() OVER () AS seq, line FROM ${readLines(path, 'ignore_errors = true')}`;
+  if (!errorTable) return `SELECT seq AS source_line, line FROM (${lines})`;
+  // Error i (1-based, by line) sits after (line - i) emitted lines; rows past it shift by i.
+  const gaps = `SELECT line - i AS after_seq, max(i) AS shift FROM (
+      SELECT line, row_number() OVER (ORDER BY line) AS i FROM ${errorTable}) GROUP BY after_seq`;
+  return `SELECT seq + coalesce(shift, 0) AS source_line, line
+    FROM (${lines}) AS l ASOF LEFT JOIN (${gaps}) AS g ON l.seq > g.after_seq`;
+}
+
+/** Rejects for the lines DuckDB could not read (invalid UTF-8, over-long lines). */
+export function lineErrorsSql(fileIndex: number, sourceFile: string, errorTable: string): string {
+  const reason = `CASE error_type WHEN 'INVALID ENCODING' THEN 'invalid UTF-8'
+    WHEN 'LINE SIZE OVER MAXIMUM' THEN 'line longer than ${MAX_LINE_BYTES} bytes'
+    ELSE lower(error_type) || ': ' || error_message END`;
+  return `SELECT ${fileIndex} AS file_index, ${literal(sourceFile)} AS source_file, CAST(line AS BIGINT) AS source_line,
+    left(trim(csv_line, chr(10) || chr(13)), 4096) AS raw, ${reason} AS reason,
+    ${FIELDS.map((f) => `NULL AS f_${f}`).join(', ')}
+    FROM ${errorTable}`;
+}
+
+function regexEscape(char: string): string {
+  return char.replace(/[\\^$.|?*+()[\]{}-]/g, '\\$&');
+}
+
+/**
+ * SQL expression splitting `line` into a list of fields, or NULL when its quoting is malformed.
+ * RFC 4180 quoting within a line: "a ""quoted"" field", delimiters inside quotes.
+ */
+export function splitFieldsSql(delimiter: string, line = 'line'): string {
+  if (delimiter === 'whitespace') {
+    return `regexp_split_to_array(regexp_replace(${line}, '^\\s+|\\s+$', '', 'g'), '\\s+')`;
+  }
+  const d = regexEscape(delimiter);
+  const field = `("(?:[^"]|"")*"|[^${d}"]*)`;
+  const unquote = `list_transform(regexp_extract_all(${literal(delimiter)} || ${line}, ${literal(`${d}${field}`)}, 1),
+      x -> CASE WHEN starts_with(x, '"') THEN replace(substr(x, 2, length(x) - 2), '""', '"') ELSE x END)`;
+  return `CASE WHEN NOT contains(${line}, '"') THEN string_split(${line}, ${literal(delimiter)})
+    WHEN regexp_full_match(${line}, ${literal(`${field}(?:${d}${field})*`)}) THEN ${unquote} END`;
+}
+
+/** Strips byte-order marks (they also appear mid-file when extracts were concatenated). */
+const withoutBom = (expr: string) => `ltrim(${expr}, chr(65279))`;
+
+/** Position (1-based) of each canonical field among the source's column names; missing ones absent. */
+export function fieldPositions(input: InputConfig, names: readonly string[]): Map<Field, number> {
+  const clean = names.map((n) => n.trim().replace(/^\uFEFF/, ''));
+  const positions = new Map<Field, number>();
+  for (const field of FIELDS) {
+    const wanted = sourceColumn(input, field);
+    let index = clean.indexOf(wanted);
+    if (index < 0) index = clean.findIndex((n) => n.toLowerCase() === wanted.toLowerCase());
+    if (index >= 0) positions.set(field, index + 1);
+  }
+  return positions;
+}
+
+export interface StageFile {
+  fileIndex: number;
+  /** Path relative to the source root, recorded in rejects and transactions. */
+  sourceFile: string;
+  /** Local path the engine reads. */
+  path: string;
+  /** Table of lines DuckDB could not read, when there were any. */
+  errorTable?: string;
+}
+
+/** The reason every row of a file is rejected when its columns lack required fields, else undefined. */
+export function missingColumnsReason(input: InputConfig, positions: Map<Field, number>): string | undefined {
+  const missing = requiredFields(input).filter((f) => !positions.has(f));
+  if (missing.length === 0) return undefined;
+  return `file lacks column(s) ${missing.map((f) => `${sourceColumn(input, f)} (${f})`).join(', ')}`;
+}
+
+/** Staged rows of a delimited text file. `names` are its column names (header or config). */
+export function stageCsvSql(file: StageFile, input: InputConfig, names: readonly string[]): string {
+  const positions = fieldPositions(input, names);
+  const fileReason = missingColumnsReason(input, positions);
+  const firstDataLine = input.header ? 2 : 1;
+  const fields = FIELDS.map((f) => {
+    const position = positions.get(f);
+    return `${position ? `fields[${position}]` : 'NULL'} AS f_${f}`;
+  });
+  return `SELECT ${file.fileIndex} AS file_index, ${literal(file.sourceFile)} AS source_file, source_line, line AS raw,
+      ${fileReason ? literal(fileReason) : `CASE WHEN fields IS NULL THEN 'malformed quoting'
+        WHEN len(fields) <> ${names.length} THEN 'expected ${names.length} fields, found ' || len(fields) END`} AS reason,
+      ${fields.join(', ')}
+    FROM (SELECT source_line, line, ${splitFieldsSql(input.delimiter)} AS fields
+      FROM (SELECT source_line, ${withoutBom('line')} AS line FROM (${numberedLines(file.path, file.errorTable)}))
+      WHERE source_line >= ${firstDataLine} AND trim(line) <> '')`;
+}
+
+/** Staged rows of a JSON Lines file: one object per line, keys named like CSV columns. */
+export function stageJsonlSql(file: StageFile, input: InputConfig): string {
+  const fields = FIELDS.map(
+    (f) => `json_extract_string(doc, ${literal(`$.${JSON.stringify(sourceColumn(input, f))}`)}) AS f_${f}`,
+  );
+  return `SELECT ${file.fileIndex} AS file_index, ${literal(file.sourceFile)} AS source_file, source_line, line AS raw,
+      CASE WHEN doc IS NULL THEN 'not valid JSON' WHEN json_type(doc) <> 'OBJECT' THEN 'not a JSON object' END AS reason,
+      ${fields.join(', ')}
+    FROM (SELECT source_line, line, CASE WHEN json_valid(line) THEN CAST(line AS JSON) END AS doc
+      FROM (SELECT source_line, ${withoutBom('line')} AS line FROM (${numberedLines(file.path, file.errorTable)}))
+      WHERE trim(line) <> '')`;
+}
+
+/** Staged rows of a Parquet file; `names` are the file's column names. */
+export function stageParquetSql(file: StageFile, input: InputConfig, names: readonly string[]): string {
+  const positions = fieldPositions(input, names);
+  const fileReason = missingColumnsReason(input, positions);
+  const fields = FIELDS.map((f) => {
+    const position = positions.get(f);
+    return `${position ? `CAST(${ident(names[position - 1]!)} AS VARCHAR)` : 'NULL'} AS f_${f}`;
+  });
+  return `SELECT ${file.fileIndex} AS file_index, ${literal(file.sourceFile)} AS source_file,
+      file_row_number + 1 AS source_line, CAST(to_json(t) AS VARCHAR) AS raw,
+      ${fileReason ? literal(fileReason) : 'NULL'} AS reason, ${fields.join(', ')}
+    FROM read_parquet(${literal(file.path)}, file_row_number = true) AS t`;
+}
+
+/** Format of an extract file from its name; undefined for files that are not extracts. */
+export function formatOf(key: string, configured?: FileFormat): FileFormat | undefined {
+  const name = key.toLowerCase().replace(/\.gz$/, '');
+  if (name.split('/').pop()?.startsWith('.') || name.endsWith('/')) return undefined;
+  if (configured) return configured;
+  if (name.endsWith('.csv') || name.endsWith('.txt') || name.endsWith('.tsv')) return 'csv';
+  if (name.endsWith('.jsonl') || name.endsWith('.ndjson') || name.endsWith('.json')) return 'jsonl';
+  if (name.endsWith('.parquet')) return 'parquet';
+  return undefined;
+}

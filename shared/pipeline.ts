@@ -1,0 +1,171 @@
+/**
+ * One nightly run for one date, the single entry into the product's work: the CLI, the Lambda
+ * handler and (later) the Slack-triggered run all call {@link runNightly}.
+ *
+ * Flow: list the date's extract → stage and validate every row (rejects kept) → dedupe against the
+ * curated history → score RFM over the history as of the date → write every table to local
+ * scratch files → publish them (manifest last). Nothing is published unless every table was written.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  CATALOG,
+  customerScores,
+  partitionKey,
+  rejects,
+  runManifest,
+  segmentMigration,
+  segmentSummary,
+  transactions,
+  type Table,
+  type TableName,
+} from './catalog.js';
+import { configHash, type Config } from './config.js';
+import type { SqlEngine } from './engine/sql-engine.js';
+import { ingestExtract, NEW_ORDERS_RELATION, REJECTS_RELATION, type IngestCounts } from './ingest/ingest.js';
+import { localize } from './ingest/localize.js';
+import { customerScoresSql, segmentMigrationSql, segmentSummarySql } from './rfm/rfm-sql.js';
+import { copyToParquet, literal, readParquet, selectAs } from './sql/dialect.js';
+import type { ObjectStore } from './store/object-store.js';
+
+export interface ProgressEvent {
+  stage: string;
+  /** Rows handled by the stage, when it counts rows. */
+  rows?: number;
+  elapsedMs: number;
+}
+
+export interface RunDeps {
+  source: ObjectStore;
+  dest: ObjectStore;
+  config: Config;
+  /** Opens a fresh engine for the run; `tempDirectory` is where it may spill. */
+  openEngine: (options: { tempDirectory: string }) => Promise<SqlEngine>;
+  /** Parent of the run's scratch directory (default: the OS temp dir; /tmp on Lambda). */
+  scratchRoot?: string;
+  onProgress?: (event: ProgressEvent) => void;
+  now?: () => Date;
+}
+
+export type RunStatus = 'succeeded' | 'empty_extract' | 'missing_extract';
+
+export interface RunResult extends IngestCounts {
+  runId: string;
+  date: string;
+  status: RunStatus;
+  customersScored: number;
+  /** Where the extract was looked for: the answer to "why nothing was published". */
+  extractLocation: string;
+}
+
+const EXTRACT_PREFIX = 'transactions';
+const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+export class RunError extends Error {
+  override name = 'RunError';
+}
+
+/** Keys of a table's partitions in a store, as date -> key, for dates passing `keep`. */
+async function partitions(store: ObjectStore, table: Table, keep: (date: string) => boolean): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  for (const key of await store.list(`${table.name}/`)) {
+    const date = /\/dt=(\d{4}-\d{2}-\d{2})\/data\.parquet$/.exec(key)?.[1];
+    if (date && keep(date)) found.set(date, key);
+  }
+  return found;
+}
+
+/** Extract files are everything under the date's prefix except markers (`_SUCCESS`) and hidden files. */
+function isExtractFile(key: string): boolean {
+  const name = key.split('/').pop() ?? '';
+  return !name.startsWith('.') && !name.startsWith('_');
+}
+
+export async function runNightly(date: string, deps: RunDeps): Promise<RunResult> {
+  if (!ISO_DATE.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
+    throw new RunError(`invalid run date "${date}": expected YYYY-MM-DD`);
+  }
+  const now = deps.now ?? (() => new Date());
+  const startedAt = now();
+  const runId = randomUUID();
+  const progress = (stage: string, rows?: number) =>
+    deps.onProgress?.({ stage, ...(rows === undefined ? {} : { rows }), elapsedMs: now().getTime() - startedAt.getTime() });
+
+  const extractPrefix = `${EXTRACT_PREFIX}/dt=${date}/`;
+  const extractKeys = (await deps.source.list(extractPrefix)).filter(isExtractFile);
+  const base = { runId, date, extractLocation: deps.source.describe(extractPrefix), customersScored: 0 };
+  if (extractKeys.length === 0) {
+    return { ...base, status: 'missing_extract', filesRead: 0, rowsRead: 0, rowsAccepted: 0, rowsRejected: 0, rowsDuplicate: 0, ordersAdded: 0 };
+  }
+
+  const scratch = await mkdtemp(join(deps.scratchRoot ?? tmpdir(), 'crm-metrics-run-'));
+  const engine = await deps.openEngine({ tempDirectory: join(scratch, 'engine') });
+  try {
+    const output = (table: Table) => join(scratch, `${table.name}.parquet`);
+    const write = (table: Table, relation: string) => engine.run(copyToParquet(selectAs(table, relation), output(table)));
+
+    const files = [];
+    for (const [index, key] of extractKeys.entries()) {
+      files.push({ key, local: await localize(deps.source, key, scratch, index) });
+    }
+    const earlier = await partitions(deps.dest, transactions, (d) => d < date);
+    const historyFiles = await Promise.all([...earlier.values()].map((key) => deps.dest.localPath(key, scratch)));
+    progress('ingest');
+    const counts = await ingestExtract(engine, files, deps.config.input, date, historyFiles);
+    await write(transactions, NEW_ORDERS_RELATION);
+    await write(rejects, REJECTS_RELATION);
+    progress('ingested', counts.rowsRead);
+
+    const history = readParquet([...historyFiles, output(transactions)]);
+    await engine.run(`CREATE TEMP TABLE scores AS ${customerScoresSql(`SELECT * FROM ${history}`, date, deps.config.rfm)}`);
+    await write(customerScores, 'SELECT * FROM scores');
+    await write(segmentSummary, segmentSummarySql('SELECT * FROM scores'));
+    const previousDates = await partitions(deps.dest, customerScores, (d) => d < date);
+    const previousDate = [...previousDates.keys()].sort().pop();
+    const previous = previousDate
+      ? { date: previousDate, relation: `SELECT * FROM ${readParquet([await deps.dest.localPath(previousDates.get(previousDate)!, scratch)])}` }
+      : undefined;
+    await write(segmentMigration, segmentMigrationSql('SELECT * FROM scores', previous));
+    const [scored] = await engine.query<{ n: number }>(`SELECT CAST(count(*) AS DOUBLE) AS n FROM scores`);
+    const customersScored = scored!.n;
+    progress('scored', customersScored);
+
+    const status: RunStatus = counts.rowsAccepted + counts.rowsDuplicate === 0 ? 'empty_extract' : 'succeeded';
+    const manifest: Record<(typeof runManifest.columns)[number]['name'], string | number> = {
+      run_id: runId,
+      status,
+      files_read: counts.filesRead,
+      rows_read: counts.rowsRead,
+      rows_accepted: counts.rowsAccepted,
+      rows_rejected: counts.rowsRejected,
+      rows_duplicate: counts.rowsDuplicate,
+      orders_added: counts.ordersAdded,
+      customers_scored: customersScored,
+      config_hash: configHash(deps.config),
+      started_at: startedAt.toISOString(),
+      finished_at: now().toISOString(),
+    };
+    const values = Object.entries(manifest).map(([name, v]) => `${typeof v === 'number' ? v : literal(v)} AS ${name}`);
+    await write(runManifest, `SELECT ${values.join(', ')}`);
+
+    await publish(deps.dest, date, (table) => output(table));
+    progress('published');
+    return { ...base, ...counts, status, customersScored };
+  } finally {
+    await engine.close();
+    await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+/**
+ * Replaces each table's partition for the date by the run's file, in catalog order (manifest last).
+ * Each partition is one fixed-name object replaced atomically (rename locally, a single PUT on S3),
+ * so a reader sees the old partition or the new one, never a half-written or doubled one.
+ */
+async function publish(dest: ObjectStore, date: string, fileOf: (table: Table) => string): Promise<void> {
+  for (const table of CATALOG) await dest.put(partitionKey(table, date), fileOf(table));
+}
+
+export type { TableName };

@@ -1,0 +1,55 @@
+/**
+ * Everything engine-specific in the SQL text, in one place. The queries in `shared/` are written
+ * in the common subset of DuckDB and Trino (Athena) SQL and call these helpers where the two differ.
+ * Today only DuckDB runs them; Athena variants arrive with the scale-out issue.
+ */
+import { sqlType, type Table } from '../catalog.js';
+
+/** A SQL string literal. */
+export function literal(value: string): string {
+  return `'${value.replaceAll("'", "''")}'`;
+}
+
+/** A quoted identifier (source column names may hold spaces or capitals). */
+export function ident(name: string): string {
+  return `"${name.replaceAll('"', '""')}"`;
+}
+
+export function dateLiteral(isoDate: string): string {
+  return `DATE ${literal(isoDate)}`;
+}
+
+/** Integer division that truncates in both engines (DuckDB's `/` always returns a DOUBLE). */
+export function intDiv(numerator: string, denominator: string): string {
+  return `(${numerator}) // (${denominator})`;
+}
+
+/** Whole days from `from` to `to` (dates). */
+export function daysBetween(from: string, to: string): string {
+  return `date_diff('day', ${from}, ${to})`;
+}
+
+/** A relation over Parquet files (explicit list, so the caller decides which partitions count). */
+export function readParquet(files: readonly string[]): string {
+  return `read_parquet([${files.map(literal).join(', ')}])`;
+}
+
+/**
+ * The catalog's columns, in order and cast to their declared types, from any relation: the one
+ * place where a table's shape is imposed on what a query produced.
+ */
+export function selectAs(table: Table, from: string): string {
+  const columns = table.columns.map((c) => `CAST(${ident(c.name)} AS ${sqlType(c.type)}) AS ${ident(c.name)}`);
+  return `SELECT ${columns.join(', ')} FROM (${from}) ORDER BY ${table.orderBy.map(ident).join(', ')}`;
+}
+
+/** Writes a query to one ZSTD-compressed Parquet file. */
+export function copyToParquet(query: string, path: string): string {
+  return `COPY (${query}) TO ${literal(path)} (FORMAT parquet, COMPRESSION zstd)`;
+}
+
+/** Query over an empty relation with the table's columns: used to read a table with no files yet. */
+export function emptyRelation(table: Table): string {
+  const columns = table.columns.map((c) => `CAST(NULL AS ${sqlType(c.type)}) AS ${ident(c.name)}`);
+  return `SELECT ${columns.join(', ')} WHERE false`;
+}
