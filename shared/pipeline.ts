@@ -26,6 +26,7 @@ import { configHash, type Config } from './config.js';
 import type { SqlEngine } from './engine/sql-engine.js';
 import { ingestExtract, NEW_ORDERS_RELATION, REJECTS_RELATION, type IngestCounts } from './ingest/ingest.js';
 import { localize } from './ingest/localize.js';
+import { formatOf } from './ingest/stage-sql.js';
 import { customerScoresSql, segmentMigrationSql, segmentSummarySql } from './rfm/rfm-sql.js';
 import { copyToParquet, literal, readParquet, selectAs } from './sql/dialect.js';
 import type { ObjectStore } from './store/object-store.js';
@@ -108,7 +109,9 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
 
     const files = [];
     for (const [index, key] of extractKeys.entries()) {
-      files.push({ key, local: await localize(deps.source, key, scratch, index) });
+      const format = formatOf(key, deps.config.input.format);
+      const local = format && (await localize(deps.source, key, scratch, index, format !== 'parquet'));
+      files.push({ key, format, local });
     }
     const earlier = await partitions(deps.dest, transactions, (d) => d < date);
     const historyFiles = await Promise.all([...earlier.values()].map((key) => deps.dest.localPath(key, scratch)));

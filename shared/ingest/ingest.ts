@@ -7,7 +7,6 @@ import type { SqlEngine } from '../engine/sql-engine.js';
 import { ident, literal, readParquet } from '../sql/dialect.js';
 import type { LocalFile } from './localize.js';
 import {
-  formatOf,
   lineErrorsSql,
   scanLineErrorsSql,
   splitFieldsSql,
@@ -15,6 +14,7 @@ import {
   stageCsvSql,
   stageJsonlSql,
   stageParquetSql,
+  type FileFormat,
   type StageFile,
 } from './stage-sql.js';
 import { TYPED_TABLE, validateSql } from './validate-sql.js';
@@ -22,7 +22,9 @@ import { TYPED_TABLE, validateSql } from './validate-sql.js';
 export interface ExtractFile {
   /** Path relative to the source root (recorded in rejects and lineage). */
   key: string;
-  local: LocalFile;
+  /** Undefined for a file that is not an extract (unknown extension): it is rejected whole. */
+  format: FileFormat | undefined;
+  local: LocalFile | undefined;
 }
 
 export interface IngestCounts {
@@ -33,6 +35,9 @@ export interface IngestCounts {
   rowsDuplicate: number;
   ordersAdded: number;
 }
+
+/** DuckDB's messages for errors caused by a file's content rather than by the query. */
+const DATA_ERROR = /^(Invalid Input Error|IO Error|Conversion Error)/;
 
 /** Order ids get a position from (file, line) so "first occurrence" is well defined. */
 const POSITION = 'file_index * 4294967296 + source_line';
@@ -81,11 +86,10 @@ function fileReject(index: number, sourceFile: string, reason: string, raw: stri
 }
 
 async function stageFile(engine: SqlEngine, index: number, file: ExtractFile, input: InputConfig, runDate: string) {
-  const { key, local } = file;
-  const format = formatOf(key, input.format);
-  if (!local.readable || !format) {
-    const reason = local.problem?.reason ?? 'not an extract file (expected .csv, .jsonl, .parquet, optionally .gz)';
-    await engine.run(fileReject(index, key, reason, local.problem?.raw ?? null));
+  const { key, local, format } = file;
+  if (!local?.readable || !format) {
+    const reason = local?.problem?.reason ?? 'not an extract file (expected .csv, .jsonl, .parquet, optionally .gz)';
+    await engine.run(fileReject(index, key, reason, local?.problem?.raw ?? null));
     return;
   }
   try {
@@ -102,13 +106,15 @@ async function stageFile(engine: SqlEngine, index: number, file: ExtractFile, in
       const [errors] = await engine.query<{ n: number }>(`SELECT CAST(count(*) AS INTEGER) AS n FROM ${errorTable}`);
       if (errors!.n > 0) {
         stage.errorTable = errorTable;
-        await engine.run(`INSERT INTO typed ${lineErrorsSql(index, key, errorTable)}`);
+        await engine.run(`INSERT INTO typed (file_index, source_file, source_line, raw, reason) ${lineErrorsSql(index, key, errorTable)}`);
       }
       const sql = format === 'jsonl' ? stageJsonlSql(stage, input) : stageCsvSql(stage, input, await columnNames(engine, local.path, input));
       await engine.run(`INSERT INTO typed ${validateSql(sql, input, runDate)}`);
     }
   } catch (error) {
     // A file the engine cannot read at all (corrupt Parquet, …) is one reject; the run goes on.
+    // Other errors (binder, parser) are bugs in our SQL and must fail the run.
+    if (!DATA_ERROR.test((error as Error).message)) throw error;
     await engine.run(`DELETE FROM typed WHERE file_index = ${index}`);
     await engine.run(fileReject(index, key, `unreadable ${format} file: ${firstLine((error as Error).message)}`, null));
   }

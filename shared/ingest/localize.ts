@@ -1,12 +1,14 @@
 /**
- * Brings one extract file to a local, uncompressed path the engine can read in parallel, and names
- * whole-file problems (empty, not gzip, truncated gzip) instead of failing the run.
+ * Brings one extract file to a local path the engine can read: text extracts are decompressed and
+ * their line endings normalised on the way; whole-file problems (empty, not gzip, truncated gzip)
+ * are named instead of failing the run.
  */
 import { createReadStream, createWriteStream } from 'node:fs';
 import { open, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { constants, createGunzip } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import type { ObjectStore } from '../store/object-store.js';
 
 export interface LocalFile {
@@ -19,27 +21,68 @@ export interface LocalFile {
 
 /** Bytes of a truncated stream's incomplete last line kept in the reject, at most. */
 const TAIL_SHOWN = 4096;
+const CR = 0x0d;
+const LF = 0x0a;
+/** A lone carriage return becomes the visible symbol ␍ (U+240D): data, not a line break. */
+const CR_SYMBOL = Buffer.from('\u240d');
 
-export async function localize(store: ObjectStore, key: string, scratchDir: string, index: number): Promise<LocalFile> {
-  const path = await store.localPath(key, scratchDir);
-  if (!key.toLowerCase().endsWith('.gz')) {
-    const { size } = await stat(path);
-    return size === 0 ? { path, readable: false, problem: { reason: 'empty file', raw: null } } : { path, readable: true };
+/**
+ * Lines end at LF, as for `wc -l` and `sed -n Np`; CRLF becomes LF. DuckDB's reader would treat a
+ * lone CR as a line break too and miscount lines in files with mixed endings, so it is escaped.
+ */
+export class NormalizeNewlines extends Transform {
+  private pendingCr = false;
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    if (!this.pendingCr && chunk.indexOf(CR) < 0) return done(null, chunk);
+    const parts: Buffer[] = [];
+    let start = 0;
+    if (this.pendingCr) {
+      if (chunk[0] !== LF) parts.push(CR_SYMBOL);
+      this.pendingCr = false;
+    }
+    for (let cr = chunk.indexOf(CR); cr >= 0; cr = chunk.indexOf(CR, start)) {
+      parts.push(chunk.subarray(start, cr));
+      start = cr + 1;
+      if (cr === chunk.length - 1) this.pendingCr = true;
+      else if (chunk[cr + 1] !== LF) parts.push(CR_SYMBOL);
+    }
+    parts.push(chunk.subarray(start));
+    done(null, Buffer.concat(parts));
   }
-  // Decompressing here (native zlib) rather than in the engine lets the engine split the text
-  // across threads, and lets a truncated stream keep the rows that did arrive.
-  const target = join(scratchDir, `extract-${index}.txt`);
+
+  override _flush(done: TransformCallback): void {
+    done(null, this.pendingCr ? CR_SYMBOL : undefined);
+  }
+}
+
+export async function localize(store: ObjectStore, key: string, scratchDir: string, index: number, text: boolean): Promise<LocalFile> {
+  const path = await store.localPath(key, scratchDir);
+  const gzipped = key.toLowerCase().endsWith('.gz');
+  if (!text && !gzipped) return nonEmpty(path);
+  const target = join(scratchDir, `extract-${index}`);
+  const stages = [
+    createReadStream(path),
+    // zlib pushes what it decodes as it goes, so a truncated stream still leaves its complete
+    // lines in the target before the "unexpected end of file" error.
+    ...(gzipped ? [createGunzip()] : []),
+    ...(text ? [new NormalizeNewlines()] : []),
+    createWriteStream(target),
+  ];
   try {
-    // SYNC_FLUSH makes zlib hand over everything it decoded before the stream broke off.
-    await pipeline(createReadStream(path), createGunzip({ finishFlush: constants.Z_SYNC_FLUSH }), createWriteStream(target));
+    await pipeline(stages);
   } catch (error) {
     const message = (error as Error).message;
     const { size } = await stat(target).catch(() => ({ size: 0 }));
     if (size === 0) return { path: target, readable: false, problem: { reason: `unreadable gzip: ${message}`, raw: null } };
     return { path: target, readable: true, problem: await dropIncompleteLastLine(target, `gzip truncated: ${message}`) };
   }
-  const { size } = await stat(target);
-  return size === 0 ? { path: target, readable: false, problem: { reason: 'empty file', raw: null } } : { path: target, readable: true };
+  return nonEmpty(target);
+}
+
+async function nonEmpty(path: string): Promise<LocalFile> {
+  const { size } = await stat(path);
+  return size === 0 ? { path, readable: false, problem: { reason: 'empty file', raw: null } } : { path, readable: true };
 }
 
 /**
@@ -53,7 +96,7 @@ async function dropIncompleteLastLine(path: string, reason: string): Promise<{ r
     const length = Math.min(size, 1 << 20);
     const buffer = Buffer.alloc(length);
     await handle.read(buffer, 0, length, size - length);
-    const lastNewline = buffer.lastIndexOf(0x0a);
+    const lastNewline = buffer.lastIndexOf(LF);
     if (lastNewline === length - 1) return { reason: `${reason}; rows after the last complete line are lost`, raw: null };
     const tail = buffer.subarray(lastNewline + 1);
     await truncate(path, size - tail.length);

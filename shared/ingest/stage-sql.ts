@@ -16,16 +16,6 @@ export const MAX_LINE_BYTES = 1_048_576;
 
 export type FileFormat = 'csv' | 'jsonl' | 'parquet';
 
-/** Columns of the staging relation, in order. */
-export const STAGE_COLUMNS = [
-  'file_index',
-  'source_file',
-  'source_line',
-  'raw',
-  'reason',
-  ...FIELDS.map((field) => `f_${field}`),
-] as const;
-
 const REQUIRED: readonly Field[] = ['customer_id', 'ordered_at'];
 
 /** Fields a source must provide (by header or schema) for any row to be usable. */
@@ -58,14 +48,13 @@ function numberedLines(path: string, errorTable: string | undefined): string {
     FROM (${lines}) AS l ASOF LEFT JOIN (${gaps}) AS g ON l.seq > g.after_seq`;
 }
 
-/** Rejects for the lines DuckDB could not read (invalid UTF-8, over-long lines). */
+/** Rejects (typed-table columns file_index, source_file, source_line, raw, reason) for the lines DuckDB could not read. */
 export function lineErrorsSql(fileIndex: number, sourceFile: string, errorTable: string): string {
   const reason = `CASE error_type WHEN 'INVALID ENCODING' THEN 'invalid UTF-8'
     WHEN 'LINE SIZE OVER MAXIMUM' THEN 'line longer than ${MAX_LINE_BYTES} bytes'
     ELSE lower(error_type) || ': ' || error_message END`;
   return `SELECT ${fileIndex} AS file_index, ${literal(sourceFile)} AS source_file, CAST(line AS BIGINT) AS source_line,
-    left(trim(csv_line, chr(10) || chr(13)), 4096) AS raw, ${reason} AS reason,
-    ${FIELDS.map((f) => `NULL AS f_${f}`).join(', ')}
+    left(trim(csv_line, chr(10) || chr(13)), 4096) AS raw, ${reason} AS reason
     FROM ${errorTable}`;
 }
 

@@ -1,0 +1,56 @@
+/** Shared test plumbing: temp directories, local runs, and an independent Parquet reader. */
+import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { asyncBufferFromFile, parquetReadObjects } from 'hyparquet';
+import { compressors } from 'hyparquet-compressors';
+import { afterAll } from 'vitest';
+import { partitionKey, type Table } from '../shared/catalog.js';
+import { parseConfig } from '../shared/config.js';
+import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { runNightly, type RunDeps } from '../shared/pipeline.js';
+import { LocalObjectStore } from '../shared/store/local.js';
+
+const created: string[] = [];
+afterAll(async () => {
+  await Promise.all(created.map((dir) => rm(dir, { recursive: true, force: true })));
+});
+
+/** A fresh temp directory, removed after the test file. */
+export async function tempDir(label = 'test'): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), `crm-metrics-${label}-`));
+  created.push(dir);
+  return dir;
+}
+
+/** Writes `content` as an extract file `<source>/transactions/dt=<date>/<name>`. */
+export async function writeExtract(source: string, date: string, name: string, content: string | Buffer): Promise<string> {
+  const path = join(source, 'transactions', `dt=${date}`, name);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, content);
+  return path;
+}
+
+/** Runs the nightly pipeline over local directories, as the CLI does. */
+export function runLocal(date: string, source: string, dest: string, config: unknown = {}, extra: Partial<RunDeps> = {}) {
+  return runNightly(date, {
+    source: new LocalObjectStore(source),
+    dest: new LocalObjectStore(dest),
+    config: parseConfig(config),
+    openEngine: DuckDbEngine.open,
+    ...extra,
+  });
+}
+
+/** Rows of a published partition, read with hyparquet (not the engine that wrote them). */
+export async function readTable(dest: string, table: Pick<Table, 'name'>, date: string): Promise<Record<string, unknown>[]> {
+  const file = await asyncBufferFromFile(join(dest, partitionKey(table, date)));
+  return parquetReadObjects({ file, compressors });
+}
+
+export const CSV_HEADER = 'transaction_id,customer_id,ordered_at,amount,quantity,channel,currency,is_return';
+
+/** A DECIMAL(18,4) read back as a float, rounded to its 4 decimals (hyparquet scales by 10^-4). */
+export function money(value: unknown): number {
+  return Math.round(Number(value) * 10_000) / 10_000;
+}
