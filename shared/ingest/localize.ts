@@ -23,29 +23,43 @@ export interface LocalFile {
 const TAIL_SHOWN = 4096;
 const CR = 0x0d;
 const LF = 0x0a;
+const NUL = 0x00;
 /** A lone carriage return becomes the visible symbol ␍ (U+240D): data, not a line break. */
 const CR_SYMBOL = Buffer.from('\u240d');
+/** NUL becomes ␀ (U+2400): the engine takes a NUL byte for its "no quote" marker and loses the line. */
+const NUL_SYMBOL = Buffer.from('\u2400');
 
 /**
  * Lines end at LF, as for `wc -l` and `sed -n Np`; CRLF becomes LF. DuckDB's reader would treat a
- * lone CR as a line break too and miscount lines in files with mixed endings, so it is escaped.
+ * lone CR as a line break too, miscount lines in files with mixed endings, and drop lines holding
+ * NUL bytes, so those bytes are replaced by visible symbols (the line is then kept or rejected).
  */
 export class NormalizeNewlines extends Transform {
   private pendingCr = false;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    if (!this.pendingCr && chunk.indexOf(CR) < 0) return done(null, chunk);
+    if (!this.pendingCr && chunk.indexOf(CR) < 0 && chunk.indexOf(NUL) < 0) return done(null, chunk);
     const parts: Buffer[] = [];
     let start = 0;
     if (this.pendingCr) {
       if (chunk[0] !== LF) parts.push(CR_SYMBOL);
       this.pendingCr = false;
     }
-    for (let cr = chunk.indexOf(CR); cr >= 0; cr = chunk.indexOf(CR, start)) {
-      parts.push(chunk.subarray(start, cr));
-      start = cr + 1;
-      if (cr === chunk.length - 1) this.pendingCr = true;
-      else if (chunk[cr + 1] !== LF) parts.push(CR_SYMBOL);
+    // Jump between occurrences with native indexOf: CRLF files take this path on every chunk.
+    let cr = chunk.indexOf(CR);
+    let nul = chunk.indexOf(NUL);
+    while (cr >= 0 || nul >= 0) {
+      const i = cr < 0 ? nul : nul < 0 ? cr : Math.min(cr, nul);
+      parts.push(chunk.subarray(start, i));
+      start = i + 1;
+      if (i === nul) {
+        parts.push(NUL_SYMBOL);
+        nul = chunk.indexOf(NUL, start);
+        continue;
+      }
+      if (i === chunk.length - 1) this.pendingCr = true;
+      else if (chunk[i + 1] !== LF) parts.push(CR_SYMBOL);
+      cr = chunk.indexOf(CR, start);
     }
     parts.push(chunk.subarray(start));
     done(null, Buffer.concat(parts));
