@@ -37,7 +37,7 @@
  * time order, a return right after its order) — i.e. not sorted by time.
  * At most 128 daily files are open at once; longer periods are written in
  * several passes, each re-simulating the whole population (same seed) and
- * keeping only the rows of its days. Rows are formatted straight into 1–2 MB
+ * keeping only the rows of its days. Rows are formatted straight into 64 KB–2 MB
  * byte chunks handed to `fs` write streams (or gzip streams), with backpressure.
  *
  * Malformed lines (`malformedRows`, default 25) are *extra* lines, inserted at

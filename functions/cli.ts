@@ -1,0 +1,175 @@
+/**
+ * The local command line: `crm-metrics generate | run | query`. Parses arguments, builds the local
+ * dependencies and calls the same `runNightly` as the Lambda handler.
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { loadConfig } from '../shared/config.js';
+import { generateExtracts } from '../shared/demo/generate.js';
+import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { registerTableViews } from '../shared/local-query.js';
+import { runNightly, type ProgressEvent, type RunResult } from '../shared/pipeline.js';
+import { LocalObjectStore } from '../shared/store/local.js';
+import { datesBetween, formatTable } from './cli-format.js';
+
+const HELP = {
+  main: `crm-metrics — nightly CRM analytics (RFM scores, segments, migration) from transaction extracts
+
+Usage: crm-metrics <command> [options]
+
+Commands:
+  generate   write synthetic extracts (BG/NBD purchase timing, Gamma-Gamma spend)
+  run        run the nightly pipeline for a date or a range of dates
+  query      run SQL over the output tables with the embedded engine
+
+Run "crm-metrics <command> --help" for a command's options.`,
+  generate: `Usage: crm-metrics generate --dir DIR [--from YYYY-MM-DD --to YYYY-MM-DD] [options]
+
+Writes DIR/transactions/dt=YYYY-MM-DD/part-00000.csv, one extract per day.
+  --dir DIR            output directory (required)
+  --from, --to DATE    first and last extract date (default: the 30 days before today)
+  --customers N        customers to simulate (default 300000)
+  --seed N             random seed (default 42)
+  --malformed N        malformed lines to sprinkle in (default 25)
+  --gzip               write .csv.gz`,
+  run: `Usage: crm-metrics run --date YYYY-MM-DD --source DIR --dest DIR [--config FILE]
+       crm-metrics run --from YYYY-MM-DD --to YYYY-MM-DD --source DIR --dest DIR [--config FILE]
+
+Reads SOURCE/transactions/dt=DATE/*, writes DEST/<table>/dt=DATE/data.parquet.
+  --date DATE          run date
+  --from, --to DATE    backfill: one run per date, in order
+  --source DIR         extract root (required)
+  --dest DIR           output root (required)
+  --config FILE        JSON config (column mapping, formats, segment rules); default: canonical columns
+  --quiet              no progress lines
+Exit codes: 0 success, 1 error, 3 no extract for a date.`,
+  query: `Usage: crm-metrics query --dest DIR "SQL"
+
+Every output table is a view (dt is a column), e.g.
+  crm-metrics query --dest out "select segment, customers from segment_summary where dt = date '2024-01-31'"
+  --dest DIR           output root (required)
+  --format F           table (default), csv or json`,
+};
+
+const EXIT_MISSING_EXTRACT = 3;
+
+function args<T extends ParseArgsConfig['options']>(argv: string[], options: T) {
+  return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean' } }, allowPositionals: true });
+}
+
+function required(value: string | undefined, name: string): string {
+  if (!value) throw new UsageError(`--${name} is required`);
+  return value;
+}
+
+class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+function printProgress(event: ProgressEvent): void {
+  const rows = event.rows === undefined ? '' : ` rows=${event.rows}`;
+  process.stderr.write(`  [${(event.elapsedMs / 1000).toFixed(1)}s] ${event.stage}${rows}\n`);
+}
+
+function summary(result: RunResult): string {
+  if (result.status === 'missing_extract') return `${result.date}: no extract at ${result.extractLocation}`;
+  return `${result.date}: ${result.status} — read ${result.rowsRead}, accepted ${result.rowsAccepted}, rejected ${result.rowsRejected}, duplicate ${result.rowsDuplicate}; ${result.customersScored} customers scored`;
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values } = args(argv, {
+    date: { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    source: { type: 'string' },
+    dest: { type: 'string' },
+    config: { type: 'string' },
+    quiet: { type: 'boolean' },
+  });
+  if (values.help) return help('run');
+  const dates = values.date ? [values.date] : datesBetween(required(values.from, 'from'), required(values.to, 'to'));
+  const deps = {
+    source: new LocalObjectStore(required(values.source, 'source')),
+    dest: new LocalObjectStore(required(values.dest, 'dest')),
+    config: await loadConfig(values.config),
+    openEngine: DuckDbEngine.open,
+    ...(values.quiet ? {} : { onProgress: printProgress }),
+  };
+  let missing = 0;
+  for (const date of dates) {
+    const result = await runNightly(date, deps);
+    if (result.status === 'missing_extract') missing++;
+    console.log(summary(result));
+  }
+  return missing > 0 ? EXIT_MISSING_EXTRACT : 0;
+}
+
+async function generate(argv: string[]): Promise<number> {
+  const { values } = args(argv, {
+    dir: { type: 'string' },
+    from: { type: 'string' },
+    to: { type: 'string' },
+    customers: { type: 'string' },
+    seed: { type: 'string' },
+    malformed: { type: 'string' },
+    gzip: { type: 'boolean' },
+  });
+  if (values.help) return help('generate');
+  const today = new Date().toISOString().slice(0, 10);
+  const to = values.to ?? datesBetween(today, today, -1)[0]!;
+  const from = values.from ?? datesBetween(to, to, -29)[0]!;
+  const started = Date.now();
+  const result = await generateExtracts({
+    dir: required(values.dir, 'dir'),
+    from,
+    to,
+    ...(values.customers ? { customers: Number(values.customers) } : {}),
+    ...(values.seed ? { seed: Number(values.seed) } : {}),
+    ...(values.malformed ? { malformedRows: Number(values.malformed) } : {}),
+    ...(values.gzip ? { gzip: true } : {}),
+    onProgress: printProgress,
+  });
+  console.log(
+    `generated ${result.transactions} transactions (${result.returns} returns) of ${result.customers} customers, ${from}..${to}, in ${result.files.length} files (${((Date.now() - started) / 1000).toFixed(1)}s)`,
+  );
+  return 0;
+}
+
+async function query(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, { dest: { type: 'string' }, format: { type: 'string' } });
+  if (values.help) return help('query');
+  const sql = positionals.join(' ').trim();
+  if (!sql) throw new UsageError('a SQL statement is required');
+  const engine = await DuckDbEngine.open();
+  try {
+    await registerTableViews(engine, required(values.dest, 'dest'));
+    const rows = await engine.query(sql);
+    const format = values.format ?? 'table';
+    if (format === 'json') console.log(JSON.stringify(rows, null, 2));
+    else console.log(formatTable(rows, format === 'csv' ? ',' : undefined));
+  } finally {
+    await engine.close();
+  }
+  return 0;
+}
+
+function help(command: keyof typeof HELP): number {
+  console.log(HELP[command]);
+  return 0;
+}
+
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run, generate, query };
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') return help('main');
+  const handler = COMMANDS[command];
+  try {
+    if (!handler) throw new UsageError(`unknown command "${command}" (try --help)`);
+    return await handler(rest);
+  } catch (error) {
+    // One line for the person at the terminal; the cause chain is in the message already.
+    const message = error instanceof Error ? `${error.name}: ${error.message.split('\n')[0]}` : String(error);
+    console.error(`crm-metrics: ${message}`);
+    return 1;
+  }
+}
