@@ -24,6 +24,7 @@ const TAIL_SHOWN = 4096;
 const CR = 0x0d;
 const LF = 0x0a;
 const NUL = 0x00;
+const BOM = Buffer.from('\ufeff');
 /** A lone carriage return becomes the visible symbol ␍ (U+240D): data, not a line break. */
 const CR_SYMBOL = Buffer.from('\u240d');
 /** NUL becomes ␀ (U+2400): the engine takes a NUL byte for its "no quote" marker and loses the line. */
@@ -33,12 +34,13 @@ const NUL_SYMBOL = Buffer.from('\u2400');
  * Lines end at LF, as for `wc -l` and `sed -n Np`; CRLF becomes LF. DuckDB's reader would treat a
  * lone CR as a line break too, miscount lines in files with mixed endings, and drop lines holding
  * NUL bytes, so those bytes are replaced by visible symbols (the line is then kept or rejected).
+ * Byte-order marks at the start of a line (concatenated extracts) are removed.
  */
 export class NormalizeNewlines extends Transform {
   private pendingCr = false;
+  private atLineStart = true;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
-    if (!this.pendingCr && chunk.indexOf(CR) < 0 && chunk.indexOf(NUL) < 0) return done(null, chunk);
     const parts: Buffer[] = [];
     let start = 0;
     if (this.pendingCr) {
@@ -48,8 +50,17 @@ export class NormalizeNewlines extends Transform {
     // Jump between occurrences with native indexOf: CRLF files take this path on every chunk.
     let cr = chunk.indexOf(CR);
     let nul = chunk.indexOf(NUL);
-    while (cr >= 0 || nul >= 0) {
-      const i = cr < 0 ? nul : nul < 0 ? cr : Math.min(cr, nul);
+    let bom = chunk.indexOf(BOM);
+    while (cr >= 0 || nul >= 0 || bom >= 0) {
+      const i = Math.min(...[cr, nul, bom].filter((at) => at >= 0));
+      if (i === bom) {
+        bom = chunk.indexOf(BOM, i + BOM.length);
+        const lineStart = i === 0 ? this.atLineStart : chunk[i - 1] === LF;
+        if (!lineStart) continue;
+        parts.push(chunk.subarray(start, i));
+        start = i + BOM.length;
+        continue;
+      }
       parts.push(chunk.subarray(start, i));
       start = i + 1;
       if (i === nul) {
@@ -61,8 +72,8 @@ export class NormalizeNewlines extends Transform {
       else if (chunk[i + 1] !== LF) parts.push(CR_SYMBOL);
       cr = chunk.indexOf(CR, start);
     }
-    parts.push(chunk.subarray(start));
-    done(null, Buffer.concat(parts));
+    if (chunk.length > 0) this.atLineStart = chunk[chunk.length - 1] === LF;
+    done(null, parts.length === 0 ? chunk : Buffer.concat([...parts, chunk.subarray(start)]));
   }
 
   override _flush(done: TransformCallback): void {

@@ -26,6 +26,9 @@ export function requiredFields(input: InputConfig): Field[] {
   return fields;
 }
 
+/** Lines of every text extract of the run: (file_index, source_line, line). */
+export const LINES_TABLE = `CREATE TEMP TABLE lines (file_index INTEGER, source_line BIGINT, line VARCHAR)`;
+
 /** Reads a file as lines; DuckDB drops lines it cannot decode, which `lineErrorsSql` recovers. */
 export function readLines(path: string, options: string): string {
   return `read_csv(${literal(path)}, header = false, auto_detect = false, columns = {'line': 'VARCHAR'},
@@ -37,7 +40,15 @@ export function scanLineErrorsSql(path: string, table: string): string {
   return `SELECT max(strlen(line)) FROM ${readLines(path, `store_rejects = true, rejects_table = ${literal(table)}, rejects_scan = ${literal(`${table}_scan`)}`)}`;
 }
 
-/** Lines of a file numbered by physical line, re-inserting the gaps left by undecodable lines. */
+/**
+ * Loads a file's lines into the `lines` table, numbered by physical line (re-inserting the gaps
+ * left by undecodable lines). Numbering needs the file's order, so this scan runs on one thread;
+ * everything after it reads the table in parallel.
+ */
+export function loadLinesSql(fileIndex: number, path: string, errorTable: string | undefined): string {
+  return `INSERT INTO lines SELECT ${fileIndex}, source_line, line FROM (${numberedLines(path, errorTable)})`;
+}
+
 function numberedLines(path: string, errorTable: string | undefined): string {
   const lines = `SELECT row_number() OVER () AS seq, line FROM ${readLines(path, 'ignore_errors = true')}`;
   if (!errorTable) return `SELECT seq AS source_line, line FROM (${lines})`;
@@ -78,8 +89,10 @@ export function splitFieldsSql(delimiter: string, line = 'line'): string {
     WHEN regexp_full_match(${line}, ${literal(`${field}(?:${d}${field})*`)}) THEN ${unquote} END`;
 }
 
-/** Strips byte-order marks (they also appear mid-file when extracts were concatenated). */
-const withoutBom = (expr: string) => `ltrim(${expr}, chr(65279))`;
+/** Non-blank lines of one file from the `lines` table. */
+function fileLines(fileIndex: number): string {
+  return `SELECT source_line, line FROM lines WHERE file_index = ${fileIndex} AND trim(line) <> ''`;
+}
 
 /** Position (1-based) of each canonical field among the source's column names; missing ones absent. */
 export function fieldPositions(input: InputConfig, names: readonly string[]): Map<Field, number> {
@@ -100,8 +113,6 @@ export interface StageFile {
   sourceFile: string;
   /** Local path the engine reads. */
   path: string;
-  /** Table of lines DuckDB could not read, when there were any. */
-  errorTable?: string;
 }
 
 /** The reason every row of a file is rejected when its columns lack required fields, else undefined. */
@@ -125,8 +136,7 @@ export function stageCsvSql(file: StageFile, input: InputConfig, names: readonly
         WHEN len(fields) <> ${names.length} THEN 'expected ${names.length} fields, found ' || len(fields) END`} AS reason,
       ${fields.join(', ')}
     FROM (SELECT source_line, line, ${splitFieldsSql(input.delimiter)} AS fields
-      FROM (SELECT source_line, ${withoutBom('line')} AS line FROM (${numberedLines(file.path, file.errorTable)}))
-      WHERE source_line >= ${firstDataLine} AND trim(line) <> '')`;
+      FROM (${fileLines(file.fileIndex)}) WHERE source_line >= ${firstDataLine})`;
 }
 
 /** Staged rows of a JSON Lines file: one object per line, keys named like CSV columns. */
@@ -138,8 +148,7 @@ export function stageJsonlSql(file: StageFile, input: InputConfig): string {
       CASE WHEN doc IS NULL THEN 'not valid JSON' WHEN json_type(doc) <> 'OBJECT' THEN 'not a JSON object' END AS reason,
       ${fields.join(', ')}
     FROM (SELECT source_line, line, CASE WHEN json_valid(line) THEN CAST(line AS JSON) END AS doc
-      FROM (SELECT source_line, ${withoutBom('line')} AS line FROM (${numberedLines(file.path, file.errorTable)}))
-      WHERE trim(line) <> '')`;
+      FROM (${fileLines(file.fileIndex)}))`;
 }
 
 /** Staged rows of a Parquet file; `names` are the file's column names. */

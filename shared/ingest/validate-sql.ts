@@ -16,11 +16,15 @@ const text = (field: string) => `nullif(trim(f_${field}), '')`;
 /** A bad value quoted in a reason, cut short so one huge field cannot bloat the rejects table. */
 const shown = (expr: string) => `'"' || left(${expr}, 80) || '"'`;
 
-/** `ordered_at` text -> TIMESTAMP (UTC): ISO 8601 by default (offsets converted), else the strptime format. */
+/**
+ * `ordered_at` text -> TIMESTAMP (UTC): ISO 8601 by default, else the strptime format. Only text
+ * with a zone suffix after the seconds (Z, +hh:mm, -hh:mm) takes the slower TIMESTAMPTZ cast that
+ * converts it to UTC; a plain TIMESTAMP cast would silently ignore the offset.
+ */
 function parseTimestamp(expr: string, format: string | undefined): string {
-  return format
-    ? `try_strptime(${expr}, ${literal(format)})`
-    : `CAST(try_cast(${expr} AS TIMESTAMPTZ) AS TIMESTAMP)`;
+  if (format) return `try_strptime(${expr}, ${literal(format)})`;
+  return `CASE WHEN strlen(${expr}) > 19 AND regexp_matches(substr(${expr}, 20), '[zZ+-]')
+    THEN CAST(try_cast(${expr} AS TIMESTAMPTZ) AS TIMESTAMP) ELSE try_cast(${expr} AS TIMESTAMP) END`;
 }
 
 /** SELECT over a staging relation producing rows shaped like the `typed` table. */
@@ -44,23 +48,24 @@ export function validateSql(stage: string, input: InputConfig, runDate: string):
     `WHEN is_return_text IS NOT NULL AND is_return_flag IS NULL THEN 'is_return is not a boolean: ' || ${shown('is_return_text')}`,
   ].filter(Boolean);
 
+  // Four steps, each reading the previous: text of each field, typed values, verdict, output.
+  const texts = `SELECT file_index, source_file, source_line, raw, reason AS parse_reason,
+      ${text('transaction_id')} AS transaction_id, ${text('customer_id')} AS customer_id,
+      ${text('ordered_at')} AS ordered_at_text, ${text('amount')} AS amount_text, ${text('unit_price')} AS unit_price_text,
+      ${text('quantity')} AS quantity_text, ${text('channel')} AS channel, ${text('currency')} AS currency,
+      ${text('is_return')} AS is_return_text
+    FROM (${stage})`;
+  const values = `SELECT *, ${amount} AS amount FROM (
+      SELECT *, ${parseTimestamp('ordered_at_text', input.timestamp_format)} AS ordered_at,
+        try_cast(quantity_text AS INTEGER) AS quantity, try_cast(is_return_text AS BOOLEAN) AS is_return_flag
+      FROM (${texts}))`;
+  const verdicts = `SELECT *, coalesce(parse_reason, CASE ${checks.join('\n      ')} END) AS reason,
+      coalesce(is_return_flag, false) OR amount < 0${returnByPrefix} AS is_return
+    FROM (${values})`;
   return `SELECT file_index, source_file, source_line, CASE WHEN reason IS NOT NULL THEN raw END AS raw, reason,
       transaction_id, customer_id, ordered_at,
       CASE WHEN is_return THEN -abs(amount) ELSE amount END AS amount,
       CASE WHEN is_return THEN -abs(quantity) ELSE quantity END AS quantity,
       channel, currency, is_return
-    FROM (
-      SELECT *, coalesce(parse_reason, CASE ${checks.join('\n        ')} END) AS reason,
-        coalesce(is_return_flag, false) OR amount < 0${returnByPrefix} AS is_return
-      FROM (
-        SELECT *, ${amount} AS amount
-        FROM (
-          SELECT file_index, source_file, source_line, raw, reason AS parse_reason,
-            ${text('transaction_id')} AS transaction_id, ${text('customer_id')} AS customer_id,
-            ${text('ordered_at')} AS ordered_at_text, ${parseTimestamp(text('ordered_at'), input.timestamp_format)} AS ordered_at,
-            ${text('amount')} AS amount_text, ${text('unit_price')} AS unit_price_text,
-            ${text('quantity')} AS quantity_text, try_cast(${text('quantity')} AS INTEGER) AS quantity,
-            ${text('channel')} AS channel, ${text('currency')} AS currency,
-            ${text('is_return')} AS is_return_text, try_cast(${text('is_return')} AS BOOLEAN) AS is_return_flag
-          FROM (${stage}))))`;
+    FROM (${verdicts})`;
 }
