@@ -67,7 +67,6 @@ export const transactions = {
     col('currency', 'string', 'ISO currency code; NULL when not delivered.', true),
     col('is_return', 'boolean', 'True for a refund/return (flagged in the extract or negative amount).'),
     col('source_file', 'string', 'Extract file the order came from (relative to the source root).'),
-    col('source_line', 'bigint', 'Line (CSV, JSON Lines) or row (Parquet) of its first line in that file, 1-based.'),
   ],
   orderBy: ['transaction_id'],
 } as const satisfies Table;

@@ -79,6 +79,11 @@ const InputSchema = z
     grain: z.enum(['order', 'line']).default('order'),
     /** Fields whose values identify an order when the source has no id (CDNOW). */
     transaction_id_from: z.array(z.enum(FIELDS)).min(1).optional(),
+    /**
+     * "auto": clean CSV files go through DuckDB's parallel reader, files with any problem through
+     * the line-by-line path that names each bad line. "lines": always line by line.
+     */
+    parser: z.enum(['auto', 'lines']).default('auto'),
     /** Order ids starting with this prefix are returns (Online Retail's "C" invoices). */
     return_id_prefix: z.string().min(1).optional(),
   })

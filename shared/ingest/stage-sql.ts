@@ -10,6 +10,7 @@
  */
 import { FIELDS, sourceColumn, type Field, type InputConfig } from '../config.js';
 import { ident, literal } from '../sql/dialect.js';
+import { parseIsoTimestamp } from './validate-sql.js';
 
 /** Longer lines are rejected ("line too long") rather than parsed. */
 export const MAX_LINE_BYTES = 1_048_576;
@@ -35,9 +36,12 @@ export function readLines(path: string, options: string): string {
     delim = '', quote = '', escape = '', comment = '', max_line_size = ${MAX_LINE_BYTES}, ${options})`;
 }
 
-/** First pass over a file: records the lines DuckDB cannot read into `table`. */
-export function scanLineErrorsSql(path: string, table: string): string {
-  return `SELECT max(strlen(line)) FROM ${readLines(path, `store_rejects = true, rejects_table = ${literal(table)}, rejects_scan = ${literal(`${table}_scan`)}`)}`;
+/**
+ * First pass over a file (parallel): records the lines DuckDB cannot read into `table` and counts
+ * the non-empty lines, which tells whether every record of the file is one line.
+ */
+export function scanLinesSql(path: string, table: string): string {
+  return `SELECT CAST(count(line) AS DOUBLE) AS non_empty FROM ${readLines(path, `store_rejects = true, rejects_table = ${literal(table)}, rejects_scan = ${literal(`${table}_scan`)}`)}`;
 }
 
 /**
@@ -45,8 +49,8 @@ export function scanLineErrorsSql(path: string, table: string): string {
  * left by undecodable lines). Numbering needs the file's order, so this scan runs on one thread;
  * everything after it reads the table in parallel.
  */
-export function loadLinesSql(fileIndex: number, path: string, errorTable: string | undefined): string {
-  return `INSERT INTO lines SELECT ${fileIndex}, source_line, line FROM (${numberedLines(path, errorTable)})`;
+export function loadLinesSql(fileIndex: number, path: string, errorTable: string | undefined, where = 'true'): string {
+  return `INSERT INTO lines SELECT ${fileIndex}, source_line, line FROM (${numberedLines(path, errorTable)}) WHERE ${where}`;
 }
 
 function numberedLines(path: string, errorTable: string | undefined): string {
@@ -89,9 +93,9 @@ export function splitFieldsSql(delimiter: string, line = 'line'): string {
     WHEN regexp_full_match(${line}, ${literal(`${field}(?:${d}${field})*`)}) THEN ${unquote} END`;
 }
 
-/** Non-blank lines of one file from the `lines` table. */
+/** Non-empty lines of one file from the `lines` table (empty lines are not rows; DuckDB reads them as NULL). */
 function fileLines(fileIndex: number): string {
-  return `SELECT source_line, line FROM lines WHERE file_index = ${fileIndex} AND trim(line) <> ''`;
+  return `SELECT source_line, line FROM lines WHERE file_index = ${fileIndex} AND line <> ''`;
 }
 
 /** Position (1-based) of each canonical field among the source's column names; missing ones absent. */
@@ -137,6 +141,58 @@ export function stageCsvSql(file: StageFile, input: InputConfig, names: readonly
       ${fields.join(', ')}
     FROM (SELECT source_line, line, ${splitFieldsSql(input.delimiter)} AS fields
       FROM (${fileLines(file.fileIndex)}) WHERE source_line >= ${firstDataLine})`;
+}
+
+/**
+ * Typed values of a delimited file read by DuckDB's own parallel CSV reader, which parses and casts
+ * far faster than splitting lines in SQL but knows no line numbers. Lines it cannot parse or cast
+ * go to `rejectsTable` (with their line numbers); the caller re-reads those, and any row failing a
+ * later check, through the line path, so every reject still names its line.
+ * Shaped for {@link verdictSql}; the `*_text` columns only tell present from missing here.
+ */
+export function nativeCsvValuesSql(file: StageFile, input: InputConfig, names: readonly string[], rejectsTable: string): string {
+  const positions = fieldPositions(input, names);
+  const types: Partial<Record<Field, string>> = {
+    ...(input.timestamp_format ? { ordered_at: 'TIMESTAMP' } : {}),
+    amount: 'DECIMAL(18,4)',
+    unit_price: 'DECIMAL(18,4)',
+    quantity: 'INTEGER',
+    is_return: 'BOOLEAN',
+  };
+  const typeOf = (index: number) => {
+    const field = [...positions].find(([, position]) => position === index + 1)?.[0];
+    return (field && types[field]) ?? 'VARCHAR';
+  };
+  const columns = names.map((_, i) => `'c${i + 1}': '${typeOf(i)}'`).join(', ');
+  const column = (f: Field) => (positions.has(f) ? `c${positions.get(f)}` : 'NULL');
+  const textOf = (f: Field) => `nullif(trim(${column(f)}), '')`;
+  const present = (f: Field) => `CASE WHEN ${column(f)} IS NOT NULL THEN '' END`;
+  const amount = input.columns.unit_price ? `${column('unit_price')} * ${column('quantity')}` : column('amount');
+  const format = input.timestamp_format ? `timestampformat = ${literal(input.timestamp_format)},` : '';
+  return `SELECT ${file.fileIndex} AS file_index, ${literal(file.sourceFile)} AS source_file, CAST(NULL AS BIGINT) AS source_line,
+      CAST(NULL AS VARCHAR) AS raw, CAST(NULL AS VARCHAR) AS parse_reason,
+      ${textOf('transaction_id')} AS transaction_id, ${textOf('customer_id')} AS customer_id,
+      ${textOf('channel')} AS channel, ${textOf('currency')} AS currency,
+      ${present('ordered_at')} AS ordered_at_text, ${present('amount')} AS amount_text, ${present('unit_price')} AS unit_price_text,
+      ${present('quantity')} AS quantity_text, ${present('is_return')} AS is_return_text,
+      ${input.timestamp_format ? column('ordered_at') : parseIsoTimestamp(column('ordered_at'))} AS ordered_at, ${column('quantity')} AS quantity,
+      ${column('is_return')} AS is_return_flag, ${amount} AS amount
+    FROM read_csv(${literal(file.path)}, header = ${input.header}, auto_detect = false, columns = {${columns}},
+      delim = ${literal(input.delimiter)}, quote = '"', escape = '"', comment = '', new_line = '\\n', strict_mode = true,
+      ${format} max_line_size = ${MAX_LINE_BYTES}, store_rejects = true, rejects_table = ${literal(rejectsTable)},
+      rejects_scan = ${literal(`${rejectsTable}_scan`)})`;
+}
+
+/** Line numbers of the rows whose order id and customer id match a row of `suspects`. */
+export function matchingLinesSql(fileIndex: number, input: InputConfig, names: readonly string[], suspects: string): string {
+  const positions = fieldPositions(input, names);
+  const field = (f: Field) => (positions.has(f) ? `nullif(trim(fields[${positions.get(f)}]), '')` : 'NULL');
+  return `SELECT source_line FROM (
+      SELECT source_line, ${field('transaction_id')} AS transaction_id, ${field('customer_id')} AS customer_id
+      FROM (SELECT source_line, ${splitFieldsSql(input.delimiter)} AS fields FROM (${fileLines(fileIndex)})
+        WHERE source_line >= ${input.header ? 2 : 1})) AS l
+    SEMI JOIN (${suspects}) AS s
+      ON l.transaction_id IS NOT DISTINCT FROM s.transaction_id AND l.customer_id IS NOT DISTINCT FROM s.customer_id`;
 }
 
 /** Staged rows of a JSON Lines file: one object per line, keys named like CSV columns. */

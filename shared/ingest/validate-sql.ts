@@ -22,15 +22,38 @@ const shown = (expr: string) => `'"' || left(${expr}, 80) || '"'`;
  * converts it to UTC; a plain TIMESTAMP cast would silently ignore the offset.
  */
 function parseTimestamp(expr: string, format: string | undefined): string {
-  if (format) return `try_strptime(${expr}, ${literal(format)})`;
+  return format ? `try_strptime(${expr}, ${literal(format)})` : parseIsoTimestamp(expr);
+}
+
+/** ISO 8601 text -> TIMESTAMP (UTC), NULL when invalid. */
+export function parseIsoTimestamp(expr: string): string {
   return `CASE WHEN strlen(${expr}) > 19 AND regexp_matches(substr(${expr}, 20), '[zZ+-]')
     THEN CAST(try_cast(${expr} AS TIMESTAMPTZ) AS TIMESTAMP) ELSE try_cast(${expr} AS TIMESTAMP) END`;
 }
 
-/** SELECT over a staging relation producing rows shaped like the `typed` table. */
+/** SELECT over a staging relation (fields as text) producing rows shaped like the `typed` table. */
 export function validateSql(stage: string, input: InputConfig, runDate: string): string {
   const unitPriced = Boolean(input.columns.unit_price);
   const amount = unitPriced ? `try_cast(unit_price_text AS DECIMAL(18,4)) * quantity` : `try_cast(amount_text AS DECIMAL(18,4))`;
+  const texts = `SELECT file_index, source_file, source_line, raw, reason AS parse_reason,
+      ${text('transaction_id')} AS transaction_id, ${text('customer_id')} AS customer_id,
+      ${text('ordered_at')} AS ordered_at_text, ${text('amount')} AS amount_text, ${text('unit_price')} AS unit_price_text,
+      ${text('quantity')} AS quantity_text, ${text('channel')} AS channel, ${text('currency')} AS currency,
+      ${text('is_return')} AS is_return_text
+    FROM (${stage})`;
+  const values = `SELECT *, ${amount} AS amount FROM (
+      SELECT *, ${parseTimestamp('ordered_at_text', input.timestamp_format)} AS ordered_at,
+        try_cast(quantity_text AS INTEGER) AS quantity, try_cast(is_return_text AS BOOLEAN) AS is_return_flag
+      FROM (${texts}))`;
+  return verdictSql(values, input, runDate);
+}
+
+/**
+ * The verdict on typed values: the first failed check names the reason. `values` holds the typed
+ * columns and, beside each, its text (`*_text`) for messages and to tell missing from invalid.
+ */
+export function verdictSql(values: string, input: InputConfig, runDate: string): string {
+  const unitPriced = Boolean(input.columns.unit_price);
   const amountText = unitPriced ? 'unit_price_text' : 'amount_text';
   const returnByPrefix = input.return_id_prefix
     ? ` OR starts_with(transaction_id, ${literal(input.return_id_prefix)})`
@@ -47,18 +70,6 @@ export function validateSql(stage: string, input: InputConfig, runDate: string):
     `WHEN amount IS NULL THEN '${unitPriced ? 'unit_price' : 'amount'} is not a number: ' || ${shown(amountText)}`,
     `WHEN is_return_text IS NOT NULL AND is_return_flag IS NULL THEN 'is_return is not a boolean: ' || ${shown('is_return_text')}`,
   ].filter(Boolean);
-
-  // Four steps, each reading the previous: text of each field, typed values, verdict, output.
-  const texts = `SELECT file_index, source_file, source_line, raw, reason AS parse_reason,
-      ${text('transaction_id')} AS transaction_id, ${text('customer_id')} AS customer_id,
-      ${text('ordered_at')} AS ordered_at_text, ${text('amount')} AS amount_text, ${text('unit_price')} AS unit_price_text,
-      ${text('quantity')} AS quantity_text, ${text('channel')} AS channel, ${text('currency')} AS currency,
-      ${text('is_return')} AS is_return_text
-    FROM (${stage})`;
-  const values = `SELECT *, ${amount} AS amount FROM (
-      SELECT *, ${parseTimestamp('ordered_at_text', input.timestamp_format)} AS ordered_at,
-        try_cast(quantity_text AS INTEGER) AS quantity, try_cast(is_return_text AS BOOLEAN) AS is_return_flag
-      FROM (${texts}))`;
   const verdicts = `SELECT *, coalesce(parse_reason, CASE ${checks.join('\n      ')} END) AS reason,
       coalesce(is_return_flag, false) OR amount < 0${returnByPrefix} AS is_return
     FROM (${values})`;
