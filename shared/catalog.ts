@@ -34,7 +34,10 @@ export interface Table {
   /** One line: what the table holds and its grain ("one row per …"). */
   readonly description: string;
   readonly columns: readonly Column[];
-  /** Rows are written in this order so that a re-run writes identical files. */
+  /**
+   * Rows are written in this order so that a re-run writes identical files (without it, parallel
+   * joins and writers hand rows over in a different order each time; measured).
+   */
   readonly orderBy: readonly string[];
 }
 

@@ -4,10 +4,16 @@ import { SqlError, type SqlEngine, type SqlRow } from './sql-engine.js';
 export interface DuckDbOptions {
   /** Worker threads; DuckDB's default is one per core. */
   threads?: number;
-  /** e.g. "4GB"; DuckDB spills to `tempDirectory` beyond it. */
+  /**
+   * e.g. "4GB"; DuckDB spills to `tempDirectory` beyond it. Default {@link DEFAULT_MEMORY_LIMIT}:
+   * DuckDB's own default is 80 % of the machine, leaving too little for Node beside it.
+   */
   memoryLimit?: string;
   tempDirectory?: string;
 }
+
+/** Engine memory when none is given: a 10M-transaction initial load fits (see the README's benchmark). */
+export const DEFAULT_MEMORY_LIMIT = '3GB';
 
 /** Embedded DuckDB, in memory, one connection. */
 export class DuckDbEngine implements SqlEngine {
@@ -20,7 +26,7 @@ export class DuckDbEngine implements SqlEngine {
     // No ICU extension is bundled: TIMESTAMPTZ values convert to TIMESTAMP in UTC.
     const settings: Record<string, string> = {};
     if (options.threads) settings['threads'] = String(options.threads);
-    if (options.memoryLimit) settings['memory_limit'] = options.memoryLimit;
+    settings['memory_limit'] = options.memoryLimit ?? DEFAULT_MEMORY_LIMIT;
     if (options.tempDirectory) settings['temp_directory'] = options.tempDirectory;
     const instance = await DuckDBInstance.create(':memory:', settings);
     return new DuckDbEngine(instance, await instance.connect());

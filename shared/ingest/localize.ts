@@ -81,10 +81,19 @@ export class NormalizeNewlines extends Transform {
   }
 }
 
+/** Whether a plain file holds anything {@link NormalizeNewlines} would change (most extracts do not). */
+async function needsNormalizing(path: string): Promise<boolean> {
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+    if (chunk.indexOf(CR) >= 0 || chunk.indexOf(NUL) >= 0 || chunk.indexOf(BOM) >= 0) return true;
+  }
+  return false;
+}
+
 export async function localize(store: ObjectStore, key: string, scratchDir: string, index: number, text: boolean): Promise<LocalFile> {
   const path = await store.localPath(key, scratchDir);
   const gzipped = key.toLowerCase().endsWith('.gz');
-  if (!text && !gzipped) return nonEmpty(path);
+  // Reading is cheaper than copying: a clean plain file is used where it lies.
+  if (!gzipped && (!text || !(await needsNormalizing(path)))) return nonEmpty(path);
   const target = join(scratchDir, `extract-${index}`);
   const stages = [
     createReadStream(path),

@@ -73,7 +73,11 @@ SELECT customer_id, first_purchase_date, last_purchase_date, recency_days, frequ
 FROM scored`;
 }
 
-/** One row per segment (columns of `segment_summary`) from a relation of customer scores. */
+/**
+ * One row per segment (columns of `segment_summary`) from a relation of customer scores. Averages
+ * divide exact (integer or decimal) sums: a parallel sum of doubles differs in the last bits from
+ * run to run, and re-runs must write identical files.
+ */
 export function segmentSummarySql(scores: string): string {
   return `SELECT segment,
     count(*) AS customers,
@@ -82,7 +86,7 @@ export function segmentSummarySql(scores: string): string {
     CAST(sum(monetary) AS DOUBLE) / nullif(CAST(sum(sum(monetary)) OVER () AS DOUBLE), 0) AS share_of_monetary,
     avg(recency_days) AS avg_recency_days,
     avg(frequency) AS avg_frequency,
-    avg(CAST(monetary AS DOUBLE)) AS avg_monetary
+    CAST(sum(monetary) AS DOUBLE) / count(*) AS avg_monetary
   FROM (${scores}) AS s
   GROUP BY segment`;
 }

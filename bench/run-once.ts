@@ -1,0 +1,44 @@
+/**
+ * One measured step of the benchmark, in its own process so that peak memory (max RSS) is the
+ * step's own: `pipeline DATE SOURCE DEST` runs the nightly job, `bare SOURCE_GLOB OUT` runs the
+ * same RFM aggregation as one DuckDB statement from the extract files to a Parquet file.
+ * Prints one JSON line: { wallMs, maxRssMb, ... }.
+ */
+import { parseConfig } from '../shared/config.js';
+import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { runNightly } from '../shared/pipeline.js';
+import { customerScoresSql } from '../shared/rfm/rfm-sql.js';
+import { copyToParquet, literal } from '../shared/sql/dialect.js';
+import { LocalObjectStore } from '../shared/store/local.js';
+
+const [mode, ...args] = process.argv.slice(2);
+const started = performance.now();
+const stages: Record<string, number> = {};
+let extra: Record<string, unknown> = {};
+
+if (mode === 'pipeline') {
+  const [date, source, dest] = args as [string, string, string];
+  const result = await runNightly(date, {
+    source: new LocalObjectStore(source),
+    dest: new LocalObjectStore(dest),
+    config: parseConfig({}),
+    openEngine: DuckDbEngine.open,
+    onProgress: (e) => (stages[e.stage] = Math.round(e.elapsedMs)),
+  });
+  extra = { status: result.status, rowsRead: result.rowsRead, customers: result.customersScored, stages };
+} else if (mode === 'bare') {
+  const [glob, out] = args as [string, string];
+  const engine = await DuckDbEngine.open();
+  const transactions = `SELECT customer_id, CAST(ordered_at AS DATE) AS order_date, amount, is_return
+    FROM read_csv(${literal(glob)}, header = true, ignore_errors = true, columns = {
+      'transaction_id': 'VARCHAR', 'customer_id': 'VARCHAR', 'ordered_at': 'TIMESTAMP', 'amount': 'DECIMAL(18,4)',
+      'quantity': 'INTEGER', 'channel': 'VARCHAR', 'currency': 'VARCHAR', 'is_return': 'BOOLEAN'})`;
+  await engine.run(copyToParquet(customerScoresSql(transactions, '2024-12-31', parseConfig({}).rfm), out));
+  await engine.close();
+} else {
+  throw new Error('usage: run-once.ts pipeline DATE SOURCE DEST | bare SOURCE_GLOB OUT');
+}
+
+const wallMs = Math.round(performance.now() - started);
+const maxRssMb = Math.round(process.resourceUsage().maxRSS / 1024);
+console.log(JSON.stringify({ mode, wallMs, maxRssMb, ...extra }));
