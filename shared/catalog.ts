@@ -25,7 +25,7 @@ export interface Column {
   readonly name: string;
   readonly type: ColumnType;
   readonly description: string;
-  /** False when every row must have a value (checked when a run writes the table). */
+  /** True when NULL is allowed; otherwise a run that writes a NULL fails before publishing. */
   readonly nullable?: boolean;
 }
 

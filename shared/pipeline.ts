@@ -28,7 +28,7 @@ import { ingestExtract, NEW_ORDERS_RELATION, REJECTS_RELATION, type IngestCounts
 import { localize } from './ingest/localize.js';
 import { formatOf } from './ingest/stage-sql.js';
 import { customerScoresSql, segmentMigrationSql, segmentSummarySql } from './rfm/rfm-sql.js';
-import { copyToParquet, literal, readParquet, selectAs } from './sql/dialect.js';
+import { copyToParquet, literal, nullCountsSql, readParquet, selectAs } from './sql/dialect.js';
 import type { ObjectStore } from './store/object-store.js';
 
 export interface ProgressEvent {
@@ -105,7 +105,10 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
   const engine = await deps.openEngine({ tempDirectory: join(scratch, 'engine') });
   try {
     const output = (table: Table) => join(scratch, `${table.name}.parquet`);
-    const write = (table: Table, relation: string) => engine.run(copyToParquet(selectAs(table, relation), output(table)));
+    const write = async (table: Table, relation: string) => {
+      await engine.run(copyToParquet(selectAs(table, relation), output(table)));
+      await checkRequiredColumns(engine, table, output(table));
+    };
 
     const files = [];
     for (const [index, key] of extractKeys.entries()) {
@@ -160,6 +163,15 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
     await engine.close();
     await rm(scratch, { recursive: true, force: true });
   }
+}
+
+/** A required column with NULLs is a bug upstream: the run fails before anything is published. */
+async function checkRequiredColumns(engine: SqlEngine, table: Table, file: string): Promise<void> {
+  const sql = nullCountsSql(table, `SELECT * FROM ${readParquet([file])}`);
+  if (!sql) return;
+  const [counts] = await engine.query<Record<string, number>>(sql);
+  const bad = Object.entries(counts ?? {}).filter(([, n]) => n > 0);
+  if (bad.length) throw new RunError(`${table.name}: NULL in required column(s) ${bad.map(([c, n]) => `${c} (${n} rows)`).join(', ')}`);
 }
 
 /**

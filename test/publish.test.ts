@@ -114,4 +114,24 @@ describe('publishing', () => {
     expect(await fileHashes(dest, DATES[2]!)).toEqual(before);
     expect(await readTable(dest, runManifest, DATES[2]!)).toEqual(manifestBefore);
   });
+
+  it('refuses to publish a table with a NULL in a required column', async () => {
+    const source = await threeDays();
+    const dest = await tempDir('dest');
+    await runLocal(DATES[0]!, source, dest);
+    const before = await fileHashes(dest, DATES[0]!);
+    // Scoring that loses the segment: the catalog says every scored customer has one.
+    const broken = async (options: { tempDirectory: string }): Promise<SqlEngine> => {
+      const engine = await DuckDbEngine.open(options);
+      return {
+        run: (sql) => engine.run(sql.replace(' AS segment,', ' AS segment_rule, CAST(NULL AS VARCHAR) AS segment,')),
+        query: (sql) => engine.query(sql),
+        close: () => engine.close(),
+      };
+    };
+    await expect(runLocal(DATES[0]!, source, dest, {}, { openEngine: broken })).rejects.toThrow(
+      /customer_scores: NULL in required column\(s\) segment \(4 rows\)/,
+    );
+    expect(await fileHashes(dest, DATES[0]!)).toEqual(before);
+  });
 });

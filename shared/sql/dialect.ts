@@ -53,3 +53,11 @@ export function emptyRelation(table: Table): string {
   const columns = table.columns.map((c) => `CAST(NULL AS ${sqlType(c.type)}) AS ${ident(c.name)}`);
   return `SELECT ${columns.join(', ')} WHERE false`;
 }
+
+/** Per required column of a table, how many rows of `relation` have it NULL (one row, one column each). */
+export function nullCountsSql(table: Table, relation: string): string | undefined {
+  const required = table.columns.filter((c) => !c.nullable);
+  if (required.length === 0) return undefined;
+  const counts = required.map((c) => `CAST(count(*) FILTER (WHERE ${ident(c.name)} IS NULL) AS DOUBLE) AS ${ident(c.name)}`);
+  return `SELECT ${counts.join(', ')} FROM (${relation})`;
+}
