@@ -64,6 +64,12 @@ export interface RunResult extends IngestCounts {
 const EXTRACT_PREFIX = 'transactions';
 const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 
+/** YYYY-MM-DD naming a real day (2024-02-30 is not one, though Date.parse rolls it into March). */
+export function isCalendarDate(date: string): boolean {
+  const time = Date.parse(`${date}T00:00:00Z`);
+  return ISO_DATE.test(date) && !Number.isNaN(time) && new Date(time).toISOString().startsWith(date);
+}
+
 export class RunError extends Error {
   override name = 'RunError';
 }
@@ -85,7 +91,7 @@ function isExtractFile(key: string): boolean {
 }
 
 export async function runNightly(date: string, deps: RunDeps): Promise<RunResult> {
-  if (!ISO_DATE.test(date) || Number.isNaN(Date.parse(`${date}T00:00:00Z`))) {
+  if (!isCalendarDate(date)) {
     throw new RunError(`invalid run date "${date}": expected YYYY-MM-DD`);
   }
   const now = deps.now ?? (() => new Date());

@@ -107,6 +107,11 @@ describe('ingest of a malformed extract', () => {
     ]);
   });
 
+  it('refuses a date that is not on the calendar', async () => {
+    const source = await tempDir('src');
+    await expect(runLocal('2024-02-30', source, await tempDir('dest'))).rejects.toThrow('invalid run date "2024-02-30"');
+  });
+
   it('names a missing extract and publishes nothing', async () => {
     const source = await tempDir('src');
     const dest = await tempDir('dest');
