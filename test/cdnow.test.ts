@@ -42,33 +42,23 @@ const isoDate = (d: unknown) => (d as Date).toISOString().slice(0, 10);
 function expectedScores(values: number[], higherIsBetter: boolean): Map<number, number> {
   const sorted = [...values].sort((a, b) => a - b);
   const n = values.length;
+  /** How many sorted values are below v (or at most v, with `orEqual`), by bisection. */
+  const countBelow = (v: number, orEqual: boolean) => {
+    let lo = 0;
+    let hi = n;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (sorted[mid]! < v || (orEqual && sorted[mid] === v)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
   const scores = new Map<number, number>();
   for (const v of new Set(values)) {
-    // count of customers strictly worse than v
-    const worse = higherIsBetter ? lowerBound(sorted, v) : n - upperBound(sorted, v);
+    const worse = higherIsBetter ? countBelow(v, false) : n - countBelow(v, true);
     scores.set(v, 1 + Math.floor((5 * worse) / n));
   }
   return scores;
-}
-function lowerBound(a: number[], v: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (a[mid]! < v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-function upperBound(a: number[], v: number): number {
-  let lo = 0;
-  let hi = a.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (a[mid]! <= v) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
 }
 
 describe('RFM on the CDNOW transaction file', () => {

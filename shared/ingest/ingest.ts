@@ -1,6 +1,7 @@
 /**
- * Ingest of one date's extract: every input row ends in exactly one place, the new orders
- * (`new_orders` temp table) or the rejects (`typed` rows with a reason), or is counted as a duplicate.
+ * Ingest of one date's extract: every input row lands in the `typed` table, valid or with a reject
+ * reason; `new_orders` (a view or table) then holds the orders not seen before, and the rest of
+ * the valid rows are counted as duplicates.
  */
 import { FIELDS, type InputConfig } from '../config.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
@@ -227,8 +228,9 @@ function firstLine(message: string): string {
 }
 
 /**
- * The orders of this extract not seen on an earlier day. Order grain: the first occurrence of an
- * id wins, later ones are duplicates. Line grain: the lines of an id are summed into one order.
+ * The orders of this extract not seen on an earlier day. Order grain: of rows sharing an id, one
+ * is kept (first by {@link ROW_ORDER}), the others are duplicates. Line grain: the lines of an id
+ * are summed into one order.
  * Sources without ids get one from the configured fields plus the occurrence number, so identical
  * rows in one extract stay distinct while a re-delivered extract is recognised.
  */

@@ -1,12 +1,14 @@
 /**
- * SQL that turns one extract file into staged rows: one row per input line (CSV, JSON Lines) or
- * row (Parquet), each with its physical line number, raw text, a parse-level reject reason and the
- * canonical fields as text. Typing and validation happen afterwards in one place ({@link validateSql}).
+ * SQL that turns one extract file into staged rows, by two paths with one result:
  *
- * Why lines first: DuckDB's CSV reader does not report line numbers of accepted rows, and rejects
- * must name the line. Reading each file as whole lines (no delimiter, no quoting) keeps every line
- * and its exact text; fields are then split in SQL. Records spanning several lines (newlines inside
- * quotes) are therefore not supported: their pieces are rejected with a reason, never dropped.
+ * - the line path: one row per input line (CSV, JSON Lines) or row (Parquet), each with its
+ *   physical line number, raw text, a parse-level reject reason and the canonical fields as text;
+ *   typing and validation follow in one place (`validateSql`). DuckDB's CSV reader does not report
+ *   line numbers of accepted rows, and rejects must name the line, so each file is read as whole
+ *   lines (no delimiter, no quoting) and fields are split in SQL. Records spanning several lines
+ *   (newlines inside quotes) are therefore not supported: their pieces are rejected with a reason.
+ * - the fast path (`nativeCsvValuesSql`): DuckDB's parallel CSV reader types the rows of a
+ *   delimited file; the few lines it or a check rejects are re-read through the line path.
  */
 import { FIELDS, sourceColumn, type Field, type InputConfig } from '../config.js';
 import { ident, literal } from '../sql/dialect.js';
