@@ -18,6 +18,7 @@ import {
   splitFieldsSql,
   matchingLinesSql,
   nativeCsvValuesSql,
+  nativeFailedLinesSql,
   stageCsvSql,
   stageJsonlSql,
   stageParquetSql,
@@ -64,14 +65,23 @@ export async function ingestExtract(
 ): Promise<IngestCounts> {
   await engine.run(TYPED_TABLE);
   await engine.run(LINES_TABLE);
-  const stages: string[] = [];
+  const fast: FastFile[] = [];
+  const lineFiles: LineFile[] = [];
   for (const [index, file] of files.entries()) {
-    const stage = await loadFile(engine, index, file, input, runDate);
-    if (stage) stages.push(stage);
+    const route = await routeFile(engine, index, file, input, runDate);
+    if (route?.route === 'fast') fast.push(route);
+    else if (route?.route === 'lines') lineFiles.push(route);
   }
-  // All text files in one statement: splitting and typing run on every core.
+  lineFiles.push(...(await stageCsvFast(engine, fast, input, runDate)));
+  const stages: string[] = [];
+  for (const file of lineFiles) stages.push(await loadLines(engine, file, input));
+  // All line-path files in one statement: splitting and typing run on every core.
   if (stages.length) await engine.run(`INSERT INTO typed ${validateSql(stages.join('\nUNION ALL\n'), input, runDate)}`);
   await engine.run('DROP TABLE lines');
+  // A readable file's own problem (e.g. truncated gzip) is recorded last: staging may redo a file's rows.
+  for (const [index, { key, local }] of files.entries()) {
+    if (local?.readable && local.problem) await engine.run(fileReject(index, key, local.problem.reason, local.problem.raw));
+  }
   for (const sql of newOrdersSql(input, historyFiles)) await engine.run(sql);
   const [counts] = await engine.query<Record<string, number>>(`SELECT
       CAST((SELECT count(*) FROM typed) AS DOUBLE) AS rows_read,
@@ -101,17 +111,32 @@ function fileReject(index: number, sourceFile: string, reason: string, raw: stri
     VALUES (${index}, ${literal(sourceFile)}, NULL, ${raw === null ? 'NULL' : literal(raw)}, ${literal(reason)})`;
 }
 
+/** A delimited file for DuckDB's reader, with its column names and count of non-empty lines. */
+interface FastFile extends StageFile {
+  route: 'fast';
+  names: string[];
+  nonEmptyLines: number;
+}
+
+/** A text file for the line path; `errorTable` holds the lines DuckDB could not decode, if any. */
+interface LineFile extends StageFile {
+  route: 'lines';
+  format: 'csv' | 'jsonl';
+  errorTable?: string;
+}
+
 /**
- * Stages one file: Parquet rows go straight into `typed`; a text file's lines go into `lines` and
- * its staging SELECT is returned, to be typed together with the other files.
+ * Decides how a file is staged. Unreadable files become one reject and Parquet is typed at once
+ * (both return undefined); a text file goes to the fast path when it is a clean delimited file,
+ * else to the line path.
  */
-async function loadFile(
+async function routeFile(
   engine: SqlEngine,
   index: number,
   file: ExtractFile,
   input: InputConfig,
   runDate: string,
-): Promise<string | undefined> {
+): Promise<FastFile | LineFile | undefined> {
   const { key, local, format } = file;
   if (!local?.readable || !format) {
     const reason = local?.problem?.reason ?? 'not an extract file (expected .csv, .jsonl, .parquet, optionally .gz)';
@@ -119,48 +144,43 @@ async function loadFile(
     return undefined;
   }
   const stage: StageFile = { fileIndex: index, sourceFile: key, path: local.path };
-  let sql: string | undefined;
   try {
-    sql = await stageReadable(engine, stage, format, input, runDate);
+    if (format === 'parquet') {
+      const described = await engine.query<{ column_name: string }>(`DESCRIBE SELECT * FROM read_parquet(${literal(local.path)})`);
+      const staged = stageParquetSql(stage, input, described.map((d) => d.column_name));
+      await engine.run(`INSERT INTO typed ${validateSql(staged, input, runDate)}`);
+      return undefined;
+    }
+    const errorTable = `line_errors_${index}`;
+    const [scan] = await engine.query<{ non_empty: number }>(scanLinesSql(local.path, errorTable));
+    const [errors] = await engine.query<{ n: number }>(`SELECT CAST(count(*) AS DOUBLE) AS n FROM ${errorTable}`);
+    if (errors!.n > 0) {
+      await engine.run(`INSERT INTO typed (file_index, source_file, source_line, raw, reason) ${lineErrorsSql(index, key, errorTable)}`);
+      return { route: 'lines', ...stage, format, errorTable };
+    }
+    if (format === 'csv' && input.parser === 'auto' && input.delimiter !== 'whitespace') {
+      const names = await columnNames(engine, `SELECT line FROM ${readLines(local.path, 'ignore_errors = true')} LIMIT 1`, input);
+      if (!missingColumnsReason(input, fieldPositions(input, names))) {
+        return { route: 'fast', ...stage, names, nonEmptyLines: scan!.non_empty };
+      }
+    }
+    return { route: 'lines', ...stage, format };
   } catch (error) {
     // A file the engine cannot read at all (corrupt Parquet, …) is one reject; the run goes on.
     // Other errors (binder, parser) are bugs in our SQL and must fail the run.
     if (!DATA_ERROR.test((error as Error).message)) throw error;
-    await engine.run(`DELETE FROM typed WHERE file_index = ${index}`);
-    await engine.run(`DELETE FROM lines WHERE file_index = ${index}`);
+    await engine.run(`DELETE FROM typed WHERE file_index = ${index} AND source_line IS NOT NULL`);
     await engine.run(fileReject(index, key, `unreadable ${format} file: ${firstLine((error as Error).message)}`, null));
-  }
-  if (local.problem) await engine.run(fileReject(index, key, local.problem.reason, local.problem.raw));
-  return sql;
-}
-
-/** Stages a readable file; returns the staging SELECT when its lines wait in `lines` for typing. */
-async function stageReadable(
-  engine: SqlEngine,
-  stage: StageFile,
-  format: FileFormat,
-  input: InputConfig,
-  runDate: string,
-): Promise<string | undefined> {
-  const { fileIndex: index, sourceFile: key, path } = stage;
-  if (format === 'parquet') {
-    const described = await engine.query<{ column_name: string }>(`DESCRIBE SELECT * FROM read_parquet(${literal(path)})`);
-    const staged = stageParquetSql(stage, input, described.map((d) => d.column_name));
-    await engine.run(`INSERT INTO typed ${validateSql(staged, input, runDate)}`);
     return undefined;
   }
-  const errorTable = `line_errors_${index}`;
-  const [scan] = await engine.query<{ non_empty: number }>(scanLinesSql(path, errorTable));
-  const [errors] = await engine.query<{ n: number }>(`SELECT CAST(count(*) AS INTEGER) AS n FROM ${errorTable}`);
-  const hasErrors = errors!.n > 0;
-  if (format === 'csv' && !hasErrors && (await stageCsvFast(engine, stage, input, runDate, scan!.non_empty))) return undefined;
-  if (hasErrors) {
-    await engine.run(`INSERT INTO typed (file_index, source_file, source_line, raw, reason) ${lineErrorsSql(index, key, errorTable)}`);
-  }
-  await engine.run(loadLinesSql(index, path, hasErrors ? errorTable : undefined));
-  if (format === 'jsonl') return stageJsonlSql(stage, input);
-  const header = `SELECT line FROM lines WHERE file_index = ${index} AND source_line = 1`;
-  return stageCsvSql(stage, input, await columnNames(engine, header, input));
+}
+
+/** Loads a line-path file into `lines`; returns its staging SELECT, typed with the others. */
+async function loadLines(engine: SqlEngine, file: LineFile, input: InputConfig): Promise<string> {
+  await engine.run(loadLinesSql(file.fileIndex, file.path, file.errorTable));
+  if (file.format === 'jsonl') return stageJsonlSql(file, input);
+  const header = `SELECT line FROM lines WHERE file_index = ${file.fileIndex} AND source_line = 1`;
+  return stageCsvSql(file, input, await columnNames(engine, header, input));
 }
 
 /** Column names of a delimited file: its header line (`firstLine`) split like the data, or the configured names. */
@@ -173,54 +193,75 @@ async function columnNames(engine: SqlEngine, firstLine: string, input: InputCon
 }
 
 /**
- * The fast path for delimited files: DuckDB's parallel CSV reader types the rows; only the lines it
- * rejects and the rows failing a check are re-read line by line, so each reject names its line and
- * carries the same reason as on the line path. Returns false when the file must take the line path
- * whole (whitespace-separated, missing columns, records spanning lines, or an inconsistency).
+ * The fast path: DuckDB's parallel CSV reader types the rows of all clean delimited files sharing
+ * a header in one statement. Only the lines it rejects and the rows failing a check are then
+ * re-read line by line, so each reject names its line and carries the same reason as on the line
+ * path. Returns the files that must take the line path whole after all: records spanning lines
+ * (the line path rejects those) or a re-read that does not add up.
  */
-async function stageCsvFast(engine: SqlEngine, stage: StageFile, input: InputConfig, runDate: string, nonEmptyLines: number): Promise<boolean> {
-  if (input.parser !== 'auto' || input.delimiter === 'whitespace') return false;
-  const { fileIndex: index, path } = stage;
-  const names = await columnNames(engine, `SELECT line FROM ${readLines(path, 'ignore_errors = true')} LIMIT 1`, input);
-  if (missingColumnsReason(input, fieldPositions(input, names))) return false;
-  const native = `native_errors_${index}`;
-  await engine.run(`INSERT INTO typed ${verdictSql(nativeCsvValuesSql(stage, input, names, native), input, runDate)}`);
-  const [check] = await engine.query<{ failed_lines: number; suspects: number; records: number }>(`SELECT
-      CAST((SELECT count(DISTINCT line) FROM ${native}) AS DOUBLE) AS failed_lines,
-      CAST(count(*) FILTER (WHERE reason IS NOT NULL) AS DOUBLE) AS suspects,
-      CAST(count(*) AS DOUBLE) AS records
-    FROM typed WHERE file_index = ${index}`);
-  const { failed_lines: failedLines, suspects, records } = check!;
-  const header = input.header ? 1 : 0;
-  const discard = async () => {
-    await engine.run(`DELETE FROM typed WHERE file_index = ${index}`);
-    await engine.run(`DELETE FROM lines WHERE file_index = ${index}`);
-    return false;
-  };
+async function stageCsvFast(engine: SqlEngine, files: readonly FastFile[], input: InputConfig, runDate: string): Promise<LineFile[]> {
+  const groups = new Map<string, FastFile[]>();
+  for (const file of files) {
+    const key = JSON.stringify(file.names);
+    groups.set(key, [...(groups.get(key) ?? []), file]);
+  }
+  const whole: LineFile[] = [];
+  for (const [index, group] of [...groups.values()].entries()) {
+    const rejects = `native_errors_${index}`;
+    await engine.run(`INSERT INTO typed ${verdictSql(nativeCsvValuesSql(group, input, group[0]!.names, rejects), input, runDate)}`);
+    const checks = await engine.query<{ file_index: number; suspects: number; records: number }>(`SELECT file_index,
+        CAST(count(*) FILTER (WHERE reason IS NOT NULL) AS DOUBLE) AS suspects, CAST(count(*) AS DOUBLE) AS records
+      FROM typed WHERE file_index IN (${group.map((f) => f.fileIndex).join(', ')}) GROUP BY file_index`);
+    for (const file of group) {
+      const check = checks.find((c) => c.file_index === file.fileIndex) ?? { suspects: 0, records: 0 };
+      if (!(await repairFast(engine, file, input, runDate, rejects, check))) {
+        await engine.run(`DELETE FROM typed WHERE file_index = ${file.fileIndex}`);
+        await engine.run(`DELETE FROM lines WHERE file_index = ${file.fileIndex}`);
+        whole.push({ ...file, route: 'lines', format: 'csv' });
+      }
+    }
+  }
+  return whole;
+}
+
+/** Re-reads a fast-path file's failed and suspect lines through the line path; false when the file must go whole. */
+async function repairFast(
+  engine: SqlEngine,
+  file: FastFile,
+  input: InputConfig,
+  runDate: string,
+  rejects: string,
+  { suspects, records }: { suspects: number; records: number },
+): Promise<boolean> {
+  const index = file.fileIndex;
+  const failed = nativeFailedLinesSql(rejects, file.path);
+  const [counted] = await engine.query<{ n: number }>(`SELECT CAST(count(DISTINCT source_line) AS DOUBLE) AS n FROM (${failed})`);
+  const failedLines = counted!.n;
   // Fewer records than lines means quoted fields spanning lines: the line path rejects those.
-  if (records + failedLines + header !== nonEmptyLines) return discard();
+  if (records + failedLines + (input.header ? 1 : 0) !== file.nonEmptyLines) return false;
   if (failedLines === 0 && suspects === 0) return true;
 
-  const failed = `SELECT CAST(line AS BIGINT) AS source_line FROM ${native}`;
   const suspectRows = `SELECT transaction_id, customer_id FROM typed WHERE file_index = ${index} AND reason IS NOT NULL`;
   // Only the lines that can matter are kept: DuckDB's failures and those containing a suspect's id.
-  const ids = await engine.query<{ id: string | null }>(`SELECT coalesce(transaction_id, customer_id) AS id FROM (${suspectRows}) LIMIT ${MAX_SUSPECT_FILTER + 1}`);
-  const filter = ids.length <= MAX_SUSPECT_FILTER && ids.every((row) => row.id !== null)
-    ? [`source_line IN (${failed})`, ...new Set(ids.map((row) => `contains(line, ${literal(row.id!)})`))].join(' OR ')
-    : 'true';
-  await engine.run(loadLinesSql(index, path, undefined, filter));
+  const ids = await engine.query<{ id: string | null }>(
+    `SELECT coalesce(transaction_id, customer_id) AS id FROM (${suspectRows}) LIMIT ${MAX_SUSPECT_FILTER + 1}`,
+  );
+  const filter =
+    ids.length <= MAX_SUSPECT_FILTER && ids.every((row) => row.id !== null)
+      ? [`source_line IN (${failed})`, ...new Set(ids.map((row) => `contains(line, ${literal(row.id!)})`))].join(' OR ')
+      : 'true';
+  await engine.run(loadLinesSql(index, file.path, undefined, filter));
   await engine.run(`DELETE FROM lines WHERE file_index = ${index} AND source_line NOT IN (
-      ${failed} UNION ${matchingLinesSql(index, input, names, suspectRows)})`);
+      ${failed} UNION ${matchingLinesSql(index, input, file.names, suspectRows)})`);
   await engine.run(`DELETE FROM typed WHERE file_index = ${index} AND reason IS NOT NULL`);
   // Re-read lines: rejects keep their line-path verdict; lines DuckDB failed but the line path
   // accepts are rows too; matched lines that pass were already typed above.
-  await engine.run(`INSERT INTO typed SELECT * FROM (${validateSql(stageCsvSql(stage, input, names), input, runDate)})
+  await engine.run(`INSERT INTO typed SELECT * FROM (${validateSql(stageCsvSql(file, input, file.names), input, runDate)})
     WHERE reason IS NOT NULL OR source_line IN (${failed})`);
   const [recheck] = await engine.query<{ found: number }>(`SELECT CAST(count(*) AS DOUBLE) AS found FROM typed
     WHERE file_index = ${index} AND reason IS NOT NULL AND source_line NOT IN (${failed})`);
-  if (recheck!.found !== suspects) return discard();
   await engine.run(`DELETE FROM lines WHERE file_index = ${index}`);
-  return true;
+  return recheck!.found === suspects;
 }
 
 function firstLine(message: string): string {

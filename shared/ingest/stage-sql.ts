@@ -152,7 +152,7 @@ export function stageCsvSql(file: StageFile, input: InputConfig, names: readonly
  * later check, through the line path, so every reject still names its line.
  * Shaped for {@link verdictSql}; the `*_text` columns only tell present from missing here.
  */
-export function nativeCsvValuesSql(file: StageFile, input: InputConfig, names: readonly string[], rejectsTable: string): string {
+export function nativeCsvValuesSql(files: readonly StageFile[], input: InputConfig, names: readonly string[], rejectsTable: string): string {
   const positions = fieldPositions(input, names);
   const types: Partial<Record<Field, string>> = {
     ...(input.timestamp_format ? { ordered_at: 'TIMESTAMP' } : {}),
@@ -171,18 +171,28 @@ export function nativeCsvValuesSql(file: StageFile, input: InputConfig, names: r
   const present = (f: Field) => `CASE WHEN ${column(f)} IS NOT NULL THEN '' END`;
   const amount = input.columns.unit_price ? `${column('unit_price')} * ${column('quantity')}` : column('amount');
   const format = input.timestamp_format ? `timestampformat = ${literal(input.timestamp_format)},` : '';
-  return `SELECT ${file.fileIndex} AS file_index, ${literal(file.sourceFile)} AS source_file, CAST(NULL AS BIGINT) AS source_line,
-      CAST(NULL AS VARCHAR) AS raw, CAST(NULL AS VARCHAR) AS parse_reason,
+  const byFile = (value: (file: StageFile) => string) =>
+    `CASE filename ${files.map((f) => `WHEN ${literal(f.path)} THEN ${value(f)}`).join(' ')} END`;
+  return `SELECT ${byFile((f) => String(f.fileIndex))} AS file_index, ${byFile((f) => literal(f.sourceFile))} AS source_file,
+      CAST(NULL AS BIGINT) AS source_line, CAST(NULL AS VARCHAR) AS raw, CAST(NULL AS VARCHAR) AS parse_reason,
       ${textOf('transaction_id')} AS transaction_id, ${textOf('customer_id')} AS customer_id,
       ${textOf('channel')} AS channel, ${textOf('currency')} AS currency,
       ${present('ordered_at')} AS ordered_at_text, ${present('amount')} AS amount_text, ${present('unit_price')} AS unit_price_text,
       ${present('quantity')} AS quantity_text, ${present('is_return')} AS is_return_text,
       ${input.timestamp_format ? column('ordered_at') : parseIsoTimestamp(column('ordered_at'))} AS ordered_at, ${column('quantity')} AS quantity,
       ${column('is_return')} AS is_return_flag, ${amount} AS amount
-    FROM read_csv(${literal(file.path)}, header = ${input.header}, auto_detect = false, columns = {${columns}},
+    FROM read_csv([${files.map((f) => literal(f.path)).join(', ')}], filename = true, header = ${input.header},
+      auto_detect = false, columns = {${columns}},
       delim = ${literal(input.delimiter)}, quote = '"', escape = '"', comment = '', new_line = '\\n', strict_mode = true,
       ${format} max_line_size = ${MAX_LINE_BYTES}, store_rejects = true, rejects_table = ${literal(rejectsTable)},
       rejects_scan = ${literal(`${rejectsTable}_scan`)})`;
+}
+
+/** Line numbers of one file's lines that the native reader rejected (into `rejectsTable`). */
+export function nativeFailedLinesSql(rejectsTable: string, path: string): string {
+  return `SELECT CAST(e.line AS BIGINT) AS source_line FROM ${rejectsTable} AS e
+    JOIN ${rejectsTable}_scan AS s ON e.scan_id = s.scan_id AND e.file_id = s.file_id
+    WHERE s.file_path = ${literal(path)}`;
 }
 
 /** Line numbers of the rows whose order id and customer id match a row of `suspects`. */
