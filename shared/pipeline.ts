@@ -20,7 +20,6 @@ import {
   segmentSummary,
   transactions,
   type Table,
-  type TableName,
 } from './catalog.js';
 import { configHash, type Config } from './config.js';
 import type { SqlEngine } from './engine/sql-engine.js';
@@ -189,4 +188,3 @@ async function publish(dest: ObjectStore, date: string, fileOf: (table: Table) =
   for (const table of CATALOG) await dest.put(partitionKey(table, date), fileOf(table));
 }
 
-export type { TableName };

@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
-import { transactions, customerScores } from '../shared/catalog.js';
+import { customerScores, rejects, transactions } from '../shared/catalog.js';
 import { ConfigError, parseConfig } from '../shared/config.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import { NormalizeNewlines } from '../shared/ingest/localize.js';
@@ -68,6 +68,24 @@ describe('extract formats', () => {
       { id: 't1', customer: 'c1', at: '2024-02-09T10:00:00.000Z', amount: 19.99, quantity: 2, isReturn: false },
       { id: 't2', customer: 'c2', at: '2024-02-10T00:00:00.000Z', amount: 5, quantity: 1, isReturn: false },
       { id: 't3', customer: 'c1', at: '2024-02-10T08:30:00.000Z', amount: -19.99, quantity: -2, isReturn: true },
+    ]);
+  });
+});
+
+describe('malformed JSON Lines and Parquet', () => {
+  it('rejects a bad JSON line by number and a corrupt Parquet file whole', async () => {
+    const source = await tempDir('bad-src');
+    const dest = await tempDir('bad-dest');
+    const lines = jsonl.trimEnd().split('\n');
+    await writeExtract(source, DATE, 'a.jsonl', [lines[0], '{"transaction_id": "t9", oops', '[1, 2]', lines[1]].join('\n'));
+    await writeExtract(source, DATE, 'b.parquet', 'PAR1 this is not parquet');
+    const result = await runLocal(DATE, source, dest);
+    expect(result).toMatchObject({ rowsRead: 5, rowsAccepted: 2, rowsRejected: 3 });
+    const rejected = await readTable(dest, rejects, DATE);
+    expect(rejected.map((r) => [r['source_file'], r['source_line'] === null ? null : Number(r['source_line']), r['reason']])).toEqual([
+      [`transactions/dt=${DATE}/a.jsonl`, 2, 'not valid JSON'],
+      [`transactions/dt=${DATE}/a.jsonl`, 3, 'not a JSON object'],
+      [`transactions/dt=${DATE}/b.parquet`, null, expect.stringMatching(/^unreadable parquet file: /)],
     ]);
   });
 });
