@@ -16,13 +16,13 @@ import { runLocal, tempDir, writeExtract } from './helpers.js';
 const FIXTURE = new URL('./fixtures/cdnow/', import.meta.url);
 const RUN_DATE = '1998-06-30';
 
-interface Row {
+type Row = {
   customer_id: string;
   x: number;
   t_x: number;
   T: number;
   mean_repeat_value: number | null;
-}
+};
 
 describe('CLV customer summary from raw CDNOW transactions', () => {
   let summary: Map<number, Row>;
