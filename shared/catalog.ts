@@ -39,6 +39,8 @@ export interface Table {
    * joins and writers hand rows over in a different order each time; measured).
    */
   readonly orderBy: readonly string[];
+  /** The table describes the run itself (ids, timings), so a re-run does not reproduce it byte for byte. */
+  readonly describesRun?: boolean;
 }
 
 /** The Hive partition column of every table: the run date the partition belongs to. */
@@ -104,6 +106,11 @@ export const customerScores = {
     col('rfm_code', 'string', 'r_score, f_score and m_score as one code, e.g. "545".'),
     col('segment', 'string', 'Named segment from the configured R/F/M rules (e.g. Champions, At Risk).'),
     col('grade', 'string', 'Value grade A-E (A = most valuable) from r_score + f_score + m_score.'),
+    col('p_alive', 'double', 'BG/NBD probability that the customer is still active; NULL when the fit did not converge.', true),
+    col('expected_purchases_30d', 'double', 'BG/NBD expected purchases in the next 30 days; NULL when the fit did not converge.', true),
+    col('expected_purchases_90d', 'double', 'BG/NBD expected purchases in the next 90 days; NULL when the fit did not converge.', true),
+    col('expected_purchases_365d', 'double', 'BG/NBD expected purchases in the next 365 days; NULL when the fit did not converge.', true),
+    col('expected_order_value', 'double', 'Gamma-Gamma expected value of a future order (population mean for one-time buyers); NULL when the fit did not converge.', true),
   ],
   orderBy: ['customer_id'],
 } as const satisfies Table;
@@ -139,6 +146,25 @@ export const segmentMigration = {
   orderBy: ['from_segment', 'from_grade', 'to_segment', 'to_grade'],
 } as const satisfies Table;
 
+export const modelFit = {
+  name: 'model_fit',
+  description: 'One row per CLV model fitted in the run: parameters, fit quality and convergence.',
+  columns: [
+    col('model', 'string', 'Model: "bgnbd" or "gamma_gamma".'),
+    col('time_unit', 'string', 'Time unit of the fit: "day" or "week".'),
+    col('params', 'string', 'Fitted parameters as a JSON object, named as in the literature (r, alpha, a, b; p, q, v).'),
+    col('log_likelihood', 'double', 'Log-likelihood at the fitted parameters; NULL when the fit could not start.', true),
+    col('n_customers', 'bigint', 'Customers the model was fitted on.'),
+    col('n_distinct_rows', 'bigint', 'Distinct (x, t_x, T) or (x, mean spend) rows actually fitted, each with a weight.'),
+    col('converged', 'boolean', 'Whether the optimiser met its gradient criterion; predictions are only made when true.'),
+    col('iterations', 'int', 'Optimiser iterations.'),
+    col('seconds', 'double', 'Wall time of the fit.'),
+    col('message', 'string', 'Why the optimiser stopped, in words.'),
+  ],
+  orderBy: ['model'],
+  describesRun: true,
+} as const satisfies Table;
+
 export const runManifest = {
   name: 'run_manifest',
   description: 'One row per published run: what was read and how it ended. Written last, after every other table.',
@@ -157,6 +183,7 @@ export const runManifest = {
     col('finished_at', 'timestamp', 'Run end, before the manifest is published (UTC).'),
   ],
   orderBy: ['run_id'],
+  describesRun: true,
 } as const satisfies Table;
 
 /** Every table, in publishing order: the manifest last, so a reader seeing it sees a complete run. */
@@ -166,10 +193,14 @@ export const CATALOG = [
   customerScores,
   segmentSummary,
   segmentMigration,
+  modelFit,
   runManifest,
 ] as const satisfies readonly Table[];
 
 export type TableName = (typeof CATALOG)[number]['name'];
+
+/** The tables a re-run of a date reproduces byte for byte (all but those describing the run). */
+export const REPRODUCIBLE_TABLES: readonly Table[] = (CATALOG as readonly Table[]).filter((t) => !t.describesRun);
 
 export function sqlType(type: ColumnType): string {
   return COLUMN_TYPES[type].duckdb;

@@ -92,8 +92,16 @@ const InputSchema = z
     path: ['names'],
   });
 
+const ClvSchema = z.strictObject({
+  /** Unit of t_x, T and the fitted rates: "day" (default) or "week" (the CDNOW literature's unit). */
+  time_unit: z.enum(['day', 'week']).default('day'),
+  /** L2 penalty on the models' log-parameters; 0 is plain maximum likelihood. */
+  penalizer: z.number().min(0).default(0),
+});
+
 export const ConfigSchema = z.strictObject({
   input: InputSchema.default(() => InputSchema.parse({})),
+  clv: ClvSchema.default(() => ClvSchema.parse({})),
   rfm: z
     .strictObject({
       /** Ordered rules; the first match names the segment. Must cover every R/F/M combination. */

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import {
   CATALOG,
   customerScores,
+  modelFit,
   partitionKey,
   rejects,
   runManifest,
@@ -27,7 +28,8 @@ import { ingestExtract, NEW_ORDERS_RELATION, REJECTS_RELATION, type IngestCounts
 import { localize } from './ingest/localize.js';
 import { formatOf } from './ingest/stage-sql.js';
 import { customerScoresSql, segmentMigrationSql, segmentSummarySql } from './rfm/rfm-sql.js';
-import { copyToParquet, literal, nullCountsSql, readParquet, selectAs } from './sql/dialect.js';
+import { CLV_SCORES_TABLE, scoreCustomers } from './clv/score-customers.js';
+import { copyToParquet, nullCountsSql, readParquet, selectAs, valuesRelation } from './sql/dialect.js';
 import type { ObjectStore } from './store/object-store.js';
 
 export interface ProgressEvent {
@@ -129,9 +131,12 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
     await write(rejects, REJECTS_RELATION);
     progress('ingested', counts.rowsRead);
 
-    const history = readParquet([...historyFiles, output(transactions)]);
-    await engine.run(`CREATE TEMP TABLE scores AS ${customerScoresSql(`SELECT * FROM ${history}`, date, deps.config.rfm)}`);
-    await write(customerScores, 'SELECT * FROM scores');
+    const history = `SELECT * FROM ${readParquet([...historyFiles, output(transactions)])}`;
+    await engine.run(`CREATE TEMP TABLE scores AS ${customerScoresSql(history, date, deps.config.rfm)}`);
+    const fits = await scoreCustomers(engine, history, date, deps.config.clv);
+    progress('clv', fits[0]?.n_distinct_rows);
+    await write(modelFit, valuesRelation(modelFit, fits));
+    await write(customerScores, `SELECT * FROM scores AS s LEFT JOIN ${CLV_SCORES_TABLE} AS c USING (customer_id)`);
     await write(segmentSummary, segmentSummarySql('SELECT * FROM scores'));
     const previousDates = await partitions(deps.dest, customerScores, (d) => d < date);
     const previousDate = [...previousDates.keys()].sort().pop();
@@ -158,8 +163,7 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
       started_at: startedAt.toISOString(),
       finished_at: now().toISOString(),
     };
-    const values = Object.entries(manifest).map(([name, v]) => `${typeof v === 'number' ? v : literal(v)} AS ${name}`);
-    await write(runManifest, `SELECT ${values.join(', ')}`);
+    await write(runManifest, valuesRelation(runManifest, [manifest]));
 
     await publish(deps.dest, date, (table) => output(table));
     progress('published');

@@ -8,6 +8,7 @@ import { afterAll } from 'vitest';
 import { partitionKey, type Table } from '../shared/catalog.js';
 import { parseConfig } from '../shared/config.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import type { SqlEngine } from '../shared/engine/sql-engine.js';
 import { runNightly, type RunDeps } from '../shared/pipeline.js';
 import { LocalObjectStore } from '../shared/store/local.js';
 
@@ -53,4 +54,18 @@ export const CSV_HEADER = 'transaction_id,customer_id,ordered_at,amount,quantity
 /** A DECIMAL(18,4) read back as a float, rounded to its 4 decimals (hyparquet scales by 10^-4). */
 export function money(value: unknown): number {
   return Math.round(Number(value) * 10_000) / 10_000;
+}
+
+/** An engine factory whose `run` goes through `run(engine, sql)`: for injecting failures and bugs. */
+export function engineWithRun(run: (engine: SqlEngine, sql: string) => Promise<void>) {
+  return async (options: { tempDirectory: string }): Promise<SqlEngine> => {
+    const engine = await DuckDbEngine.open(options);
+    return {
+      run: (sql) => run(engine, sql),
+      query: (sql) => engine.query(sql),
+      queryNumbers: (sql) => engine.queryNumbers(sql),
+      insertNumbers: (table, columns) => engine.insertNumbers(table, columns),
+      close: () => engine.close(),
+    };
+  };
 }

@@ -7,14 +7,10 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { main } from '../functions/cli.js';
-import { CATALOG, partitionKey, runManifest, segmentMigration } from '../shared/catalog.js';
-import { DuckDbEngine } from '../shared/engine/duckdb.js';
-import type { SqlEngine } from '../shared/engine/sql-engine.js';
-import { CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
+import { partitionKey, REPRODUCIBLE_TABLES, runManifest, segmentMigration } from '../shared/catalog.js';
+import { CSV_HEADER, engineWithRun, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const DATES = ['2024-05-01', '2024-05-02', '2024-05-03'];
-/** Tables whose content must not depend on when or how often a date ran (the manifest records when). */
-const DATA_TABLES = CATALOG.filter((t) => t !== runManifest);
 
 /** Three days of orders: repeat buyers, a customer who only comes back on day 3, a return. */
 async function threeDays(): Promise<string> {
@@ -41,7 +37,7 @@ async function threeDays(): Promise<string> {
 
 async function fileHashes(dest: string, date: string): Promise<Record<string, string>> {
   const hashes: Record<string, string> = {};
-  for (const table of DATA_TABLES) {
+  for (const table of REPRODUCIBLE_TABLES) {
     hashes[table.name] = createHash('sha256').update(await readFile(join(dest, partitionKey(table, date)))).digest('hex');
   }
   return hashes;
@@ -102,14 +98,9 @@ describe('publishing', () => {
     const before = await fileHashes(dest, DATES[2]!);
     const manifestBefore = await readTable(dest, runManifest, DATES[2]!);
     // An engine that breaks once scoring starts: ingest and its files are done, nothing is published.
-    const failing = async (options: { tempDirectory: string }): Promise<SqlEngine> => {
-      const engine = await DuckDbEngine.open(options);
-      return {
-        run: (sql) => (sql.includes('CREATE TEMP TABLE scores') ? Promise.reject(new Error('disk full')) : engine.run(sql)),
-        query: (sql) => engine.query(sql),
-        close: () => engine.close(),
-      };
-    };
+    const failing = engineWithRun((engine, sql) =>
+      sql.includes('CREATE TEMP TABLE scores') ? Promise.reject(new Error('disk full')) : engine.run(sql),
+    );
     await expect(runLocal(DATES[2]!, source, dest, {}, { openEngine: failing })).rejects.toThrow('disk full');
     expect(await fileHashes(dest, DATES[2]!)).toEqual(before);
     expect(await readTable(dest, runManifest, DATES[2]!)).toEqual(manifestBefore);
@@ -121,14 +112,9 @@ describe('publishing', () => {
     await runLocal(DATES[0]!, source, dest);
     const before = await fileHashes(dest, DATES[0]!);
     // Scoring that loses the segment: the catalog says every scored customer has one.
-    const broken = async (options: { tempDirectory: string }): Promise<SqlEngine> => {
-      const engine = await DuckDbEngine.open(options);
-      return {
-        run: (sql) => engine.run(sql.replace(' AS segment,', ' AS segment_rule, CAST(NULL AS VARCHAR) AS segment,')),
-        query: (sql) => engine.query(sql),
-        close: () => engine.close(),
-      };
-    };
+    const broken = engineWithRun((engine, sql) =>
+      engine.run(sql.replace(' AS segment,', ' AS segment_rule, CAST(NULL AS VARCHAR) AS segment,')),
+    );
     await expect(runLocal(DATES[0]!, source, dest, {}, { openEngine: broken })).rejects.toThrow(
       /customer_scores: NULL in required column\(s\) segment \(4 rows\)/,
     );

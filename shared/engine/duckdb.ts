@@ -49,6 +49,36 @@ export class DuckDbEngine implements SqlEngine {
     }
   }
 
+  async queryNumbers(sql: string): Promise<Record<string, Float64Array>> {
+    const rows = await this.connection.runAndReadAll(sql).catch((error: Error) => {
+      throw new SqlError(`${error.message}\n-- in SQL:\n${sql.slice(0, 2000)}`, { cause: error });
+    });
+    const columns = rows.getColumnsObjectJS();
+    return Object.fromEntries(
+      Object.entries(columns).map(([name, values]) => [name, Float64Array.from(values as (number | null)[], (v) => v ?? NaN)]),
+    );
+  }
+
+  async insertNumbers(table: string, columns: Record<string, ArrayLike<number>>): Promise<void> {
+    const values = Object.values(columns);
+    const length = values[0]?.length ?? 0;
+    const appender = await this.connection.createAppender(table);
+    try {
+      for (let row = 0; row < length; row++) {
+        for (const column of values) {
+          const value = column[row]!;
+          // NULL rather than NaN/Infinity: a prediction that could not be made is missing, not a number.
+          if (Number.isFinite(value)) appender.appendDouble(value);
+          else appender.appendNull();
+        }
+        appender.endRow();
+      }
+      appender.flushSync();
+    } finally {
+      appender.closeSync();
+    }
+  }
+
   async close(): Promise<void> {
     this.connection.closeSync();
     this.instance.closeSync();

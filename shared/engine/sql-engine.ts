@@ -12,6 +12,13 @@ export interface SqlEngine {
   run(sql: string): Promise<void>;
   /** Runs a query and returns its rows as plain objects. */
   query<T extends SqlRow = SqlRow>(sql: string): Promise<T[]>;
+  /**
+   * Runs a query whose columns are all DOUBLE and returns them as typed arrays: the way model
+   * inputs (hundreds of thousands of rows) leave the engine without one object per row.
+   */
+  queryNumbers(sql: string): Promise<Record<string, Float64Array>>;
+  /** Appends equally long columns of numbers to an existing table whose columns are DOUBLE. */
+  insertNumbers(table: string, columns: Record<string, ArrayLike<number>>): Promise<void>;
   close(): Promise<void>;
 }
 

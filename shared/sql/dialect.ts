@@ -61,3 +61,12 @@ export function nullCountsSql(table: Table, relation: string): string | undefine
   const counts = required.map((c) => `CAST(count(*) FILTER (WHERE ${ident(c.name)} IS NULL) AS DOUBLE) AS ${ident(c.name)}`);
   return `SELECT ${counts.join(', ')} FROM (${relation})`;
 }
+
+/** A relation of literal rows shaped as `table` (numbers, strings, booleans, NULL). */
+export function valuesRelation(table: Table, rows: readonly Record<string, string | number | boolean | null>[]): string {
+  if (rows.length === 0) return emptyRelation(table);
+  const value = (v: string | number | boolean | null) =>
+    v === null ? 'NULL' : typeof v === 'string' ? literal(v) : typeof v === 'boolean' ? String(v).toUpperCase() : String(v);
+  const tuples = rows.map((row) => `(${table.columns.map((c) => value(row[c.name] ?? null)).join(', ')})`);
+  return `SELECT * FROM (VALUES ${tuples.join(', ')}) AS v(${table.columns.map((c) => ident(c.name)).join(', ')})`;
+}

@@ -1,0 +1,113 @@
+/**
+ * The nightly CLV step: summarise the curated history per customer (SQL), fit BG/NBD and
+ * Gamma-Gamma on the compressed summary (TypeScript), score every customer, and describe each fit
+ * for the `model_fit` table. A fit that does not converge is reported and its predictions are
+ * left NULL: never silently used.
+ */
+import type { SqlEngine } from '../engine/sql-engine.js';
+import { conditionalExpectedPurchases, fitBgNbd, probabilityAlive } from './bgnbd.js';
+import { expectedOrderValue, expectedOrderValues, fitGammaGamma } from './gamma-gamma.js';
+import { customerSummarySql, DAYS_PER_UNIT, type TimeUnit } from './summary-sql.js';
+import type { FitResult, FrequencySummary, SpendSummary } from './types.js';
+
+export interface ClvConfig {
+  time_unit: TimeUnit;
+  penalizer: number;
+}
+
+/** Horizons of the expected-purchases columns of customer_scores, in days. */
+export const HORIZON_DAYS = [30, 90, 365] as const;
+
+/** One row of the `model_fit` table. */
+export type ModelFitRow = {
+  model: string;
+  time_unit: TimeUnit;
+  params: string;
+  log_likelihood: number | null;
+  n_customers: number;
+  n_distinct_rows: number;
+  converged: boolean;
+  iterations: number;
+  seconds: number;
+  message: string;
+};
+
+/** Temp table the step leaves behind: one row per customer with its CLV predictions. */
+export const CLV_SCORES_TABLE = 'clv_scores';
+
+function describeFit(model: string, unit: TimeUnit, fit: FitResult<object> | Error, rows: number): ModelFitRow {
+  if (fit instanceof Error) {
+    return { model, time_unit: unit, params: '{}', log_likelihood: null, n_customers: 0, n_distinct_rows: rows, converged: false, iterations: 0, seconds: 0, message: fit.message };
+  }
+  return {
+    model,
+    time_unit: unit,
+    params: JSON.stringify(fit.params),
+    log_likelihood: fit.logLikelihood,
+    n_customers: fit.nCustomers,
+    n_distinct_rows: fit.nDistinctRows,
+    converged: fit.converged,
+    iterations: fit.iterations,
+    seconds: fit.seconds,
+    message: fit.message,
+  };
+}
+
+/** Runs `fit`, turning a refusal (no data, bad rows) into a reported failure. */
+function attempt<T>(fit: () => FitResult<T>): FitResult<T> | Error {
+  try {
+    return fit();
+  } catch (error) {
+    return error as Error;
+  }
+}
+
+/**
+ * Creates {@link CLV_SCORES_TABLE} (customer_id, p_alive, expected_purchases_30d/90d/365d,
+ * expected_order_value) from a relation of curated transactions as of `runDate`.
+ */
+export async function scoreCustomers(engine: SqlEngine, transactions: string, runDate: string, config: ClvConfig): Promise<ModelFitRow[]> {
+  const unit = config.time_unit;
+  await engine.run(`CREATE TEMP TABLE clv_summary AS ${customerSummarySql(transactions, runDate, unit)}`);
+
+  // Customers sharing (x, t_x, T) are fitted and scored once, with a weight.
+  const frequency = (await engine.queryNumbers(`SELECT CAST(x AS DOUBLE) AS x, t_x AS tx, T, CAST(count(*) AS DOUBLE) AS weight
+    FROM clv_summary GROUP BY x, t_x, T ORDER BY x, t_x, T`)) as unknown as FrequencySummary;
+  const bgnbd = attempt(() => fitBgNbd(frequency, { penalizer: config.penalizer }));
+  await engine.run(`CREATE TEMP TABLE clv_frequency (x DOUBLE, t_x DOUBLE, T DOUBLE, p_alive DOUBLE,
+    ${HORIZON_DAYS.map((d) => `expected_purchases_${d}d DOUBLE`).join(', ')})`);
+  if (!(bgnbd instanceof Error) && bgnbd.converged) {
+    const { x, tx, T } = frequency;
+    const expected = Object.fromEntries(
+      HORIZON_DAYS.map((d) => [`expected_purchases_${d}d`, conditionalExpectedPurchases(bgnbd.params, d / DAYS_PER_UNIT[unit], x, tx, T)]),
+    );
+    await engine.insertNumbers('clv_frequency', { x, tx, T, p_alive: probabilityAlive(bgnbd.params, x, tx, T), ...expected });
+  }
+
+  const spend = (await engine.queryNumbers(`SELECT CAST(x AS DOUBLE) AS x, mean_repeat_value AS meanSpend, CAST(count(*) AS DOUBLE) AS weight
+    FROM clv_summary WHERE x > 0 GROUP BY x, mean_repeat_value ORDER BY x, mean_repeat_value`)) as unknown as SpendSummary;
+  const gammaGamma = attempt(() => fitGammaGamma(spend, { penalizer: config.penalizer }));
+  await engine.run(`CREATE TEMP TABLE clv_spend (x DOUBLE, mean_repeat_value DOUBLE, expected_order_value DOUBLE)`);
+  let newCustomerValue = 'NULL';
+  if (!(gammaGamma instanceof Error) && gammaGamma.converged) {
+    await engine.insertNumbers('clv_spend', {
+      x: spend.x,
+      meanSpend: spend.meanSpend,
+      value: expectedOrderValues(gammaGamma.params, spend.x, spend.meanSpend),
+    });
+    const population = expectedOrderValue(gammaGamma.params, 0, 0);
+    if (Number.isFinite(population)) newCustomerValue = String(population);
+  }
+
+  await engine.run(`CREATE TEMP TABLE ${CLV_SCORES_TABLE} AS
+    SELECT s.customer_id, f.p_alive, ${HORIZON_DAYS.map((d) => `f.expected_purchases_${d}d`).join(', ')},
+      CASE WHEN s.x = 0 THEN ${newCustomerValue} ELSE v.expected_order_value END AS expected_order_value
+    FROM clv_summary AS s
+    LEFT JOIN clv_frequency AS f ON f.x = s.x AND f.t_x = s.t_x AND f.T = s.T
+    LEFT JOIN clv_spend AS v ON v.x = s.x AND v.mean_repeat_value = s.mean_repeat_value`);
+
+  return [
+    describeFit('bgnbd', unit, bgnbd, frequency.x.length),
+    describeFit('gamma_gamma', unit, gammaGamma, spend.x.length),
+  ];
+}

@@ -1,0 +1,98 @@
+/**
+ * CLV in the nightly run: CDNOW's 1/10 sample, calibration period only (1997-01-01..1997-09-30),
+ * from its raw file through ingest, summary, fits and scoring, in weeks. The fits must reproduce
+ * the published estimates, and a fit that does not converge must not produce predictions.
+ */
+import { readFile } from 'node:fs/promises';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { conditionalExpectedPurchases, probabilityAlive } from '../shared/clv/bgnbd.js';
+import { customerScores, modelFit } from '../shared/catalog.js';
+import { CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
+
+const FIXTURE = new URL('./fixtures/cdnow/', import.meta.url);
+const CALIBRATION_END = '1997-09-30';
+/**
+ * CLVTools' BG/NBD estimates on the unrounded CDNOW sample (tests/testthat/test_correctness_bgnbd.R),
+ * which agree with Fader, Hardie & Lee (2005): r 0.243, α 4.414, a 0.793, b 2.426, LL −9582.4.
+ */
+const CLVTOOLS = { r: 0.2425945, alpha: 4.4136019, a: 0.7929199, b: 2.4258881, ll: -9582.429 };
+
+describe('CLV in the nightly run on CDNOW', () => {
+  let fits: Record<string, unknown>[];
+  let scores: Record<string, unknown>[];
+
+  beforeAll(async () => {
+    const source = await tempDir('clv-src');
+    const dest = await tempDir('clv-dest');
+    const sample = await readFile(new URL('CDNOW_sample.txt', FIXTURE), 'utf8');
+    const calibration = sample.split(/\r?\n/).filter((line) => {
+      const date = line.trim().split(/\s+/)[2];
+      return date !== undefined && date <= CALIBRATION_END.replaceAll('-', '');
+    });
+    await writeExtract(source, CALIBRATION_END, 'calibration.txt', calibration.join('\n'));
+    const config = JSON.parse(await readFile(new URL('sample-config.json', FIXTURE), 'utf8'));
+    const result = await runLocal(CALIBRATION_END, source, dest, { ...config, clv: { time_unit: 'week' } });
+    expect(result.status).toBe('succeeded');
+    fits = await readTable(dest, modelFit, CALIBRATION_END);
+    scores = await readTable(dest, customerScores, CALIBRATION_END);
+  });
+
+  it('fits BG/NBD to the published CDNOW estimates', () => {
+    const bgnbd = fits.find((f) => f['model'] === 'bgnbd')!;
+    expect(bgnbd).toMatchObject({ time_unit: 'week', converged: true });
+    expect(Number(bgnbd['n_customers'])).toBe(2_357);
+    const params = JSON.parse(bgnbd['params'] as string) as Record<string, number>;
+    for (const name of ['r', 'alpha', 'a', 'b'] as const) {
+      expect(Math.abs(params[name]! / CLVTOOLS[name] - 1)).toBeLessThan(1e-3);
+    }
+    expect(bgnbd['log_likelihood'] as number).toBeCloseTo(CLVTOOLS.ll, 1);
+  });
+
+  it('fits Gamma-Gamma to the published spend estimates', () => {
+    const gg = fits.find((f) => f['model'] === 'gamma_gamma')!;
+    expect(gg['converged']).toBe(true);
+    expect(Number(gg['n_customers'])).toBe(946);
+    // Fader & Hardie (2013), "The Gamma-Gamma Model of Monetary Value": p 6.25, q 3.74, v 15.44.
+    const params = JSON.parse(gg['params'] as string) as Record<string, number>;
+    expect(params['p']).toBeCloseTo(6.25, 1);
+    expect(params['q']).toBeCloseTo(3.74, 1);
+    expect(params['v']).toBeCloseTo(15.44, 0);
+  });
+
+  it("scores customers with the published model's predictions", () => {
+    expect(scores).toHaveLength(2_357);
+    // Sample customer 1 (id 0001): x = 2, t_x = 213 days, T = 272 days (FHL 2005's worked example).
+    const customer = scores.find((s) => s['customer_id'] === '0001')!;
+    const [x, tx, T] = [2, 213 / 7, 272 / 7];
+    expect(customer['p_alive'] as number).toBeCloseTo(probabilityAlive(CLVTOOLS, x, tx, T), 3);
+    expect(customer['expected_purchases_365d'] as number).toBeCloseTo(conditionalExpectedPurchases(CLVTOOLS, 365 / 7, x, tx, T), 3);
+    for (const s of scores) {
+      expect(s['p_alive'] as number).toBeGreaterThanOrEqual(0);
+      expect(s['p_alive'] as number).toBeLessThanOrEqual(1);
+      expect(s['expected_purchases_30d'] as number).toBeLessThanOrEqual(s['expected_purchases_90d'] as number);
+      expect(s['expected_purchases_90d'] as number).toBeLessThanOrEqual(s['expected_purchases_365d'] as number);
+      expect(s['expected_order_value'] as number).toBeGreaterThan(0);
+    }
+  });
+});
+
+describe('CLV fits that do not converge', () => {
+  it('are reported and leave predictions NULL', async () => {
+    const source = await tempDir('clv-tiny-src');
+    const dest = await tempDir('clv-tiny-dest');
+    // One repeat customer: Gamma-Gamma has no optimum on a single spend row.
+    await writeExtract(source, '2024-05-02', 'a.csv', [
+      CSV_HEADER,
+      't1,c1,2024-05-01T10:00:00,10.00,1,online,EUR,false',
+      't2,c1,2024-05-02T10:00:00,12.00,1,online,EUR,false',
+      't3,c2,2024-05-02T11:00:00,30.00,1,store,EUR,false',
+    ].join('\n'));
+    await runLocal('2024-05-02', source, dest);
+    const fits = await readTable(dest, modelFit, '2024-05-02');
+    const scores = await readTable(dest, customerScores, '2024-05-02');
+    const converged = Object.fromEntries(fits.map((f) => [f['model'], f['converged']]));
+    expect(converged['gamma_gamma']).toBe(false);
+    expect(scores.every((s) => s['expected_order_value'] === null)).toBe(true);
+    expect(scores.every((s) => (s['p_alive'] === null) === !converged['bgnbd'])).toBe(true);
+  });
+});
