@@ -111,6 +111,7 @@ export const customerScores = {
     col('expected_purchases_90d', 'double', 'BG/NBD expected purchases in the next 90 days; NULL when the fit did not converge.', true),
     col('expected_purchases_365d', 'double', 'BG/NBD expected purchases in the next 365 days; NULL when the fit did not converge.', true),
     col('expected_order_value', 'double', 'Gamma-Gamma expected value of a future order (population mean for one-time buyers); NULL when the fit did not converge.', true),
+    col('clv', 'double', 'Discounted value of the next clv.horizon_months months (config; default 12 at 1 % a month): expected purchases per month × expected_order_value × margin, in the input currency; NULL when a fit did not converge.', true),
   ],
   orderBy: ['customer_id'],
 } as const satisfies Table;

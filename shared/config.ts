@@ -97,6 +97,12 @@ const ClvSchema = z.strictObject({
   time_unit: z.enum(['day', 'week']).default('day'),
   /** L2 penalty on the models' log-parameters; 0 is plain maximum likelihood. */
   penalizer: z.number().min(0).default(0),
+  /** CLV horizon in months of 30 days. */
+  horizon_months: z.int().min(1).max(120).default(12),
+  /** Discount rate per month for CLV (0.01 ≈ 12.7 % a year). */
+  monthly_discount_rate: z.number().min(0).max(1).default(0.01),
+  /** Share of revenue that is profit, applied to CLV (1 = CLV in revenue). */
+  margin: z.number().min(0).max(1).default(1),
 });
 
 export const ConfigSchema = z.strictObject({

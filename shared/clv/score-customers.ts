@@ -8,12 +8,19 @@ import type { SqlEngine } from '../engine/sql-engine.js';
 import { conditionalExpectedPurchases, fitBgNbd, probabilityAlive } from './bgnbd.js';
 import { expectedOrderValue, expectedOrderValues, fitGammaGamma } from './gamma-gamma.js';
 import { customerSummarySql, DAYS_PER_UNIT, type TimeUnit } from './summary-sql.js';
+import { discountedExpectedPurchasesVector } from './value.js';
 import type { FitResult, FrequencySummary, SpendSummary } from './types.js';
 
 export interface ClvConfig {
   time_unit: TimeUnit;
   penalizer: number;
+  horizon_months: number;
+  monthly_discount_rate: number;
+  margin: number;
 }
+
+/** A month, for monthly CLV discounting (as lifetimes' customer_lifetime_value). */
+const DAYS_PER_MONTH = 30;
 
 /** Horizons of the expected-purchases columns of customer_scores, in days. */
 export const HORIZON_DAYS = [30, 90, 365] as const;
@@ -64,7 +71,7 @@ function attempt<T>(fit: () => FitResult<T>): FitResult<T> | Error {
 
 /**
  * Creates {@link CLV_SCORES_TABLE} (customer_id, p_alive, expected_purchases_30d/90d/365d,
- * expected_order_value) from a relation of curated transactions as of `runDate`.
+ * expected_order_value, discounted_purchases, clv) from a relation of curated transactions as of `runDate`.
  */
 export async function scoreCustomers(engine: SqlEngine, transactions: string, runDate: string, config: ClvConfig): Promise<ModelFitRow[]> {
   const unit = config.time_unit;
@@ -75,13 +82,27 @@ export async function scoreCustomers(engine: SqlEngine, transactions: string, ru
     FROM clv_summary GROUP BY x, t_x, T ORDER BY x, t_x, T`)) as unknown as FrequencySummary;
   const bgnbd = attempt(() => fitBgNbd(frequency, { penalizer: config.penalizer }));
   await engine.run(`CREATE TEMP TABLE clv_frequency (x DOUBLE, t_x DOUBLE, T DOUBLE, p_alive DOUBLE,
-    ${HORIZON_DAYS.map((d) => `expected_purchases_${d}d DOUBLE`).join(', ')})`);
+    ${HORIZON_DAYS.map((d) => `expected_purchases_${d}d DOUBLE`).join(', ')}, discounted_purchases DOUBLE)`);
   if (!(bgnbd instanceof Error) && bgnbd.converged) {
     const { x, tx, T } = frequency;
-    const expected = Object.fromEntries(
-      HORIZON_DAYS.map((d) => [`expected_purchases_${d}d`, conditionalExpectedPurchases(bgnbd.params, d / DAYS_PER_UNIT[unit], x, tx, T)]),
+    const expectedBy = (t: number) => conditionalExpectedPurchases(bgnbd.params, t, x, tx, T);
+    const expected = Object.fromEntries(HORIZON_DAYS.map((d) => [`expected_purchases_${d}d`, expectedBy(d / DAYS_PER_UNIT[unit])]));
+    const discounted = discountedExpectedPurchasesVector(
+      expectedBy,
+      config.horizon_months,
+      config.monthly_discount_rate,
+      DAYS_PER_MONTH,
+      DAYS_PER_UNIT[unit],
+      x.length,
     );
-    await engine.insertNumbers('clv_frequency', { x, tx, T, p_alive: probabilityAlive(bgnbd.params, x, tx, T), ...expected });
+    await engine.insertNumbers('clv_frequency', {
+      x,
+      tx,
+      T,
+      p_alive: probabilityAlive(bgnbd.params, x, tx, T),
+      ...expected,
+      discounted_purchases: discounted,
+    });
   }
 
   const spend = (await engine.queryNumbers(`SELECT CAST(x AS DOUBLE) AS x, mean_repeat_value AS meanSpend, CAST(count(*) AS DOUBLE) AS weight
@@ -99,12 +120,15 @@ export async function scoreCustomers(engine: SqlEngine, transactions: string, ru
     if (Number.isFinite(population)) newCustomerValue = String(population);
   }
 
+  // CLV = discounted expected purchases × expected order value × margin (value.ts's definition).
   await engine.run(`CREATE TEMP TABLE ${CLV_SCORES_TABLE} AS
+    SELECT *, discounted_purchases * expected_order_value * ${config.margin} AS clv FROM (
     SELECT s.customer_id, f.p_alive, ${HORIZON_DAYS.map((d) => `f.expected_purchases_${d}d`).join(', ')},
-      CASE WHEN s.x = 0 THEN ${newCustomerValue} ELSE v.expected_order_value END AS expected_order_value
+      CASE WHEN s.x = 0 THEN ${newCustomerValue} ELSE v.expected_order_value END AS expected_order_value,
+      f.discounted_purchases
     FROM clv_summary AS s
     LEFT JOIN clv_frequency AS f ON f.x = s.x AND f.t_x = s.t_x AND f.T = s.T
-    LEFT JOIN clv_spend AS v ON v.x = s.x AND v.mean_repeat_value = s.mean_repeat_value`);
+    LEFT JOIN clv_spend AS v ON v.x = s.x AND v.mean_repeat_value = s.mean_repeat_value)`);
 
   return [
     describeFit('bgnbd', unit, bgnbd, frequency.x.length),
