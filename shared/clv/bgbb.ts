@@ -21,7 +21,7 @@
  * `optimize.ts`, on a compressed `BgBbSummary`.
  */
 import { performance } from 'node:perf_hooks';
-import { addL2Penalty, minimize } from './optimize.js';
+import { fitLogParameters } from './fit.js';
 import { digamma } from './special.js';
 import type { FitOptions, FitResult } from './types.js';
 
@@ -318,38 +318,9 @@ export function bgBbLogLikelihood(params: BgBbParams, data: BgBbSummary, gradien
  * a positive weight; a failed optimisation is reported through `converged = false` and `message`.
  */
 export function fitBgBb(data: BgBbSummary, options: FitOptions = {}): FitResult<BgBbParams> {
-  const t0 = performance.now();
+  const startedAt = performance.now();
   const d = prepare(data);
-  if (d.rows === 0 || !(d.totalWeight > 0)) throw new RangeError('fitBgBb: no customers with positive weight');
-  const W = d.totalWeight;
-  const penalizer = options.penalizer ?? 0;
-  const g = new Float64Array(4);
-  const toParams = (theta: ArrayLike<number>): BgBbParams => ({
-    alpha: Math.exp(theta[0]!),
-    beta: Math.exp(theta[1]!),
-    gamma: Math.exp(theta[2]!),
-    delta: Math.exp(theta[3]!),
-  });
-  const result = minimize(
-    (theta, grad) => {
-      const ll = logLikelihood(d, toParams(theta), grad ? g : undefined);
-      if (grad) for (let j = 0; j < 4; j++) grad[j] = -g[j]! / W;
-      return -ll / W + addL2Penalty(theta, penalizer, grad);
-    },
-    [0, 0, 0, 0],
-    { gradientTolerance: options.tolerance ?? 1e-6, maxIterations: options.maxIterations ?? 500 },
-  );
-  const params = toParams(result.x);
-  return {
-    params,
-    logLikelihood: logLikelihood(d, params),
-    converged: result.converged,
-    iterations: result.iterations,
-    seconds: (performance.now() - t0) / 1000,
-    nCustomers: W,
-    nDistinctRows: d.rows,
-    message: `${result.message} (method ${result.method}, ${result.evaluations} evaluations)`,
-  };
+  return fitLogParameters<BgBbParams>('fitBgBb', ['alpha', 'beta', 'gamma', 'delta'], [0, 0, 0, 0], (params, gradient) => logLikelihood(d, params, gradient), { totalWeight: d.totalWeight, rows: d.rows }, options, startedAt);
 }
 
 // ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@
  * with the BFGS minimiser of `optimize.ts` and the analytic gradient.
  */
 import { performance } from 'node:perf_hooks';
-import { addL2Penalty, minimize } from './optimize.js';
+import { fitLogParameters } from './fit.js';
 import { digamma, lgamma } from './special.js';
 import type { FitOptions, FitResult, SpendSummary } from './types.js';
 
@@ -203,40 +203,11 @@ export function gammaGammaLogLikelihood(params: GammaGammaParams, data: SpendSum
  * `converged = false` and `message`, not thrown.
  */
 export function fitGammaGamma(data: SpendSummary, options: FitOptions = {}): FitResult<GammaGammaParams> {
-  const t0 = performance.now();
+  const startedAt = performance.now();
   const d = prepare(data);
-  if (d.n === 0 || !(d.totalWeight > 0)) throw new RangeError('fitGammaGamma: no customers with positive weight');
-  const penalizer = options.penalizer ?? 0;
-  const W = d.totalWeight;
-
   // Start: p = 1, q = 2 and v such that the population mean p v / (q − 1) is the weighted mean z̄.
   let meanZ = 0;
   for (let i = 0; i < d.n; i++) meanZ += d.weight[i]! * d.meanSpend[i]!;
-  meanZ /= W;
-  const x0 = [0, Math.log(2), Math.log(meanZ)];
-
-  const g = new Float64Array(3);
-  const result = minimize(
-    (theta, grad) => {
-      const p = Math.exp(theta[0]!);
-      const q = Math.exp(theta[1]!);
-      const v = Math.exp(theta[2]!);
-      const ll = logLikelihood(d, p, q, v, grad ? g : undefined);
-      if (grad) for (let j = 0; j < 3; j++) grad[j] = -g[j]! / W;
-      return -ll / W + addL2Penalty(theta, penalizer, grad);
-    },
-    x0,
-    { gradientTolerance: options.tolerance ?? 1e-6, maxIterations: options.maxIterations ?? 500 },
-  );
-  const params = { p: Math.exp(result.x[0]!), q: Math.exp(result.x[1]!), v: Math.exp(result.x[2]!) };
-  return {
-    params,
-    logLikelihood: logLikelihood(d, params.p, params.q, params.v),
-    converged: result.converged,
-    iterations: result.iterations,
-    seconds: (performance.now() - t0) / 1000,
-    nCustomers: W,
-    nDistinctRows: d.n,
-    message: `${result.message} (method ${result.method}, ${result.evaluations} evaluations)`,
-  };
+  const start = [0, Math.log(2), Math.log(meanZ / d.totalWeight)];
+  return fitLogParameters<GammaGammaParams>('fitGammaGamma', ['p', 'q', 'v'], start, ({ p, q, v }, gradient) => logLikelihood(d, p, q, v, gradient), { totalWeight: d.totalWeight, rows: d.n }, options, startedAt);
 }

@@ -16,11 +16,12 @@
  */
 import { performance } from 'node:perf_hooks';
 import { expectedPurchasesNewCustomer as bgNbdExpectedPurchasesNewCustomer } from './bgnbd.js';
-import { addL2Penalty, minimize } from './optimize.js';
+import { fitLogParameters } from './fit.js';
+import { broadcast, prepareFrequency as prepare, startingAlpha, type PreparedFrequency } from './frequency-data.js';
 import { digamma, lbeta, lgamma } from './special.js';
 import type { FitOptions, FitResult, FrequencySummary } from './types.js';
 
-export { compressFrequency } from './bgnbd.js';
+export { compressFrequency } from './frequency-data.js';
 
 export interface MbgNbdParams {
   r: number;
@@ -29,65 +30,6 @@ export interface MbgNbdParams {
   b: number;
 }
 
-// ---------------------------------------------------------------------------
-// Validation
-// ---------------------------------------------------------------------------
-
-interface PreparedFrequency {
-  n: number;
-  x: Float64Array;
-  tx: Float64Array;
-  T: Float64Array;
-  weight: Float64Array;
-  totalWeight: number;
-  /** Distinct x values and, per row, the index into them. */
-  xs: Float64Array;
-  xIndex: Uint32Array;
-}
-
-function prepare(data: FrequencySummary): PreparedFrequency {
-  const n = data.x.length;
-  if (data.tx.length !== n || data.T.length !== n || data.weight.length !== n) {
-    throw new RangeError('FrequencySummary: x, tx, T and weight must have the same length');
-  }
-  const keep: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const x = data.x[i]!;
-    const tx = data.tx[i]!;
-    const T = data.T[i]!;
-    const w = data.weight[i]!;
-    if (!(Number.isFinite(w) && w >= 0)) throw new RangeError(`FrequencySummary row ${i}: weight must be finite and >= 0 (got ${w})`);
-    if (w === 0) continue;
-    if (!(Number.isInteger(x) && x >= 0)) throw new RangeError(`FrequencySummary row ${i}: x must be a non-negative integer (got ${x})`);
-    if (!(Number.isFinite(T) && T >= 0)) throw new RangeError(`FrequencySummary row ${i}: T must be finite and >= 0 (got ${T})`);
-    if (!(Number.isFinite(tx) && tx >= 0 && tx <= T)) throw new RangeError(`FrequencySummary row ${i}: need 0 <= tx <= T (got tx ${tx}, T ${T})`);
-    keep.push(i);
-  }
-  const k = keep.length;
-  const x = new Float64Array(k);
-  const tx = new Float64Array(k);
-  const T = new Float64Array(k);
-  const weight = new Float64Array(k);
-  let totalWeight = 0;
-  const map = new Map<number, number>();
-  const xsList: number[] = [];
-  const xIndex = new Uint32Array(k);
-  keep.forEach((i, j) => {
-    x[j] = data.x[i]!;
-    tx[j] = data.tx[i]!;
-    T[j] = data.T[i]!;
-    weight[j] = data.weight[i]!;
-    totalWeight += weight[j]!;
-    let idx = map.get(x[j]!);
-    if (idx === undefined) {
-      idx = xsList.length;
-      xsList.push(x[j]!);
-      map.set(x[j]!, idx);
-    }
-    xIndex[j] = idx;
-  });
-  return { n: k, x, tx, T, weight, totalWeight, xs: Float64Array.from(xsList), xIndex };
-}
 
 // ---------------------------------------------------------------------------
 // Log-likelihood and gradient
@@ -194,49 +136,11 @@ export function mbgNbdLogLikelihood(params: MbgNbdParams, data: FrequencySummary
  * Start: r = 1, a = 1, b = 1 and α = r · mean(T) / max(mean(x), 0.01), as for BG/NBD.
  */
 export function fitMbgNbd(data: FrequencySummary, options: FitOptions = {}): FitResult<MbgNbdParams> {
-  const t0 = performance.now();
+  const startedAt = performance.now();
   const d = prepare(data);
-  if (d.n === 0 || !(d.totalWeight > 0)) throw new RangeError('fitMbgNbd: no customers with positive weight');
-  const W = d.totalWeight;
-  const penalizer = options.penalizer ?? 0;
-  let meanX = 0;
-  let meanT = 0;
-  for (let i = 0; i < d.n; i++) {
-    meanX += d.weight[i]! * d.x[i]!;
-    meanT += d.weight[i]! * d.T[i]!;
-  }
-  meanX /= W;
-  meanT /= W;
-  const alpha0 = Math.max(meanT, 1e-3) / Math.max(meanX, 0.01);
-  const x0 = [0, Math.log(alpha0), 0, 0];
-
-  const g = new Float64Array(4);
-  const toParams = (theta: ArrayLike<number>): MbgNbdParams => ({
-    r: Math.exp(theta[0]!),
-    alpha: Math.exp(theta[1]!),
-    a: Math.exp(theta[2]!),
-    b: Math.exp(theta[3]!),
-  });
-  const result = minimize(
-    (theta, grad) => {
-      const ll = logLikelihood(d, toParams(theta), grad ? g : undefined);
-      if (grad) for (let j = 0; j < 4; j++) grad[j] = -g[j]! / W;
-      return -ll / W + addL2Penalty(theta, penalizer, grad);
-    },
-    x0,
-    { gradientTolerance: options.tolerance ?? 1e-6, maxIterations: options.maxIterations ?? 500 },
-  );
-  const params = toParams(result.x);
-  return {
-    params,
-    logLikelihood: logLikelihood(d, params),
-    converged: result.converged,
-    iterations: result.iterations,
-    seconds: (performance.now() - t0) / 1000,
-    nCustomers: W,
-    nDistinctRows: d.n,
-    message: `${result.message} (method ${result.method}, ${result.evaluations} evaluations)`,
-  };
+  const alpha0 = startingAlpha(d);
+  const start = [0, Math.log(alpha0), 0, 0];
+  return fitLogParameters<MbgNbdParams>('fitMbgNbd', ['r', 'alpha', 'a', 'b'], start, (params, gradient) => logLikelihood(d, params, gradient), { totalWeight: d.totalWeight, rows: d.n }, options, startedAt);
 }
 
 // ---------------------------------------------------------------------------
@@ -272,7 +176,7 @@ export function probabilityAlive(
   T: number | ArrayLike<number>,
 ): number | Float64Array {
   if (typeof x === 'number' && typeof tx === 'number' && typeof T === 'number') return probabilityAliveScalar(params, x, tx, T);
-  const [xs, txs, Ts] = asArrays(x, tx, T);
+  const [xs, txs, Ts] = broadcast('MBG/NBD', x, tx, T);
   const out = new Float64Array(xs.length);
   for (let i = 0; i < xs.length; i++) out[i] = probabilityAliveScalar(params, xs[i]!, txs[i]!, Ts[i]!);
   return out;
@@ -324,7 +228,7 @@ export function conditionalExpectedPurchases(
   T: number | ArrayLike<number>,
 ): number | Float64Array {
   if (typeof x === 'number' && typeof tx === 'number' && typeof T === 'number') return conditionalScalar(params, t, x, tx, T);
-  const [xs, txs, Ts] = asArrays(x, tx, T);
+  const [xs, txs, Ts] = broadcast('MBG/NBD', x, tx, T);
   const n = xs.length;
   const out = new Float64Array(n);
   if (t === 0) return out;
@@ -367,16 +271,3 @@ export function expectedPurchasesNewCustomer(params: MbgNbdParams, t: number | A
   return out;
 }
 
-function asArrays(
-  x: number | ArrayLike<number>,
-  tx: number | ArrayLike<number>,
-  T: number | ArrayLike<number>,
-): [ArrayLike<number>, ArrayLike<number>, ArrayLike<number>] {
-  const n = typeof x !== 'number' ? x.length : typeof tx !== 'number' ? tx.length : typeof T !== 'number' ? T.length : 1;
-  const arr = (v: number | ArrayLike<number>, name: string): ArrayLike<number> => {
-    if (typeof v === 'number') return new Float64Array(n).fill(v);
-    if (v.length !== n) throw new RangeError(`MBG/NBD prediction: ${name} has ${v.length} values, expected ${n}`);
-    return v;
-  };
-  return [arr(x, 'x'), arr(tx, 'tx'), arr(T, 'T')];
-}

@@ -22,11 +22,12 @@
  * closed form): those are central finite differences on the log-parameters (see `logJWithGradient`).
  */
 import { performance } from 'node:perf_hooks';
-import { addL2Penalty, minimize } from './optimize.js';
+import { fitLogParameters } from './fit.js';
+import { broadcast, prepareFrequency, startingAlpha, type PreparedFrequency } from './frequency-data.js';
 import { digamma, lgamma, logHyp2f1 } from './special.js';
 import type { FitOptions, FitResult, FrequencySummary } from './types.js';
 
-export { compressFrequency } from './bgnbd.js';
+export { compressFrequency } from './frequency-data.js';
 
 export interface ParetoNbdParams {
   r: number;
@@ -39,17 +40,8 @@ export interface ParetoNbdParams {
 // Validation and the distinct (x, t) pairs
 // ---------------------------------------------------------------------------
 
-interface PreparedFrequency {
-  n: number;
-  x: Float64Array;
-  tx: Float64Array;
-  T: Float64Array;
-  weight: Float64Array;
-  totalWeight: number;
-  /** Distinct x values and, per row, the index into them. */
-  xs: Float64Array;
-  xIndex: Uint32Array;
-  /** Distinct (x, t) pairs over t ∈ {t_x, T}: the ln J values depend on nothing else. */
+/** The frequency data plus the distinct (x, t) pairs, t ∈ {t_x, T}: the ln J values depend on nothing else. */
+interface PreparedPareto extends PreparedFrequency {
   pairX: Float64Array;
   pairT: Float64Array;
   /** Per row, the pair index of (x, t_x) and of (x, T); −1 for (x, t_x) when t_x = T (A₀ = 0). */
@@ -57,84 +49,33 @@ interface PreparedFrequency {
   pairTT: Int32Array;
 }
 
-function prepare(data: FrequencySummary): PreparedFrequency {
-  const n = data.x.length;
-  if (data.tx.length !== n || data.T.length !== n || data.weight.length !== n) {
-    throw new RangeError('FrequencySummary: x, tx, T and weight must have the same length');
-  }
-  const keep: number[] = [];
-  for (let i = 0; i < n; i++) {
-    const x = data.x[i]!;
-    const tx = data.tx[i]!;
-    const T = data.T[i]!;
-    const w = data.weight[i]!;
-    if (!(Number.isFinite(w) && w >= 0)) throw new RangeError(`FrequencySummary row ${i}: weight must be finite and >= 0 (got ${w})`);
-    if (w === 0) continue;
-    if (!(Number.isInteger(x) && x >= 0)) throw new RangeError(`FrequencySummary row ${i}: x must be a non-negative integer (got ${x})`);
-    if (!(Number.isFinite(T) && T >= 0)) throw new RangeError(`FrequencySummary row ${i}: T must be finite and >= 0 (got ${T})`);
-    if (!(Number.isFinite(tx) && tx >= 0 && tx <= T)) throw new RangeError(`FrequencySummary row ${i}: need 0 <= tx <= T (got tx ${tx}, T ${T})`);
-    keep.push(i);
-  }
-  const k = keep.length;
-  const x = new Float64Array(k);
-  const tx = new Float64Array(k);
-  const T = new Float64Array(k);
-  const weight = new Float64Array(k);
-  const xIndex = new Uint32Array(k);
-  const pairTx = new Int32Array(k);
-  const pairTT = new Int32Array(k);
-  const xMap = new Map<number, number>();
-  const xsList: number[] = [];
+function prepare(data: FrequencySummary): PreparedPareto {
+  const d = prepareFrequency(data);
+  const pairTx = new Int32Array(d.n);
+  const pairTT = new Int32Array(d.n);
   const pairs = new Map<number, Map<number, number>>();
   const pairX: number[] = [];
   const pairT: number[] = [];
-  const pairOf = (xi: number, t: number): number => {
-    let byT = pairs.get(xi);
+  const pairOf = (x: number, t: number): number => {
+    let byT = pairs.get(x);
     if (byT === undefined) {
       byT = new Map();
-      pairs.set(xi, byT);
+      pairs.set(x, byT);
     }
-    let idx = byT.get(t);
-    if (idx === undefined) {
-      idx = pairX.length;
-      pairX.push(xi);
+    let index = byT.get(t);
+    if (index === undefined) {
+      index = pairX.length;
+      pairX.push(x);
       pairT.push(t);
-      byT.set(t, idx);
+      byT.set(t, index);
     }
-    return idx;
+    return index;
   };
-  let totalWeight = 0;
-  keep.forEach((i, j) => {
-    const xi = data.x[i]!;
-    x[j] = xi;
-    tx[j] = data.tx[i]!;
-    T[j] = data.T[i]!;
-    weight[j] = data.weight[i]!;
-    totalWeight += weight[j]!;
-    let idx = xMap.get(xi);
-    if (idx === undefined) {
-      idx = xsList.length;
-      xsList.push(xi);
-      xMap.set(xi, idx);
-    }
-    xIndex[j] = idx;
-    pairTT[j] = pairOf(xi, T[j]!);
-    pairTx[j] = tx[j]! < T[j]! ? pairOf(xi, tx[j]!) : -1;
-  });
-  return {
-    n: k,
-    x,
-    tx,
-    T,
-    weight,
-    totalWeight,
-    xs: Float64Array.from(xsList),
-    xIndex,
-    pairX: Float64Array.from(pairX),
-    pairT: Float64Array.from(pairT),
-    pairTx,
-    pairTT,
-  };
+  for (let j = 0; j < d.n; j++) {
+    pairTT[j] = pairOf(d.x[j]!, d.T[j]!);
+    pairTx[j] = d.tx[j]! < d.T[j]! ? pairOf(d.x[j]!, d.tx[j]!) : -1;
+  }
+  return { ...d, pairX: Float64Array.from(pairX), pairT: Float64Array.from(pairT), pairTx, pairTT };
 }
 
 // ---------------------------------------------------------------------------
@@ -192,7 +133,7 @@ function logJWithGradient(p: ParetoNbdParams, x: number, t: number, g: Float64Ar
  * where D = ∂ ln A₀/∂ln θ = (∇ln J(t_x) − q ∇ln J(T))/(1 − q), the ∇ln J by central differences.
  * Rows with t_x = T (A₀ = 0) have ω₂ = 0.
  */
-function logLikelihood(d: PreparedFrequency, params: ParetoNbdParams, grad?: Float64Array): number {
+function logLikelihood(d: PreparedPareto, params: ParetoNbdParams, grad?: Float64Array): number {
   const { r, alpha, s, beta } = params;
   const np = d.pairX.length;
   const lj = new Float64Array(np);
@@ -304,49 +245,12 @@ export function paretoNbdLogLikelihood(params: ParetoNbdParams, data: FrequencyS
  * thousands even for millions of customers.
  */
 export function fitParetoNbd(data: FrequencySummary, options: FitOptions = {}): FitResult<ParetoNbdParams> {
-  const t0 = performance.now();
+  const startedAt = performance.now();
   const d = prepare(data);
-  if (d.n === 0 || !(d.totalWeight > 0)) throw new RangeError('fitParetoNbd: no customers with positive weight');
-  const W = d.totalWeight;
-  const penalizer = options.penalizer ?? 0;
-  let meanX = 0;
   let meanT = 0;
-  for (let i = 0; i < d.n; i++) {
-    meanX += d.weight[i]! * d.x[i]!;
-    meanT += d.weight[i]! * d.T[i]!;
-  }
-  meanX /= W;
-  meanT /= W;
-  const alpha0 = Math.max(meanT, 1e-3) / Math.max(meanX, 0.01);
-  const x0 = [0, Math.log(alpha0), 0, Math.log(Math.max(meanT, 1e-3))];
-
-  const g = new Float64Array(4);
-  const toParams = (theta: ArrayLike<number>): ParetoNbdParams => ({
-    r: Math.exp(theta[0]!),
-    alpha: Math.exp(theta[1]!),
-    s: Math.exp(theta[2]!),
-    beta: Math.exp(theta[3]!),
-  });
-  const result = minimize(
-    (theta, grad) => {
-      const ll = logLikelihood(d, toParams(theta), grad ? g : undefined);
-      if (grad) for (let j = 0; j < 4; j++) grad[j] = -g[j]! / W;
-      return -ll / W + addL2Penalty(theta, penalizer, grad);
-    },
-    x0,
-    { gradientTolerance: options.tolerance ?? 1e-6, maxIterations: options.maxIterations ?? 500 },
-  );
-  const params = toParams(result.x);
-  return {
-    params,
-    logLikelihood: logLikelihood(d, params),
-    converged: result.converged,
-    iterations: result.iterations,
-    seconds: (performance.now() - t0) / 1000,
-    nCustomers: W,
-    nDistinctRows: d.n,
-    message: `${result.message} (method ${result.method}, ${result.evaluations} evaluations)`,
-  };
+  for (let i = 0; i < d.n; i++) meanT += d.weight[i]! * d.T[i]!;
+  const start = [0, Math.log(startingAlpha(d)), 0, Math.log(Math.max(meanT / d.totalWeight, 1e-3))];
+  return fitLogParameters<ParetoNbdParams>('fitParetoNbd', ['r', 'alpha', 's', 'beta'], start, (params, gradient) => logLikelihood(d, params, gradient), { totalWeight: d.totalWeight, rows: d.n }, options, startedAt);
 }
 
 // ---------------------------------------------------------------------------
@@ -391,7 +295,7 @@ export function probabilityAlive(
   T: number | ArrayLike<number>,
 ): number | Float64Array {
   if (typeof x === 'number' && typeof tx === 'number' && typeof T === 'number') return probabilityAliveScalar(params, x, tx, T);
-  const [xs, txs, Ts] = asArrays(x, tx, T);
+  const [xs, txs, Ts] = broadcast('Pareto/NBD', x, tx, T);
   const out = new Float64Array(xs.length);
   for (let i = 0; i < xs.length; i++) out[i] = probabilityAliveScalar(params, xs[i]!, txs[i]!, Ts[i]!);
   return out;
@@ -449,7 +353,7 @@ export function conditionalExpectedPurchases(
   T: number | ArrayLike<number>,
 ): number | Float64Array {
   if (typeof x === 'number' && typeof tx === 'number' && typeof T === 'number') return conditionalScalar(params, t, x, tx, T);
-  const [xs, txs, Ts] = asArrays(x, tx, T);
+  const [xs, txs, Ts] = broadcast('Pareto/NBD', x, tx, T);
   const out = new Float64Array(xs.length);
   if (t === 0) return out;
   for (let i = 0; i < xs.length; i++) out[i] = conditionalScalar(params, t, xs[i]!, txs[i]!, Ts[i]!);
@@ -471,16 +375,3 @@ export function expectedPurchasesNewCustomer(params: ParetoNbdParams, t: number 
   return out;
 }
 
-function asArrays(
-  x: number | ArrayLike<number>,
-  tx: number | ArrayLike<number>,
-  T: number | ArrayLike<number>,
-): [ArrayLike<number>, ArrayLike<number>, ArrayLike<number>] {
-  const n = typeof x !== 'number' ? x.length : typeof tx !== 'number' ? tx.length : typeof T !== 'number' ? T.length : 1;
-  const arr = (v: number | ArrayLike<number>, name: string): ArrayLike<number> => {
-    if (typeof v === 'number') return new Float64Array(n).fill(v);
-    if (v.length !== n) throw new RangeError(`Pareto/NBD prediction: ${name} has ${v.length} values, expected ${n}`);
-    return v;
-  };
-  return [arr(x, 'x'), arr(tx, 'tx'), arr(T, 'T')];
-}
