@@ -57,6 +57,9 @@ const col = (name: string, type: ColumnType, description: string, nullable = fal
   nullable,
 });
 
+/** Horizons, in days, of the expected purchases and revenue columns (customer_scores, segment_forecast). */
+export const FORECAST_HORIZON_DAYS = [30, 90, 365] as const;
+
 export const transactions = {
   name: 'transactions',
   description:
@@ -106,10 +109,10 @@ export const customerScores = {
     col('rfm_code', 'string', 'r_score, f_score and m_score as one code, e.g. "545".'),
     col('segment', 'string', 'Named segment from the configured R/F/M rules (e.g. Champions, At Risk).'),
     col('grade', 'string', 'Value grade A-E (A = most valuable) from r_score + f_score + m_score.'),
-    col('p_alive', 'double', 'BG/NBD probability that the customer is still active; NULL when the fit did not converge.', true),
-    col('expected_purchases_30d', 'double', 'BG/NBD expected purchases in the next 30 days; NULL when the fit did not converge.', true),
-    col('expected_purchases_90d', 'double', 'BG/NBD expected purchases in the next 90 days; NULL when the fit did not converge.', true),
-    col('expected_purchases_365d', 'double', 'BG/NBD expected purchases in the next 365 days; NULL when the fit did not converge.', true),
+    col('p_alive', 'double', 'Probability that the customer is still active (the first converged purchase-timing model); NULL when none converged.', true),
+    ...FORECAST_HORIZON_DAYS.map((d) =>
+      col(`expected_purchases_${d}d`, 'double', `Expected purchases in the next ${d} days; NULL when no purchase-timing model converged.`, true),
+    ),
     col('expected_order_value', 'double', 'Gamma-Gamma expected value of a future order (population mean for one-time buyers); NULL when the fit did not converge.', true),
     col('clv', 'double', 'Discounted value of the next clv.horizon_months months (config; default 12 at 1 % a month): expected purchases per month × expected_order_value × margin, in the input currency; NULL when a fit did not converge.', true),
   ],
@@ -147,13 +150,31 @@ export const segmentMigration = {
   orderBy: ['from_segment', 'from_grade', 'to_segment', 'to_grade'],
 } as const satisfies Table;
 
+const forecastColumns = FORECAST_HORIZON_DAYS.flatMap((d) => [
+  col(`expected_purchases_${d}d`, 'double', `Sum of the customers' expected purchases in the next ${d} days; NULL when no model converged.`, true),
+  col(`expected_revenue_${d}d`, 'double', `Sum of expected purchases × expected order value over the next ${d} days, in the input currency; NULL when a model did not converge.`, true),
+]);
+
+export const segmentForecast = {
+  name: 'segment_forecast',
+  description: 'Expected purchases and revenue per segment and grade over the next 30, 90 and 365 days: one row per (segment, grade).',
+  columns: [
+    col('segment', 'string', 'Segment name.'),
+    col('grade', 'string', 'Value grade A-E.'),
+    col('customers', 'bigint', 'Customers in the segment and grade.'),
+    ...forecastColumns,
+    col('clv_total', 'double', 'Sum of the customers\' clv; NULL when a model did not converge.', true),
+  ],
+  orderBy: ['segment', 'grade'],
+} as const satisfies Table;
+
 export const modelFit = {
   name: 'model_fit',
   description: 'One row per CLV model fitted in the run: parameters, fit quality and convergence.',
   columns: [
-    col('model', 'string', 'Model: "bgnbd" or "gamma_gamma".'),
+    col('model', 'string', 'Model: "bgnbd", "mbgnbd", "pareto_nbd" (purchase timing, tried in the configured order until one converges) or "gamma_gamma" (spend).'),
     col('time_unit', 'string', 'Time unit of the fit: "day" or "week".'),
-    col('params', 'string', 'Fitted parameters as a JSON object, named as in the literature (r, alpha, a, b; p, q, v).'),
+    col('params', 'string', 'Fitted parameters as a JSON object, named as in the literature (r, alpha, a, b, s, beta; p, q, v).'),
     col('log_likelihood', 'double', 'Log-likelihood at the fitted parameters; NULL when the fit could not start.', true),
     col('n_customers', 'bigint', 'Customers the model was fitted on.'),
     col('n_distinct_rows', 'bigint', 'Distinct (x, t_x, T) or (x, mean spend) rows actually fitted, each with a weight.'),
@@ -194,6 +215,7 @@ export const CATALOG = [
   customerScores,
   segmentSummary,
   segmentMigration,
+  segmentForecast,
   modelFit,
   runManifest,
 ] as const satisfies readonly Table[];

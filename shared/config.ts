@@ -93,6 +93,8 @@ const InputSchema = z
   });
 
 const ClvSchema = z.strictObject({
+  /** Purchase-timing models in order of preference; the first whose fit converges scores customers. */
+  models: z.array(z.enum(['bgnbd', 'mbgnbd', 'pareto_nbd'])).min(1).default(['bgnbd', 'mbgnbd', 'pareto_nbd']),
   /** Unit of t_x, T and the fitted rates: "day" (default) or "week" (the CDNOW literature's unit). */
   time_unit: z.enum(['day', 'week']).default('day'),
   /** L2 penalty on the models' log-parameters; 0 is plain maximum likelihood. */

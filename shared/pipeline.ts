@@ -17,6 +17,7 @@ import {
   partitionKey,
   rejects,
   runManifest,
+  segmentForecast,
   segmentMigration,
   segmentSummary,
   transactions,
@@ -28,6 +29,7 @@ import { ingestExtract, NEW_ORDERS_RELATION, REJECTS_RELATION, type IngestCounts
 import { localize } from './ingest/localize.js';
 import { formatOf } from './ingest/stage-sql.js';
 import { customerScoresSql, segmentMigrationSql, segmentSummarySql } from './rfm/rfm-sql.js';
+import { segmentForecastSql } from './clv/forecast-sql.js';
 import { CLV_SCORES_TABLE, scoreCustomers } from './clv/score-customers.js';
 import { copyToParquet, nullCountsSql, readParquet, selectAs, valuesRelation } from './sql/dialect.js';
 import type { ObjectStore } from './store/object-store.js';
@@ -136,7 +138,9 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
     const fits = await scoreCustomers(engine, history, date, deps.config.clv);
     progress('clv', fits[0]?.n_distinct_rows);
     await write(modelFit, valuesRelation(modelFit, fits));
-    await write(customerScores, `SELECT * FROM scores AS s LEFT JOIN ${CLV_SCORES_TABLE} AS c USING (customer_id)`);
+    await engine.run(`CREATE TEMP VIEW scored AS SELECT * FROM scores AS s LEFT JOIN ${CLV_SCORES_TABLE} AS c USING (customer_id)`);
+    await write(customerScores, 'SELECT * FROM scored');
+    await write(segmentForecast, segmentForecastSql('SELECT * FROM scored'));
     await write(segmentSummary, segmentSummarySql('SELECT * FROM scores'));
     const previousDates = await partitions(deps.dest, customerScores, (d) => d < date);
     const previousDate = [...previousDates.keys()].sort().pop();

@@ -5,8 +5,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { conditionalExpectedPurchases, probabilityAlive } from '../shared/clv/bgnbd.js';
-import { customerScores, modelFit } from '../shared/catalog.js';
+import { compressFrequency, conditionalExpectedPurchases, probabilityAlive } from '../shared/clv/bgnbd.js';
+import { FREQUENCY_MODELS, type FrequencyModel } from '../shared/clv/models.js';
+import { fitFirstConverging } from '../shared/clv/score-customers.js';
+import type { FrequencySummary } from '../shared/clv/types.js';
+import { customerScores, modelFit, segmentForecast } from '../shared/catalog.js';
 import { CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const FIXTURE = new URL('./fixtures/cdnow/', import.meta.url);
@@ -20,6 +23,7 @@ const CLVTOOLS = { r: 0.2425945, alpha: 4.4136019, a: 0.7929199, b: 2.4258881, l
 describe('CLV in the nightly run on CDNOW', () => {
   let fits: Record<string, unknown>[];
   let scores: Record<string, unknown>[];
+  let forecast: Record<string, unknown>[];
 
   beforeAll(async () => {
     const source = await tempDir('clv-src');
@@ -35,6 +39,7 @@ describe('CLV in the nightly run on CDNOW', () => {
     expect(result.status).toBe('succeeded');
     fits = await readTable(dest, modelFit, CALIBRATION_END);
     scores = await readTable(dest, customerScores, CALIBRATION_END);
+    forecast = await readTable(dest, segmentForecast, CALIBRATION_END);
   });
 
   it('fits BG/NBD to the published CDNOW estimates', () => {
@@ -81,6 +86,59 @@ describe('CLV in the nightly run on CDNOW', () => {
       expect(s['expected_purchases_90d'] as number).toBeLessThanOrEqual(s['expected_purchases_365d'] as number);
       expect(s['expected_order_value'] as number).toBeGreaterThan(0);
     }
+  });
+
+  it('forecasts purchases and revenue per segment and grade as the sums over its customers', () => {
+    const groups = new Map<string, Record<string, unknown>[]>();
+    for (const s of scores) {
+      const key = `${s['segment']}|${s['grade']}`;
+      groups.set(key, [...(groups.get(key) ?? []), s]);
+    }
+    expect(forecast).toHaveLength(groups.size);
+    const sum = (rows: Record<string, unknown>[], f: (r: Record<string, unknown>) => number) => rows.reduce((t, r) => t + f(r), 0);
+    for (const row of forecast) {
+      const members = groups.get(`${row['segment']}|${row['grade']}`)!;
+      expect(Number(row['customers'])).toBe(members.length);
+      for (const d of [30, 90, 365]) {
+        const purchases = sum(members, (m) => m[`expected_purchases_${d}d`] as number);
+        const revenue = sum(members, (m) => (m[`expected_purchases_${d}d`] as number) * (m['expected_order_value'] as number));
+        expect(row[`expected_purchases_${d}d`] as number).toBeCloseTo(purchases, 6);
+        expect(row[`expected_revenue_${d}d`] as number).toBeCloseTo(revenue, 4);
+      }
+      expect(row['clv_total'] as number).toBeCloseTo(sum(members, (m) => m['clv'] as number), 4);
+    }
+  });
+});
+
+describe('the fallback rule', () => {
+  let data: FrequencySummary;
+  beforeAll(async () => {
+    const rows = (await readFile(new URL('cdnow_customers_summary.csv', FIXTURE), 'utf8'))
+      .trim()
+      .split(/\r?\n/)
+      .slice(1)
+      .map((line) => line.split(',').map(Number));
+    data = compressFrequency(rows.map((r) => r[1]!), rows.map((r) => r[2]!), rows.map((r) => r[3]!));
+  });
+  const notConverging: FrequencyModel = {
+    ...FREQUENCY_MODELS.bgnbd,
+    fit: (frequency, options) => ({ ...FREQUENCY_MODELS.bgnbd.fit(frequency, options), converged: false, message: 'stopped' }),
+  };
+
+  it('uses the first model whose fit converges and records every attempt', () => {
+    const registry = { ...FREQUENCY_MODELS, bgnbd: notConverging };
+    const { fits, chosen } = fitFirstConverging(data, ['bgnbd', 'mbgnbd', 'pareto_nbd'], {}, 'day', registry);
+    expect(fits.map((f) => [f.model, f.converged])).toEqual([
+      ['bgnbd', false],
+      ['mbgnbd', true],
+    ]);
+    expect(chosen?.model).toBe(FREQUENCY_MODELS.mbgnbd);
+  });
+
+  it('chooses nothing when no model converges', () => {
+    const { fits, chosen } = fitFirstConverging(data, ['bgnbd'], {}, 'day', { bgnbd: notConverging });
+    expect(fits).toHaveLength(1);
+    expect(chosen).toBeUndefined();
   });
 });
 

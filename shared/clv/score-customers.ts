@@ -1,17 +1,21 @@
 /**
- * The nightly CLV step: summarise the curated history per customer (SQL), fit BG/NBD and
- * Gamma-Gamma on the compressed summary (TypeScript), score every customer, and describe each fit
- * for the `model_fit` table. A fit that does not converge is reported and its predictions are
- * left NULL: never silently used.
+ * The nightly CLV step: summarise the curated history per customer (SQL), fit a purchase-timing
+ * model (BG/NBD by default, falling back along `clv.models`) and Gamma-Gamma on the compressed
+ * summary (TypeScript), score every customer, and describe each fit for the `model_fit` table. A
+ * fit that does not converge is reported and never used: the next model is tried, and when none
+ * converges the predictions are left NULL.
  */
+import { FORECAST_HORIZON_DAYS } from '../catalog.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
-import { conditionalExpectedPurchases, fitBgNbd, probabilityAlive } from './bgnbd.js';
 import { expectedOrderValue, expectedOrderValues, fitGammaGamma } from './gamma-gamma.js';
+import { FREQUENCY_MODELS, type FrequencyModel, type FrequencyModelName } from './models.js';
 import { customerSummarySql, DAYS_PER_UNIT, type TimeUnit } from './summary-sql.js';
 import { discountedExpectedPurchasesVector } from './value.js';
-import type { FitResult, FrequencySummary, SpendSummary } from './types.js';
+import type { FitOptions, FitResult, FrequencySummary, SpendSummary } from './types.js';
 
 export interface ClvConfig {
+  /** Purchase-timing models in order of preference: the first whose fit converges is used. */
+  models: readonly FrequencyModelName[];
   time_unit: TimeUnit;
   penalizer: number;
   horizon_months: number;
@@ -22,8 +26,6 @@ export interface ClvConfig {
 /** A month, for monthly CLV discounting (as lifetimes' customer_lifetime_value). */
 const DAYS_PER_MONTH = 30;
 
-/** Horizons of the expected-purchases columns of customer_scores, in days. */
-export const HORIZON_DAYS = [30, 90, 365] as const;
 
 /** One row of the `model_fit` table. */
 export type ModelFitRow = {
@@ -70,6 +72,27 @@ function attempt<T>(fit: () => FitResult<T>): FitResult<T> | Error {
 }
 
 /**
+ * Fits the purchase-timing models in order until one converges (the fallback rule); every attempt
+ * is described for `model_fit`. `registry` is replaceable for tests.
+ */
+export function fitFirstConverging(
+  frequency: FrequencySummary,
+  names: readonly string[],
+  options: FitOptions,
+  unit: TimeUnit,
+  registry: Record<string, FrequencyModel> = FREQUENCY_MODELS,
+): { fits: ModelFitRow[]; chosen?: { model: FrequencyModel; params: object } } {
+  const fits: ModelFitRow[] = [];
+  for (const name of names) {
+    const model = registry[name]!;
+    const fit = attempt<object>(() => model.fit(frequency, options));
+    fits.push(describeFit(name, unit, fit, frequency.x.length));
+    if (!(fit instanceof Error) && fit.converged) return { fits, chosen: { model, params: fit.params } };
+  }
+  return { fits };
+}
+
+/**
  * Creates {@link CLV_SCORES_TABLE} (customer_id, p_alive, expected_purchases_30d/90d/365d,
  * expected_order_value, discounted_purchases, clv) from a relation of curated transactions as of `runDate`.
  */
@@ -80,13 +103,14 @@ export async function scoreCustomers(engine: SqlEngine, transactions: string, ru
   // Customers sharing (x, t_x, T) are fitted and scored once, with a weight.
   const frequency = (await engine.queryNumbers(`SELECT CAST(x AS DOUBLE) AS x, t_x AS tx, T, CAST(count(*) AS DOUBLE) AS weight
     FROM clv_summary GROUP BY x, t_x, T ORDER BY x, t_x, T`)) as unknown as FrequencySummary;
-  const bgnbd = attempt(() => fitBgNbd(frequency, { penalizer: config.penalizer }));
+  const { fits, chosen } = fitFirstConverging(frequency, config.models, { penalizer: config.penalizer }, unit);
   await engine.run(`CREATE TEMP TABLE clv_frequency (x DOUBLE, t_x DOUBLE, T DOUBLE, p_alive DOUBLE,
-    ${HORIZON_DAYS.map((d) => `expected_purchases_${d}d DOUBLE`).join(', ')}, discounted_purchases DOUBLE)`);
-  if (!(bgnbd instanceof Error) && bgnbd.converged) {
+    ${FORECAST_HORIZON_DAYS.map((d) => `expected_purchases_${d}d DOUBLE`).join(', ')}, discounted_purchases DOUBLE)`);
+  if (chosen) {
+    const { model, params } = chosen;
     const { x, tx, T } = frequency;
-    const expectedBy = (t: number) => conditionalExpectedPurchases(bgnbd.params, t, x, tx, T);
-    const expected = Object.fromEntries(HORIZON_DAYS.map((d) => [`expected_purchases_${d}d`, expectedBy(d / DAYS_PER_UNIT[unit])]));
+    const expectedBy = (t: number) => model.conditionalExpectedPurchases(params, t, x, tx, T);
+    const expected = Object.fromEntries(FORECAST_HORIZON_DAYS.map((d) => [`expected_purchases_${d}d`, expectedBy(d / DAYS_PER_UNIT[unit])]));
     const discounted = discountedExpectedPurchasesVector(
       expectedBy,
       config.horizon_months,
@@ -99,7 +123,7 @@ export async function scoreCustomers(engine: SqlEngine, transactions: string, ru
       x,
       tx,
       T,
-      p_alive: probabilityAlive(bgnbd.params, x, tx, T),
+      p_alive: model.probabilityAlive(params, x, tx, T),
       ...expected,
       discounted_purchases: discounted,
     });
@@ -123,15 +147,12 @@ export async function scoreCustomers(engine: SqlEngine, transactions: string, ru
   // CLV = discounted expected purchases × expected order value × margin (value.ts's definition).
   await engine.run(`CREATE TEMP TABLE ${CLV_SCORES_TABLE} AS
     SELECT *, discounted_purchases * expected_order_value * ${config.margin} AS clv FROM (
-    SELECT s.customer_id, f.p_alive, ${HORIZON_DAYS.map((d) => `f.expected_purchases_${d}d`).join(', ')},
+    SELECT s.customer_id, f.p_alive, ${FORECAST_HORIZON_DAYS.map((d) => `f.expected_purchases_${d}d`).join(', ')},
       CASE WHEN s.x = 0 THEN ${newCustomerValue} ELSE v.expected_order_value END AS expected_order_value,
       f.discounted_purchases
     FROM clv_summary AS s
     LEFT JOIN clv_frequency AS f ON f.x = s.x AND f.t_x = s.t_x AND f.T = s.T
     LEFT JOIN clv_spend AS v ON v.x = s.x AND v.mean_repeat_value = s.mean_repeat_value)`);
 
-  return [
-    describeFit('bgnbd', unit, bgnbd, frequency.x.length),
-    describeFit('gamma_gamma', unit, gammaGamma, spend.x.length),
-  ];
+  return [...fits, describeFit('gamma_gamma', unit, gammaGamma, spend.x.length)];
 }

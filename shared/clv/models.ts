@@ -1,0 +1,35 @@
+/**
+ * The purchase-timing models the nightly run can use, behind one shape, so the run can fall back
+ * from one to the next when a fit does not converge.
+ */
+import * as bgnbd from './bgnbd.js';
+import * as mbgnbd from './mbgnbd.js';
+import * as paretoNbd from './pareto-nbd.js';
+import type { FitOptions, FitResult, FrequencySummary } from './types.js';
+
+export interface FrequencyModel {
+  fit(data: FrequencySummary, options: FitOptions): FitResult<object>;
+  probabilityAlive(params: object, x: ArrayLike<number>, tx: ArrayLike<number>, T: ArrayLike<number>): Float64Array;
+  conditionalExpectedPurchases(params: object, t: number, x: ArrayLike<number>, tx: ArrayLike<number>, T: ArrayLike<number>): Float64Array;
+}
+
+/** Model names as recorded in `model_fit.model`. */
+export const FREQUENCY_MODELS = {
+  bgnbd: {
+    fit: bgnbd.fitBgNbd,
+    probabilityAlive: (p, x, tx, T) => bgnbd.probabilityAlive(p as bgnbd.BgNbdParams, x, tx, T),
+    conditionalExpectedPurchases: (p, t, x, tx, T) => bgnbd.conditionalExpectedPurchases(p as bgnbd.BgNbdParams, t, x, tx, T),
+  },
+  mbgnbd: {
+    fit: mbgnbd.fitMbgNbd,
+    probabilityAlive: (p, x, tx, T) => mbgnbd.probabilityAlive(p as mbgnbd.MbgNbdParams, x, tx, T),
+    conditionalExpectedPurchases: (p, t, x, tx, T) => mbgnbd.conditionalExpectedPurchases(p as mbgnbd.MbgNbdParams, t, x, tx, T),
+  },
+  pareto_nbd: {
+    fit: paretoNbd.fitParetoNbd,
+    probabilityAlive: (p, x, tx, T) => paretoNbd.probabilityAlive(p as paretoNbd.ParetoNbdParams, x, tx, T),
+    conditionalExpectedPurchases: (p, t, x, tx, T) => paretoNbd.conditionalExpectedPurchases(p as paretoNbd.ParetoNbdParams, t, x, tx, T),
+  },
+} as const satisfies Record<string, FrequencyModel>;
+
+export type FrequencyModelName = keyof typeof FREQUENCY_MODELS;
