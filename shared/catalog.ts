@@ -168,6 +168,25 @@ export const segmentForecast = {
   orderBy: ['segment', 'grade'],
 } as const satisfies Table;
 
+export const modelValidation = {
+  name: 'model_validation',
+  description:
+    'Calibration/holdout check of the purchase-timing model: refit up to run date − holdout, predicted vs actual repeat purchases in the holdout, per calibration frequency bucket and overall ("all").',
+  columns: [
+    col('model', 'string', 'Model the check used (the first in clv.models whose calibration fit converged).'),
+    col('calibration_end', 'date', 'Last day of the calibration period (run date − holdout_days).'),
+    col('holdout_days', 'int', 'Length of the holdout period in days.'),
+    col('frequency_bucket', 'string', 'Repeat purchases in the calibration period: "0".."6", "7+", or "all".'),
+    col('customers', 'bigint', 'Customers in the bucket (first purchase by calibration_end).'),
+    col('predicted_mean', 'double', 'Mean predicted repeat purchase days in the holdout.'),
+    col('actual_mean', 'double', 'Mean actual purchase days in the holdout.'),
+    col('mae', 'double', 'Mean absolute error per customer.'),
+    col('relative_bias', 'double', '(predicted − actual) / actual over the bucket; NULL when actual is 0.', true),
+    col('drift', 'boolean', 'True when the overall |relative bias| exceeds clv.validation.max_relative_bias (same on every row).'),
+  ],
+  orderBy: ['frequency_bucket'],
+} as const satisfies Table;
+
 export const modelFit = {
   name: 'model_fit',
   description: 'One row per CLV model fitted in the run: parameters, fit quality and convergence.',
@@ -216,6 +235,7 @@ export const CATALOG = [
   segmentSummary,
   segmentMigration,
   segmentForecast,
+  modelValidation,
   modelFit,
   runManifest,
 ] as const satisfies readonly Table[];

@@ -105,6 +105,14 @@ const ClvSchema = z.strictObject({
   monthly_discount_rate: z.number().min(0).max(1).default(0.01),
   /** Share of revenue that is profit, applied to CLV (1 = CLV in revenue). */
   margin: z.number().min(0).max(1).default(1),
+  /** Calibration/holdout check of the purchase-timing model (model_validation). */
+  validation: z
+    .strictObject({
+      holdout_days: z.int().min(7).max(730).default(90),
+      every_n_days: z.int().min(1).max(366).default(1),
+      max_relative_bias: z.number().positive().default(0.2),
+    })
+    .default({ holdout_days: 90, every_n_days: 1, max_relative_bias: 0.2 }),
 });
 
 export const ConfigSchema = z.strictObject({

@@ -14,6 +14,7 @@ import {
   CATALOG,
   customerScores,
   modelFit,
+  modelValidation,
   partitionKey,
   rejects,
   runManifest,
@@ -31,6 +32,7 @@ import { formatOf } from './ingest/stage-sql.js';
 import { customerScoresSql, segmentMigrationSql, segmentSummarySql } from './rfm/rfm-sql.js';
 import { segmentForecastSql } from './clv/forecast-sql.js';
 import { CLV_SCORES_TABLE, scoreCustomers } from './clv/score-customers.js';
+import { validateModel } from './clv/validate.js';
 import { copyToParquet, nullCountsSql, readParquet, selectAs, valuesRelation } from './sql/dialect.js';
 import type { ObjectStore } from './store/object-store.js';
 
@@ -141,6 +143,8 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
     await engine.run(`CREATE TEMP VIEW scored AS SELECT * FROM scores AS s LEFT JOIN ${CLV_SCORES_TABLE} AS c USING (customer_id)`);
     await write(customerScores, 'SELECT * FROM scored');
     await write(segmentForecast, segmentForecastSql('SELECT * FROM scored'));
+    await write(modelValidation, await validateModel(engine, history, date, deps.config.clv));
+    progress('validated');
     await write(segmentSummary, segmentSummarySql('SELECT * FROM scores'));
     const previousDates = await partitions(deps.dest, customerScores, (d) => d < date);
     const previousDate = [...previousDates.keys()].sort().pop();

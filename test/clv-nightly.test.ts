@@ -9,7 +9,7 @@ import { compressFrequency, conditionalExpectedPurchases, probabilityAlive } fro
 import { FREQUENCY_MODELS, type FrequencyModel } from '../shared/clv/models.js';
 import { fitFirstConverging } from '../shared/clv/score-customers.js';
 import type { FrequencySummary } from '../shared/clv/types.js';
-import { customerScores, modelFit, segmentForecast } from '../shared/catalog.js';
+import { customerScores, modelFit, modelValidation, segmentForecast } from '../shared/catalog.js';
 import { CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const FIXTURE = new URL('./fixtures/cdnow/', import.meta.url);
@@ -160,5 +160,54 @@ describe('CLV fits that do not converge', () => {
     expect(converged['gamma_gamma']).toBe(false);
     expect(scores.every((s) => s['expected_order_value'] === null && s['clv'] === null)).toBe(true);
     expect(scores.every((s) => (s['p_alive'] === null) === !converged['bgnbd'])).toBe(true);
+  });
+});
+
+describe('model validation (calibration and holdout)', () => {
+  it("compares the model's holdout predictions with an independent count of what customers did", async () => {
+    const source = await tempDir('val-src');
+    const dest = await tempDir('val-dest');
+    const sample = await readFile(new URL('CDNOW_sample.txt', FIXTURE), 'utf8');
+    await writeExtract(source, '1998-06-30', 'CDNOW_sample.txt', sample);
+    const config = JSON.parse(await readFile(new URL('sample-config.json', FIXTURE), 'utf8'));
+    // FHL 2005's split: calibration to 1997-09-30, then a 39-week (273-day) holdout to 1998-06-30.
+    await runLocal('1998-06-30', source, dest, { ...config, clv: { time_unit: 'week', validation: { holdout_days: 273 } } });
+    const rows = await readTable(dest, modelValidation, '1998-06-30');
+
+    // Independent fold over the raw file: purchase days per customer before and after the split.
+    const days = new Map<string, Set<string>>();
+    for (const line of sample.split(/\r?\n/)) {
+      const [, id, date] = line.trim().split(/\s+/);
+      if (!id || !date) continue;
+      days.set(id, (days.get(id) ?? new Set()).add(date));
+    }
+    const buckets = new Map<string, { customers: number; actual: number; predicted: number }>();
+    for (const [, set] of days) {
+      const all = [...set].sort();
+      const calibration = all.filter((d) => d <= '19970930');
+      if (calibration.length === 0) continue;
+      const holdout = all.length - calibration.length;
+      const x = calibration.length - 1;
+      const toDays = (d: string) => Date.parse(`${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6, 8)}`) / 86_400_000;
+      const tx = (toDays(calibration.at(-1)!) - toDays(calibration[0]!)) / 7;
+      const T = (toDays('19970930') - toDays(calibration[0]!)) / 7;
+      const predicted = conditionalExpectedPurchases(CLVTOOLS, 39, x, tx, T);
+      for (const key of [x >= 7 ? '7+' : String(x), 'all']) {
+        const b = buckets.get(key) ?? { customers: 0, actual: 0, predicted: 0 };
+        buckets.set(key, { customers: b.customers + 1, actual: b.actual + holdout, predicted: b.predicted + predicted });
+      }
+    }
+    expect(rows).toHaveLength(buckets.size);
+    for (const row of rows) {
+      const want = buckets.get(row['frequency_bucket'] as string)!;
+      expect(row).toMatchObject({ model: 'bgnbd', holdout_days: 273 });
+      expect(Number(row['customers'])).toBe(want.customers);
+      expect(row['actual_mean'] as number).toBeCloseTo(want.actual / want.customers, 10);
+      // Predictions from the published parameters; ours are within 1e-4 of them.
+      expect(Math.abs((row['predicted_mean'] as number) / (want.predicted / want.customers) - 1)).toBeLessThan(1e-3);
+    }
+    const overall = rows.find((r) => r['frequency_bucket'] === 'all')!;
+    expect((overall['calibration_end'] as Date).toISOString().slice(0, 10)).toBe('1997-09-30');
+    expect(overall['drift']).toBe(Math.abs(overall['relative_bias'] as number) > 0.2);
   });
 });

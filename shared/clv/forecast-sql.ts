@@ -4,15 +4,16 @@
  * (expected purchases × expected order value) over the next 30, 90 and 365 days, and of CLV.
  */
 import { FORECAST_HORIZON_DAYS } from '../catalog.js';
+import { exactSum } from '../sql/dialect.js';
 
 export function segmentForecastSql(scored: string): string {
   const horizons = FORECAST_HORIZON_DAYS.map(
-    (d) => `sum(expected_purchases_${d}d) AS expected_purchases_${d}d,
-    sum(expected_purchases_${d}d * expected_order_value) AS expected_revenue_${d}d`,
+    (d) => `${exactSum(`expected_purchases_${d}d`)} AS expected_purchases_${d}d,
+    ${exactSum(`expected_purchases_${d}d * expected_order_value`)} AS expected_revenue_${d}d`,
   );
   return `SELECT segment, grade, count(*) AS customers,
     ${horizons.join(',\n    ')},
-    sum(clv) AS clv_total
+    ${exactSum('clv')} AS clv_total
   FROM (${scored}) AS s
   GROUP BY segment, grade`;
 }

@@ -10,6 +10,7 @@ import type { SqlEngine } from '../engine/sql-engine.js';
 import { expectedOrderValue, expectedOrderValues, fitGammaGamma } from './gamma-gamma.js';
 import { FREQUENCY_MODELS, type FrequencyModel, type FrequencyModelName } from './models.js';
 import { customerSummarySql, DAYS_PER_UNIT, type TimeUnit } from './summary-sql.js';
+import type { ValidationConfig } from './validate.js';
 import { discountedExpectedPurchasesVector } from './value.js';
 import type { FitOptions, FitResult, FrequencySummary, SpendSummary } from './types.js';
 
@@ -21,6 +22,7 @@ export interface ClvConfig {
   horizon_months: number;
   monthly_discount_rate: number;
   margin: number;
+  validation: ValidationConfig;
 }
 
 /** A month, for monthly CLV discounting (as lifetimes' customer_lifetime_value). */

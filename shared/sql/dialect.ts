@@ -70,3 +70,12 @@ export function valuesRelation(table: Table, rows: readonly Record<string, strin
   const tuples = rows.map((row) => `(${table.columns.map((c) => value(row[c.name] ?? null)).join(', ')})`);
   return `SELECT * FROM (VALUES ${tuples.join(', ')}) AS v(${table.columns.map((c) => ident(c.name)).join(', ')})`;
 }
+
+/**
+ * Sum of DOUBLE values that does not depend on the order rows arrive in: a parallel sum of doubles
+ * differs in its last bits from run to run, and re-runs must write identical files. Summing exact
+ * decimals (10 places, far below any figure shown) and converting back is order-independent.
+ */
+export function exactSum(expr: string): string {
+  return `CAST(sum(CAST(${expr} AS DECIMAL(38,10))) AS DOUBLE)`;
+}

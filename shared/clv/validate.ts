@@ -1,0 +1,83 @@
+/**
+ * Nightly check of the purchase-timing model itself, as lifetimes' calibration_and_holdout_data:
+ * refit on the history up to (run date − holdout), predict each customer's repeat purchases in
+ * the holdout, and compare with what they did, per calibration frequency bucket (0, 1, …, 6, 7+)
+ * and overall. The overall relative bias beyond the configured bound raises the drift flag.
+ */
+import { modelValidation } from '../catalog.js';
+import type { SqlEngine } from '../engine/sql-engine.js';
+import { dateLiteral, emptyRelation, exactSum } from '../sql/dialect.js';
+import type { ClvConfig } from './score-customers.js';
+import { fitFirstConverging } from './score-customers.js';
+import { customerSummarySql, DAYS_PER_UNIT } from './summary-sql.js';
+import type { FrequencySummary } from './types.js';
+
+export interface ValidationConfig {
+  /** Days at the end of the history held out from the refit. */
+  holdout_days: number;
+  /** Validate on run dates whose day number is a multiple of this (1 = every run). */
+  every_n_days: number;
+  /** Drift when |Σ predicted − Σ actual| / Σ actual over all customers exceeds this. */
+  max_relative_bias: number;
+}
+
+const DAY_MS = 86_400_000;
+const TOP_BUCKET = 7;
+
+/** The calibration period's end: the run date minus the holdout. */
+function calibrationEnd(runDate: string, holdoutDays: number): string {
+  return new Date(Date.parse(`${runDate}T00:00:00Z`) - holdoutDays * DAY_MS).toISOString().slice(0, 10);
+}
+
+export function validationDue(runDate: string, everyNDays: number): boolean {
+  return Math.round(Date.parse(`${runDate}T00:00:00Z`) / DAY_MS) % everyNDays === 0;
+}
+
+/**
+ * A relation with the `model_validation` table's columns (empty when validation is not due or the
+ * history is shorter than the holdout).
+ */
+export async function validateModel(engine: SqlEngine, transactions: string, runDate: string, config: ClvConfig): Promise<string> {
+  const { holdout_days: holdoutDays, max_relative_bias: maxBias, every_n_days: everyNDays } = config.validation;
+  if (!validationDue(runDate, everyNDays)) return emptyRelation(modelValidation);
+  const calibration = calibrationEnd(runDate, holdoutDays);
+  const unit = config.time_unit;
+  await engine.run(`CREATE TEMP TABLE validation_customers AS
+    SELECT c.customer_id, c.x, c.t_x, c.T, coalesce(h.purchases, 0) AS actual
+    FROM (${customerSummarySql(transactions, calibration, unit)}) AS c
+    LEFT JOIN (
+      SELECT customer_id, count(DISTINCT order_date) AS purchases FROM (${transactions}) AS t
+      WHERE NOT is_return AND order_date > ${dateLiteral(calibration)} AND order_date <= ${dateLiteral(runDate)}
+      GROUP BY customer_id
+    ) AS h ON h.customer_id = c.customer_id`);
+  const frequency = (await engine.queryNumbers(`SELECT CAST(x AS DOUBLE) AS x, t_x AS tx, T, CAST(count(*) AS DOUBLE) AS weight
+    FROM validation_customers GROUP BY x, t_x, T ORDER BY x, t_x, T`)) as unknown as FrequencySummary;
+  const { fits, chosen } = frequency.x.length
+    ? fitFirstConverging(frequency, config.models, { penalizer: config.penalizer }, unit)
+    : { fits: [], chosen: undefined };
+  const model = fits.at(-1)?.model ?? 'none';
+  if (!chosen) return emptyRelation(modelValidation);
+  await engine.run(`CREATE TEMP TABLE validation_predictions (x DOUBLE, t_x DOUBLE, T DOUBLE, predicted DOUBLE)`);
+  const { x, tx, T } = frequency;
+  const predicted = chosen.model.conditionalExpectedPurchases(chosen.params, holdoutDays / DAYS_PER_UNIT[unit], x, tx, T);
+  await engine.insertNumbers('validation_predictions', { x, tx, T, predicted });
+  const bucket = `CASE WHEN c.x >= ${TOP_BUCKET} THEN '${TOP_BUCKET}+' ELSE CAST(c.x AS VARCHAR) END`;
+  return `WITH per_bucket AS (
+      SELECT coalesce(${bucket}, 'all') AS frequency_bucket, GROUPING(${bucket}) AS is_total,
+        count(*) AS customers,
+        ${exactSum('p.predicted')} AS predicted_total,
+        CAST(sum(c.actual) AS DOUBLE) AS actual_total,
+        ${exactSum('abs(p.predicted - c.actual)')} AS absolute_error
+      FROM validation_customers AS c
+      JOIN validation_predictions AS p ON p.x = c.x AND p.t_x = c.t_x AND p.T = c.T
+      GROUP BY GROUPING SETS ((${bucket}), ())
+    ),
+    overall AS (SELECT abs(predicted_total - actual_total) / nullif(actual_total, 0) AS bias FROM per_bucket WHERE is_total = 1)
+    SELECT '${model}' AS model, ${dateLiteral(calibration)} AS calibration_end, ${holdoutDays} AS holdout_days,
+      frequency_bucket, customers,
+      predicted_total / customers AS predicted_mean, actual_total / customers AS actual_mean,
+      absolute_error / customers AS mae,
+      (predicted_total - actual_total) / nullif(actual_total, 0) AS relative_bias,
+      coalesce((SELECT bias FROM overall) > ${maxBias}, false) AS drift
+    FROM per_bucket`;
+}
