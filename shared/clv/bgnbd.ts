@@ -15,8 +15,8 @@
  */
 import { performance } from 'node:perf_hooks';
 import { fitLogParameters } from './fit.js';
-import { digamma, lbeta, lgamma, logHyp2f1, logSumExp } from './special.js';
-import { broadcast, prepareFrequency as prepare, startingAlpha, type PreparedFrequency } from './frequency-data.js';
+import { digamma, lbeta, lgamma, logHyp2f1 } from './special.js';
+import { broadcast, indexPairs, KeyIndex, maxSmallInteger, prepareFrequency, startingAlpha, type PreparedFrequency } from './frequency-data.js';
 import type { FitOptions, FitResult, FrequencySummary } from './types.js';
 
 export { compressFrequency } from './frequency-data.js';
@@ -32,6 +32,31 @@ export interface BgNbdParams {
 // Log-likelihood and gradient
 // ---------------------------------------------------------------------------
 
+/** The frequency data plus what the BG/NBD likelihood shares between rows. */
+interface PreparedBgNbd extends PreparedFrequency {
+  /** Distinct values of t_x and T, and per row the index of its t_x and of its T among them. */
+  times: Float64Array;
+  txAt: Uint32Array;
+  TAt: Uint32Array;
+  /** Total weight per distinct x (indexed like `xs`). */
+  xWeight: Float64Array;
+}
+
+function prepare(data: FrequencySummary): PreparedBgNbd {
+  const d = prepareFrequency(data);
+  const table = new KeyIndex(1024);
+  const txAt = new Uint32Array(d.n);
+  const TAt = new Uint32Array(d.n);
+  const xWeight = new Float64Array(d.xs.length);
+  for (let i = 0; i < d.n; i++) {
+    txAt[i] = table.id(d.tx[i]!);
+    TAt[i] = table.id(d.T[i]!);
+    const k = d.xIndex[i]!;
+    xWeight[k] = xWeight[k]! + d.weight[i]!;
+  }
+  return { ...d, times: table.first.slice(0, table.size), txAt, TAt, xWeight };
+}
+
 /**
  * Weighted log-likelihood Σ wᵢ ln Lᵢ and, when `grad` is given, its gradient with respect to
  * (log r, log α, log a, log b).
@@ -42,16 +67,17 @@ export interface BgNbdParams {
  *   ∂/∂a = ψ(a+b) − ψ(a+b+x) + ω₂/a
  *   ∂/∂b = ψ(b+x) − ψ(b) + ψ(a+b) − ψ(a+b+x) − ω₂/(b+x−1)
  * (using ∂ ln B(u, w)/∂u = ψ(u) − ψ(u+w)); the log-parameter gradient multiplies each by the parameter.
+ *
+ * The terms depending on x only are computed once per distinct x and weighted by that x's total
+ * weight; ln(α+t) and 1/(α+t) once per distinct time t; the row loop is then one exp per repeat
+ * customer row (plus a log1p for rows of weight ≠ 1).
  */
-function logLikelihood(d: PreparedFrequency, params: BgNbdParams, grad?: Float64Array): number {
+function logLikelihood(d: PreparedBgNbd, params: BgNbdParams, grad?: Float64Array): number {
   const { r, alpha, a, b } = params;
   const m = d.xs.length;
-  // Per distinct x: the part of ln L not depending on t_x or T, ln(a/(b+x−1)), and digammas.
-  const base = new Float64Array(m);
+  // Per distinct x: the part of ln L not depending on t_x or T, ln(a/(b+x−1)), 1/(b+x−1), digammas.
   const logRatio = new Float64Array(m);
-  const dR = new Float64Array(m);
-  const dA = new Float64Array(m);
-  const dB = new Float64Array(m);
+  const invB1 = new Float64Array(m);
   const lgr = lgamma(r);
   const lbab = lbeta(a, b);
   const logAlpha = Math.log(alpha);
@@ -59,55 +85,95 @@ function logLikelihood(d: PreparedFrequency, params: BgNbdParams, grad?: Float64
   const psiR = grad ? digamma(r) : 0;
   const psiAB = grad ? digamma(a + b) : 0;
   const psiB = grad ? digamma(b) : 0;
-  for (let k = 0; k < m; k++) {
-    const x = d.xs[k]!;
-    base[k] = lgamma(r + x) - lgr + r * logAlpha + lbeta(a, b + x) - lbab;
-    logRatio[k] = x > 0 ? logA - Math.log(b + x - 1) : -Infinity;
-    if (grad) {
-      const psiABX = digamma(a + b + x);
-      dR[k] = digamma(r + x) - psiR + logAlpha;
-      dA[k] = psiAB - psiABX;
-      dB[k] = digamma(b + x) - psiB + psiAB - psiABX;
-    }
-  }
   let ll = 0;
   let gr = 0;
-  let gAlpha = 0;
   let ga = 0;
   let gb = 0;
-  const pair = [0, 0];
-  for (let i = 0; i < d.n; i++) {
-    const k = d.xIndex[i]!;
-    const x = d.x[i]!;
-    const w = d.weight[i]!;
-    const rx = r + x;
-    const logAT = Math.log(alpha + d.T[i]!);
-    const l1 = -rx * logAT;
-    let lse: number;
-    let w2 = 0;
-    let logATx = 0;
-    if (x > 0) {
-      logATx = Math.log(alpha + d.tx[i]!);
-      const l2 = logRatio[k]! - rx * logATx;
-      pair[0] = l1;
-      pair[1] = l2;
-      lse = logSumExp(pair);
-      w2 = Math.exp(l2 - lse);
-    } else lse = l1;
-    ll += w * (base[k]! + lse);
+  for (let k = 0; k < m; k++) {
+    const x = d.xs[k]!;
+    const wk = d.xWeight[k]!;
+    ll += wk * (lgamma(r + x) - lgr + r * logAlpha + lbeta(a, b + x) - lbab);
+    logRatio[k] = x > 0 ? logA - Math.log(b + x - 1) : -Infinity;
+    invB1[k] = x > 0 ? 1 / (b + x - 1) : 0;
     if (grad) {
-      const w1 = 1 - w2;
-      gr += w * (dR[k]! - w1 * logAT - w2 * logATx);
-      gAlpha += w * (r / alpha - rx * (w1 / (alpha + d.T[i]!) + (x > 0 ? w2 / (alpha + d.tx[i]!) : 0)));
-      ga += w * (dA[k]! + (x > 0 ? w2 / a : 0));
-      gb += w * (dB[k]! - (x > 0 ? w2 / (b + x - 1) : 0));
+      const psiABX = digamma(a + b + x);
+      gr += wk * (digamma(r + x) - psiR + logAlpha);
+      ga += wk * (psiAB - psiABX);
+      gb += wk * (digamma(b + x) - psiB + psiAB - psiABX);
     }
   }
+  const nt = d.times.length;
+  const logAt = new Float64Array(nt);
+  const invAt = new Float64Array(nt);
+  for (let j = 0; j < nt; j++) {
+    const u = alpha + d.times[j]!;
+    logAt[j] = Math.log(u);
+    invAt[j] = 1 / u;
+  }
+  const X = d.x;
+  const W = d.weight;
+  const xIndex = d.xIndex;
+  const txAt = d.txAt;
+  const TAt = d.TAt;
+  // Σ w·ln(e^ℓ₁ + e^ℓ₂) and, for the gradient, Σ w(ω₁ ln(α+T) + ω₂ ln(α+t_x)),
+  // Σ w(r+x)(ω₁/(α+T) + ω₂/(α+t_x)), Σ w ω₂ and Σ w ω₂/(b+x−1). With M = max(ℓ₁, ℓ₂) and
+  // e = e^(min − max) ∈ [0, 1], ln(e^ℓ₁ + e^ℓ₂) = M + ln(1 + e); for unit weights the ln(1 + e) are
+  // summed as the ln of their running product (flushed before it can overflow), which saves a
+  // log1p per row at an absolute rounding error of ~1e-16 per row, as for a sum of logs.
+  let sLse = 0;
+  let prod = 1;
+  let sLog = 0;
+  let sInv = 0;
+  let sW2 = 0;
+  let sW2B = 0;
+  for (let i = 0; i < d.n; i++) {
+    const x = X[i]!;
+    const w = W[i]!;
+    const rx = r + x;
+    const iT = TAt[i]!;
+    const logAT = logAt[iT]!;
+    const l1 = -rx * logAT;
+    if (x > 0) {
+      const k = xIndex[i]!;
+      const iTx = txAt[i]!;
+      const logATx = logAt[iTx]!;
+      const l2 = logRatio[k]! - rx * logATx;
+      // e = e^(min − max), ω₂ = e^ℓ₂/(e^ℓ₁ + e^ℓ₂) (branch-free: which term is larger is unpredictable).
+      const diff = l1 - l2;
+      const e = Math.exp(-Math.abs(diff));
+      const inv = 1 / (1 + e);
+      const w2 = diff < 0 ? inv : e * inv;
+      const top = diff < 0 ? l2 : l1;
+      sLse += w * top;
+      if (w === 1) {
+        prod *= 1 + e;
+        if (prod > 1e280) {
+          sLse += Math.log(prod);
+          prod = 1;
+        }
+      } else sLse += w * Math.log1p(e);
+      if (grad) {
+        const w1 = 1 - w2;
+        sLog += w * (w1 * logAT + w2 * logATx);
+        sInv += w * rx * (w1 * invAt[iT]! + w2 * invAt[iTx]!);
+        sW2 += w * w2;
+        sW2B += w * w2 * invB1[k]!;
+      }
+    } else {
+      sLse += w * l1;
+      if (grad) {
+        sLog += w * logAT;
+        sInv += w * rx * invAt[iT]!;
+      }
+    }
+  }
+  sLse += Math.log(prod);
+  ll += sLse;
   if (grad) {
-    grad[0] = r * gr;
-    grad[1] = alpha * gAlpha;
-    grad[2] = a * ga;
-    grad[3] = b * gb;
+    grad[0] = r * (gr - sLog);
+    grad[1] = alpha * ((d.totalWeight * r) / alpha - sInv);
+    grad[2] = a * (ga + sW2 / a);
+    grad[3] = b * (gb - sW2B);
   }
   return ll;
 }
@@ -141,24 +207,72 @@ export function fitBgNbd(data: FrequencySummary, options: FitOptions = {}): FitR
 // Predictions
 // ---------------------------------------------------------------------------
 
-/** ln(1 + eᶻ) without overflow. */
-function softplus(z: number): number {
-  return z > 0 ? z + Math.log1p(Math.exp(-z)) : Math.log1p(Math.exp(z));
+/** 1 / (1 + eᶻ) without overflow (1 at z = −∞, NaN for NaN). */
+function logistic(z: number): number {
+  // e/(1+e) for z > 0, 1/(1+e) otherwise, with e = e^−|z| (branch-free: z's sign is unpredictable).
+  const e = Math.exp(-Math.abs(z));
+  return (z > 0 ? e : 1) / (1 + e);
 }
 
 /**
- * ln of the "dead" odds: ln[a/(b+x−1) · ((α+T)/(α+t_x))^(r+x)] for x > 0 (−∞ for x = 0), so that
- * P(alive) = 1 / (1 + e^this).
+ * P(alive) = 1 / (1 + e^z) with z the ln of the "dead" odds,
+ * z = ln[a/(b+x−1)] + (r+x) [ln(α+T) − ln(α+t_x)] for x > 0 (z = −∞, P = 1, for x = 0);
+ * `logRatio` = ln a − ln(b+x−1), `logAT` = ln(α+T), `logATx` = ln(α+t_x).
  */
-function logDeadOdds(params: BgNbdParams, x: number, tx: number, T: number): number {
-  if (x === 0) return -Infinity;
-  const { r, alpha, a, b } = params;
-  return Math.log(a) - Math.log(b + x - 1) + (r + x) * (Math.log(alpha + T) - Math.log(alpha + tx));
+function aliveFromLogs(r: number, logRatio: number, x: number, logATx: number, logAT: number): number {
+  return x === 0 ? 1 : logistic(logRatio + (r + x) * (logAT - logATx));
 }
 
 function probabilityAliveScalar(params: BgNbdParams, x: number, tx: number, T: number): number {
-  const z = logDeadOdds(params, x, tx, T);
-  return z === -Infinity ? 1 : Math.exp(-softplus(z));
+  if (x === 0) return 1;
+  const { r, alpha, a, b } = params;
+  return aliveFromLogs(r, Math.log(a) - Math.log(b + x - 1), x, Math.log(alpha + tx), Math.log(alpha + T));
+}
+
+/**
+ * `probabilityAliveScalar` for many customers, into `out`, with the same arithmetic (so the same
+ * values): ln[a/(b+x−1)] is kept per integer x below 4096 and, when t_x and T are whole numbers
+ * (ages in days or weeks), ln(α+t) per t — a customer then costs one exp.
+ */
+function probabilityAliveInto(params: BgNbdParams, xs: ArrayLike<number>, txs: ArrayLike<number>, Ts: ArrayLike<number>, out: Float64Array): void {
+  const { r, alpha, a, b } = params;
+  const n = xs.length;
+  const logA = Math.log(a);
+  const ratioCache = new Float64Array(4096).fill(NaN);
+  const logRatio = (x: number): number => {
+    if (x < 4096 && Number.isInteger(x)) {
+      let v = ratioCache[x]!;
+      if (Number.isNaN(v)) {
+        v = logA - Math.log(b + x - 1);
+        ratioCache[x] = v;
+      }
+      return v;
+    }
+    return logA - Math.log(b + x - 1);
+  };
+  const limit = 4 * n + 4096;
+  const maxT = maxSmallInteger(Ts, limit);
+  const maxTx = maxT >= 0 ? maxSmallInteger(txs, limit) : -1;
+  if (maxT >= 0 && maxTx >= 0) {
+    const logAt = new Float64Array(Math.max(maxT, maxTx) + 1).fill(NaN);
+    const logOf = (t: number): number => {
+      let v = logAt[t]!;
+      if (Number.isNaN(v)) {
+        v = Math.log(alpha + t);
+        logAt[t] = v;
+      }
+      return v;
+    };
+    for (let i = 0; i < n; i++) {
+      const x = xs[i]!;
+      out[i] = x === 0 ? 1 : aliveFromLogs(r, logRatio(x), x, logOf(txs[i]!), logOf(Ts[i]!));
+    }
+    return;
+  }
+  for (let i = 0; i < n; i++) {
+    const x = xs[i]!;
+    out[i] = x === 0 ? 1 : aliveFromLogs(r, logRatio(x), x, Math.log(alpha + txs[i]!), Math.log(alpha + Ts[i]!));
+  }
 }
 
 /**
@@ -177,7 +291,7 @@ export function probabilityAlive(
   if (typeof x === 'number' && typeof tx === 'number' && typeof T === 'number') return probabilityAliveScalar(params, x, tx, T);
   const [xs, txs, Ts] = broadcast('BG/NBD', x, tx, T);
   const out = new Float64Array(xs.length);
-  for (let i = 0; i < xs.length; i++) out[i] = probabilityAliveScalar(params, xs[i]!, txs[i]!, Ts[i]!);
+  probabilityAliveInto(params, xs, txs, Ts, out);
   return out;
 }
 
@@ -239,8 +353,7 @@ function logAliveExpectationSafe(params: BgNbdParams, t: number, x: number, T: n
 
 function conditionalScalar(params: BgNbdParams, t: number, x: number, tx: number, T: number): number {
   if (t === 0) return 0;
-  const logE = logAliveExpectationSafe(params, t, x, T);
-  return Math.exp(logE - softplus(logDeadOdds(params, x, tx, T)));
+  return Math.exp(logAliveExpectationSafe(params, t, x, T)) * probabilityAliveScalar(params, x, tx, T);
 }
 
 /**
@@ -279,23 +392,14 @@ export function conditionalExpectedPurchases(
   const n = xs.length;
   const out = new Float64Array(n);
   if (t === 0) return out;
-  // The alive-expectation depends on (x, T) only: cache it (customers share x and, in cohort data, T).
-  const cache = new Map<number, Map<number, number>>();
-  for (let i = 0; i < n; i++) {
-    const xi = xs[i]!;
-    const Ti = Ts[i]!;
-    let byT = cache.get(xi);
-    if (byT === undefined) {
-      byT = new Map();
-      cache.set(xi, byT);
-    }
-    let logE = byT.get(Ti);
-    if (logE === undefined) {
-      logE = logAliveExpectationSafe(params, t, xi, Ti);
-      byT.set(Ti, logE);
-    }
-    out[i] = Math.exp(logE - softplus(logDeadOdds(params, xi, txs[i]!, Ti)));
-  }
+  // The alive-expectation depends on (x, T) only: once per distinct pair (customers share x and,
+  // with times in whole days or in cohort data, T).
+  const pairs = indexPairs(xs, Ts);
+  const expectation = new Float64Array(pairs.size);
+  for (let k = 0; k < pairs.size; k++) expectation[k] = Math.exp(logAliveExpectationSafe(params, t, pairs.first[k]!, pairs.second[k]!));
+  probabilityAliveInto(params, xs, txs, Ts, out);
+  const index = pairs.index;
+  for (let i = 0; i < n; i++) out[i] = expectation[index[i]!]! * out[i]!;
   return out;
 }
 

@@ -80,6 +80,7 @@ export function discountedExpectedPurchasesVector(
   const h = checkScheme(months, monthlyDiscountRate, daysPerMonth, unitDays, where);
   if (size !== undefined && !(Number.isInteger(size) && size >= 0)) throw new RangeError(`${where}: size must be a non-negative integer (got ${size})`);
   let total: Float64Array | null = size !== undefined ? new Float64Array(size) : null;
+  // E at the previous month's end, copied (the callback may reuse its output buffer).
   let prev: Float64Array | null = null;
   let factor = 1;
   for (let i = 1; i <= months; i++) {
@@ -87,13 +88,20 @@ export function discountedExpectedPurchasesVector(
     if (total === null) total = new Float64Array(cur.length);
     if (cur.length !== total.length) throw new RangeError(`${where}: horizon ${i * h} gave ${cur.length} values, expected ${total.length}`);
     factor /= 1 + monthlyDiscountRate;
-    const next = new Float64Array(cur.length);
-    for (let k = 0; k < cur.length; k++) {
-      const c = cur[k]!;
-      next[k] = c;
-      total[k] = total[k]! + (c - (prev === null ? 0 : prev[k]!)) * factor;
+    if (prev === null) {
+      prev = new Float64Array(cur.length);
+      for (let k = 0; k < cur.length; k++) {
+        const c = cur[k]!;
+        total[k] = total[k]! + c * factor;
+        prev[k] = c;
+      }
+    } else {
+      for (let k = 0; k < cur.length; k++) {
+        const c = cur[k]!;
+        total[k] = total[k]! + (c - prev[k]!) * factor;
+        prev[k] = c;
+      }
     }
-    prev = next;
   }
   return total ?? new Float64Array(0);
 }
