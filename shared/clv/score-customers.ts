@@ -9,7 +9,7 @@ import { FORECAST_HORIZON_DAYS } from '../catalog.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
 import { expectedOrderValue, expectedOrderValues, fitGammaGamma } from './gamma-gamma.js';
 import { FREQUENCY_MODELS, type FrequencyModel, type FrequencyModelName } from './models.js';
-import { customerSummarySql, DAYS_PER_UNIT, type TimeUnit } from './summary-sql.js';
+import { compressedFrequencySql, customerSummarySql, DAYS_PER_UNIT, type TimeUnit } from './summary-sql.js';
 import type { ValidationConfig } from './validate.js';
 import { discountedExpectedPurchasesVector } from './value.js';
 import type { FitOptions, FitResult, FrequencySummary, SpendSummary } from './types.js';
@@ -103,8 +103,7 @@ export async function scoreCustomers(engine: SqlEngine, transactions: string, ru
   await engine.run(`CREATE TEMP TABLE clv_summary AS ${customerSummarySql(transactions, runDate, unit)}`);
 
   // Customers sharing (x, t_x, T) are fitted and scored once, with a weight.
-  const frequency = (await engine.queryNumbers(`SELECT CAST(x AS DOUBLE) AS x, t_x AS tx, T, CAST(count(*) AS DOUBLE) AS weight
-    FROM clv_summary GROUP BY x, t_x, T ORDER BY x, t_x, T`)) as unknown as FrequencySummary;
+  const frequency = (await engine.queryNumbers(compressedFrequencySql('clv_summary'))) as unknown as FrequencySummary;
   const { fits, chosen } = fitFirstConverging(frequency, config.models, { penalizer: config.penalizer }, unit);
   await engine.run(`CREATE TEMP TABLE clv_frequency (x DOUBLE, t_x DOUBLE, T DOUBLE, p_alive DOUBLE,
     ${FORECAST_HORIZON_DAYS.map((d) => `expected_purchases_${d}d DOUBLE`).join(', ')}, discounted_purchases DOUBLE)`);

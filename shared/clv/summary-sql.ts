@@ -53,3 +53,13 @@ SELECT customer_id, x,
 FROM customers
 ${cohortStart ? `WHERE first_purchase_date >= ${dateLiteral(cohortStart)}` : ''}`;
 }
+
+/**
+ * The summary compressed for fitting: one row per distinct (x, t_x, T) with the number of customers
+ * (`weight`), as DOUBLE columns named like `FrequencySummary`, in a fixed order so that fits are
+ * reproducible.
+ */
+export function compressedFrequencySql(summary: string): string {
+  return `SELECT CAST(x AS DOUBLE) AS x, t_x AS tx, T, CAST(count(*) AS DOUBLE) AS weight
+    FROM ${summary} GROUP BY x, t_x, T ORDER BY x, t_x, T`;
+}

@@ -9,7 +9,7 @@ import type { SqlEngine } from '../engine/sql-engine.js';
 import { dateLiteral, emptyRelation, exactSum } from '../sql/dialect.js';
 import type { ClvConfig } from './score-customers.js';
 import { fitFirstConverging } from './score-customers.js';
-import { customerSummarySql, DAYS_PER_UNIT } from './summary-sql.js';
+import { compressedFrequencySql, customerSummarySql, DAYS_PER_UNIT } from './summary-sql.js';
 import type { FrequencySummary } from './types.js';
 
 export interface ValidationConfig {
@@ -50,8 +50,7 @@ export async function validateModel(engine: SqlEngine, transactions: string, run
       WHERE NOT is_return AND order_date > ${dateLiteral(calibration)} AND order_date <= ${dateLiteral(runDate)}
       GROUP BY customer_id
     ) AS h ON h.customer_id = c.customer_id`);
-  const frequency = (await engine.queryNumbers(`SELECT CAST(x AS DOUBLE) AS x, t_x AS tx, T, CAST(count(*) AS DOUBLE) AS weight
-    FROM validation_customers GROUP BY x, t_x, T ORDER BY x, t_x, T`)) as unknown as FrequencySummary;
+  const frequency = (await engine.queryNumbers(compressedFrequencySql('validation_customers'))) as unknown as FrequencySummary;
   const { fits, chosen } = frequency.x.length
     ? fitFirstConverging(frequency, config.models, { penalizer: config.penalizer }, unit)
     : { fits: [], chosen: undefined };
