@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    setupFiles: ['test/setup.ts'],
     // DuckDB runs use both cores; running many files at once only adds contention.
     maxWorkers: 2,
     testTimeout: 60_000,
