@@ -115,8 +115,18 @@ const ClvSchema = z.strictObject({
     .default({ holdout_days: 90, every_n_days: 1, max_relative_bias: 0.2 }),
 });
 
+const HoldoutSchema = z.strictObject({
+  /** Salt of the assignment hash; changing it reshuffles everyone and starts a new experiment. */
+  salt: z.string().default('crm-metrics-holdout'),
+  /** Share of customers in the control group (receives no CRM communication). */
+  control_share: z.number().gt(0).lt(1).default(0.05),
+  /** GrowthBook hash version; 2 is unbiased, 1 only for compatibility with old experiments. */
+  hash_version: z.union([z.literal(1), z.literal(2)]).default(2),
+});
+
 export const ConfigSchema = z.strictObject({
   input: InputSchema.default(() => InputSchema.parse({})),
+  holdout: HoldoutSchema.default(() => HoldoutSchema.parse({})),
   clv: ClvSchema.default(() => ClvSchema.parse({})),
   rfm: z
     .strictObject({

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import {
   CATALOG,
   customerScores,
+  holdoutAssignment,
   modelFit,
   modelValidation,
   partitionKey,
@@ -33,7 +34,8 @@ import { customerScoresSql, segmentMigrationSql, segmentSummarySql } from './rfm
 import { segmentForecastSql } from './clv/forecast-sql.js';
 import { CLV_SCORES_TABLE, scoreCustomers } from './clv/score-customers.js';
 import { validateModel } from './clv/validate.js';
-import { copyToParquet, nullCountsSql, readParquet, selectAs, valuesRelation } from './sql/dialect.js';
+import { holdoutAssignmentSql } from './holdout/assign-sql.js';
+import { copyToParquet, literal, nullCountsSql, readParquet, selectAs, valuesRelation } from './sql/dialect.js';
 import type { ObjectStore } from './store/object-store.js';
 
 export interface ProgressEvent {
@@ -73,6 +75,11 @@ const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 export function isCalendarDate(date: string): boolean {
   const time = Date.parse(`${date}T00:00:00Z`);
   return ISO_DATE.test(date) && !Number.isNaN(time) && new Date(time).toISOString().startsWith(date);
+}
+
+/** Where a run's exclusion list (control-group customer ids, CSV) is published. */
+export function controlExportKey(date: string): string {
+  return `exports/holdout/dt=${date}/control.csv`;
 }
 
 export class RunError extends Error {
@@ -145,6 +152,10 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
     await write(segmentForecast, segmentForecastSql('SELECT * FROM scored'));
     await write(modelValidation, await validateModel(engine, history, date, deps.config.clv));
     progress('validated');
+    await write(holdoutAssignment, holdoutAssignmentSql(history, deps.config.holdout));
+    // The exclusion list a sending tool imports, so that the control group really receives nothing.
+    await engine.run(`COPY (SELECT customer_id FROM ${readParquet([output(holdoutAssignment)])} WHERE holdout_group = 'control'
+      ORDER BY customer_id) TO ${literal(join(scratch, 'control.csv'))} (FORMAT csv, HEADER)`);
     await write(segmentSummary, segmentSummarySql('SELECT * FROM scores'));
     const previousDates = await partitions(deps.dest, customerScores, (d) => d < date);
     const previousDate = [...previousDates.keys()].sort().pop();
@@ -173,6 +184,7 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
     };
     await write(runManifest, valuesRelation(runManifest, [manifest]));
 
+    await deps.dest.put(controlExportKey(date), join(scratch, 'control.csv'));
     await publish(deps.dest, date, (table) => output(table));
     progress('published');
     return { ...base, ...counts, status, customersScored };

@@ -79,3 +79,12 @@ export function valuesRelation(table: Table, rows: readonly Record<string, strin
 export function exactSum(expr: string): string {
   return `CAST(sum(CAST(${expr} AS DECIMAL(38,10))) AS DOUBLE)`;
 }
+
+/**
+ * FNV-1a 32-bit of a VARCHAR expression, over its characters' code points (equal to GrowthBook's
+ * UTF-16 code units for ids in the Basic Multilingual Plane), as a BIGINT in [0, 2^32).
+ */
+export function fnv1a32(expr: string): string {
+  return `list_reduce(list_transform(string_split(${expr}, ''), ch -> unicode(ch)),
+    (h, c) -> (xor(h, c) * 16777619) % 4294967296, CAST(2166136261 AS BIGINT))`;
+}
