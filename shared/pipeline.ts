@@ -144,18 +144,9 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
 
     const history = `SELECT * FROM ${readParquet([...historyFiles, output(transactions)])}`;
     await engine.run(`CREATE TEMP TABLE scores AS ${customerScoresSql(history, date, deps.config.rfm)}`);
-    const fits = await scoreCustomers(engine, history, date, deps.config.clv);
-    progress('clv', fits[0]?.n_distinct_rows);
-    await write(modelFit, valuesRelation(modelFit, fits));
-    await engine.run(`CREATE TEMP VIEW scored AS SELECT * FROM scores AS s LEFT JOIN ${CLV_SCORES_TABLE} AS c USING (customer_id)`);
-    await write(customerScores, 'SELECT * FROM scored');
-    await write(segmentForecast, segmentForecastSql('SELECT * FROM scored'));
-    await write(modelValidation, await validateModel(engine, history, date, deps.config.clv));
-    progress('validated');
-    await write(holdoutAssignment, holdoutAssignmentSql(history, deps.config.holdout));
-    // The exclusion list a sending tool imports, so that the control group really receives nothing.
-    await engine.run(`COPY (SELECT customer_id FROM ${readParquet([output(holdoutAssignment)])} WHERE holdout_group = 'control'
-      ORDER BY customer_id) TO ${literal(join(scratch, 'control.csv'))} (FORMAT csv, HEADER)`);
+    const [scored] = await engine.query<{ n: number }>(`SELECT CAST(count(*) AS DOUBLE) AS n FROM scores`);
+    const customersScored = scored!.n;
+    progress('rfm', customersScored);
     await write(segmentSummary, segmentSummarySql('SELECT * FROM scores'));
     const previousDates = await partitions(deps.dest, customerScores, (d) => d < date);
     const previousDate = [...previousDates.keys()].sort().pop();
@@ -163,9 +154,21 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
       ? { date: previousDate, relation: `SELECT * FROM ${readParquet([await deps.dest.localPath(previousDates.get(previousDate)!, scratch)])}` }
       : undefined;
     await write(segmentMigration, segmentMigrationSql('SELECT * FROM scores', previous));
-    const [scored] = await engine.query<{ n: number }>(`SELECT CAST(count(*) AS DOUBLE) AS n FROM scores`);
-    const customersScored = scored!.n;
-    progress('scored', customersScored);
+
+    const fits = await scoreCustomers(engine, history, date, deps.config.clv);
+    progress('clv');
+    await write(modelFit, valuesRelation(modelFit, fits));
+    await engine.run(`CREATE TEMP VIEW scored AS SELECT * FROM scores AS s LEFT JOIN ${CLV_SCORES_TABLE} AS c USING (customer_id)`);
+    await write(customerScores, 'SELECT * FROM scored');
+    await write(segmentForecast, segmentForecastSql('SELECT * FROM scored'));
+    await write(modelValidation, await validateModel(engine, history, date, deps.config.clv));
+    progress('validated');
+
+    await write(holdoutAssignment, holdoutAssignmentSql(history, deps.config.holdout));
+    // The exclusion list a sending tool imports, so that the control group really receives nothing.
+    await engine.run(`COPY (SELECT customer_id FROM ${readParquet([output(holdoutAssignment)])} WHERE holdout_group = 'control'
+      ORDER BY customer_id) TO ${literal(join(scratch, 'control.csv'))} (FORMAT csv, HEADER)`);
+    progress('holdout');
 
     const status: RunStatus = counts.rowsAccepted + counts.rowsDuplicate === 0 ? 'empty_extract' : 'succeeded';
     const manifest: Record<(typeof runManifest.columns)[number]['name'], string | number> = {
