@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { customerScores, runManifest, segmentSummary } from '../shared/catalog.js';
+import { customerScores, modelFit, runManifest, segmentSummary } from '../shared/catalog.js';
 import { readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const RUN_DATE = '1998-06-30';
@@ -137,6 +137,12 @@ describe('RFM on the CDNOW transaction file', () => {
       expect(Number(s['customers'])).toBe(members.length);
       expect(s['monetary_total'] as number).toBeCloseTo(members.reduce((sum, row) => sum + (row['monetary'] as number), 0), 4);
     }
+    // Real data has free orders (80 of CDNOW's amounts are 0): the spend model still fits.
+    const fits = await readTable(dest, modelFit, RUN_DATE);
+    expect(fits.map((f) => [f['model'], f['converged']])).toEqual([
+      ['bgnbd', true],
+      ['gamma_gamma', true],
+    ]);
     const [manifest] = await readTable(dest, runManifest, RUN_DATE);
     expect(Number(manifest!['rows_read'])).toBe(69_659);
     expect(Number(manifest!['rows_accepted'])).toBe(69_659);

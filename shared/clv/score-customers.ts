@@ -130,9 +130,17 @@ export async function scoreCustomers(engine: SqlEngine, transactions: string, ru
     });
   }
 
+  // Gamma-Gamma models positive spend: it is fitted on repeat customers whose mean repeat spend is
+  // above zero (free orders exist in real data, e.g. CDNOW), and predicts for every repeat customer.
   const spend = (await engine.queryNumbers(`SELECT CAST(x AS DOUBLE) AS x, mean_repeat_value AS meanSpend, CAST(count(*) AS DOUBLE) AS weight
     FROM clv_summary WHERE x > 0 GROUP BY x, mean_repeat_value ORDER BY x, mean_repeat_value`)) as unknown as SpendSummary;
-  const gammaGamma = attempt(() => fitGammaGamma(spend, { penalizer: config.penalizer }));
+  const positive = spend.meanSpend.map((m) => (m > 0 ? 1 : 0));
+  const fitted: SpendSummary = {
+    x: spend.x.filter((_, i) => positive[i]),
+    meanSpend: spend.meanSpend.filter((_, i) => positive[i]),
+    weight: spend.weight.filter((_, i) => positive[i]),
+  };
+  const gammaGamma = attempt(() => fitGammaGamma(fitted, { penalizer: config.penalizer }));
   await engine.run(`CREATE TEMP TABLE clv_spend (x DOUBLE, mean_repeat_value DOUBLE, expected_order_value DOUBLE)`);
   let newCustomerValue = 'NULL';
   if (!(gammaGamma instanceof Error) && gammaGamma.converged) {
@@ -155,5 +163,5 @@ export async function scoreCustomers(engine: SqlEngine, transactions: string, ru
     LEFT JOIN clv_frequency AS f ON f.x = s.x AND f.t_x = s.t_x AND f.T = s.T
     LEFT JOIN clv_spend AS v ON v.x = s.x AND v.mean_repeat_value = s.mean_repeat_value)`);
 
-  return [...fits, describeFit('gamma_gamma', unit, gammaGamma, spend.x.length)];
+  return [...fits, describeFit('gamma_gamma', unit, gammaGamma, fitted.x.length)];
 }
