@@ -135,6 +135,16 @@ describe('the fallback rule', () => {
     expect(chosen?.model).toBe(FREQUENCY_MODELS.mbgnbd);
   });
 
+  it('fits nothing while no customer has bought twice (the likelihood has no interior maximum)', () => {
+    const firstDay = compressFrequency([0, 0, 0], [0, 0, 0], [1, 0, 1]);
+    const { fits, chosen } = fitFirstConverging(firstDay, ['bgnbd', 'pareto_nbd'], {}, 'day');
+    expect(chosen).toBeUndefined();
+    expect(fits.map((f) => [f.model, f.converged, f.message])).toEqual([
+      ['bgnbd', false, 'no repeat purchases in the history yet: purchase-timing models cannot be fitted'],
+      ['pareto_nbd', false, 'no repeat purchases in the history yet: purchase-timing models cannot be fitted'],
+    ]);
+  });
+
   it('chooses nothing when no model converges', () => {
     const { fits, chosen } = fitFirstConverging(data, ['bgnbd'], {}, 'day', { bgnbd: notConverging });
     expect(fits).toHaveLength(1);

@@ -85,9 +85,14 @@ export function fitFirstConverging(
   registry: Record<string, FrequencyModel> = FREQUENCY_MODELS,
 ): { fits: ModelFitRow[]; chosen?: { model: FrequencyModel; params: object } } {
   const fits: ModelFitRow[] = [];
+  // Without any repeat purchase the likelihood peaks at the boundary (a purchase rate of zero):
+  // an optimiser "converges" there, but the parameters mean nothing, so no model is fitted.
+  const repeats = frequency.x.some((x, i) => x > 0 && frequency.weight[i]! > 0);
   for (const name of names) {
     const model = registry[name]!;
-    const fit = attempt<object>(() => model.fit(frequency, options));
+    const fit = repeats
+      ? attempt<object>(() => model.fit(frequency, options))
+      : new Error('no repeat purchases in the history yet: purchase-timing models cannot be fitted');
     fits.push(describeFit(name, unit, fit, frequency.x.length));
     if (!(fit instanceof Error) && fit.converged) return { fits, chosen: { model, params: fit.params } };
   }
