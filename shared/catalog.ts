@@ -182,6 +182,48 @@ export const holdoutAssignment = {
   orderBy: ['customer_id'],
 } as const satisfies Table;
 
+const num = (name: string, description: string) => col(name, 'double', description, true);
+
+export const holdoutResults = {
+  name: 'holdout_results',
+  description:
+    'Incremental revenue of CRM communication: treatment vs the holdout control, per analysis window and pre-period segment ("ALL" for everyone).',
+  columns: [
+    col('window', 'string', '"last_<N>_days" (holdout.window_days) or "since_start" (the whole history).'),
+    col('segment', 'string', 'Segment at the start of the window (from the scores of the day before), "unknown" without one, or "ALL".'),
+    col('n_treatment', 'bigint', 'Treatment customers known by the end of the window.'),
+    col('n_control', 'bigint', 'Control customers known by the end of the window.'),
+    num('revenue_treatment', 'Net revenue of the treatment group in the window.'),
+    num('revenue_control', 'Net revenue of the control group in the window.'),
+    num('mean_treatment', 'Revenue per treatment customer.'),
+    num('mean_control', 'Revenue per control customer.'),
+    num('incremental_revenue', '(revenue_treatment / n_treatment − revenue_control / n_control) × n_treatment.'),
+    num('ci_low', '95 % CI of incremental_revenue: n_treatment × Welch CI of the difference in means.'),
+    num('ci_high', 'Upper end of that CI.'),
+    num('p_value', "Two-sided Welch t-test p-value (Welch–Satterthwaite df)."),
+    num('p_value_bh', 'Benjamini–Hochberg adjusted p-value across the segments of the window (NULL for ALL).'),
+    num('relative_lift', 'mean_treatment / mean_control − 1.'),
+    num('relative_ci_low', '95 % CI of the relative lift (delta method).'),
+    num('relative_ci_high', 'Upper end of that CI.'),
+    num('mde_per_customer', 'Minimum detectable difference in revenue per customer at 80 % power.'),
+    num('conversion_treatment', 'Share of treatment customers who purchased in the window.'),
+    num('conversion_control', 'Share of control customers who purchased in the window.'),
+    num('conversion_p_value', 'Two-proportion z-test p-value of the conversion difference.'),
+    num('cuped_incremental_revenue', 'incremental_revenue with CUPED (covariate: revenue in the equally long period before the window).'),
+    num('cuped_ci_low', '95 % CI of the CUPED estimate.'),
+    num('cuped_ci_high', 'Upper end of that CI.'),
+    num('cuped_p_value', 'p-value of the CUPED estimate.'),
+    num('winsor_cap', 'Cap on per-customer revenue: the pooled holdout.winsor_quantile of the window.'),
+    num('winsorized_incremental_revenue', 'incremental_revenue with per-customer revenue capped at winsor_cap.'),
+    num('winsorized_ci_low', '95 % CI of the winsorized estimate.'),
+    num('winsorized_ci_high', 'Upper end of that CI.'),
+    num('winsorized_p_value', 'p-value of the winsorized estimate.'),
+    num('srm_p_value', 'Chi-square p-value of the group sizes against holdout.control_share; below 0.001 signals a broken assignment.'),
+    col('verdict', 'string', '"significant gain", "significant loss", "inconclusive", or "suppressed: …" for groups below holdout.min_group_size.'),
+  ],
+  orderBy: ['window', 'segment'],
+} as const satisfies Table;
+
 export const modelValidation = {
   name: 'model_validation',
   description:
@@ -250,6 +292,7 @@ export const CATALOG = [
   segmentMigration,
   segmentForecast,
   holdoutAssignment,
+  holdoutResults,
   modelValidation,
   modelFit,
   runManifest,

@@ -122,6 +122,12 @@ const HoldoutSchema = z.strictObject({
   control_share: z.number().gt(0).lt(1).default(0.05),
   /** GrowthBook hash version; 2 is unbiased, 1 only for compatibility with old experiments. */
   hash_version: z.union([z.literal(1), z.literal(2)]).default(2),
+  /** Length of the rolling analysis window ("last_<N>_days"). */
+  window_days: z.int().min(1).max(366).default(30),
+  /** Smallest group (treatment or control) for which a segment's statistics are reported. */
+  min_group_size: z.int().min(2).default(30),
+  /** Quantile of pooled per-customer revenue at which the winsorized estimate caps. */
+  winsor_quantile: z.number().gt(0.5).lt(1).default(0.99),
 });
 
 export const ConfigSchema = z.strictObject({

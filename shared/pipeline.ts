@@ -14,6 +14,7 @@ import {
   CATALOG,
   customerScores,
   holdoutAssignment,
+  holdoutResults,
   modelFit,
   modelValidation,
   partitionKey,
@@ -35,6 +36,8 @@ import { segmentForecastSql } from './clv/forecast-sql.js';
 import { CLV_SCORES_TABLE, scoreCustomers } from './clv/score-customers.js';
 import { validateModel } from './clv/validate.js';
 import { holdoutAssignmentSql } from './holdout/assign-sql.js';
+import { holdoutReport, type StatRow } from './holdout/report.js';
+import { holdoutStatsSql } from './holdout/results-sql.js';
 import { copyToParquet, literal, nullCountsSql, readParquet, selectAs, valuesRelation } from './sql/dialect.js';
 import type { ObjectStore } from './store/object-store.js';
 
@@ -75,6 +78,11 @@ const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
 export function isCalendarDate(date: string): boolean {
   const time = Date.parse(`${date}T00:00:00Z`);
   return ISO_DATE.test(date) && !Number.isNaN(time) && new Date(time).toISOString().startsWith(date);
+}
+
+/** The date `days` days after `date` (before, when negative). */
+function shiftDate(date: string, days: number): string {
+  return new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
 }
 
 /** Where a run's exclusion list (control-group customer ids, CSV) is published. */
@@ -168,6 +176,22 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
     // The exclusion list a sending tool imports, so that the control group really receives nothing.
     await engine.run(`COPY (SELECT customer_id FROM ${readParquet([output(holdoutAssignment)])} WHERE holdout_group = 'control'
       ORDER BY customer_id) TO ${literal(join(scratch, 'control.csv'))} (FORMAT csv, HEADER)`);
+    const holdout = deps.config.holdout;
+    const [first] = await engine.query<{ first: string | null }>(`SELECT CAST(min(order_date) AS VARCHAR) AS first FROM (${history})`);
+    const windows = [
+      { name: `last_${holdout.window_days}_days`, start: shiftDate(date, 1 - holdout.window_days), end: date },
+      { name: 'since_start', start: first!.first ?? date, end: date },
+    ];
+    const segmentsAt = async (day: string) => {
+      const key = previousDates.get(day);
+      return key ? `SELECT customer_id, segment FROM ${readParquet([await deps.dest.localPath(key, scratch)])}` : undefined;
+    };
+    const segmentRelations = new Map(await Promise.all(windows.map(async (w) => [w.name, await segmentsAt(shiftDate(w.start, -1))] as const)));
+    const stats = await engine.query<StatRow>(
+      holdoutStatsSql(history, `SELECT * FROM ${readParquet([output(holdoutAssignment)])}`, windows, (w) => segmentRelations.get(w.name), holdout.winsor_quantile),
+    );
+    const report = holdoutReport(stats, { controlShare: holdout.control_share, minGroupSize: holdout.min_group_size });
+    await write(holdoutResults, valuesRelation(holdoutResults, report));
     progress('holdout');
 
     const status: RunStatus = counts.rowsAccepted + counts.rowsDuplicate === 0 ? 'empty_extract' : 'succeeded';

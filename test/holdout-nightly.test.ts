@@ -6,7 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { holdoutAssignment } from '../shared/catalog.js';
+import { holdoutAssignment, holdoutResults } from '../shared/catalog.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import { assignGroup, hash, type HashVersion } from '../shared/holdout/assign.js';
 import { holdoutHashSql } from '../shared/holdout/assign-sql.js';
@@ -68,5 +68,52 @@ describe('holdout assignment in the nightly run', () => {
     const control = [...groups.values()].filter((g) => g === 'control').length;
     expect(control / groups.size).toBeGreaterThan(0.02);
     expect(control / groups.size).toBeLessThan(0.09);
+  });
+});
+
+describe('holdout results in the nightly run', () => {
+  it("the seed's worked example: equal spend per customer means zero incremental revenue", async () => {
+    const source = await tempDir('res-src');
+    const dest = await tempDir('res-dest');
+    // 100 newcomers, each buying EUR 1,000 in the month: (95000/95 − 5000/5) × 95 = 0 whatever the split.
+    const rows = Array.from({ length: 100 }, (_, i) => `o${i},n${i},2024-08-${String(1 + (i % 28)).padStart(2, '0')}T12:00:00,1000.00,1,online,EUR,false`);
+    await writeExtract(source, '2024-08-30', 'orders.csv', [CSV_HEADER, ...rows].join('\n'));
+    await runLocal('2024-08-30', source, dest, { holdout: { min_group_size: 2, control_share: 0.05 } });
+    const results = await readTable(dest, holdoutResults, '2024-08-30');
+    const all = results.find((r) => r['window'] === 'last_30_days' && r['segment'] === 'ALL')!;
+    const nT = Number(all['n_treatment']);
+    const nC = Number(all['n_control']);
+    expect(nT + nC).toBe(100);
+    expect(all['revenue_treatment']).toBe(1000 * nT);
+    expect(all['revenue_control']).toBe(1000 * nC);
+    expect(all['incremental_revenue']).toBe(0);
+    expect(all['verdict']).toBe('inconclusive');
+  });
+
+  it('finds an injected effect and reports what an independent computation gives', async () => {
+    const source = await tempDir('eff-src');
+    const dest = await tempDir('eff-dest');
+    const config = { salt: 'exp-eff', controlShare: 0.05, hashVersion: 2 as const };
+    const lines: string[] = [];
+    const spend = new Map<string, number>();
+    for (let i = 0; i < 4000; i++) {
+      const id = `k${i}`;
+      // Treatment customers spend 30 more: the effect CRM is supposed to have.
+      const amount = 50 + (i % 17) * 3 + (assignGroup(id, config) === 'treatment' ? 30 : 0);
+      spend.set(id, amount);
+      lines.push(`x${i},${id},2024-09-${String(1 + (i % 30)).padStart(2, '0')}T09:00:00,${amount.toFixed(2)},1,store,EUR,false`);
+    }
+    await writeExtract(source, '2024-09-30', 'orders.csv', [CSV_HEADER, ...lines].join('\n'));
+    await runLocal('2024-09-30', source, dest, { holdout: { salt: 'exp-eff' } });
+    const all = (await readTable(dest, holdoutResults, '2024-09-30')).find((r) => r['window'] === 'last_30_days' && r['segment'] === 'ALL')!;
+    const treatment = [...spend].filter(([id]) => assignGroup(id, config) === 'treatment').map(([, v]) => v);
+    const control = [...spend].filter(([id]) => assignGroup(id, config) === 'control').map(([, v]) => v);
+    const mean = (v: number[]) => v.reduce((a, b) => a + b, 0) / v.length;
+    expect(Number(all['n_treatment'])).toBe(treatment.length);
+    expect(Number(all['n_control'])).toBe(control.length);
+    expect(all['incremental_revenue'] as number).toBeCloseTo((mean(treatment) - mean(control)) * treatment.length, 6);
+    expect(all['ci_low'] as number).toBeGreaterThan(0);
+    expect(all['verdict']).toBe('significant gain');
+    expect(all['srm_p_value'] as number).toBeGreaterThan(0.001);
   });
 });

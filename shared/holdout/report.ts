@@ -1,0 +1,114 @@
+/**
+ * The holdout report from sufficient statistics: per window and segment, the raw, CUPED and
+ * winsorized incremental revenue with CIs and p-values, conversion, sample-ratio check, MDE and a
+ * verdict; Benjamini-Hochberg across the segments of a window. Pure: rows in, rows out.
+ */
+import {
+  benjaminiHochberg,
+  conversion,
+  cuped,
+  minimumDetectableEffect,
+  sampleRatioMismatch,
+  welch,
+  type CupedGroupStats,
+} from './stats.js';
+
+export type StatRow = {
+  window: string;
+  segment: string;
+  holdout_group: string;
+  cap: number;
+  n: number;
+  revenue: number;
+  revenue_squares: number;
+  conversions: number;
+  pre: number;
+  pre_squares: number;
+  pre_revenue: number;
+  capped: number;
+  capped_squares: number;
+};
+
+export type ResultRow = Record<string, string | number | boolean | null>;
+
+export interface ReportOptions {
+  controlShare: number;
+  minGroupSize: number;
+  alpha?: number;
+}
+
+const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
+
+function groupStats(row: StatRow): CupedGroupStats {
+  return { n: row.n, sum: row.revenue, sumSquares: row.revenue_squares, sumX: row.pre, sumXSquares: row.pre_squares, sumXY: row.pre_revenue };
+}
+
+/** One result row per (window, segment) that has both groups. */
+export function holdoutReport(rows: readonly StatRow[], options: ReportOptions): ResultRow[] {
+  const alpha = options.alpha ?? 0.05;
+  const cells = new Map<string, { treatment?: StatRow; control?: StatRow }>();
+  for (const row of rows) {
+    const key = JSON.stringify([row.window, row.segment]);
+    cells.set(key, { ...cells.get(key), [row.holdout_group]: row });
+  }
+  const results: ResultRow[] = [];
+  for (const [key, { treatment: t, control: c }] of cells) {
+    const [window, segment] = JSON.parse(key) as [string, string];
+    const nT = t?.n ?? 0;
+    const nC = c?.n ?? 0;
+    const base: ResultRow = {
+      window,
+      segment,
+      n_treatment: nT,
+      n_control: nC,
+      revenue_treatment: t?.revenue ?? 0,
+      revenue_control: c?.revenue ?? 0,
+      mean_treatment: nT ? (t!.revenue / nT) : null,
+      mean_control: nC ? (c!.revenue / nC) : null,
+      srm_p_value: finite(sampleRatioMismatch(nT, nC, options.controlShare).pValue),
+    };
+    if (!t || !c || Math.min(nT, nC) < options.minGroupSize) {
+      results.push({ ...base, verdict: `suppressed: fewer than ${options.minGroupSize} customers in a group` });
+      continue;
+    }
+    const raw = welch(groupStats(t), groupStats(c), alpha);
+    const adjusted = cuped(groupStats(t), groupStats(c), alpha);
+    const capped = welch(
+      { n: nT, sum: t.capped, sumSquares: t.capped_squares },
+      { n: nC, sum: c.capped, sumSquares: c.capped_squares },
+      alpha,
+    );
+    const converted = conversion({ n: nT, conversions: t.conversions }, { n: nC, conversions: c.conversions }, alpha);
+    results.push({
+      ...base,
+      incremental_revenue: raw.incremental,
+      ci_low: finite(raw.incrementalCi[0]),
+      ci_high: finite(raw.incrementalCi[1]),
+      p_value: finite(raw.pValue),
+      relative_lift: finite(raw.relativeLift),
+      relative_ci_low: finite(raw.relativeCi[0]),
+      relative_ci_high: finite(raw.relativeCi[1]),
+      mde_per_customer: finite(minimumDetectableEffect(raw.treatment.variance, raw.control.variance, nT, nC, alpha)),
+      conversion_treatment: converted.rateTreatment,
+      conversion_control: converted.rateControl,
+      conversion_p_value: finite(converted.pValue),
+      cuped_incremental_revenue: finite(adjusted.incremental),
+      cuped_ci_low: finite(adjusted.incrementalCi[0]),
+      cuped_ci_high: finite(adjusted.incrementalCi[1]),
+      cuped_p_value: finite(adjusted.pValue),
+      winsor_cap: finite(t.cap),
+      winsorized_incremental_revenue: finite(capped.incremental),
+      winsorized_ci_low: finite(capped.incrementalCi[0]),
+      winsorized_ci_high: finite(capped.incrementalCi[1]),
+      winsorized_p_value: finite(capped.pValue),
+      verdict: raw.verdict,
+    });
+  }
+  // Benjamini-Hochberg over the segments of each window (the ALL row is not one of the family).
+  for (const window of new Set(results.map((r) => r['window']))) {
+    const family = results.filter((r) => r['window'] === window && r['segment'] !== 'ALL' && typeof r['p_value'] === 'number');
+    const adjusted = benjaminiHochberg(family.map((r) => r['p_value'] as number));
+    family.forEach((r, i) => (r['p_value_bh'] = finite(adjusted[i]!)));
+  }
+  return results;
+}

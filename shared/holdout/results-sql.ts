@@ -1,0 +1,71 @@
+/**
+ * Sufficient statistics of the holdout analysis, per window, segment and group, in SQL: the engine
+ * reduces a million customers to a few dozen rows; `report.ts` turns them into the statistics.
+ *
+ * Per customer and window: revenue = net spend in the window (returns included), converted = any
+ * purchase in it, pre = net spend in the equally long period just before the window (the CUPED
+ * covariate), capped = revenue winsorized at the pooled quantile of the window.
+ */
+import { dateLiteral, literal } from '../sql/dialect.js';
+
+const DAY_MS = 86_400_000;
+
+export interface AnalysisWindow {
+  name: string;
+  start: string;
+  end: string;
+}
+
+const SUMS = {
+  n: 'count(*)',
+  revenue: 'sum(revenue)',
+  revenue_squares: 'sum(revenue * revenue)',
+  conversions: 'count(*) FILTER (WHERE converted)',
+  pre: 'sum(pre)',
+  pre_squares: 'sum(pre * pre)',
+  pre_revenue: 'sum(pre * revenue)',
+  capped: 'sum(capped)',
+  capped_squares: 'sum(capped * capped)',
+};
+
+/** Names of the statistics columns `holdoutStatsSql` returns (all DOUBLE), besides window, segment, holdout_group. */
+export const STAT_COLUMNS = Object.keys(SUMS);
+
+/**
+ * One row per (window, segment, holdout_group) plus the segment 'ALL'; segments come from
+ * `segments` (customer_id, segment as assigned at the start of the window), 'unknown' when absent.
+ */
+export function holdoutStatsSql(
+  transactions: string,
+  assignment: string,
+  windows: readonly AnalysisWindow[],
+  segments: (window: AnalysisWindow) => string | undefined,
+  winsorQuantile: number,
+): string {
+  const perWindow = windows.map((w) => {
+    const start = dateLiteral(w.start);
+    const end = dateLiteral(w.end);
+    // The pre-period is as long as the window and ends the day before it starts.
+    const length = Date.parse(w.end) - Date.parse(w.start) + DAY_MS;
+    const preStart = dateLiteral(new Date(Date.parse(w.start) - length).toISOString().slice(0, 10));
+    const segmentsOf = segments(w);
+    const segmentJoin = segmentsOf ? `LEFT JOIN (${segmentsOf}) AS s ON s.customer_id = a.customer_id` : '';
+    return `SELECT ${literal(w.name)} AS "window", a.customer_id, a.holdout_group,
+        ${segmentsOf ? `coalesce(s.segment, 'unknown')` : `'unknown'`} AS segment,
+        CAST(coalesce(sum(t.amount) FILTER (WHERE t.order_date BETWEEN ${start} AND ${end}), 0) AS DECIMAL(38,4)) AS revenue,
+        coalesce(bool_or(NOT t.is_return AND t.order_date BETWEEN ${start} AND ${end}), false) AS converted,
+        CAST(coalesce(sum(t.amount) FILTER (WHERE t.order_date >= ${preStart} AND t.order_date < ${start}), 0) AS DECIMAL(38,4)) AS pre
+      FROM (${assignment}) AS a
+      ${segmentJoin}
+      LEFT JOIN (${transactions}) AS t ON t.customer_id = a.customer_id AND t.order_date <= ${end}
+      WHERE a.assigned_at <= ${end}
+      GROUP BY ALL`;
+  });
+  const capped = `SELECT *, least(revenue, CAST(quantile_cont(revenue, ${winsorQuantile}) OVER (PARTITION BY "window") AS DECIMAL(38,4))) AS capped,
+      CAST(quantile_cont(revenue, ${winsorQuantile}) OVER (PARTITION BY "window") AS DOUBLE) AS cap
+    FROM (${perWindow.join('\nUNION ALL\n')})`;
+  const sums = Object.entries(SUMS).map(([name, sum]) => `CAST(${sum} AS DOUBLE) AS ${name}`);
+  return `SELECT "window", coalesce(segment, 'ALL') AS segment, holdout_group, max(cap) AS cap, ${sums.join(', ')}
+    FROM (${capped})
+    GROUP BY GROUPING SETS (("window", holdout_group), ("window", segment, holdout_group))`;
+}
