@@ -189,7 +189,7 @@ export const holdoutResults = {
   description:
     'Incremental revenue of CRM communication: treatment vs the holdout control, per analysis window and pre-period segment ("ALL" for everyone).',
   columns: [
-    col('window', 'string', '"last_<N>_days" (holdout.window_days) or "since_start" (the whole history).'),
+    col('window', 'string', '"last_<N>_days" (holdout.window_days) or "since_start" (from holdout.started_at, the salt\'s first day; default the start of the history).'),
     col('segment', 'string', 'Segment at the start of the window (from the scores of the day before), "unknown" without one, or "ALL".'),
     col('n_treatment', 'bigint', 'Treatment customers known by the end of the window.'),
     col('n_control', 'bigint', 'Control customers known by the end of the window.'),

@@ -122,6 +122,11 @@ const HoldoutSchema = z.strictObject({
   control_share: z.number().gt(0).lt(1).default(0.05),
   /** GrowthBook hash version; 2 is unbiased, 1 only for compatibility with old experiments. */
   hash_version: z.union([z.literal(1), z.literal(2)]).default(2),
+  /**
+   * First day of the current experiment: set it to the day the salt is rotated, so that the
+   * "since_start" window covers the new groups only. Default: the start of the history.
+   */
+  started_at: z.iso.date().optional(),
   /** Length of the rolling analysis window ("last_<N>_days"). */
   window_days: z.int().min(1).max(366).default(30),
   /** Smallest group (treatment or control) for which a segment's statistics are reported. */

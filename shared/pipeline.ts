@@ -180,7 +180,7 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
     const [first] = await engine.query<{ first: string | null }>(`SELECT CAST(min(order_date) AS VARCHAR) AS first FROM (${history})`);
     const windows = [
       { name: `last_${holdout.window_days}_days`, start: shiftDate(date, 1 - holdout.window_days), end: date },
-      { name: 'since_start', start: first!.first ?? date, end: date },
+      { name: 'since_start', start: holdout.started_at ?? first!.first ?? date, end: date },
     ];
     const segmentsAt = async (day: string) => {
       const key = previousDates.get(day);

@@ -90,6 +90,19 @@ describe('holdout results in the nightly run', () => {
     expect(all['verdict']).toBe('inconclusive');
   });
 
+  it('starts "since_start" at holdout.started_at (a salt rotation starts a new experiment)', async () => {
+    const source = await tempDir('rot-src');
+    const dest = await tempDir('rot-dest');
+    const rows = Array.from({ length: 100 }, (_, i) => `o${i},n${i},2024-08-${String(1 + (i % 28)).padStart(2, '0')}T12:00:00,1000.00,1,online,EUR,false`);
+    await writeExtract(source, '2024-08-30', 'orders.csv', [CSV_HEADER, ...rows].join('\n'));
+    await runLocal('2024-08-30', source, dest, { holdout: { min_group_size: 2, started_at: '2024-08-15' } });
+    const since = (await readTable(dest, holdoutResults, '2024-08-30')).find((r) => r['window'] === 'since_start' && r['segment'] === 'ALL')!;
+    // Only the orders from the 15th on count.
+    const fromStart = Array.from({ length: 100 }, (_, i) => 1 + (i % 28)).filter((day) => day >= 15).length;
+    const total = (since['revenue_treatment'] as number) + (since['revenue_control'] as number);
+    expect(total).toBe(fromStart * 1000);
+  });
+
   it('finds an injected effect and reports what an independent computation gives', async () => {
     const source = await tempDir('eff-src');
     const dest = await tempDir('eff-dest');
