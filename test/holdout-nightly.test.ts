@@ -41,13 +41,14 @@ describe('holdout hash in SQL', () => {
 });
 
 describe('holdout assignment in the nightly run', () => {
-  const DATES = ['2024-07-01', '2024-07-02', '2024-07-03'];
+  // Thirty nightly runs, as the issue asks: a customer's group never changes.
+  const DATES = Array.from({ length: 30 }, (_, i) => `2024-07-${String(i + 1).padStart(2, '0')}`);
 
-  it('assigns every customer once, sticks across runs and exports the control group', async () => {
+  it('assigns every customer once, sticks across 30 runs and exports the control group', async () => {
     const source = await tempDir('hold-src');
     const dest = await tempDir('hold-dest');
     for (const [day, date] of DATES.entries()) {
-      const rows = Array.from({ length: 400 }, (_, i) => `d${day}-${i},c${(i * 37 + day * 11) % 1000},${date}T10:00:00,${10 + (i % 7)}.00,1,online,EUR,false`);
+      const rows = Array.from({ length: 150 }, (_, i) => `d${day}-${i},c${(i * 37 + day * 11) % 1000},${date}T10:00:00,${10 + (i % 7)}.00,1,online,EUR,false`);
       await writeExtract(source, date, 'orders.csv', [CSV_HEADER, ...rows].join('\n'));
       await runLocal(date, source, dest, { holdout: { salt: 'exp-2024', control_share: 0.05 } });
     }

@@ -56,6 +56,7 @@ export function holdoutReport(rows: readonly StatRow[], options: ReportOptions):
     const [window, segment] = JSON.parse(key) as [string, string];
     const nT = t?.n ?? 0;
     const nC = c?.n ?? 0;
+    const srm = sampleRatioMismatch(nT, nC, options.controlShare);
     const base: ResultRow = {
       window,
       segment,
@@ -65,7 +66,8 @@ export function holdoutReport(rows: readonly StatRow[], options: ReportOptions):
       revenue_control: c?.revenue ?? 0,
       mean_treatment: nT ? (t!.revenue / nT) : null,
       mean_control: nC ? (c!.revenue / nC) : null,
-      srm_p_value: finite(sampleRatioMismatch(nT, nC, options.controlShare).pValue),
+      srm_p_value: finite(srm.pValue),
+      srm_flag: srm.mismatch,
     };
     if (!t || !c || Math.min(nT, nC) < options.minGroupSize) {
       results.push({ ...base, verdict: `suppressed: fewer than ${options.minGroupSize} customers in a group` });
@@ -81,6 +83,10 @@ export function holdoutReport(rows: readonly StatRow[], options: ReportOptions):
     const converted = conversion({ n: nT, conversions: t.conversions }, { n: nC, conversions: c.conversions }, alpha);
     results.push({
       ...base,
+      sd_treatment: finite(Math.sqrt(raw.treatment.variance)),
+      sd_control: finite(Math.sqrt(raw.control.variance)),
+      delta_per_customer: raw.delta,
+      df: finite(raw.df),
       incremental_revenue: raw.incremental,
       ci_low: finite(raw.incrementalCi[0]),
       ci_high: finite(raw.incrementalCi[1]),
@@ -91,6 +97,7 @@ export function holdoutReport(rows: readonly StatRow[], options: ReportOptions):
       mde_per_customer: finite(minimumDetectableEffect(raw.treatment.variance, raw.control.variance, nT, nC, alpha)),
       conversion_treatment: converted.rateTreatment,
       conversion_control: converted.rateControl,
+      conversion_difference: converted.difference,
       conversion_p_value: finite(converted.pValue),
       cuped_incremental_revenue: finite(adjusted.incremental),
       cuped_ci_low: finite(adjusted.incrementalCi[0]),
