@@ -2,7 +2,7 @@
  * One measured step of the benchmark, in its own process so that peak memory (max RSS) is the
  * step's own: `pipeline DATE SOURCE DEST` runs the nightly job, `bare SOURCE_GLOB OUT` runs the
  * same RFM aggregation as one DuckDB statement from the extract files to a Parquet file.
- * Prints one JSON line: { wallMs, maxRssMb, ... }.
+ * Prints one JSON line: { wallMs, maxRssMb, ... }. `pipeline` takes an optional config as JSON.
  */
 import { parseConfig } from '../shared/config.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
@@ -17,11 +17,11 @@ const stages: Record<string, number> = {};
 let extra: Record<string, unknown> = {};
 
 if (mode === 'pipeline') {
-  const [date, source, dest] = args as [string, string, string];
+  const [date, source, dest, config] = args as [string, string, string, string | undefined];
   const result = await runNightly(date, {
     source: new LocalObjectStore(source),
     dest: new LocalObjectStore(dest),
-    config: parseConfig({}),
+    config: parseConfig(config ? JSON.parse(config) : {}),
     openEngine: DuckDbEngine.open,
     onProgress: (e) => (stages[e.stage] = Math.round(e.elapsedMs)),
   });
