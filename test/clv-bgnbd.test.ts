@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
@@ -13,21 +11,9 @@ import {
 } from '../shared/clv/bgnbd.js';
 import type { FrequencySummary } from '../shared/clv/types.js';
 import { createRng } from '../shared/demo/generate.js';
+import { cdnowSummary, ones } from './helpers.js';
 
-/** CDNOW calibration summary (2,357 customers, weeks): ID, frequency = x, recency = t_x, T. */
-function cdnow(): { x: Float64Array; tx: Float64Array; T: Float64Array } {
-  const path = fileURLToPath(new URL('./fixtures/cdnow/cdnow_customers_summary.csv', import.meta.url));
-  const lines = readFileSync(path, 'utf8').trim().split(/\r?\n/);
-  expect(lines[0]).toBe('ID,frequency,recency,T');
-  const rows = lines.slice(1).map((l) => l.split(',').map(Number));
-  return {
-    x: Float64Array.from(rows, (r) => r[1]!),
-    tx: Float64Array.from(rows, (r) => r[2]!),
-    T: Float64Array.from(rows, (r) => r[3]!),
-  };
-}
 
-const ones = (n: number): Float64Array => new Float64Array(n).fill(1);
 
 /** FHL 2005's CDNOW estimates (Marketing Science 24(2), p. 280; also CLVTools' tests). */
 const PAPER: BgNbdParams = { r: 0.243, alpha: 4.414, a: 0.793, b: 2.426 };
@@ -69,7 +55,7 @@ function simpson(f: (u: number) => number, upper: number, steps: number): number
 }
 
 describe('BG/NBD fit on CDNOW', () => {
-  const data = cdnow();
+  const data = cdnowSummary();
 
   it('reproduces Fader, Hardie & Lee (2005) and CLVTools', () => {
     expect(data.x.length).toBe(2357);

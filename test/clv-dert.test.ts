@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { conditionalExpectedPurchases as bgConditional, type BgNbdParams } from '../shared/clv/bgnbd.js';
@@ -18,19 +16,8 @@ import {
   probabilityAlive as pnbdAlive,
   type ParetoNbdParams,
 } from '../shared/clv/pareto-nbd.js';
+import { cdnowSummary } from './helpers.js';
 
-/** CDNOW calibration summary (2,357 customers, weeks): ID, frequency = x, recency = t_x, T. */
-function cdnow(): { x: Float64Array; tx: Float64Array; T: Float64Array } {
-  const path = fileURLToPath(new URL('./fixtures/cdnow/cdnow_customers_summary.csv', import.meta.url));
-  const lines = readFileSync(path, 'utf8').trim().split(/\r?\n/);
-  expect(lines[0]).toBe('ID,frequency,recency,T');
-  const rows = lines.slice(1).map((l) => l.split(',').map(Number));
-  return {
-    x: Float64Array.from(rows, (r) => r[1]!),
-    tx: Float64Array.from(rows, (r) => r[2]!),
-    T: Float64Array.from(rows, (r) => r[3]!),
-  };
-}
 
 /** CDNOW Pareto/NBD fit (weeks; FHL 2005 / CLVTools). */
 const PNBD: ParetoNbdParams = { r: 0.5533, alpha: 10.5776, s: 0.6062, beta: 11.6679 };
@@ -131,7 +118,7 @@ describe('upper incomplete gamma Γ(a, z)', () => {
 });
 
 describe('Pareto/NBD DERT', () => {
-  const data = cdnow();
+  const data = cdnowSummary();
   const customers: [number, number, number][] = [
     [0, 0, 38.86],
     [2, 30.43, 38.86],
@@ -190,7 +177,7 @@ describe('Pareto/NBD DERT', () => {
 });
 
 describe('BG/NBD DERT', () => {
-  const data = cdnow();
+  const data = cdnowSummary();
 
   it('Gauss–Legendre nodes integrate polynomials exactly', () => {
     const g = gaussLegendre(64);

@@ -8,9 +8,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compressFrequency, conditionalExpectedPurchases, probabilityAlive } from '../shared/clv/bgnbd.js';
 import { FREQUENCY_MODELS, type FrequencyModel } from '../shared/clv/models.js';
 import { fitFirstConverging } from '../shared/clv/score-customers.js';
-import type { FrequencySummary } from '../shared/clv/types.js';
 import { customerScores, modelFit, modelValidation, segmentForecast } from '../shared/catalog.js';
-import { CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
+import { cdnowSummary, CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const FIXTURE = new URL('./fixtures/cdnow/', import.meta.url);
 const CALIBRATION_END = '1997-09-30';
@@ -111,15 +110,8 @@ describe('CLV in the nightly run on CDNOW', () => {
 });
 
 describe('the fallback rule', () => {
-  let data: FrequencySummary;
-  beforeAll(async () => {
-    const rows = (await readFile(new URL('cdnow_customers_summary.csv', FIXTURE), 'utf8'))
-      .trim()
-      .split(/\r?\n/)
-      .slice(1)
-      .map((line) => line.split(',').map(Number));
-    data = compressFrequency(rows.map((r) => r[1]!), rows.map((r) => r[2]!), rows.map((r) => r[3]!));
-  });
+  const { x, tx, T } = cdnowSummary();
+  const data = compressFrequency(x, tx, T);
   const notConverging: FrequencyModel = {
     ...FREQUENCY_MODELS.bgnbd,
     fit: (frequency, options) => ({ ...FREQUENCY_MODELS.bgnbd.fit(frequency, options), converged: false, message: 'stopped' }),

@@ -1,5 +1,3 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { compressFrequency } from '../shared/clv/bgnbd.js';
@@ -14,21 +12,9 @@ import {
 import { lgamma } from '../shared/clv/special.js';
 import type { FrequencySummary } from '../shared/clv/types.js';
 import { createRng } from '../shared/demo/generate.js';
+import { cdnowSummary, ones } from './helpers.js';
 
-/** CDNOW calibration summary (2,357 customers, weeks): ID, frequency = x, recency = t_x, T. */
-function cdnow(): { x: Float64Array; tx: Float64Array; T: Float64Array } {
-  const path = fileURLToPath(new URL('./fixtures/cdnow/cdnow_customers_summary.csv', import.meta.url));
-  const lines = readFileSync(path, 'utf8').trim().split(/\r?\n/);
-  expect(lines[0]).toBe('ID,frequency,recency,T');
-  const rows = lines.slice(1).map((l) => l.split(',').map(Number));
-  return {
-    x: Float64Array.from(rows, (r) => r[1]!),
-    tx: Float64Array.from(rows, (r) => r[2]!),
-    T: Float64Array.from(rows, (r) => r[3]!),
-  };
-}
 
-const ones = (n: number): Float64Array => new Float64Array(n).fill(1);
 const one = (x: number, tx: number, T: number): FrequencySummary => ({
   x: Float64Array.of(x),
   tx: Float64Array.of(tx),
@@ -69,7 +55,7 @@ function logLikelihoodByQuadrature(p: ParetoNbdParams, x: number, tx: number, T:
 }
 
 describe('Pareto/NBD fit on CDNOW', () => {
-  const data = cdnow();
+  const data = cdnowSummary();
 
   it('reproduces Fader & Hardie and CLVTools', () => {
     expect(data.x.length).toBe(2357);

@@ -1,4 +1,5 @@
 /** Shared test plumbing: temp directories, local runs, and an independent Parquet reader. */
+import { readFileSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -69,3 +70,18 @@ export function engineWithRun(run: (engine: SqlEngine, sql: string) => Promise<v
     };
   };
 }
+
+/** CDNOW calibration summary (2,357 customers, weeks; lifetimes' cdnow_customers_summary.csv): x, t_x, T. */
+export function cdnowSummary(): { x: Float64Array; tx: Float64Array; T: Float64Array } {
+  const lines = readFileSync(new URL('./fixtures/cdnow/cdnow_customers_summary.csv', import.meta.url), 'utf8').trim().split(/\r?\n/);
+  if (lines[0] !== 'ID,frequency,recency,T') throw new Error(`unexpected header ${lines[0]}`);
+  const rows = lines.slice(1).map((l) => l.split(',').map(Number));
+  return {
+    x: Float64Array.from(rows, (r) => r[1]!),
+    tx: Float64Array.from(rows, (r) => r[2]!),
+    T: Float64Array.from(rows, (r) => r[3]!),
+  };
+}
+
+/** Weight 1 for each of n rows (an uncompressed summary). */
+export const ones = (n: number): Float64Array => new Float64Array(n).fill(1);
