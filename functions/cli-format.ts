@@ -1,18 +1,13 @@
 /** Small pure helpers of the CLI: date ranges and printing rows. */
 import type { SqlRow } from '../shared/engine/sql-engine.js';
-import { isCalendarDate } from '../shared/pipeline.js';
-
-const DAY_MS = 86_400_000;
+import { daysFrom, isCalendarDate, shiftDate } from '../shared/dates.js';
 
 /** Dates from `from` to `to` inclusive (YYYY-MM-DD), each shifted by `offsetDays`. */
 export function datesBetween(from: string, to: string, offsetDays = 0): string[] {
   if (!isCalendarDate(from) || !isCalendarDate(to)) throw new Error(`invalid date range ${from}..${to}: expected YYYY-MM-DD`);
-  const start = Date.parse(`${from}T00:00:00Z`);
-  const end = Date.parse(`${to}T00:00:00Z`);
-  if (end < start) throw new Error(`invalid date range ${from}..${to}: --to is before --from`);
-  const dates: string[] = [];
-  for (let t = start; t <= end; t += DAY_MS) dates.push(new Date(t + offsetDays * DAY_MS).toISOString().slice(0, 10));
-  return dates;
+  const days = daysFrom(from, to);
+  if (days < 0) throw new Error(`invalid date range ${from}..${to}: --to is before --from`);
+  return Array.from({ length: days + 1 }, (_, i) => shiftDate(from, i + offsetDays));
 }
 
 function cell(value: unknown): string {

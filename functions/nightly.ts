@@ -6,6 +6,7 @@
 import middy from '@middy/core';
 import { z } from 'zod';
 import { parseConfig } from '../shared/config.js';
+import { shiftDate } from '../shared/dates.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import { runNightly, type RunResult } from '../shared/pipeline.js';
 import { storeFor } from '../shared/store/index.js';
@@ -19,7 +20,7 @@ const IsoDate = z.iso.date();
 export const NightlyEventSchema = z.union([
   z.object({ date: IsoDate }).transform(({ date }) => date),
   z.object({ time: z.iso.datetime({ offset: true }) }).transform(({ time }) => {
-    return new Date(Date.parse(time) - 86_400_000).toISOString().slice(0, 10);
+    return shiftDate(new Date(Date.parse(time)).toISOString().slice(0, 10), -1);
   }),
 ]);
 

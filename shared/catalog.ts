@@ -304,8 +304,6 @@ export const CATALOG = [
   runManifest,
 ] as const satisfies readonly Table[];
 
-export type TableName = (typeof CATALOG)[number]['name'];
-
 /** The tables a re-run of a date reproduces byte for byte (all but those describing the run). */
 export const REPRODUCIBLE_TABLES: readonly Table[] = (CATALOG as readonly Table[]).filter((t) => !t.describesRun);
 

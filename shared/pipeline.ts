@@ -27,6 +27,7 @@ import {
   type Table,
 } from './catalog.js';
 import { configHash, type Config } from './config.js';
+import { isCalendarDate, shiftDate } from './dates.js';
 import type { SqlEngine } from './engine/sql-engine.js';
 import { ingestExtract, NEW_ORDERS_RELATION, REJECTS_RELATION, type IngestCounts } from './ingest/ingest.js';
 import { localize } from './ingest/localize.js';
@@ -72,18 +73,6 @@ export interface RunResult extends IngestCounts {
 }
 
 const EXTRACT_PREFIX = 'transactions';
-const ISO_DATE = /^\d{4}-\d{2}-\d{2}$/;
-
-/** YYYY-MM-DD naming a real day (2024-02-30 is not one, though Date.parse rolls it into March). */
-export function isCalendarDate(date: string): boolean {
-  const time = Date.parse(`${date}T00:00:00Z`);
-  return ISO_DATE.test(date) && !Number.isNaN(time) && new Date(time).toISOString().startsWith(date);
-}
-
-/** The date `days` days after `date` (before, when negative). */
-function shiftDate(date: string, days: number): string {
-  return new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
-}
 
 /** Where a run's exclusion list (control-group customer ids, CSV) is published. */
 export function controlExportKey(date: string): string {
@@ -174,10 +163,12 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
 
     await write(holdoutAssignment, holdoutAssignmentSql(history, deps.config.holdout));
     // The exclusion list a sending tool imports, so that the control group really receives nothing.
-    await engine.run(`COPY (SELECT customer_id FROM ${readParquet([output(holdoutAssignment)])} WHERE holdout_group = 'control'
+    const assignment = `SELECT * FROM ${readParquet([output(holdoutAssignment)])}`;
+    await engine.run(`COPY (SELECT customer_id FROM (${assignment}) WHERE holdout_group = 'control'
       ORDER BY customer_id) TO ${literal(join(scratch, 'control.csv'))} (FORMAT csv, HEADER)`);
     const holdout = deps.config.holdout;
-    const [first] = await engine.query<{ first: string | null }>(`SELECT CAST(min(order_date) AS VARCHAR) AS first FROM (${history})`);
+    // The history's first day, from the 1M-row assignment rather than the 10M-row history.
+    const [first] = await engine.query<{ first: string | null }>(`SELECT CAST(min(assigned_at) AS VARCHAR) AS first FROM (${assignment})`);
     const windows = [
       { name: `last_${holdout.window_days}_days`, start: shiftDate(date, 1 - holdout.window_days), end: date },
       { name: 'since_start', start: holdout.started_at ?? first!.first ?? date, end: date },
@@ -188,7 +179,7 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
     };
     const segmentRelations = new Map(await Promise.all(windows.map(async (w) => [w.name, await segmentsAt(shiftDate(w.start, -1))] as const)));
     const stats = await engine.query<StatRow>(
-      holdoutStatsSql(history, `SELECT * FROM ${readParquet([output(holdoutAssignment)])}`, windows, (w) => segmentRelations.get(w.name), holdout.winsor_quantile),
+      holdoutStatsSql(history, assignment, windows, (w) => segmentRelations.get(w.name), holdout.winsor_quantile),
     );
     const report = holdoutReport(stats, { controlShare: holdout.control_share, minGroupSize: holdout.min_group_size });
     await write(holdoutResults, valuesRelation(holdoutResults, report));

@@ -5,6 +5,7 @@
  * and overall. The overall relative bias beyond the configured bound raises the drift flag.
  */
 import { modelValidation } from '../catalog.js';
+import { dayNumber, shiftDate } from '../dates.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
 import { dateLiteral, emptyRelation, exactSum } from '../sql/dialect.js';
 import type { ClvConfig } from './score-customers.js';
@@ -21,16 +22,15 @@ export interface ValidationConfig {
   max_relative_bias: number;
 }
 
-const DAY_MS = 86_400_000;
 const TOP_BUCKET = 7;
 
 /** The calibration period's end: the run date minus the holdout. */
 function calibrationEnd(runDate: string, holdoutDays: number): string {
-  return new Date(Date.parse(`${runDate}T00:00:00Z`) - holdoutDays * DAY_MS).toISOString().slice(0, 10);
+  return shiftDate(runDate, -holdoutDays);
 }
 
 export function validationDue(runDate: string, everyNDays: number): boolean {
-  return Math.round(Date.parse(`${runDate}T00:00:00Z`) / DAY_MS) % everyNDays === 0;
+  return dayNumber(runDate) % everyNDays === 0;
 }
 
 /**

@@ -6,9 +6,8 @@
  * purchase in it, pre = net spend in the equally long period just before the window (the CUPED
  * covariate), capped = revenue winsorized at the pooled quantile of the window.
  */
+import { daysFrom, shiftDate } from '../dates.js';
 import { dateLiteral, literal } from '../sql/dialect.js';
-
-const DAY_MS = 86_400_000;
 
 export interface AnalysisWindow {
   name: string;
@@ -28,9 +27,6 @@ const SUMS = {
   capped_squares: 'sum(capped * capped)',
 };
 
-/** Names of the statistics columns `holdoutStatsSql` returns (all DOUBLE), besides window, segment, holdout_group. */
-export const STAT_COLUMNS = Object.keys(SUMS);
-
 /**
  * One row per (window, segment, holdout_group) plus the segment 'ALL'; segments come from
  * `segments` (customer_id, segment as assigned at the start of the window), 'unknown' when absent.
@@ -46,8 +42,7 @@ export function holdoutStatsSql(
     const start = dateLiteral(w.start);
     const end = dateLiteral(w.end);
     // The pre-period is as long as the window and ends the day before it starts.
-    const length = Date.parse(w.end) - Date.parse(w.start) + DAY_MS;
-    const preStart = dateLiteral(new Date(Date.parse(w.start) - length).toISOString().slice(0, 10));
+    const preStart = dateLiteral(shiftDate(w.start, -(daysFrom(w.start, w.end) + 1)));
     const segmentsOf = segments(w);
     const segmentJoin = segmentsOf ? `LEFT JOIN (${segmentsOf}) AS s ON s.customer_id = a.customer_id` : '';
     return `SELECT ${literal(w.name)} AS "window", a.customer_id, a.holdout_group,
