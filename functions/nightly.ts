@@ -1,45 +1,86 @@
 /**
- * The nightly Lambda: parses the trigger (an EventBridge Scheduler payload or an on-demand
- * `{ "date": "YYYY-MM-DD" }`), builds the dependencies from the environment and calls the same
- * `runNightly` as the CLI.
+ * The nightly Lambda: parses the trigger (the scheduler's event or an on-demand `{ date, force }`),
+ * builds the dependencies from the environment and calls the same `runNightly` as the CLI.
+ * Logs are structured JSON and run figures CloudWatch metrics (Powertools, in EMF).
  */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
 import { parseConfig } from '../shared/config.js';
-import { shiftDate } from '../shared/dates.js';
+import { isCalendarDate, isTimeZone, localDate, shiftDate } from '../shared/dates.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
-import { runNightly, type RunResult } from '../shared/pipeline.js';
+import { NIGHTLY_METRICS } from '../shared/metrics.js';
+import { isPublished, runNightly, type RunResult } from '../shared/pipeline.js';
 import { storeFor } from '../shared/store/index.js';
 
-const IsoDate = z.iso.date();
+const logger = new Logger({ serviceName: NIGHTLY_METRICS.service });
+const metrics = new Metrics({ namespace: NIGHTLY_METRICS.namespace, serviceName: NIGHTLY_METRICS.service });
 
 /**
- * `{ "date": "2024-01-31" }` runs that date; a scheduled event (`{ "time": "2024-02-01T02:00:00Z" }`)
- * runs the day before its time, the last complete day of extracts.
+ * `{ "date": "2024-01-31", "force": true }` runs that date, replacing a published result only with
+ * `force`. A scheduled event (EventBridge's `{ "time": … }`, plus the schedule's `timezone`) runs the
+ * day before the scheduled time's local date: the last complete day of extracts.
  */
 export const NightlyEventSchema = z.union([
-  z.object({ date: IsoDate }).transform(({ date }) => date),
-  z.object({ time: z.iso.datetime({ offset: true }) }).transform(({ time }) => {
-    return shiftDate(new Date(Date.parse(time)).toISOString().slice(0, 10), -1);
+  z.object({
+    date: z.string().refine(isCalendarDate, { error: (issue) => `invalid run date "${String(issue.input)}": expected YYYY-MM-DD` }),
+    force: z.boolean().default(false),
   }),
+  z
+    .object({
+      time: z.iso.datetime({ offset: true }),
+      timezone: z.string().refine(isTimeZone, { message: 'unknown IANA time zone' }).default('UTC'),
+    })
+    .transform(({ time, timezone }) => ({ date: shiftDate(localDate(new Date(time), timezone), -1), force: false })),
 ]);
 
 const EnvSchema = z.object({
   SOURCE_URI: z.string().min(1),
   DEST_URI: z.string().min(1),
   CONFIG_JSON: z.string().optional(),
+  /** DuckDB's share of the function's memory (e.g. "7GB"); the rest is Node's. */
+  ENGINE_MEMORY_LIMIT: z.string().optional(),
 });
 
-export async function nightly(event: unknown): Promise<RunResult> {
-  const date = NightlyEventSchema.parse(event);
+export type NightlyResult = RunResult | { date: string; status: 'already_published' };
+
+export async function nightly(event: unknown): Promise<NightlyResult> {
+  const parsed = NightlyEventSchema.safeParse(event);
+  if (!parsed.success) throw new Error(`invalid event: ${z.prettifyError(parsed.error)}`);
+  const { date, force } = parsed.data;
   const env = EnvSchema.parse(process.env);
-  return runNightly(date, {
+  const dest = storeFor(env.DEST_URI);
+  logger.appendKeys({ runDate: date });
+  // A scheduler retry or a second click must not redo a published night; `force` re-runs on purpose.
+  if (!force && (await isPublished(dest, date))) {
+    logger.info('already published; pass force to re-run');
+    return { date, status: 'already_published' };
+  }
+  let previousMs = 0;
+  const result = await runNightly(date, {
     source: storeFor(env.SOURCE_URI),
-    dest: storeFor(env.DEST_URI),
+    dest,
     config: parseConfig(env.CONFIG_JSON ? JSON.parse(env.CONFIG_JSON) : {}),
-    openEngine: DuckDbEngine.open,
-    onProgress: (event) => console.log(JSON.stringify({ level: 'INFO', message: 'progress', ...event })),
+    openEngine: (options) => DuckDbEngine.open({ ...options, memoryLimit: env.ENGINE_MEMORY_LIMIT }),
+    onProgress: ({ stage, rows, elapsedMs }) => {
+      logger.info('progress', { stage, rows, elapsedMs });
+      const stageMetric = metrics.singleMetric();
+      stageMetric.addDimension('stage', stage);
+      stageMetric.addMetric('StageDuration', MetricUnit.Milliseconds, elapsedMs - previousMs);
+      previousMs = elapsedMs;
+    },
   });
+  metrics.addMetric('RowsRead', MetricUnit.Count, result.rowsRead);
+  metrics.addMetric('RowsRejected', MetricUnit.Count, result.rowsRejected);
+  metrics.addMetric('RowsDuplicate', MetricUnit.Count, result.rowsDuplicate);
+  metrics.addMetric('CustomersScored', MetricUnit.Count, result.customersScored);
+  if (result.status !== 'missing_extract') metrics.addMetric(NIGHTLY_METRICS.succeeded, MetricUnit.Count, 1);
+  if (result.status === 'missing_extract') logger.warn('no extract for the date: nothing published', { ...result });
+  else logger.info('run finished', { ...result });
+  return result;
 }
 
-export const handler = middy(nightly);
+export const handler = middy(nightly).use(injectLambdaContext(logger)).use(logMetrics(metrics));

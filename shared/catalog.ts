@@ -8,15 +8,15 @@
 
 /** Logical column types, mapped to each engine's type in one place ({@link sqlType}). */
 export const COLUMN_TYPES = {
-  string: { duckdb: 'VARCHAR', glue: 'string' },
-  int: { duckdb: 'INTEGER', glue: 'int' },
-  bigint: { duckdb: 'BIGINT', glue: 'bigint' },
-  double: { duckdb: 'DOUBLE', glue: 'double' },
+  string: { duckdb: 'VARCHAR', glue: 'string', trino: 'varchar' },
+  int: { duckdb: 'INTEGER', glue: 'int', trino: 'integer' },
+  bigint: { duckdb: 'BIGINT', glue: 'bigint', trino: 'bigint' },
+  double: { duckdb: 'DOUBLE', glue: 'double', trino: 'double' },
   /** Money in the currency's units; exact decimal so sums never drift. */
-  money: { duckdb: 'DECIMAL(18,4)', glue: 'decimal(18,4)' },
-  date: { duckdb: 'DATE', glue: 'date' },
-  timestamp: { duckdb: 'TIMESTAMP', glue: 'timestamp' },
-  boolean: { duckdb: 'BOOLEAN', glue: 'boolean' },
+  money: { duckdb: 'DECIMAL(18,4)', glue: 'decimal(18,4)', trino: 'decimal(18,4)' },
+  date: { duckdb: 'DATE', glue: 'date', trino: 'date' },
+  timestamp: { duckdb: 'TIMESTAMP', glue: 'timestamp', trino: 'timestamp' },
+  boolean: { duckdb: 'BOOLEAN', glue: 'boolean', trino: 'boolean' },
 } as const;
 
 export type ColumnType = keyof typeof COLUMN_TYPES;
@@ -41,6 +41,11 @@ export interface Table {
   readonly orderBy: readonly string[];
   /** The table describes the run itself (ids, timings), so a re-run does not reproduce it byte for byte. */
   readonly describesRun?: boolean;
+  /**
+   * Partitions add up to one history (each holds the rows a date added) instead of each being a
+   * complete snapshot as of its date; such a table has no `<table>_latest` view.
+   */
+  readonly history?: boolean;
 }
 
 /** The Hive partition column of every table: the run date the partition belongs to. */
@@ -77,6 +82,7 @@ export const transactions = {
     col('source_file', 'string', 'Extract file the order came from (relative to the source root).'),
   ],
   orderBy: ['transaction_id'],
+  history: true,
 } as const satisfies Table;
 
 export const rejects = {
@@ -282,6 +288,7 @@ export const runManifest = {
     col('orders_added', 'bigint', 'Orders added to transactions for this date.'),
     col('customers_scored', 'bigint', 'Rows written to customer_scores.'),
     col('config_hash', 'string', 'SHA-256 of the effective configuration (first 16 hex digits).'),
+    col('input_files', 'string', 'Lineage: the extract files read, as a JSON array of {file, bytes, etag} (S3 ETag; locally a weak tag of size and modification time).'),
     col('started_at', 'timestamp', 'Run start (UTC).'),
     col('finished_at', 'timestamp', 'Run end, before the manifest is published (UTC).'),
   ],

@@ -24,3 +24,19 @@ export function isCalendarDate(date: string): boolean {
   const time = Date.parse(`${date}T00:00:00Z`);
   return ISO_DATE.test(date) && !Number.isNaN(time) && new Date(time).toISOString().startsWith(date);
 }
+
+/** The calendar date of an instant in an IANA time zone (the day a 02:00 Europe/Berlin run belongs to). */
+export function localDate(instant: Date, timeZone: string): string {
+  // en-CA formats as YYYY-MM-DD; Intl applies the zone's offset and daylight saving.
+  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(instant);
+}
+
+/** Whether Intl knows the time zone. */
+export function isTimeZone(timeZone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-CA', { timeZone });
+    return true;
+  } catch {
+    return false;
+  }
+}

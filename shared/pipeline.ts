@@ -40,7 +40,7 @@ import { holdoutAssignmentSql } from './holdout/assign-sql.js';
 import { holdoutReport, type StatRow } from './holdout/report.js';
 import { holdoutStatsSql } from './holdout/results-sql.js';
 import { copyToParquet, literal, nullCountsSql, readParquet, selectAs, valuesRelation } from './sql/dialect.js';
-import type { ObjectStore } from './store/object-store.js';
+import type { ObjectInfo, ObjectStore } from './store/object-store.js';
 
 export interface ProgressEvent {
   stage: string;
@@ -79,6 +79,11 @@ export function controlExportKey(date: string): string {
   return `exports/holdout/dt=${date}/control.csv`;
 }
 
+/** Whether a run for the date has been published (its manifest exists, and it is written last). */
+export async function isPublished(dest: ObjectStore, date: string): Promise<boolean> {
+  return (await dest.list(partitionKey(runManifest, date))).length > 0;
+}
+
 export class RunError extends Error {
   override name = 'RunError';
 }
@@ -86,7 +91,7 @@ export class RunError extends Error {
 /** Keys of a table's partitions in a store, as date -> key, for dates passing `keep`. */
 async function partitions(store: ObjectStore, table: Table, keep: (date: string) => boolean): Promise<Map<string, string>> {
   const found = new Map<string, string>();
-  for (const key of await store.list(`${table.name}/`)) {
+  for (const { key } of await store.list(`${table.name}/`)) {
     const date = /\/dt=(\d{4}-\d{2}-\d{2})\/data\.parquet$/.exec(key)?.[1];
     if (date && keep(date)) found.set(date, key);
   }
@@ -94,7 +99,7 @@ async function partitions(store: ObjectStore, table: Table, keep: (date: string)
 }
 
 /** Extract files are everything under the date's prefix except markers (`_SUCCESS`) and hidden files. */
-function isExtractFile(key: string): boolean {
+function isExtractFile({ key }: ObjectInfo): boolean {
   const name = key.split('/').pop() ?? '';
   return !name.startsWith('.') && !name.startsWith('_');
 }
@@ -110,9 +115,9 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
     deps.onProgress?.({ stage, ...(rows === undefined ? {} : { rows }), elapsedMs: now().getTime() - startedAt.getTime() });
 
   const extractPrefix = `${EXTRACT_PREFIX}/dt=${date}/`;
-  const extractKeys = (await deps.source.list(extractPrefix)).filter(isExtractFile);
+  const extract = (await deps.source.list(extractPrefix)).filter(isExtractFile);
   const base = { runId, date, extractLocation: deps.source.describe(extractPrefix), customersScored: 0 };
-  if (extractKeys.length === 0) {
+  if (extract.length === 0) {
     return { ...base, status: 'missing_extract', filesRead: 0, rowsRead: 0, rowsAccepted: 0, rowsRejected: 0, rowsDuplicate: 0, ordersAdded: 0 };
   }
 
@@ -126,7 +131,7 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
     };
 
     const files = [];
-    for (const [index, key] of extractKeys.entries()) {
+    for (const [index, { key }] of extract.entries()) {
       const format = formatOf(key, deps.config.input.format);
       const local = format && (await localize(deps.source, key, scratch, index, format !== 'parquet'));
       files.push({ key, format, local });
@@ -197,13 +202,19 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
       orders_added: counts.ordersAdded,
       customers_scored: customersScored,
       config_hash: configHash(deps.config),
+      input_files: JSON.stringify(extract.map(({ key, bytes, etag }) => ({ file: key, bytes, etag }))),
       started_at: startedAt.toISOString(),
       finished_at: now().toISOString(),
     };
     await write(runManifest, valuesRelation(runManifest, [manifest]));
 
-    await deps.dest.put(controlExportKey(date), join(scratch, 'control.csv'));
-    await publish(deps.dest, date, (table) => output(table));
+    const tableFile = (table: Table) => ({ key: partitionKey(table, date), file: output(table) });
+    await publish(deps.dest, runId, [
+      ...CATALOG.filter((table) => table !== runManifest).map(tableFile),
+      { key: controlExportKey(date), file: join(scratch, 'control.csv') },
+      // Last: a reader who sees the manifest sees a complete run.
+      tableFile(runManifest),
+    ]);
     progress('published');
     return { ...base, ...counts, status, customersScored };
   } finally {
@@ -221,12 +232,26 @@ async function checkRequiredColumns(engine: SqlEngine, table: Table, file: strin
   if (bad.length) throw new RunError(`${table.name}: NULL in required column(s) ${bad.map(([c, n]) => `${c} (${n} rows)`).join(', ')}`);
 }
 
-/**
- * Replaces each table's partition for the date by the run's file, in catalog order (manifest last).
- * Each partition is one fixed-name object replaced atomically (rename locally, a single PUT on S3),
- * so a reader sees the old partition or the new one, never a half-written or doubled one.
- */
-async function publish(dest: ObjectStore, date: string, fileOf: (table: Table) => string): Promise<void> {
-  for (const table of CATALOG) await dest.put(partitionKey(table, date), fileOf(table));
+/** Where runs stage their outputs before publishing: outside every table's location. */
+export const STAGING_ROOT = '_staging/';
+
+export function stagingPrefix(runId: string): string {
+  return `${STAGING_ROOT}${runId}/`;
 }
 
+/**
+ * Publishes a run in two steps. First every file is uploaded under the run's staging prefix, the
+ * long step where an upload can fail: the published result is untouched until all have arrived.
+ * Then each is moved onto its fixed key, one atomic replace per partition (rename locally, a
+ * server-side copy on S3), in the given order with the manifest last. A reader sees a partition's
+ * old file or its new one, never half of one and never two.
+ */
+async function publish(dest: ObjectStore, runId: string, files: readonly { key: string; file: string }[]): Promise<void> {
+  const staging = stagingPrefix(runId);
+  try {
+    for (const { key, file } of files) await dest.put(`${staging}${key}`, file);
+    for (const { key } of files) await dest.move(`${staging}${key}`, key);
+  } finally {
+    await dest.deletePrefix(staging);
+  }
+}

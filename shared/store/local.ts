@@ -1,6 +1,6 @@
-import { copyFile, mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
-import type { ObjectStore } from './object-store.js';
+import type { ObjectInfo, ObjectStore } from './object-store.js';
 
 /** An {@link ObjectStore} over a local directory (demo runs, tests, the local CLI). */
 export class LocalObjectStore implements ObjectStore {
@@ -10,9 +10,8 @@ export class LocalObjectStore implements ObjectStore {
     return join(this.root, key);
   }
 
-  async list(prefix: string): Promise<string[]> {
-    const start = join(this.root, prefix);
-    const keys: string[] = [];
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const objects: ObjectInfo[] = [];
     const walk = async (dir: string): Promise<void> => {
       let entries;
       try {
@@ -25,11 +24,15 @@ export class LocalObjectStore implements ObjectStore {
         const path = join(dir, entry.name);
         if (entry.isDirectory()) await walk(path);
         // Dot-files are in-flight temporaries of put(); they are never objects.
-        else if (!entry.name.startsWith('.')) keys.push(relative(this.root, path).split(sep).join('/'));
+        else if (!entry.name.startsWith('.')) {
+          const { size, mtimeMs } = await stat(path);
+          const etag = `W/"${size.toString(16)}-${Math.trunc(mtimeMs).toString(16)}"`;
+          objects.push({ key: relative(this.root, path).split(sep).join('/'), bytes: size, etag });
+        }
       }
     };
-    await walk(start);
-    return keys.sort();
+    await walk(join(this.root, prefix));
+    return objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   async localPath(key: string): Promise<string> {
@@ -48,5 +51,16 @@ export class LocalObjectStore implements ObjectStore {
       await rm(temporary, { force: true });
       throw error;
     }
+  }
+
+  async move(from: string, to: string): Promise<void> {
+    const target = this.describe(to);
+    await mkdir(dirname(target), { recursive: true });
+    // Both keys live under one root, on one file system: rename(2) replaces the target atomically.
+    await rename(this.describe(from), target);
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    await rm(this.describe(prefix), { recursive: true, force: true });
   }
 }

@@ -1,13 +1,13 @@
 /**
  * The port through which the core reads extracts and publishes results. Keys are `/`-separated
  * paths relative to the store's root (e.g. `transactions/dt=2024-01-01/part-0.csv`).
- * Implementations: {@link LocalObjectStore} (a directory) and, on AWS, an S3 prefix.
+ * Implementations: {@link LocalObjectStore} (a directory) and {@link S3ObjectStore} (an S3 prefix).
  */
 export interface ObjectStore {
   /** Human-readable location of a key, for messages and lineage (a path or an s3:// URL). */
   describe(key: string): string;
-  /** Keys under a prefix, sorted, recursively. An absent prefix lists nothing. */
-  list(prefix: string): Promise<string[]>;
+  /** Objects under a prefix, sorted by key, recursively. An absent prefix lists nothing. */
+  list(prefix: string): Promise<ObjectInfo[]>;
   /**
    * A local file holding the object's bytes, for the embedded engine. A local store returns the
    * file itself; a remote store downloads into `scratchDir`.
@@ -18,4 +18,16 @@ export interface ObjectStore {
    * old bytes or the new ones, never a partial file.
    */
   put(key: string, localFile: string): Promise<void>;
+  /** Replace the object at `to` with the object at `from`, atomically, and remove `from`. */
+  move(from: string, to: string): Promise<void>;
+  /** Remove every object under a folder prefix (ending in `/`); nothing to do when there is none. */
+  deletePrefix(prefix: string): Promise<void>;
+}
+
+/** An object and the facts that identify its version (lineage in `run_manifest`). */
+export interface ObjectInfo {
+  key: string;
+  bytes: number;
+  /** S3's ETag; locally a weak tag from size and modification time, as HTTP servers make them. */
+  etag: string;
 }

@@ -3,20 +3,33 @@ import { mkdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import {
+  CopyObjectCommand,
+  DeleteObjectCommand,
+  DeleteObjectsCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { ObjectStore } from './object-store.js';
+import type { ObjectInfo, ObjectStore } from './object-store.js';
+
+/**
+ * Throttling (503 SlowDown) and 5xx answers are retried by the SDK itself; adaptive mode also
+ * slows the client down while S3 throttles, which a nightly batch prefers over failing.
+ */
+export const S3_RETRY = { maxAttempts: 8, retryMode: 'adaptive' } as const;
 
 /**
  * An {@link ObjectStore} over an S3 prefix. Objects are downloaded into the run's scratch directory
- * for the engine; puts use multipart upload. A single PUT (multipart included) replaces an object
- * atomically: readers see the old or the new object, never a mix.
+ * for the engine; puts use multipart upload. A single PUT (multipart included) or server-side copy
+ * replaces an object atomically: readers see the old or the new object, never a mix.
  */
 export class S3ObjectStore implements ObjectStore {
   constructor(
     readonly bucket: string,
     readonly prefix: string,
-    private readonly client: S3Client = new S3Client({}),
+    private readonly client: S3Client = new S3Client(S3_RETRY),
   ) {}
 
   /** `s3://bucket/prefix` -> store. */
@@ -35,17 +48,19 @@ export class S3ObjectStore implements ObjectStore {
     return `s3://${this.bucket}/${this.objectKey(key)}`;
   }
 
-  async list(prefix: string): Promise<string[]> {
-    const keys: string[] = [];
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const objects: ObjectInfo[] = [];
     let token: string | undefined;
     do {
       const page = await this.client.send(
         new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.objectKey(prefix), ContinuationToken: token }),
       );
-      for (const object of page.Contents ?? []) if (object.Key) keys.push(object.Key.slice(this.prefix.length));
+      for (const { Key, Size, ETag } of page.Contents ?? []) {
+        if (Key) objects.push({ key: Key.slice(this.prefix.length), bytes: Size ?? 0, etag: ETag ?? '' });
+      }
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
-    return keys.sort();
+    return objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
   async localPath(key: string, scratchDir: string): Promise<string> {
@@ -61,5 +76,20 @@ export class S3ObjectStore implements ObjectStore {
       client: this.client,
       params: { Bucket: this.bucket, Key: this.objectKey(key), Body: createReadStream(localFile) },
     }).done();
+  }
+
+  /** Server-side copy, then delete: no bytes pass through the Lambda. (CopyObject's limit is 5 GB per object.) */
+  async move(from: string, to: string): Promise<void> {
+    const source = `${this.bucket}/${this.objectKey(from)}`.split('/').map(encodeURIComponent).join('/');
+    await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.objectKey(to), CopySource: source }));
+    await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(from) }));
+  }
+
+  async deletePrefix(prefix: string): Promise<void> {
+    const keys = (await this.list(prefix)).map((o) => this.objectKey(o.key));
+    for (let i = 0; i < keys.length; i += 1000) {
+      const batch = keys.slice(i, i + 1000).map((Key) => ({ Key }));
+      await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch, Quiet: true } }));
+    }
   }
 }
