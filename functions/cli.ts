@@ -3,9 +3,11 @@
  * dependencies and calls the same `runNightly` as the Lambda handler.
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { AthenaQueryClient } from '../shared/athena/client.js';
 import { loadConfig } from '../shared/config.js';
 import { generateExtracts } from '../shared/demo/generate.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import type { SqlRow } from '../shared/engine/sql-engine.js';
 import { registerTableViews } from '../shared/local-query.js';
 import { runNightly, type ProgressEvent, type RunResult } from '../shared/pipeline.js';
 import { LocalObjectStore } from '../shared/store/local.js';
@@ -43,10 +45,17 @@ Reads SOURCE/transactions/dt=DATE/*, writes DEST/<table>/dt=DATE/data.parquet.
   --quiet              no progress lines
 Exit codes: 0 success, 1 error, 3 no extract for a date.`,
   query: `Usage: crm-metrics query --dest DIR "SQL"
+       crm-metrics query --engine athena [--workgroup W] [--database D] "SQL"
 
-Every output table is a view (dt is a column), e.g.
+Every output table is a view (dt is a column), and every snapshot table has a <table>_latest view
+(the newest published run), locally as in Athena, e.g.
   crm-metrics query --dest out "select segment, customers from segment_summary where dt = date '2024-01-31'"
-  --dest DIR           output root (required)
+  crm-metrics query --engine athena "select segment, customers from segment_summary_latest"
+  --engine E           local (default: the embedded engine over --dest) or athena (the deployed tables,
+                       with the AWS credentials and region of the environment)
+  --dest DIR           output root (required for the local engine)
+  --workgroup W        Athena workgroup (default crm-metrics)
+  --database D         Glue database (default crm_metrics)
   --format F           table (default), csv or json`,
 };
 
@@ -135,21 +144,40 @@ async function generate(argv: string[]): Promise<number> {
 }
 
 async function query(argv: string[]): Promise<number> {
-  const { values, positionals } = args(argv, { dest: { type: 'string' }, format: { type: 'string' } });
+  const { values, positionals } = args(argv, {
+    dest: { type: 'string' },
+    format: { type: 'string' },
+    engine: { type: 'string' },
+    workgroup: { type: 'string' },
+    database: { type: 'string' },
+  });
   if (values.help) return help('query');
   const sql = positionals.join(' ').trim();
   if (!sql) throw new UsageError('a SQL statement is required');
+  const engine = values.engine ?? 'local';
+  let rows: SqlRow[];
+  if (engine === 'athena') {
+    const athena = new AthenaQueryClient({ workGroup: values.workgroup ?? 'crm-metrics', database: values.database ?? 'crm_metrics' });
+    rows = await athena.query<SqlRow>(sql);
+  } else if (engine === 'local') {
+    rows = await queryLocal(required(values.dest, 'dest'), sql);
+  } else {
+    throw new UsageError(`--engine must be local or athena, not "${engine}"`);
+  }
+  const format = values.format ?? 'table';
+  if (format === 'json') console.log(JSON.stringify(rows, null, 2));
+  else console.log(formatTable(rows, format === 'csv' ? ',' : undefined));
+  return 0;
+}
+
+async function queryLocal(dest: string, sql: string): Promise<SqlRow[]> {
   const engine = await DuckDbEngine.open();
   try {
-    await registerTableViews(engine, required(values.dest, 'dest'));
-    const rows = await engine.query(sql);
-    const format = values.format ?? 'table';
-    if (format === 'json') console.log(JSON.stringify(rows, null, 2));
-    else console.log(formatTable(rows, format === 'csv' ? ',' : undefined));
+    await registerTableViews(engine, dest);
+    return await engine.query(sql);
   } finally {
     await engine.close();
   }
-  return 0;
 }
 
 function help(command: keyof typeof HELP): number {

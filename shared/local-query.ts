@@ -1,9 +1,11 @@
 /**
  * Ad-hoc SQL over a destination directory with the embedded engine, in place of Athena: each
- * catalog table is a view over its Hive-partitioned Parquet files, with `dt` as a column.
+ * catalog table is a view over its Hive-partitioned Parquet files, with `dt` as a column, and each
+ * snapshot table has the same `<table>_latest` view as in Athena.
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { latestViewName, latestViewSql, SNAPSHOT_TABLES } from './athena/tables.js';
 import { CATALOG, PARTITION_COLUMN, sqlType } from './catalog.js';
 import type { SqlEngine } from './engine/sql-engine.js';
 import { emptyRelation, ident, literal } from './sql/dialect.js';
@@ -19,5 +21,8 @@ export async function registerTableViews(engine: SqlEngine, destDir: string): Pr
       ? `SELECT * FROM read_parquet(${literal(glob)}, hive_partitioning = true, hive_types = {'dt': DATE})`
       : `SELECT *, CAST(NULL AS ${sqlType(PARTITION_COLUMN.type)}) AS dt FROM (${emptyRelation(table)})`;
     await engine.run(`CREATE OR REPLACE VIEW ${ident(table.name)} AS ${relation}`);
+  }
+  for (const table of SNAPSHOT_TABLES) {
+    await engine.run(`CREATE OR REPLACE VIEW ${ident(latestViewName(table))} AS ${latestViewSql(table)}`);
   }
 }

@@ -2,14 +2,17 @@
  * The nightly Lambda handler (through middy) over the real S3 protocol: a local S3-compatible
  * server (s3rver) on loopback, the real @aws-sdk/client-s3, extracts uploaded, outputs read back.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import S3rver from 's3rver';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { customerScores, partitionKey, runManifest } from '../shared/catalog.js';
+import { parseConfig } from '../shared/config.js';
+import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { runNightly } from '../shared/pipeline.js';
 import { S3ObjectStore } from '../shared/store/s3.js';
 import { CSV_HEADER, tempDir } from './helpers.js';
 
@@ -18,11 +21,8 @@ let server: S3rver;
 let client: S3Client;
 let endpoint: string;
 
-beforeAll(async () => {
-  server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: await tempDir('s3rver'), configureBuckets: [{ name: BUCKET, configs: [] }] });
-  const { port } = (await server.run()) as { port: number };
-  endpoint = `http://127.0.0.1:${port}`;
-  client = new S3Client({
+const testClient = () =>
+  new S3Client({
     endpoint,
     region: 'us-east-1',
     forcePathStyle: true,
@@ -31,6 +31,12 @@ beforeAll(async () => {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   });
+
+beforeAll(async () => {
+  server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: await tempDir('s3rver'), configureBuckets: [{ name: BUCKET, configs: [] }] });
+  const { port } = (await server.run()) as { port: number };
+  endpoint = `http://127.0.0.1:${port}`;
+  client = testClient();
 });
 
 afterAll(async () => {
@@ -38,50 +44,168 @@ afterAll(async () => {
   await server?.close();
 });
 
+afterEach(() => {
+  vi.unstubAllEnvs();
+  vi.restoreAllMocks();
+});
+
+const upload = (key: string, lines: string[]) => client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: lines.join('\n') }));
+
+async function readParquet(key: string) {
+  const object = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: key }));
+  const bytes = await object.Body!.transformToByteArray();
+  return parquetReadObjects({ file: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, compressors });
+}
+
+/** Every object under a prefix with its ETag (an MD5 of the bytes for single-part objects). */
+async function snapshot(prefix: string): Promise<Record<string, string>> {
+  const page = await client.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: prefix }));
+  return Object.fromEntries((page.Contents ?? []).map((o) => [o.Key!, o.ETag!]));
+}
+
+/** Points the handler's own S3 client (built from the environment) at the local server. */
+function handlerEnvironment(root: string) {
+  vi.stubEnv('SOURCE_URI', `s3://${BUCKET}/${root}/raw`);
+  vi.stubEnv('DEST_URI', `s3://${BUCKET}/${root}/curated`);
+  vi.stubEnv('AWS_ENDPOINT_URL_S3', endpoint);
+  vi.stubEnv('AWS_ACCESS_KEY_ID', 'S3RVER');
+  vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'S3RVER');
+  vi.stubEnv('AWS_REGION', 'us-east-1');
+}
+
+/** EventBridge's "Scheduled Event" as documented by AWS, for a 02:00 UTC run on 2024-04-02. */
+const SCHEDULED_EVENT = {
+  version: '0',
+  id: '53dc4d37-cffa-4f76-80c9-8b7d4a4d2eaa',
+  'detail-type': 'Scheduled Event',
+  source: 'aws.events',
+  account: '123456789012',
+  time: '2024-04-02T02:00:00Z',
+  region: 'us-east-1',
+  resources: ['arn:aws:events:us-east-1:123456789012:rule/my-scheduled-rule'],
+  detail: {},
+};
+
 describe('nightly handler', () => {
-  it('runs a scheduled event end to end against S3', async () => {
-    const rows = [CSV_HEADER, 't1,c1,2024-04-01T10:00:00,10.00,1,online,EUR,false', 't2,c2,2024-04-01T11:00:00,oops,1,store,EUR,false'];
-    await client.send(
-      new PutObjectCommand({ Bucket: BUCKET, Key: 'raw/transactions/dt=2024-04-01/a.csv', Body: rows.join('\n') }),
-    );
-    vi.stubEnv('SOURCE_URI', `s3://${BUCKET}/raw`);
-    vi.stubEnv('DEST_URI', `s3://${BUCKET}/curated`);
-    // The handler builds its own S3 client; point the SDK's default at the local server.
-    vi.stubEnv('AWS_ENDPOINT_URL_S3', endpoint);
-    vi.stubEnv('AWS_ACCESS_KEY_ID', 'S3RVER');
-    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'S3RVER');
-    vi.stubEnv('AWS_REGION', 'us-east-1');
+  it('runs a scheduled event end to end against S3, with lineage and metrics', async () => {
+    const key = 'e2e/raw/transactions/dt=2024-04-01/a.csv';
+    await upload(key, [CSV_HEADER, 't1,c1,2024-04-01T10:00:00,10.00,1,online,EUR,false', 't2,c2,2024-04-01T11:00:00,oops,1,store,EUR,false']);
+    handlerEnvironment('e2e');
+    const stdout = vi.spyOn(process.stdout, 'write');
     const { handler } = await import('../functions/nightly.js');
-    // EventBridge Scheduler's payload for a 02:00 UTC run: it scores the previous day.
-    const result = await handler({ time: '2024-04-02T02:00:00Z' }, {} as never);
+    const result = await handler(SCHEDULED_EVENT, {} as never);
     expect(result).toMatchObject({ date: '2024-04-01', status: 'succeeded', rowsRead: 2, rowsAccepted: 1, rowsRejected: 1 });
 
-    const read = async (key: string) => {
-      const object = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: `curated/${key}` }));
-      const bytes = await object.Body!.transformToByteArray();
-      return parquetReadObjects({ file: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer, compressors });
-    };
-    const scores = await read(partitionKey(customerScores, '2024-04-01'));
+    const published = Object.keys(await snapshot('e2e/curated/'));
+    expect(published).toContain(`e2e/curated/${partitionKey(customerScores, '2024-04-01')}`);
+    expect(published.filter((k) => k.includes('_staging'))).toEqual([]);
+    const scores = await readParquet(`e2e/curated/${partitionKey(customerScores, '2024-04-01')}`);
     expect(scores.map((s) => s['customer_id'])).toEqual(['c1']);
-    const [manifest] = await read(partitionKey(runManifest, '2024-04-01'));
+    const [manifest] = await readParquet(`e2e/curated/${partitionKey(runManifest, '2024-04-01')}`);
     expect(Number(manifest!['rows_rejected'])).toBe(1);
-    vi.unstubAllEnvs();
+    const head = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+    expect(JSON.parse(String(manifest!['input_files']))).toEqual([
+      { file: 'transactions/dt=2024-04-01/a.csv', bytes: head.ContentLength, etag: head.ETag },
+    ]);
+
+    // Powertools writes CloudWatch metrics as EMF lines on stdout.
+    const emf = stdout.mock.calls
+      .map(([chunk]) => String(chunk))
+      .flatMap((text) => text.split('\n'))
+      .filter((line) => line.includes('"CloudWatchMetrics"'))
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
+    const totals = emf.find((m) => 'RowsRead' in m)!;
+    expect(totals).toMatchObject({ RowsRead: 2, RowsRejected: 1, CustomersScored: 1, RunsSucceeded: 1, service: 'crm-metrics-nightly' });
+    expect(emf.filter((m) => 'StageDuration' in m).map((m) => m['stage'])).toEqual(['ingest', 'ingested', 'rfm', 'clv', 'validated', 'holdout', 'published']);
+  });
+
+  it('does not redo a published date unless forced', async () => {
+    await upload('again/raw/transactions/dt=2024-04-01/a.csv', [CSV_HEADER, 't1,c1,2024-04-01T10:00:00,10.00,1,online,EUR,false']);
+    handlerEnvironment('again');
+    const { handler } = await import('../functions/nightly.js');
+    expect(await handler({ date: '2024-04-01' }, {} as never)).toMatchObject({ status: 'succeeded' });
+    expect(await handler({ date: '2024-04-01' }, {} as never)).toEqual({ date: '2024-04-01', status: 'already_published' });
+    expect(await handler({ date: '2024-04-01', force: true }, {} as never)).toMatchObject({ status: 'succeeded', rowsDuplicate: 0 });
   });
 
   it('rejects an invalid date with a clear error', async () => {
     const { handler } = await import('../functions/nightly.js');
-    await expect(handler({ date: '2024-02-30' }, {} as never)).rejects.toThrow(/date/i);
+    await expect(handler({ date: '2024-02-30' }, {} as never)).rejects.toThrow(/invalid run date "2024-02-30"/);
+    await expect(handler({ time: '2024-04-02T00:00:00Z', timezone: 'Mars/Olympus' }, {} as never)).rejects.toThrow(/time zone/);
   });
 
-  it('S3 store lists with pagination and puts by replacing', async () => {
-    const store = new S3ObjectStore(BUCKET, 'paging/', client);
+  it('runs the day before the scheduled local date, in the schedule\'s time zone', async () => {
+    const { parseNightlyEvent } = await import('../functions/nightly.js');
+    const runDate = (event: object) => parseNightlyEvent(event).date;
+    expect(runDate(SCHEDULED_EVENT)).toBe('2024-04-01');
+    // 02:00 in Berlin (summer time) is 00:00 UTC the same day.
+    expect(runDate({ time: '2024-04-02T00:00:00Z', timezone: 'Europe/Berlin' })).toBe('2024-04-01');
+    // 02:00 in Tokyo is 17:00 UTC the day before: the UTC date would run a day too early.
+    expect(runDate({ time: '2024-04-01T17:00:00Z', timezone: 'Asia/Tokyo' })).toBe('2024-04-01');
+    // 02:00 in Los Angeles is 09:00 UTC the same day.
+    expect(runDate({ time: '2024-04-02T09:00:00Z', timezone: 'America/Los_Angeles' })).toBe('2024-04-01');
+  });
+
+  it('a failed upload midway leaves the previous published result untouched', async () => {
+    const store = (s3: S3Client, prefix: string) => new S3ObjectStore(BUCKET, prefix, s3);
+    const deps = (s3: S3Client) => ({
+      source: store(s3, 'fail/raw/'),
+      dest: store(s3, 'fail/curated/'),
+      config: parseConfig({}),
+      openEngine: DuckDbEngine.open,
+    });
+    await upload('fail/raw/transactions/dt=2024-04-01/a.csv', [CSV_HEADER, 't1,c1,2024-04-01T10:00:00,10.00,1,online,EUR,false']);
+    await runNightly('2024-04-01', deps(client));
+    const before = await snapshot('fail/curated/');
+
+    // The day's extract is corrected; the re-run's sixth upload fails (after five staged files).
+    await upload('fail/raw/transactions/dt=2024-04-01/a.csv', [CSV_HEADER, 't1,c1,2024-04-01T10:00:00,99.00,1,online,EUR,false']);
+    const failing = testClient();
+    let puts = 0;
+    failing.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'PutObjectCommand' && ++puts === 6) throw new Error('connection reset (injected)');
+        return next(args);
+      },
+      { step: 'initialize', name: 'injectUploadFailure' },
+    );
+    await expect(runNightly('2024-04-01', deps(failing))).rejects.toThrow(/injected/);
+    expect(puts).toBe(6);
+    // Every published object is the one from before, and the run's staging files are gone.
+    expect(await snapshot('fail/curated/')).toEqual(before);
+    failing.destroy();
+  });
+
+  it('S3 store: paginated listing with sizes and ETags, replace, move, delete', async () => {
+    const paging = testClient();
+    // Two keys per page, so that three objects need two continuation round trips.
+    paging.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'ListObjectsV2Command') Object.assign(args.input as object, { MaxKeys: 2 });
+        return next(args);
+      },
+      { step: 'initialize', name: 'smallPages' },
+    );
+    const listCalls = vi.spyOn(paging, 'send');
+    const store = new S3ObjectStore(BUCKET, 'paging/', paging);
     const dir = await tempDir('s3-local');
     const file = join(dir, 'x');
     await writeFile(file, 'first');
     for (let i = 0; i < 3; i++) await store.put(`k/${i}.txt`, file);
-    await writeFile(file, 'second');
+    await writeFile(file, 'second!');
     await store.put('k/0.txt', file);
-    expect(await store.list('k/')).toEqual(['k/0.txt', 'k/1.txt', 'k/2.txt']);
-    expect(await readFile(await store.localPath('k/0.txt', dir), 'utf8')).toBe('second');
+    listCalls.mockClear();
+    const listed = await store.list('k/');
+    expect(listCalls).toHaveBeenCalledTimes(2);
+    expect(listed.map((o) => [o.key, o.bytes])).toEqual([['k/0.txt', 7], ['k/1.txt', 5], ['k/2.txt', 5]]);
+    const head = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: 'paging/k/0.txt' }));
+    expect(listed[0]!.etag).toBe(head.ETag);
+
+    await store.move('k/0.txt', 'moved/dt=2024-01-01/data.txt');
+    expect((await store.list('')).map((o) => o.key)).toEqual(['k/1.txt', 'k/2.txt', 'moved/dt=2024-01-01/data.txt']);
+    expect((await (await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'paging/moved/dt=2024-01-01/data.txt' }))).Body!.transformToString())).toBe('second!');
+    await store.deletePrefix('k/');
+    expect((await store.list('')).map((o) => o.key)).toEqual(['moved/dt=2024-01-01/data.txt']);
+    paging.destroy();
   });
 });

@@ -95,13 +95,17 @@ export function latestViewName(table: Table): string {
 
 /**
  * The latest published run's partition. The manifest is published last, so its newest date is a
- * run whose every table is complete; a backfill of an older date does not move the view.
+ * run whose every table is complete; a backfill of an older date does not move the view. The same
+ * text serves Athena (tables qualified by the Glue database) and the local engine (unqualified).
  */
-export function latestViewSql(table: Table, database: string): string {
+export function latestViewSql(table: Table, database?: string): string {
+  const name = (t: Table) => (database ? `${quote(database)}.${quote(t.name)}` : quote(t.name));
   const dt = quote(PARTITION_COLUMN.name);
-  const manifest = `${quote(database)}.${quote(runManifest.name)}`;
-  return `SELECT * FROM ${quote(database)}.${quote(table.name)} WHERE ${dt} = (SELECT max(${dt}) FROM ${manifest})`;
+  return `SELECT * FROM ${name(table)} WHERE ${dt} = (SELECT max(${dt}) FROM ${name(runManifest)})`;
 }
+
+/** Tables whose partitions are snapshots: each has a `<table>_latest` view. */
+export const SNAPSHOT_TABLES: readonly Table[] = (CATALOG as readonly Table[]).filter((table) => !table.history);
 
 /**
  * An Athena view stored in Glue: Athena keeps the view's SQL and column types as base64 JSON in
@@ -128,9 +132,8 @@ export function glueLatestViewInput(table: Table, database: string): GlueTableIn
 
 /** Every Glue table and view the product defines, in catalog order. */
 export function glueCatalogInputs(location: TableLocation, database: string): GlueTableInput[] {
-  const tables = CATALOG as readonly Table[];
   return [
-    ...tables.map((table) => glueTableInput(table, location)),
-    ...tables.filter((table) => !table.history).map((table) => glueLatestViewInput(table, database)),
+    ...(CATALOG as readonly Table[]).map((table) => glueTableInput(table, location)),
+    ...SNAPSHOT_TABLES.map((table) => glueLatestViewInput(table, database)),
   ];
 }

@@ -80,7 +80,9 @@ export class S3ObjectStore implements ObjectStore {
 
   /** Server-side copy, then delete: no bytes pass through the Lambda. (CopyObject's limit is 5 GB per object.) */
   async move(from: string, to: string): Promise<void> {
-    const source = `${this.bucket}/${this.objectKey(from)}`.split('/').map(encodeURIComponent).join('/');
+    // URL-encoded as S3 requires; encodeURI leaves `=` and `/` as they are, which S3 accepts and
+    // decodeURI-based servers (s3rver) need. The product's own keys hold no `?`, `#` or `+`.
+    const source = encodeURI(`${this.bucket}/${this.objectKey(from)}`);
     await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.objectKey(to), CopySource: source }));
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(from) }));
   }
