@@ -38,6 +38,16 @@ beforeAll(async () => {
   template = Template.fromStack(stack);
 }, 120_000);
 
+/** A Glue TableInput as CloudFormation holds it (PascalCase); only the fields the tests read. */
+interface TableInput {
+  Name: string;
+  TableType: string;
+  Parameters: Record<string, unknown>;
+  PartitionKeys: unknown[];
+  StorageDescriptor: { Columns: { Name: string; Type: string }[]; SerdeInfo: { SerializationLibrary?: string } };
+  ViewOriginalText: string;
+}
+
 const resources = (type: string) => Object.values(template.findResources(type)) as { Properties: Record<string, unknown> }[];
 
 describe('CDK stack', () => {
@@ -99,11 +109,11 @@ describe('CDK stack', () => {
   });
 
   it('defines a Glue table per catalog table with exactly its columns, partitioned by dt with projection', () => {
-    const tables = resources('AWS::Glue::Table').map((t) => t.Properties['TableInput'] as Record<string, any>);
+    const tables = resources('AWS::Glue::Table').map((t) => t.Properties['TableInput'] as TableInput);
     for (const table of CATALOG as readonly Table[]) {
       const glue = tables.find((t) => t['Name'] === table.name);
       expect(glue, table.name).toBeDefined();
-      expect(glue!['StorageDescriptor'].Columns.map((c: { Name: string; Type: string }) => [c.Name, c.Type])).toEqual(
+      expect(glue!['StorageDescriptor'].Columns.map((c) => [c.Name, c.Type])).toEqual(
         table.columns.map((c) => [c.name, COLUMN_TYPES[c.type].glue]),
       );
       expect(glue!['PartitionKeys']).toEqual([expect.objectContaining({ Name: 'dt', Type: 'date' })]);
@@ -116,7 +126,7 @@ describe('CDK stack', () => {
 
   it('defines a _latest view per snapshot table whose SQL parses as Trino and whose columns match the table', () => {
     const views = resources('AWS::Glue::Table')
-      .map((t) => t.Properties['TableInput'] as Record<string, any>)
+      .map((t) => t.Properties['TableInput'] as TableInput)
       .filter((t) => t['TableType'] === 'VIRTUAL_VIEW');
     const snapshots = (CATALOG as readonly Table[]).filter((t) => t.name !== 'transactions');
     expect(views.map((v) => v['Name']).sort()).toEqual(snapshots.map((t) => `${t.name}_latest`).sort());
