@@ -1,93 +1,15 @@
 /**
- * AthenaQueryClient against the real AthenaClient, talking to a loopback stand-in for Athena's
- * awsJson1_1 endpoint (POST / with `x-amz-target: AmazonAthena.<Operation>`).
- *
- * The responses in test/fixtures/athena/ follow the "Response Syntax" of the Amazon Athena API
- * Reference (https://docs.aws.amazon.com/athena/latest/APIReference/): StartQueryExecution,
- * GetQueryExecution (QueryExecution, QueryExecutionStatus, AthenaError, QueryExecutionStatistics),
- * GetQueryResults (ResultSet, ResultSetMetadata, ColumnInfo, Row, Datum) and StopQueryExecution
- * ("HTTP 200 with an empty HTTP body"); errors use the awsJson1_1 `__type` convention and the AWS
- * common error ThrottlingException. Timestamps are epoch seconds, as awsJson1_1 encodes them.
+ * AthenaQueryClient against the real AthenaClient, talking to a loopback stand-in for Athena
+ * (./fake-athena.ts) that answers from response shapes documented in the Athena API Reference.
  */
-import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import {
-  AthenaClient,
-  type AthenaClientConfig,
-  type GetQueryExecutionOutput,
-  type GetQueryResultsOutput,
-} from '@aws-sdk/client-athena';
+import type { GetQueryExecutionOutput, GetQueryResultsOutput } from '@aws-sdk/client-athena';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { AthenaQueryClient, AthenaQueryError, athenaLiteral } from '../shared/athena/client.js';
+import { fails, fakeAthena, fixture, ok, singlePage } from './fake-athena.js';
 
 const QUERY_ID = '5f2d1a8e-3c47-4b9e-a1d6-7e0c9b4f2a13';
 const SQL = 'SELECT customer_id, orders, lifetime_cents, score, revenue, is_active, first_order, last_seen, segments, note FROM customer_summary WHERE dt = ? AND segment = ?';
-
-// --- one small fake server ---------------------------------------------------------------------
-
-type Operation = 'StartQueryExecution' | 'GetQueryExecution' | 'GetQueryResults' | 'StopQueryExecution';
-/** `body: undefined` sends an empty body (as StopQueryExecution does). */
-interface Reply { status?: number; body?: unknown }
-
-/** A fresh parse of a recorded response, safe to modify (typed by the SDK shape only for editing it). */
-function fixture<T = unknown>(name: string): T {
-  return JSON.parse(readFileSync(new URL(`./fixtures/athena/${name}.json`, import.meta.url), 'utf8')) as T;
-}
-/** The first results page alone: a complete single-page SELECT result. */
-const singlePage = (): Reply => ({ body: { ...fixture<GetQueryResultsOutput>('get-query-results-page-1'), NextToken: undefined } });
-const ok = (name: string): Reply => ({ body: fixture(name) });
-const fails = (name: string): Reply => ({ status: 400, body: fixture(name) });
-
-const cleanup: (() => void)[] = [];
-afterEach(() => cleanup.splice(0).forEach((fn) => fn()));
-
-/**
- * Answers each operation from its script in order, repeating the last reply once the script runs
- * out, and records every request body by operation.
- */
-async function fakeAthena(script: Partial<Record<Operation, Reply[]>>) {
-  const requests: { operation: string; body: Record<string, unknown> }[] = [];
-  const server: Server = createServer(async (req, res) => {
-    let text = '';
-    for await (const chunk of req) text += chunk;
-    const target = String(req.headers['x-amz-target']);
-    const operation = target.replace(/^AmazonAthena\./, '');
-    requests.push({ operation, body: JSON.parse(text || '{}') });
-    const replies = script[operation as Operation];
-    const wellFormed = req.method === 'POST' && req.url === '/' && req.headers['content-type'] === 'application/x-amz-json-1.1';
-    const served = requests.filter((r) => r.operation === operation).length;
-    const reply: Reply =
-      wellFormed && replies?.length
-        ? replies[Math.min(served, replies.length) - 1]!
-        : { status: 400, body: { __type: 'UnrecognizedClientException', message: `unexpected ${req.method} ${req.url} ${target}` } };
-    res.writeHead(reply.status ?? 200, { 'content-type': 'application/x-amz-json-1.1' });
-    res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  cleanup.push(() => {
-    server.closeAllConnections();
-    server.close();
-  });
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  return {
-    /** Request bodies the server received for one operation, in order. */
-    calls: (operation: Operation) => requests.filter((r) => r.operation === operation).map((r) => r.body),
-    /** A real AthenaClient aimed at this server; no retries unless asked for. */
-    client(config: Partial<AthenaClientConfig> = {}): AthenaClient {
-      const client = new AthenaClient({
-        endpoint,
-        region: 'eu-west-1',
-        credentials: { accessKeyId: 'test', secretAccessKey: 'test' },
-        maxAttempts: 1,
-        ...config,
-      });
-      cleanup.push(() => client.destroy());
-      return client;
-    },
-  };
-}
 
 const noSleep = async () => {};
 
@@ -415,5 +337,38 @@ describe('athenaLiteral', () => {
         expect(literal.slice(1, -1).replaceAll("''", "'")).toBe(s);
       }),
     );
+  });
+});
+
+describe('crm-metrics query --engine athena', () => {
+  it('runs the SQL in the given workgroup and database and prints the typed rows', async () => {
+    const athena = await fakeAthena({
+      StartQueryExecution: [ok('start-query-execution')],
+      GetQueryExecution: [ok('get-query-execution-succeeded')],
+      GetQueryResults: [singlePage()],
+    });
+    // The CLI builds its own client from the environment, as on a laptop with AWS credentials.
+    vi.stubEnv('AWS_ENDPOINT_URL_ATHENA', athena.endpoint);
+    vi.stubEnv('AWS_REGION', 'eu-west-1');
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
+    const printed = vi.spyOn(console, 'log').mockImplementation(() => {});
+    try {
+      const { main } = await import('../functions/cli.js');
+      expect(await main(['query', '--engine', 'athena', '--workgroup', 'bi', '--database', 'crm', '--format', 'json', 'select 1'])).toBe(0);
+      expect(athena.calls('StartQueryExecution')[0]).toMatchObject({
+        QueryString: 'select 1',
+        WorkGroup: 'bi',
+        QueryExecutionContext: { Database: 'crm' },
+      });
+      const rows = JSON.parse(String(printed.mock.calls[0]![0])) as Record<string, unknown>[];
+      const page = fixture<GetQueryResultsOutput>('get-query-results-page-1').ResultSet!;
+      // Every data row of the page (the header row skipped), keyed by the result's column names.
+      expect(rows).toHaveLength(page.Rows!.length - 1);
+      expect(Object.keys(rows[0]!)).toEqual(page.ResultSetMetadata!.ColumnInfo!.map((c) => c.Name));
+    } finally {
+      printed.mockRestore();
+      vi.unstubAllEnvs();
+    }
   });
 });
