@@ -10,38 +10,14 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
 import { parseConfig } from '../shared/config.js';
-import { isCalendarDate, isTimeZone, localDate, shiftDate } from '../shared/dates.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import { NIGHTLY_METRICS } from '../shared/metrics.js';
+import { parseNightlyEvent } from '../shared/nightly-event.js';
 import { isPublished, runNightly, type RunResult } from '../shared/pipeline.js';
 import { storeFor } from '../shared/store/index.js';
 
 const logger = new Logger({ serviceName: NIGHTLY_METRICS.service });
 const metrics = new Metrics({ namespace: NIGHTLY_METRICS.namespace, serviceName: NIGHTLY_METRICS.service });
-
-const OnDemandEvent = z.object({
-  date: z.string().refine(isCalendarDate, { error: (issue) => `invalid run date "${String(issue.input)}": expected YYYY-MM-DD` }),
-  force: z.boolean().default(false),
-});
-
-const ScheduledEvent = z
-  .object({
-    time: z.iso.datetime({ offset: true }),
-    timezone: z.string().refine(isTimeZone, { error: (issue) => `unknown IANA time zone "${String(issue.input)}"` }).default('UTC'),
-  })
-  .transform(({ time, timezone }) => ({ date: shiftDate(localDate(new Date(time), timezone), -1), force: false }));
-
-/**
- * `{ "date": "2024-01-31", "force": true }` runs that date, replacing a published result only with
- * `force`. A scheduled event (EventBridge's `{ "time": … }`, plus the schedule's `timezone`) runs the
- * day before the scheduled time's local date: the last complete day of extracts.
- */
-export function parseNightlyEvent(event: unknown): { date: string; force: boolean } {
-  const schema = event && typeof event === 'object' && 'date' in event ? OnDemandEvent : ScheduledEvent;
-  const parsed = schema.safeParse(event);
-  if (!parsed.success) throw new Error(`invalid event: ${z.prettifyError(parsed.error)}`);
-  return parsed.data;
-}
 
 const EnvSchema = z.object({
   SOURCE_URI: z.string().min(1),

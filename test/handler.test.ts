@@ -12,6 +12,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { customerScores, partitionKey, runManifest } from '../shared/catalog.js';
 import { parseConfig } from '../shared/config.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { parseNightlyEvent } from '../shared/nightly-event.js';
 import { runNightly } from '../shared/pipeline.js';
 import { S3ObjectStore } from '../shared/store/s3.js';
 import { CSV_HEADER, tempDir } from './helpers.js';
@@ -135,7 +136,6 @@ describe('nightly handler', () => {
   });
 
   it('runs the day before the scheduled local date, in the schedule\'s time zone', async () => {
-    const { parseNightlyEvent } = await import('../functions/nightly.js');
     const runDate = (event: object) => parseNightlyEvent(event).date;
     expect(runDate(SCHEDULED_EVENT)).toBe('2024-04-01');
     // 02:00 in Berlin (summer time) is 00:00 UTC the same day.
