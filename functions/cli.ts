@@ -9,7 +9,11 @@ import { generateExtracts } from '../shared/demo/generate.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import type { SqlRow } from '../shared/engine/sql-engine.js';
 import { registerTableViews } from '../shared/local-query.js';
-import { runNightly, type ProgressEvent, type RunResult } from '../shared/pipeline.js';
+import { runNightly, runUnlessPublished, type ProgressEvent, type RunResult } from '../shared/pipeline.js';
+import { notice, respond } from '../shared/slack/answers.js';
+import { toPlainText, type SlackMessage } from '../shared/slack/blocks.js';
+import { COMMAND_HELP, CommandError, parseCommand } from '../shared/slack/commands.js';
+import { shiftDate } from '../shared/dates.js';
 import { LocalObjectStore } from '../shared/store/local.js';
 import { datesBetween, formatTable } from './cli-format.js';
 
@@ -21,7 +25,8 @@ Usage: crm-metrics <command> [options]
 Commands:
   generate   write synthetic extracts (BG/NBD purchase timing, Gamma-Gamma spend)
   run        run the nightly pipeline for a date or a range of dates
-  query      run SQL over the output tables with the embedded engine
+  query      run SQL over the output tables with the embedded engine (or Athena)
+  slack      answer a /crm Slack command from the local tables, as Block Kit JSON or text
 
 Run "crm-metrics <command> --help" for a command's options.`,
   generate: `Usage: crm-metrics generate --dir DIR [--from YYYY-MM-DD --to YYYY-MM-DD] [options]
@@ -44,6 +49,16 @@ Reads SOURCE/transactions/dt=DATE/*, writes DEST/<table>/dt=DATE/data.parquet.
   --config FILE        JSON config (column mapping, formats, segment rules); default: canonical columns
   --quiet              no progress lines
 Exit codes: 0 success, 1 error, 3 no extract for a date.`,
+  slack: `Usage: crm-metrics slack "COMMAND" --dest DIR [--text] [--source DIR] [--config FILE]
+
+Answers a /crm command from the output tables with the embedded engine and prints the Block Kit
+message Slack would show (JSON), or with --text a plain-text rendering. Commands:
+${Object.values(COMMAND_HELP).map((line) => `  ${line}`).join('\n')}
+  --dest DIR           output root (required)
+  --source DIR         extract root (needed by "run")
+  --config FILE        JSON config (display locale and currency, and the run's settings)
+  --text               plain text instead of Block Kit JSON
+Exit codes: 0 answered, 1 error, 2 a command that could not be understood.`,
   query: `Usage: crm-metrics query --dest DIR "SQL"
        crm-metrics query --engine athena [--workgroup W] [--database D] "SQL"
 
@@ -60,6 +75,7 @@ Every output table is a view (dt is a column), and every snapshot table has a <t
 };
 
 const EXIT_MISSING_EXTRACT = 3;
+const EXIT_BAD_COMMAND = 2;
 
 function args<T extends ParseArgsConfig['options']>(argv: string[], options: T) {
   return parseArgs({ args: argv, options: { ...options, help: { type: 'boolean' } }, allowPositionals: true });
@@ -180,12 +196,54 @@ async function queryLocal(dest: string, sql: string): Promise<SqlRow[]> {
   }
 }
 
+async function slack(argv: string[]): Promise<number> {
+  const { values, positionals } = args(argv, {
+    dest: { type: 'string' },
+    source: { type: 'string' },
+    config: { type: 'string' },
+    text: { type: 'boolean' },
+  });
+  if (values.help) return help('slack');
+  const print = (message: SlackMessage) => console.log(values.text ? toPlainText(message) : JSON.stringify(message, null, 2));
+  let command;
+  try {
+    command = parseCommand(positionals.join(' '));
+  } catch (error) {
+    if (!(error instanceof CommandError)) throw error;
+    print(notice(error.message));
+    return EXIT_BAD_COMMAND;
+  }
+  const dest = required(values.dest, 'dest');
+  const config = await loadConfig(values.config);
+  const engine = await DuckDbEngine.open();
+  try {
+    await registerTableViews(engine, dest);
+    print(
+      await respond(command, {
+        query: (sql, parameters) => engine.query(sql, parameters),
+        display: config.display,
+        defaultRunDate: () => shiftDate(new Date().toISOString().slice(0, 10), -1),
+        run: (date, force) =>
+          runUnlessPublished(date, force, {
+            source: new LocalObjectStore(required(values.source, 'source')),
+            dest: new LocalObjectStore(dest),
+            config,
+            openEngine: DuckDbEngine.open,
+          }),
+      }),
+    );
+  } finally {
+    await engine.close();
+  }
+  return 0;
+}
+
 function help(command: keyof typeof HELP): number {
   console.log(HELP[command]);
   return 0;
 }
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run, generate, query };
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run, generate, query, slack };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

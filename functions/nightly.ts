@@ -13,7 +13,7 @@ import { parseConfig } from '../shared/config.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import { NIGHTLY_METRICS } from '../shared/metrics.js';
 import { parseNightlyEvent } from '../shared/nightly-event.js';
-import { isPublished, runNightly, type RunResult } from '../shared/pipeline.js';
+import { runUnlessPublished, type NightlyOutcome } from '../shared/pipeline.js';
 import { storeFor } from '../shared/store/index.js';
 
 const logger = new Logger({ serviceName: NIGHTLY_METRICS.service });
@@ -27,22 +27,14 @@ const EnvSchema = z.object({
   ENGINE_MEMORY_LIMIT: z.string().optional(),
 });
 
-export type NightlyResult = RunResult | { date: string; status: 'already_published' };
-
-export async function nightly(event: unknown): Promise<NightlyResult> {
+export async function nightly(event: unknown): Promise<NightlyOutcome> {
   const { date, force } = parseNightlyEvent(event);
   const env = EnvSchema.parse(process.env);
-  const dest = storeFor(env.DEST_URI);
   logger.appendKeys({ runDate: date });
-  // A scheduler retry or a second click must not redo a published night; `force` re-runs on purpose.
-  if (!force && (await isPublished(dest, date))) {
-    logger.info('already published; pass force to re-run');
-    return { date, status: 'already_published' };
-  }
   let previousMs = 0;
-  const result = await runNightly(date, {
+  const result = await runUnlessPublished(date, force, {
     source: storeFor(env.SOURCE_URI),
-    dest,
+    dest: storeFor(env.DEST_URI),
     config: parseConfig(env.CONFIG_JSON ? JSON.parse(env.CONFIG_JSON) : {}),
     openEngine: (options) => DuckDbEngine.open({ ...options, memoryLimit: env.ENGINE_MEMORY_LIMIT }),
     onProgress: ({ stage, rows, elapsedMs }) => {
@@ -53,13 +45,20 @@ export async function nightly(event: unknown): Promise<NightlyResult> {
       previousMs = elapsedMs;
     },
   });
+  if (result.status === 'already_published') {
+    logger.info('already published; pass force to re-run');
+    return result;
+  }
   metrics.addMetric('RowsRead', MetricUnit.Count, result.rowsRead);
   metrics.addMetric('RowsRejected', MetricUnit.Count, result.rowsRejected);
   metrics.addMetric('RowsDuplicate', MetricUnit.Count, result.rowsDuplicate);
   metrics.addMetric('CustomersScored', MetricUnit.Count, result.customersScored);
-  if (result.status !== 'missing_extract') metrics.addMetric(NIGHTLY_METRICS.succeeded, MetricUnit.Count, 1);
-  if (result.status === 'missing_extract') logger.warn('no extract for the date: nothing published', { ...result });
-  else logger.info('run finished', { ...result });
+  if (result.status === 'missing_extract') {
+    logger.warn('no extract for the date: nothing published', { ...result });
+  } else {
+    metrics.addMetric(NIGHTLY_METRICS.succeeded, MetricUnit.Count, 1);
+    logger.info('run finished', { ...result });
+  }
   return result;
 }
 

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigSchema } from '../shared/config.js';
 import { isCalendarDate, isTimeZone } from '../shared/dates.js';
+import { SlackAccessSchema } from '../shared/slack/ack.js';
 
 const Prefix = z
   .string()
@@ -60,6 +61,11 @@ export const DeployConfigSchema = z.strictObject({
       athenaResultsDays: z.int().positive().default(7),
     })
     .prefault({}),
+  /**
+   * Who may use the `/crm` Slack command: team and channel ids (both must match), and the user ids
+   * allowed to start runs. Empty lists allow nobody.
+   */
+  slack: SlackAccessSchema.prefault({}),
   /** Alarm notifications go to this address when given (an SNS topic exists either way). */
   alarmEmail: z.email().optional(),
   /**

@@ -13,16 +13,18 @@ import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
-import { NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { NodejsFunction, OutputFormat, type NodejsFunctionProps } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { glueCatalogInputs } from '../shared/athena/tables.js';
+import { ConfigSchema } from '../shared/config.js';
 import { NIGHTLY_METRICS } from '../shared/metrics.js';
 import { STAGING_ROOT } from '../shared/pipeline.js';
 import type { DeployConfig } from './config.js';
@@ -107,15 +109,8 @@ export class CrmMetricsStack extends Stack {
       throw new Error(`pipeline config too large for the Lambda environment (${environmentBytes} bytes); shorten it`);
     }
 
-    this.nightly = new NodejsFunction(this, 'Nightly', {
+    this.nightly = this.nodeFunction('Nightly', 'functions/nightly.ts', {
       description: 'crm-metrics nightly run: ingest the day, score RFM, CLV and the holdout, publish tables',
-      entry: join(PROJECT_ROOT, 'functions/nightly.ts'),
-      handler: 'handler',
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
-      runtime: lambda.Runtime.NODEJS_22_X,
-      // DuckDB's native binding is published here for linux-x64 only.
-      architecture: lambda.Architecture.X86_64,
       memorySize: memoryMb,
       timeout: Duration.minutes(timeoutMinutes),
       ephemeralStorageSize: Size.mebibytes(ephemeralStorageMb),
@@ -124,30 +119,8 @@ export class CrmMetricsStack extends Stack {
       // A run is idempotent but long; a failure goes to the queue and an alarm, not a blind retry.
       retryAttempts: 0,
       onFailure: new SqsDestination(failures),
-      logGroup: new logs.LogGroup(this, 'NightlyLogs', { retention: logs.RetentionDays.THREE_MONTHS, removalPolicy: RemovalPolicy.DESTROY }),
       environment,
-      bundling: {
-        format: OutputFormat.ESM,
-        target: 'node22',
-        mainFields: ['module', 'main'],
-        // Bundled CommonJS dependencies call require(); ESM output has none unless given one.
-        banner: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
-        externalModules: NATIVE_PACKAGES,
-        minify: true,
-        sourceMap: false,
-        commandHooks: {
-          beforeBundling: () => [],
-          beforeInstall: () => [],
-          afterBundling: (inputDir, outputDir) => [
-            `mkdir -p "${outputDir}/node_modules/@duckdb"`,
-            ...NATIVE_PACKAGES.map((name) => `cp -R "${inputDir}/node_modules/${name}" "${outputDir}/node_modules/${name}"`),
-          ],
-        },
-      },
-    });
-    Validations.of(this.nightly).acknowledge({
-      id: 'AwsSolutions-L1',
-      reason: 'Pinned to Node.js 22: the DuckDB native binding is built and tested for it (the issue fixes the runtime).',
+      nativeEngine: true,
     });
     this.grantNightlyAccess(raw, curated, config);
 
@@ -176,10 +149,7 @@ export class CrmMetricsStack extends Stack {
       }),
     });
     // The target's role is created at the stack's root, shared by schedules of the same target.
-    Validations.of(this).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${this.getLogicalId(this.nightly.node.defaultChild as lambda.CfnFunction)}.Arn>:*]`,
-      reason: "The scheduler's role may invoke the nightly function (any version of it) and nothing else.",
-    });
+    acknowledgeInvokeVersions(this, this.nightly, "The scheduler's role");
 
     const database = new glue.CfnDatabase(this, 'Database', {
       catalogId: this.account,
@@ -213,13 +183,114 @@ export class CrmMetricsStack extends Stack {
     });
 
     const biReader = this.biReaderPolicy(curated, config, workGroup, tableInputs.map((t) => t.name));
+    const slackUrl = this.slackCommand(config, biReader, workGroup);
 
     new CfnOutput(this, 'RawBucket', { value: raw.bucketName, description: `Drop extracts at ${config.rawPrefix}transactions/dt=YYYY-MM-DD/` });
     new CfnOutput(this, 'CuratedLocation', { value: destUri });
     new CfnOutput(this, 'NightlyFunction', { value: this.nightly.functionName });
     new CfnOutput(this, 'GlueDatabase', { value: config.glueDatabase });
     new CfnOutput(this, 'AthenaWorkGroup', { value: workGroup.name });
+    new CfnOutput(this, 'SlackCommandUrl', { value: slackUrl, description: 'Request URL of the /crm slash command in the Slack app' });
     new CfnOutput(this, 'BiReaderPolicy', { value: biReader.managedPolicyArn, description: 'Attach to the role or user a BI tool connects with' });
+  }
+
+  /**
+   * A Node.js 22 function bundled by esbuild (ESM). With `nativeEngine`, DuckDB's native packages
+   * are copied beside the bundle (a .node binding cannot be bundled).
+   */
+  private nodeFunction(id: string, entry: string, props: Omit<NodejsFunctionProps, 'entry'> & { nativeEngine?: boolean }): NodejsFunction {
+    const { nativeEngine, ...functionProps } = props;
+    const fn = new NodejsFunction(this, id, {
+      entry: join(PROJECT_ROOT, entry),
+      handler: 'handler',
+      projectRoot: PROJECT_ROOT,
+      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+      runtime: lambda.Runtime.NODEJS_22_X,
+      // DuckDB's native binding is published here for linux-x64 only.
+      architecture: lambda.Architecture.X86_64,
+      logGroup: new logs.LogGroup(this, `${id}Logs`, { retention: logs.RetentionDays.THREE_MONTHS, removalPolicy: RemovalPolicy.DESTROY }),
+      ...functionProps,
+      bundling: {
+        format: OutputFormat.ESM,
+        target: 'node22',
+        mainFields: ['module', 'main'],
+        // Bundled CommonJS dependencies call require(); ESM output has none unless given one.
+        banner: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
+        minify: true,
+        sourceMap: false,
+        ...(nativeEngine
+          ? {
+              externalModules: NATIVE_PACKAGES,
+              commandHooks: {
+                beforeBundling: () => [],
+                beforeInstall: () => [],
+                afterBundling: (inputDir: string, outputDir: string) => [
+                  `mkdir -p "${outputDir}/node_modules/@duckdb"`,
+                  ...NATIVE_PACKAGES.map((name) => `cp -R "${inputDir}/node_modules/${name}" "${outputDir}/node_modules/${name}"`),
+                ],
+              },
+            }
+          : {}),
+      },
+    });
+    Validations.of(fn).acknowledge({
+      id: 'AwsSolutions-L1',
+      reason: 'Pinned to Node.js 22: the DuckDB native binding is built and tested for it (the issue fixes the runtime).',
+    });
+    Validations.of(fn).acknowledge({
+      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+      reason: 'AWSLambdaBasicExecutionRole only lets the function write its own logs.',
+    });
+    return fn;
+  }
+
+  /**
+   * The `/crm` slash command: an endpoint (function URL) that verifies and acknowledges within
+   * Slack's 3 seconds, and a worker it invokes asynchronously that queries Athena or runs the
+   * nightly function and posts the answer. Returns the endpoint's URL.
+   */
+  private slackCommand(config: DeployConfig, biReader: iam.ManagedPolicy, workGroup: athena.CfnWorkGroup): string {
+    const secret = new secretsmanager.Secret(this, 'SlackSecret', {
+      description: 'crm-metrics Slack app: set to {"signing_secret": "…", "bot_token": "xoxb-…"} after deploying',
+    });
+    Validations.of(secret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason: 'Slack issues and rotates the signing secret and bot token; AWS cannot rotate them.',
+    });
+    const worker = this.nodeFunction('SlackWorker', 'functions/slack-worker.ts', {
+      description: 'crm-metrics /crm worker: answers from Athena or runs the night, posts to Slack',
+      memorySize: 512,
+      // A `run` waits for the nightly function, which may take its whole timeout.
+      timeout: Duration.minutes(15),
+      // An answer is posted once; a failed one is logged, not retried into a second post.
+      retryAttempts: 0,
+      environment: {
+        ATHENA_WORKGROUP: workGroup.name,
+        GLUE_DATABASE: config.glueDatabase,
+        NIGHTLY_FUNCTION: this.nightly.functionName,
+        SCHEDULE_TIMEZONE: config.schedule.timezone,
+        CONFIG_JSON: JSON.stringify({ display: ConfigSchema.parse(config.pipeline).display }),
+      },
+    });
+    worker.role!.addManagedPolicy(biReader);
+    this.nightly.grantInvoke(worker);
+    acknowledgeInvokeVersions(worker, this.nightly, 'The Slack worker');
+    const endpoint = this.nodeFunction('SlackCommand', 'functions/slack.ts', {
+      description: 'crm-metrics /crm endpoint: verifies, authorizes and acknowledges slash commands',
+      memorySize: 256,
+      timeout: Duration.seconds(10),
+      environment: {
+        SLACK_SECRET_ARN: secret.secretArn,
+        WORKER_FUNCTION: worker.functionName,
+        SLACK_ACCESS_JSON: JSON.stringify(config.slack),
+      },
+    });
+    secret.grantRead(endpoint);
+    worker.grantInvoke(endpoint);
+    acknowledgeInvokeVersions(endpoint, worker, 'The Slack endpoint');
+    // Slack cannot sign AWS requests: the URL is public and every request must carry Slack's
+    // signature, which the function verifies before anything else.
+    return endpoint.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE }).url;
   }
 
   /** Read the extract prefix, read and write the curated prefix; nothing else in either bucket. */
@@ -247,10 +318,6 @@ export class CrmMetricsStack extends Stack {
       [raw, `${extracts}*`],
       [curated, `${config.curatedPrefix}*`],
     ]);
-    Validations.of(this.nightly).acknowledge({
-      id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
-      reason: 'AWSLambdaBasicExecutionRole only lets the function write its own logs.',
-    });
   }
 
   /**
@@ -341,4 +408,13 @@ function acknowledgeObjectWildcards(scope: Construct, reason: string, objects: [
     const logicalId = Stack.of(bucket).getLogicalId(bucket.node.defaultChild as s3.CfnBucket);
     Validations.of(scope).acknowledge({ id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>/${pattern}]`, reason });
   }
+}
+
+/** `grantInvoke` also allows the function's versions (`<arn>:*`): still that one function only. */
+function acknowledgeInvokeVersions(scope: Construct, target: lambda.Function, who: string): void {
+  const logicalId = Stack.of(target).getLogicalId(target.node.defaultChild as lambda.CfnFunction);
+  Validations.of(scope).acknowledge({
+    id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
+    reason: `${who} may invoke one function (any of its versions) and nothing else.`,
+  });
 }

@@ -135,7 +135,18 @@ const HoldoutSchema = z.strictObject({
   winsor_quantile: z.number().gt(0.5).lt(1).default(0.99),
 });
 
+const DisplaySchema = z.strictObject({
+  /** BCP 47 locale of numbers and dates in Slack answers and reports. */
+  locale: z
+    .string()
+    .refine((locale) => Intl.NumberFormat.supportedLocalesOf([locale]).length > 0, 'a BCP 47 locale, e.g. en-US or de-DE')
+    .default('en-US'),
+  /** ISO 4217 code of the currency the amounts are in. */
+  currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code, e.g. EUR').default('EUR'),
+});
+
 export const ConfigSchema = z.strictObject({
+  display: DisplaySchema.default(() => DisplaySchema.parse({})),
   input: InputSchema.default(() => InputSchema.parse({})),
   holdout: HoldoutSchema.default(() => HoldoutSchema.parse({})),
   clv: ClvSchema.default(() => ClvSchema.parse({})),

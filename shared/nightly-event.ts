@@ -5,6 +5,7 @@
 import { z } from 'zod';
 import { isCalendarDate, isTimeZone, localDate, shiftDate } from './dates.js';
 
+
 const OnDemandEvent = z.object({
   date: z.string().refine(isCalendarDate, { error: (issue) => `invalid run date "${String(issue.input)}": expected YYYY-MM-DD` }),
   force: z.boolean().default(false),

@@ -84,6 +84,18 @@ export async function isPublished(dest: ObjectStore, date: string): Promise<bool
   return (await dest.list(partitionKey(runManifest, date))).length > 0;
 }
 
+/** What a triggered night returns: the run, or why it did not run. */
+export type NightlyOutcome = RunResult | { date: string; status: 'already_published' };
+
+/**
+ * The night for a date as a trigger (schedule, Slack) asks for it: a published date is left alone
+ * unless `force`, so a retried or doubled trigger does not redo a night.
+ */
+export async function runUnlessPublished(date: string, force: boolean, deps: RunDeps): Promise<NightlyOutcome> {
+  if (!force && (await isPublished(deps.dest, date))) return { date, status: 'already_published' };
+  return runNightly(date, deps);
+}
+
 export class RunError extends Error {
   override name = 'RunError';
 }

@@ -184,6 +184,24 @@ describe('CDK stack', () => {
     template.hasResourceProperties('AWS::CloudWatch::Alarm', { MetricName: 'Duration', Threshold: 900_000 * 0.8 });
   });
 
+  it('serves /crm from a public function URL whose secret stays in Secrets Manager', () => {
+    template.hasResourceProperties('AWS::Lambda::Url', { AuthType: 'NONE' });
+    template.resourceCountIs('AWS::SecretsManager::Secret', 1);
+    const functions = resources('AWS::Lambda::Function');
+    const endpoint = functions.find((f) => JSON.stringify(f.Properties['Environment'] ?? {}).includes('SLACK_SECRET_ARN'))!;
+    const variables = (endpoint.Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
+    // The ARN (a reference), never a secret value, is in the environment.
+    expect(variables['SLACK_SECRET_ARN']).toEqual({ Ref: expect.stringMatching(/^SlackSecret/) });
+    expect(Object.keys(variables).sort()).toEqual(['SLACK_ACCESS_JSON', 'SLACK_SECRET_ARN', 'WORKER_FUNCTION']);
+    expect(endpoint.Properties['Timeout']).toBeLessThanOrEqual(10);
+    const worker = functions.find((f) => JSON.stringify(f.Properties['Environment'] ?? {}).includes('ATHENA_WORKGROUP'))!;
+    expect(worker.Properties['Timeout']).toBe(900);
+    // The worker queries through the BI reader policy and may invoke the nightly function.
+    const roles = template.findResources('AWS::IAM::Role');
+    const workerRole = roles[(worker.Properties['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0]]!;
+    expect(JSON.stringify(workerRole['Properties']['ManagedPolicyArns'])).toContain('BiReader');
+  });
+
   it('cdk-nag fails synthesis on an unacknowledged finding (so the clean synth above means something)', () => {
     const app = new App({ outdir: join(outdir, 'nag') });
     const stack = new Stack(app, 'Careless');
@@ -193,7 +211,11 @@ describe('CDK stack', () => {
   });
 
   it('bundles a handler that runs the pipeline from a copy outside the project', async () => {
-    const asset = (await readdir(outdir)).find((name) => name.startsWith('asset.') && !name.endsWith('.json'));
+    const assets = (await readdir(outdir)).filter((name) => name.startsWith('asset.') && !name.endsWith('.json'));
+    // The nightly function's asset is the one carrying the native engine beside its bundle.
+    const withEngine = await Promise.all(assets.map((a) => readdir(join(outdir, a, 'node_modules')).then(() => true, () => false)));
+    expect(withEngine.filter(Boolean)).toHaveLength(1);
+    const asset = assets[withEngine.indexOf(true)];
     const bundle = await tempDir('bundle');
     await cp(join(outdir, asset!), bundle, { recursive: true });
     const source = await tempDir('bundle-src');

@@ -16,6 +16,7 @@ import {
   type Row,
 } from '@aws-sdk/client-athena';
 import { setTimeout as delay } from 'node:timers/promises';
+import type { SqlParameter } from '../engine/sql-engine.js';
 
 export interface AthenaQueryClientOptions {
   workGroup: string;
@@ -34,8 +35,6 @@ export interface AthenaQueryClientOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
 }
 
-/** A value bound to a `?` placeholder. Dates are passed as 'YYYY-MM-DD' strings (and bind as strings). */
-export type SqlParameter = string | number | boolean | null;
 
 /** Why a query did not produce results: Athena's own terminal state, or our timeout / the caller's abort. */
 export type AthenaQueryErrorReason = 'FAILED' | 'CANCELLED' | 'TIMEOUT' | 'ABORTED';

@@ -1,5 +1,5 @@
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { SqlError, type SqlEngine, type SqlRow } from './sql-engine.js';
+import { SqlError, type SqlEngine, type SqlParameter, type SqlRow } from './sql-engine.js';
 
 export interface DuckDbOptions {
   /** Worker threads; DuckDB's default is one per core. */
@@ -40,9 +40,9 @@ export class DuckDbEngine implements SqlEngine {
     }
   }
 
-  async query<T extends SqlRow = SqlRow>(sql: string): Promise<T[]> {
+  async query<T extends SqlRow = SqlRow>(sql: string, parameters?: readonly SqlParameter[]): Promise<T[]> {
     try {
-      const reader = await this.connection.runAndReadAll(sql);
+      const reader = await this.connection.runAndReadAll(sql, parameters ? [...parameters] : undefined);
       return reader.getRowObjectsJson() as T[];
     } catch (error) {
       throw new SqlError(`${(error as Error).message}\n-- in SQL:\n${sql.slice(0, 2000)}`, { cause: error });

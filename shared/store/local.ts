@@ -12,23 +12,27 @@ export class LocalObjectStore implements ObjectStore {
 
   async list(prefix: string): Promise<ObjectInfo[]> {
     const objects: ObjectInfo[] = [];
+    const add = async (path: string) => {
+      const { size, mtimeMs } = await stat(path);
+      const etag = `W/"${size.toString(16)}-${Math.trunc(mtimeMs).toString(16)}"`;
+      objects.push({ key: relative(this.root, path).split(sep).join('/'), bytes: size, etag });
+    };
     const walk = async (dir: string): Promise<void> => {
       let entries;
       try {
         entries = await readdir(dir, { withFileTypes: true });
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
+        const code = (error as NodeJS.ErrnoException).code;
+        if (code === 'ENOENT') return;
+        // The prefix names a file: like S3, the object itself is what the prefix lists.
+        if (code === 'ENOTDIR') return add(dir);
         throw error;
       }
       for (const entry of entries) {
         const path = join(dir, entry.name);
         if (entry.isDirectory()) await walk(path);
         // Dot-files are in-flight temporaries of put(); they are never objects.
-        else if (!entry.name.startsWith('.')) {
-          const { size, mtimeMs } = await stat(path);
-          const etag = `W/"${size.toString(16)}-${Math.trunc(mtimeMs).toString(16)}"`;
-          objects.push({ key: relative(this.root, path).split(sep).join('/'), bytes: size, etag });
-        }
+        else if (!entry.name.startsWith('.')) await add(path);
       }
     };
     await walk(join(this.root, prefix));

@@ -1,0 +1,78 @@
+/**
+ * The `/crm` worker, invoked asynchronously by the slash-command endpoint: answers from Athena, or
+ * runs the nightly function and waits for it, then posts the Block Kit answer to Slack's
+ * response_url.
+ */
+import { InvokeCommand, LambdaClient, TooManyRequestsException } from '@aws-sdk/client-lambda';
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import middy from '@middy/core';
+import { z } from 'zod';
+import { AthenaQueryClient } from '../shared/athena/client.js';
+import { parseConfig } from '../shared/config.js';
+import { localDate, shiftDate } from '../shared/dates.js';
+import type { NightlyOutcome } from '../shared/pipeline.js';
+import type { SlackJob } from '../shared/slack/ack.js';
+import { notice, respond, type RespondContext } from '../shared/slack/answers.js';
+import { postResponse, SLACK_RESPONSE_URL_PREFIX } from '../shared/slack/post.js';
+
+const logger = new Logger({ serviceName: 'crm-metrics-slack' });
+
+const EnvSchema = z.object({
+  ATHENA_WORKGROUP: z.string().min(1),
+  GLUE_DATABASE: z.string().min(1),
+  NIGHTLY_FUNCTION: z.string().min(1),
+  SCHEDULE_TIMEZONE: z.string().default('UTC'),
+  CONFIG_JSON: z.string().optional(),
+  SLACK_RESPONSE_URL_PREFIX: z.string().default(SLACK_RESPONSE_URL_PREFIX),
+});
+
+/**
+ * Starts the nightly function and waits for its outcome. It has a reserved concurrency of 1, so
+ * while a run is in progress a second synchronous invoke is throttled; with no retries that is the
+ * "already running" answer instead of a queued second run.
+ */
+async function runNightlyFunction(functionName: string, date: string, force: boolean): Promise<NightlyOutcome> {
+  const lambda = new LambdaClient({ maxAttempts: 1 });
+  try {
+    const response = await lambda.send(
+      new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: JSON.stringify({ date, force }) }),
+    );
+    const payload = JSON.parse(Buffer.from(response.Payload ?? new Uint8Array()).toString('utf8') || 'null');
+    if (response.FunctionError) throw new Error(payload?.errorMessage ?? response.FunctionError);
+    return payload as NightlyOutcome;
+  } catch (error) {
+    if (error instanceof TooManyRequestsException) throw new Error('a run is already in progress; try again when it has finished');
+    throw error;
+  } finally {
+    lambda.destroy();
+  }
+}
+
+export interface WorkerDeps extends RespondContext {
+  /** Only response URLs under this prefix are posted to (Slack's own, in production). */
+  responseUrlPrefix: string;
+}
+
+export async function work(job: SlackJob, deps: WorkerDeps): Promise<void> {
+  const message = await respond(job.command, deps).catch((error: Error) => {
+    logger.error('command failed', { command: job.command.name, error });
+    return notice(`Sorry, that failed: ${error.message.split('\n')[0]}`);
+  });
+  await postResponse(job.responseUrl, message, deps.responseUrlPrefix);
+  logger.info('slack answer posted', { user: job.userId, channel: job.channelId, command: job.command.name, answer: message.text.slice(0, 120) });
+}
+
+function depsFromEnvironment(): WorkerDeps {
+  const env = EnvSchema.parse(process.env);
+  const athena = new AthenaQueryClient({ workGroup: env.ATHENA_WORKGROUP, database: env.GLUE_DATABASE });
+  return {
+    query: (sql, parameters) => athena.query(sql, parameters),
+    display: parseConfig(env.CONFIG_JSON ? JSON.parse(env.CONFIG_JSON) : {}).display,
+    defaultRunDate: () => shiftDate(localDate(new Date(), env.SCHEDULE_TIMEZONE), -1),
+    run: (date, force) => runNightlyFunction(env.NIGHTLY_FUNCTION, date, force),
+    responseUrlPrefix: env.SLACK_RESPONSE_URL_PREFIX,
+  };
+}
+
+export const handler = middy((job: SlackJob) => work(job, depsFromEnvironment())).use(injectLambdaContext(logger));

@@ -1,0 +1,251 @@
+/**
+ * Answers to the `/crm` questions, from the published tables. Each question is one or two SQL
+ * statements with `?` placeholders, the same text for Athena (AWS) and the embedded engine (local):
+ * what a user typed is only ever bound as a parameter. Numbers are cast to DOUBLE so that both
+ * engines hand back plain numbers.
+ */
+import type { SqlParameter, SqlRow } from '../engine/sql-engine.js';
+import type { NightlyOutcome } from '../pipeline.js';
+import { type SlackCommand } from './commands.js';
+import { context, divider, escape, formatter, header, section, tableSections, type Display, type SlackMessage } from './blocks.js';
+
+/** Runs parameterized SQL on the output tables (Athena's client or the local engine). */
+export type QueryRunner = (sql: string, parameters?: readonly SqlParameter[]) => Promise<SqlRow[]>;
+
+export interface AnswerContext {
+  query: QueryRunner;
+  display: Display;
+}
+
+export type Question = Exclude<SlackCommand, { name: 'run' }>;
+
+export interface RespondContext extends AnswerContext {
+  /** Starts the nightly run for a date and waits for its outcome (throws with the reason on failure). */
+  run: (date: string, force: boolean) => Promise<NightlyOutcome>;
+  /** The date `run` takes without one: yesterday in the schedule's time zone. */
+  defaultRunDate: () => string;
+}
+
+/** Any command to its answer: questions read the tables, `run` runs and reports how it ended. */
+export async function respond(command: SlackCommand, ctx: RespondContext): Promise<SlackMessage> {
+  if (command.name !== 'run') return answer(command, ctx);
+  const date = command.date ?? ctx.defaultRunDate();
+  try {
+    return runMessage(await ctx.run(date, command.force), ctx.display);
+  } catch (error) {
+    const reason = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+    return message(`The run for ${date} failed: ${reason}`, [section(`:x: The run for *${date}* failed: ${escape(reason)}`)]);
+  }
+}
+
+export function runMessage(outcome: NightlyOutcome, display: Display): SlackMessage {
+  const { date } = outcome;
+  if (outcome.status === 'already_published') {
+    return notice(`${date} is already published. Use "run ${date} --force" to run it again.`);
+  }
+  if (outcome.status === 'missing_extract') {
+    return message(`No extract for ${date}: nothing was published.`, [
+      section(`:warning: No extract for *${date}* at \`${escape(outcome.extractLocation)}\`: nothing was published.`),
+    ]);
+  }
+  const f = formatter(display);
+  const text = `Run for ${date} ${outcome.status === 'succeeded' ? 'succeeded' : 'found an empty extract'}: ${f.number(outcome.rowsRead)} rows read, ${f.number(outcome.rowsAccepted)} accepted, ${f.number(outcome.rowsRejected)} rejected, ${f.number(outcome.rowsDuplicate)} duplicates; ${f.number(outcome.customersScored)} customers scored.`;
+  return message(text, [section(`:white_check_mark: ${escape(text)}`)]);
+}
+
+/** The SQL of every question, by name: tests parse each as Trino and run it on the local engine. */
+export const ANSWER_SQL = {
+  latestRun: `SELECT CAST(max(dt) AS VARCHAR) AS dt FROM run_manifest`,
+  status: `SELECT CAST(dt AS VARCHAR) AS dt, status, CAST(rows_read AS DOUBLE) AS rows_read,
+      CAST(rows_rejected AS DOUBLE) AS rows_rejected, CAST(rows_duplicate AS DOUBLE) AS rows_duplicate,
+      CAST(customers_scored AS DOUBLE) AS customers_scored,
+      CAST(date_diff('millisecond', started_at, finished_at) AS DOUBLE) / 1000 AS seconds
+    FROM run_manifest ORDER BY finished_at DESC LIMIT 7`,
+  segments: `SELECT segment, grade, CAST(count(*) AS DOUBLE) AS customers, CAST(sum(monetary) AS DOUBLE) AS revenue,
+      avg(clv) AS avg_clv
+    FROM customer_scores WHERE dt = CAST(? AS DATE) GROUP BY segment, grade ORDER BY segment, grade`,
+  migration: `SELECT coalesce(from_segment, '(new)') AS from_segment, coalesce(to_segment, '(gone)') AS to_segment,
+      CAST(sum(customers) AS DOUBLE) AS customers, CAST(max(previous_dt) AS VARCHAR) AS previous_dt
+    FROM segment_migration
+    WHERE dt = CAST(? AS DATE) AND coalesce(from_segment, '') <> coalesce(to_segment, '')
+    GROUP BY 1, 2 ORDER BY customers DESC, from_segment, to_segment LIMIT 10`,
+  holdout: `SELECT "window", n_treatment, n_control, incremental_revenue, ci_low, ci_high, p_value, relative_lift,
+      srm_flag, verdict
+    FROM holdout_results WHERE dt = CAST(? AS DATE) AND segment = ? ORDER BY "window"`,
+  holdoutSegments: `SELECT DISTINCT segment FROM holdout_results WHERE dt = CAST(? AS DATE) ORDER BY segment`,
+  customer: `SELECT CAST(s.dt AS VARCHAR) AS dt, s.customer_id, s.recency_days, s.frequency, CAST(s.monetary AS DOUBLE) AS monetary,
+      s.rfm_code, s.segment, s.grade, s.p_alive, s.expected_purchases_90d, s.clv, h.holdout_group
+    FROM customer_scores_latest AS s LEFT JOIN holdout_assignment_latest AS h ON h.customer_id = s.customer_id
+    WHERE s.customer_id = ?`,
+  top: (by: 'clv' | 'revenue', n: number) => {
+    // `n` is an integer the parser bounded to 1..TOP_MAX and `by` picks one of two fixed columns:
+    // nothing of the user's text reaches the SQL.
+    if (!Number.isInteger(n)) throw new Error(`top n must be an integer, not ${n}`);
+    const order = by === 'clv' ? 'clv DESC NULLS LAST' : 'monetary DESC';
+    return `SELECT CAST(dt AS VARCHAR) AS dt, customer_id, segment, grade, CAST(monetary AS DOUBLE) AS revenue, clv
+      FROM customer_scores_latest ORDER BY ${order}, customer_id LIMIT ${n}`;
+  },
+} as const;
+
+const num = (row: SqlRow, column: string) => (row[column] === null || row[column] === undefined ? null : Number(row[column]));
+const str = (row: SqlRow, column: string) => (row[column] === null || row[column] === undefined ? '' : String(row[column]));
+
+function message(text: string, blocks: SlackMessage['blocks'], responseType: SlackMessage['response_type'] = 'in_channel'): SlackMessage {
+  return { response_type: responseType, text, blocks };
+}
+
+/** A one-block answer only the asker sees (nothing to show, or a question to fix). */
+export function notice(text: string): SlackMessage {
+  return message(text, [section(escape(text))], 'ephemeral');
+}
+
+async function latestRun(ctx: AnswerContext): Promise<string | undefined> {
+  const [row] = await ctx.query(ANSWER_SQL.latestRun);
+  return row?.['dt'] ? String(row['dt']) : undefined;
+}
+
+export async function answer(question: Question, ctx: AnswerContext): Promise<SlackMessage> {
+  switch (question.name) {
+    case 'help':
+      return helpMessage();
+    case 'status':
+      return status(ctx);
+    case 'segments':
+      return segments(question.date ?? (await latestRun(ctx)), ctx);
+    case 'holdout':
+      return holdout(question.date ?? (await latestRun(ctx)), question.segment ?? 'ALL', ctx);
+    case 'customer':
+      return customer(question.id, ctx);
+    case 'top':
+      return top(question.n, question.by, ctx);
+  }
+}
+
+export function helpMessage(): SlackMessage {
+  const lines = [
+    '`/crm run [YYYY-MM-DD] [--force]`: run the nightly pipeline for a date (default yesterday)',
+    '`/crm status`: the last runs',
+    '`/crm segments [YYYY-MM-DD]`: customers, revenue and CLV per segment and grade, and moves',
+    '`/crm holdout [YYYY-MM-DD] [segment]`: incremental revenue from CRM, with its 95% CI',
+    '`/crm customer <id>`: one customer\'s scores, CLV and holdout group',
+    '`/crm top [n] [by clv|revenue]`: the most valuable customers',
+  ];
+  return message('crm-metrics commands', [header('crm-metrics commands'), section(lines.join('\n'))], 'ephemeral');
+}
+
+async function status(ctx: AnswerContext): Promise<SlackMessage> {
+  const rows = await ctx.query(ANSWER_SQL.status);
+  if (!rows.length) return notice('No run has been published yet.');
+  const f = formatter(ctx.display);
+  const table = rows.map((r) => [
+    str(r, 'dt'),
+    str(r, 'status'),
+    `${f.number(num(r, 'seconds'), 1)} s`,
+    f.number(num(r, 'rows_read')),
+    f.number(num(r, 'rows_rejected')),
+    f.number(num(r, 'rows_duplicate')),
+    f.number(num(r, 'customers_scored')),
+  ]);
+  const last = rows[0]!;
+  const summary = `Last run ${str(last, 'dt')}: ${str(last, 'status')}, ${f.number(num(last, 'rows_read'))} rows read, ${f.number(num(last, 'rows_rejected'))} rejected.`;
+  return message(summary, [
+    header('Nightly runs'),
+    section(escape(summary)),
+    ...tableSections(['date', 'outcome', 'duration', 'rows', 'rejected', 'duplicates', 'customers'], table),
+  ]);
+}
+
+async function segments(date: string | undefined, ctx: AnswerContext): Promise<SlackMessage> {
+  const rows = date ? await ctx.query(ANSWER_SQL.segments, [date]) : [];
+  if (!rows.length) return notice(date ? `No customer scores for ${date}.` : 'No run has been published yet.');
+  const f = formatter(ctx.display);
+  const moves = await ctx.query(ANSWER_SQL.migration, [date!]);
+  const customers = rows.reduce((n, r) => n + num(r, 'customers')!, 0);
+  const revenue = rows.reduce((n, r) => n + (num(r, 'revenue') ?? 0), 0);
+  const table = rows.map((r) => [
+    str(r, 'segment'),
+    str(r, 'grade'),
+    f.number(num(r, 'customers')),
+    f.money(num(r, 'revenue')),
+    f.money(num(r, 'avg_clv')),
+  ]);
+  const summary = `${f.number(customers)} customers on ${date}, net revenue ${f.money(revenue)}.`;
+  const previous = moves.find((m) => m['previous_dt'])?.['previous_dt'];
+  return message(summary, [
+    header(`Segments on ${date}`),
+    section(escape(summary)),
+    ...tableSections(['segment', 'grade', 'customers', 'net revenue', 'avg CLV'], table),
+    divider,
+    section(
+      moves.length
+        ? `*Biggest moves since ${previous ? escape(String(previous)) : 'the previous run'}*\n` +
+            moves.map((m) => `${escape(str(m, 'from_segment'))} → ${escape(str(m, 'to_segment'))}: ${f.number(num(m, 'customers'))}`).join('\n')
+        : 'No customer changed segment since the previous run.',
+    ),
+  ]);
+}
+
+/** "+EUR 12,300 (95% CI 4,100 to 20,500), significant": the sentence a marketer reads. */
+export function holdoutSentence(row: SqlRow, display: Display): string {
+  const f = formatter(display);
+  const verdict = str(row, 'verdict');
+  if (verdict.startsWith('suppressed')) return verdict;
+  const significance = verdict.startsWith('significant') ? 'significant' : `not significant (p = ${f.number(num(row, 'p_value'), 2)})`;
+  const ci = `95% CI ${f.number(num(row, 'ci_low'))} to ${f.number(num(row, 'ci_high'))}`;
+  return `${f.money(num(row, 'incremental_revenue'), true)} (${ci}), ${significance}`;
+}
+
+async function holdout(date: string | undefined, segment: string, ctx: AnswerContext): Promise<SlackMessage> {
+  if (!date) return notice('No run has been published yet.');
+  const rows = await ctx.query(ANSWER_SQL.holdout, [date, segment]);
+  if (!rows.length) {
+    const known = (await ctx.query(ANSWER_SQL.holdoutSegments, [date])).map((r) => str(r, 'segment'));
+    return notice(
+      known.length
+        ? `No holdout result for segment "${segment}" on ${date}. Segments: ${known.join(', ')}.`
+        : `No holdout results for ${date}.`,
+    );
+  }
+  const f = formatter(ctx.display);
+  const label = segment === 'ALL' ? 'all customers' : segment;
+  const lines = rows.map((r) => {
+    const srm = r['srm_flag'] === true ? ' ⚠️ group sizes differ from the configured split: distrust this row.' : '';
+    return `*${escape(str(r, 'window').replace(/_/g, ' '))}*: ${escape(holdoutSentence(r, ctx.display))}.${srm}`;
+  });
+  const sizes = rows.map((r) => `${escape(str(r, 'window').replace(/_/g, ' '))}: ${f.number(num(r, 'n_treatment'))} treated, ${f.number(num(r, 'n_control'))} control`);
+  const text = `Incremental revenue from CRM (${label}, ${date}): ${holdoutSentence(rows[0]!, ctx.display)}`;
+  return message(text, [
+    header(`Holdout: ${label}, ${date}`),
+    section(lines.join('\n')),
+    context(`${sizes.join(' · ')}. Incremental revenue = (revenue per treated − revenue per control customer) × treated customers.`),
+  ]);
+}
+
+async function customer(id: string, ctx: AnswerContext): Promise<SlackMessage> {
+  const [row] = await ctx.query(ANSWER_SQL.customer, [id]);
+  if (!row) return notice(`No customer "${id}" in the latest scores.`);
+  const f = formatter(ctx.display);
+  const group = row['holdout_group'] ? str(row, 'holdout_group') : 'not assigned';
+  const text = `Customer ${str(row, 'customer_id')}: ${str(row, 'segment')}, grade ${str(row, 'grade')}, CLV ${f.money(num(row, 'clv'))}`;
+  return message(text, [
+    header(`Customer ${str(row, 'customer_id')}`),
+    section(`*${escape(str(row, 'segment'))}*, grade *${escape(str(row, 'grade'))}* (RFM ${escape(str(row, 'rfm_code'))}) as of ${escape(str(row, 'dt'))}`, [
+      `*Last purchase*\n${f.number(num(row, 'recency_days'))} days ago`,
+      `*Orders*\n${f.number(num(row, 'frequency'))}`,
+      `*Net spend*\n${f.money(num(row, 'monetary'))}`,
+      `*CLV (12 months)*\n${f.money(num(row, 'clv'))}`,
+      `*Probability alive*\n${f.percent(num(row, 'p_alive'))}`,
+      `*Expected orders, 90 days*\n${f.number(num(row, 'expected_purchases_90d'), 2)}`,
+      `*Holdout group*\n${escape(group)}`,
+    ]),
+  ]);
+}
+
+async function top(n: number, by: 'clv' | 'revenue', ctx: AnswerContext): Promise<SlackMessage> {
+  const rows = await ctx.query(ANSWER_SQL.top(by, n));
+  if (!rows.length) return notice('No run has been published yet.');
+  const f = formatter(ctx.display);
+  const table = rows.map((r, i) => [String(i + 1), str(r, 'customer_id'), str(r, 'segment'), str(r, 'grade'), f.money(num(r, 'revenue')), f.money(num(r, 'clv'))]);
+  const text = `Top ${rows.length} customers by ${by === 'clv' ? 'CLV' : 'net revenue'} on ${str(rows[0]!, 'dt')}`;
+  return message(text, [header(text), ...tableSections(['#', 'customer', 'segment', 'grade', 'net revenue', 'CLV'], table)]);
+}
