@@ -55,12 +55,15 @@ export interface WorkerDeps extends RespondContext {
 }
 
 export async function work(job: SlackJob, deps: WorkerDeps): Promise<void> {
+  let outcome = 'answered';
   const message = await respond(job.command, deps).catch((error: Error) => {
+    outcome = 'failed';
     logger.error('command failed', { command: job.command.name, error });
     return notice(`Sorry, that failed: ${error.message.split('\n')[0]}`);
   });
   await postResponse(job.responseUrl, message, deps.responseUrlPrefix);
-  logger.info('slack answer posted', { user: job.userId, channel: job.channelId, command: job.command.name, answer: message.text.slice(0, 120) });
+  // Who asked what and how it ended; never the answer itself (it may name customers).
+  logger.info('slack answer posted', { team: job.teamId, channel: job.channelId, user: job.userId, command: job.command.name, outcome });
 }
 
 function depsFromEnvironment(): WorkerDeps {

@@ -1,9 +1,10 @@
 /**
- * The deployed `/crm` endpoint as wired in functions/slack.ts: the middy secrets middleware and the
- * real AWS SDK clients, against a loopback stand-in for Secrets Manager (GetSecretValue, awsJson1_1)
- * and Lambda (Invoke, REST). Response shapes follow the AWS API references: GetSecretValue returns
- * ARN, Name, VersionId, SecretString, VersionStages, CreatedDate; an `Event` Invoke answers 202
- * with an empty body.
+ * The deployed `/crm` functions as wired in functions/slack.ts and functions/slack-worker.ts: the
+ * middy secrets middleware and the real AWS SDK clients, against a loopback stand-in for Secrets
+ * Manager (GetSecretValue, awsJson1_1) and Lambda (Invoke, REST). Response shapes follow the AWS API
+ * references: GetSecretValue returns ARN, Name, VersionId, SecretString, VersionStages, CreatedDate;
+ * an `Event` Invoke answers 202 with an empty body; a synchronous one 200 with the function's result
+ * (`X-Amz-Function-Error` when it threw), or 429 TooManyRequestsException when throttled.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -14,6 +15,9 @@ const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:crm-met
 const SIGNING_SECRET = 'e2e-signing-secret';
 const requests: { kind: 'secret' | 'invoke'; invocationType?: string; path?: string; body: string }[] = [];
 let close: () => void;
+let endpoint: string;
+const posts: { text: string }[] = [];
+const nightlyReplies: { status: number; headers: Record<string, string>; body: unknown }[] = [];
 
 beforeAll(async () => {
   const server = createServer(async (req, res) => {
@@ -32,15 +36,22 @@ beforeAll(async () => {
           CreatedDate: 1523477145.713,
         }),
       );
+    } else if (req.url?.startsWith('/2015-03-31/functions/crm-nightly/')) {
+      requests.push({ kind: 'invoke', invocationType: String(req.headers['x-amz-invocation-type']), path: req.url, body });
+      const reply = nightlyReplies.shift()!;
+      res.writeHead(reply.status, reply.headers).end(JSON.stringify(reply.body));
     } else if (req.url?.startsWith('/2015-03-31/functions/')) {
       requests.push({ kind: 'invoke', invocationType: String(req.headers['x-amz-invocation-type']), path: req.url, body });
       res.writeHead(202).end();
+    } else if (req.url === '/response-url') {
+      posts.push(JSON.parse(body) as { text: string });
+      res.writeHead(200).end('ok');
     } else {
       res.writeHead(400).end();
     }
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
   close = () => server.close();
   vi.stubEnv('AWS_ENDPOINT_URL_SECRETS_MANAGER', endpoint);
   vi.stubEnv('AWS_ENDPOINT_URL_LAMBDA', endpoint);
@@ -50,6 +61,10 @@ beforeAll(async () => {
   vi.stubEnv('SLACK_SECRET_ARN', SECRET_ARN);
   vi.stubEnv('WORKER_FUNCTION', 'crm-metrics-slack-worker');
   vi.stubEnv('SLACK_ACCESS_JSON', JSON.stringify({ teams: ['T1'], channels: ['C1'], runUsers: [] }));
+  vi.stubEnv('ATHENA_WORKGROUP', 'crm-metrics');
+  vi.stubEnv('GLUE_DATABASE', 'crm_metrics');
+  vi.stubEnv('NIGHTLY_FUNCTION', 'crm-nightly');
+  vi.stubEnv('SLACK_RESPONSE_URL_PREFIX', `${endpoint}/response-url`);
 });
 
 afterAll(() => {
@@ -99,5 +114,35 @@ describe('/crm endpoint (functions/slack.ts)', () => {
     const before = requests.length;
     expect((await handler(event, lambdaContext as never)).statusCode).toBe(401);
     expect(requests.slice(before).filter((r) => r.kind === 'invoke')).toEqual([]);
+  });
+});
+
+describe('/crm worker run (functions/slack-worker.ts)', () => {
+  const runJob = (command: object) => ({ command, responseUrl: `${endpoint}/response-url`, teamId: 'T1', channelId: 'C1', userId: 'U1' });
+
+  it('runs the nightly function synchronously and reports its outcome, its failure, or a run in progress', async () => {
+    const { handler } = await import('../functions/slack-worker.js');
+    const result = { runId: 'r', date: '2024-03-21', status: 'succeeded', extractLocation: 's3://raw/transactions/dt=2024-03-21/', filesRead: 1, rowsRead: 1200, rowsAccepted: 1190, rowsRejected: 10, rowsDuplicate: 0, ordersAdded: 1190, customersScored: 4000 };
+    nightlyReplies.push(
+      { status: 200, headers: { 'content-type': 'application/json' }, body: result },
+      { status: 200, headers: { 'content-type': 'application/json', 'x-amz-function-error': 'Unhandled' }, body: { errorType: 'RunError', errorMessage: 'customer_scores: NULL in required column(s) segment (3 rows)' } },
+      { status: 429, headers: { 'content-type': 'application/json', 'x-amzn-errortype': 'TooManyRequestsException' }, body: { Type: 'User', message: 'Rate Exceeded.', Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded' } },
+    );
+    await handler(runJob({ name: 'run', date: '2024-03-21', force: true }), lambdaContext as never);
+    await handler(runJob({ name: 'run', date: '2024-03-21', force: true }), lambdaContext as never);
+    await handler(runJob({ name: 'run', date: '2024-03-22', force: false }), lambdaContext as never);
+
+    const runs = requests.filter((r) => r.path?.includes('crm-nightly'));
+    expect(runs.map((r) => [r.invocationType, JSON.parse(r.body)])).toEqual([
+      ['RequestResponse', { date: '2024-03-21', force: true }],
+      ['RequestResponse', { date: '2024-03-21', force: true }],
+      // Throttled, and not retried: the refusal is the answer.
+      ['RequestResponse', { date: '2024-03-22', force: false }],
+    ]);
+    expect(posts.map((p) => p.text)).toEqual([
+      'Run for 2024-03-21 succeeded: 1,200 rows read, 1,190 accepted, 10 rejected, 0 duplicates; 4,000 customers scored.',
+      'The run for 2024-03-21 failed: customer_scores: NULL in required column(s) segment (3 rows)',
+      'The run for 2024-03-22 failed: a run is already in progress; try again when it has finished',
+    ]);
   });
 });
