@@ -255,6 +255,54 @@ export const modelValidation = {
   orderBy: ['frequency_bucket'],
 } as const satisfies Table;
 
+export const kpiDaily = {
+  name: 'kpi_daily',
+  description:
+    'CRM KPIs as of the run date, long format: one row per (metric, channel), "ALL" for every channel together (definitions in the README).',
+  columns: [
+    col('metric', 'string', 'KPI name, e.g. active_customers, retention_rate, revenue (README: KPI definitions).'),
+    col('channel', 'string', 'Sales channel; "ALL" for the total, "unknown" for orders delivered without one.'),
+    col('value', 'double', 'Value of the KPI; NULL when it has no base (a rate over zero customers).', true),
+  ],
+  orderBy: ['metric', 'channel'],
+} as const satisfies Table;
+
+export const roc = {
+  name: 'roc',
+  description:
+    'Return on Customer per period and segment: (cash flow from the customers + change in their customer equity) / equity at the start (Peppers & Rogers 2005).',
+  columns: [
+    col('period', 'string', 'Period ending at the run date: "1d" or "30d".'),
+    col('period_start', 'date', 'Scores of this date are the start of the period (run date − period).'),
+    col('segment', 'string', 'Segment at the start of the period, or "ALL".'),
+    col('customers', 'bigint', 'Customers scored at the start (the cohort; customers acquired during the period are not in it).'),
+    col('equity_start', 'double', 'Customer equity at the start: sum of the cohort\'s clv then; NULL when no model converged.', true),
+    col('equity_end', 'double', 'Sum of the same customers\' clv at the run date.', true),
+    col('cash_flow', 'double', 'Net revenue (purchases − returns) of the cohort in the period.'),
+    col('equity_change', 'double', 'equity_end − equity_start.', true),
+    col('roc', 'double', '(cash_flow + equity_change) / equity_start; NULL when equity_start is NULL or 0.', true),
+  ],
+  orderBy: ['period', 'segment'],
+} as const satisfies Table;
+
+export const forecastAccuracy = {
+  name: 'forecast_accuracy',
+  description:
+    'Forecasts whose period ended at the run date, beside what happened: one row per (forecast date, horizon, segment, grade), "ALL" for the total.',
+  columns: [
+    col('forecast_dt', 'date', 'Run date of the segment_forecast being checked (run date − horizon).'),
+    col('horizon_days', 'int', 'Forecast horizon: 30, 90 or 365 days.'),
+    col('segment', 'string', 'Segment at the forecast date, or "ALL".'),
+    col('grade', 'string', 'Grade at the forecast date, or "ALL".'),
+    col('customers', 'bigint', 'Customers in the segment and grade at the forecast date.'),
+    col('expected_revenue', 'double', 'expected_revenue_<horizon>d of that forecast (purchases, in the input currency); NULL when no model converged.', true),
+    col('actual_revenue', 'double', 'Value of the purchases (returns excluded, as the model forecasts purchases) those customers made in the horizon.'),
+    col('error', 'double', 'expected_revenue − actual_revenue (positive: the model over-forecast).', true),
+    col('relative_error', 'double', 'error / actual_revenue; NULL when actual_revenue is 0.', true),
+  ],
+  orderBy: ['horizon_days', 'segment', 'grade'],
+} as const satisfies Table;
+
 export const modelFit = {
   name: 'model_fit',
   description: 'One row per CLV model fitted in the run: parameters, fit quality and convergence.',
@@ -307,6 +355,9 @@ export const CATALOG = [
   holdoutAssignment,
   holdoutResults,
   modelValidation,
+  kpiDaily,
+  roc,
+  forecastAccuracy,
   modelFit,
   runManifest,
 ] as const satisfies readonly Table[];

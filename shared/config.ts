@@ -145,7 +145,15 @@ const DisplaySchema = z.strictObject({
   currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code, e.g. EUR').default('EUR'),
 });
 
+const KpiSchema = z.strictObject({
+  /** A customer is active while their last purchase is at most this many days old. */
+  activity_days: z.int().min(1).max(3660).default(90),
+  /** Length of the period flow KPIs (orders, revenue, new, reactivated, churned) cover, ending at the run date. */
+  period_days: z.int().min(1).max(366).default(30),
+});
+
 export const ConfigSchema = z.strictObject({
+  kpi: KpiSchema.default(() => KpiSchema.parse({})),
   display: DisplaySchema.default(() => DisplaySchema.parse({})),
   input: InputSchema.default(() => InputSchema.parse({})),
   holdout: HoldoutSchema.default(() => HoldoutSchema.parse({})),

@@ -13,6 +13,10 @@ import { join } from 'node:path';
 import {
   CATALOG,
   customerScores,
+  FORECAST_HORIZON_DAYS,
+  forecastAccuracy,
+  kpiDaily,
+  roc,
   holdoutAssignment,
   holdoutResults,
   modelFit,
@@ -39,7 +43,9 @@ import { validateModel } from './clv/validate.js';
 import { holdoutAssignmentSql } from './holdout/assign-sql.js';
 import { holdoutReport, type StatRow } from './holdout/report.js';
 import { holdoutStatsSql } from './holdout/results-sql.js';
-import { copyToParquet, literal, nullCountsSql, readParquet, selectAs, valuesRelation } from './sql/dialect.js';
+import { kpiRows, kpiWideSql } from './kpi/kpi-sql.js';
+import { forecastAccuracySql, rocSql, type MaturedForecast, type Period } from './kpi/value-sql.js';
+import { copyToParquet, emptyRelation, literal, nullCountsSql, readParquet, selectAs, valuesRelation } from './sql/dialect.js';
 import type { ObjectInfo, ObjectStore } from './store/object-store.js';
 
 export interface ProgressEvent {
@@ -73,6 +79,12 @@ export interface RunResult extends IngestCounts {
 }
 
 const EXTRACT_PREFIX = 'transactions';
+
+/** Periods of the Return on Customer table, ending at the run date. */
+const ROC_PERIODS = [
+  ['1d', 1],
+  ['30d', 30],
+] as const;
 
 /** Where a run's exclusion list (control-group customer ids, CSV) is published. */
 export function controlExportKey(date: string): string {
@@ -190,9 +202,14 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
       { name: `last_${holdout.window_days}_days`, start: shiftDate(date, 1 - holdout.window_days), end: date },
       { name: 'since_start', start: holdout.started_at ?? first!.first ?? date, end: date },
     ];
-    const segmentsAt = async (day: string) => {
+    /** An earlier run's customer_scores, as a relation, when that run exists. */
+    const scoresAt = async (day: string) => {
       const key = previousDates.get(day);
-      return key ? `SELECT customer_id, segment FROM ${readParquet([await deps.dest.localPath(key, scratch)])}` : undefined;
+      return key ? readParquet([await deps.dest.localPath(key, scratch)]) : undefined;
+    };
+    const segmentsAt = async (day: string) => {
+      const scores = await scoresAt(day);
+      return scores && `SELECT customer_id, segment FROM ${scores}`;
     };
     const segmentRelations = new Map(await Promise.all(windows.map(async (w) => [w.name, await segmentsAt(shiftDate(w.start, -1))] as const)));
     const stats = await engine.query<StatRow>(
@@ -201,6 +218,31 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
     const report = holdoutReport(stats, { controlShare: holdout.control_share, minGroupSize: holdout.min_group_size });
     await write(holdoutResults, valuesRelation(holdoutResults, report));
     progress('holdout');
+
+    await write(kpiDaily, valuesRelation(kpiDaily, kpiRows(await engine.query(kpiWideSql(history, assignment, date, deps.config.kpi)))));
+    const periods: Period[] = [];
+    for (const [name, days] of ROC_PERIODS) {
+      const start = shiftDate(date, -days);
+      const scores = await scoresAt(start);
+      if (scores) periods.push({ name, start, startScores: `SELECT customer_id, segment, clv FROM ${scores}` });
+    }
+    await write(roc, rocSql(periods, 'SELECT customer_id, clv FROM scored', history, date) ?? emptyRelation(roc));
+    const forecasts = await partitions(deps.dest, segmentForecast, (d) => d < date);
+    const matured: MaturedForecast[] = [];
+    for (const horizonDays of FORECAST_HORIZON_DAYS) {
+      const forecastDate = shiftDate(date, -horizonDays);
+      const [scores, forecast] = [await scoresAt(forecastDate), forecasts.get(forecastDate)];
+      if (scores && forecast) {
+        matured.push({
+          horizonDays,
+          forecastDate,
+          scores: `SELECT customer_id, segment, grade FROM ${scores}`,
+          forecast: `SELECT * FROM ${readParquet([await deps.dest.localPath(forecast, scratch)])}`,
+        });
+      }
+    }
+    await write(forecastAccuracy, forecastAccuracySql(matured, history, date) ?? emptyRelation(forecastAccuracy));
+    progress('kpi');
 
     const status: RunStatus = counts.rowsAccepted + counts.rowsDuplicate === 0 ? 'empty_extract' : 'succeeded';
     const manifest: Record<(typeof runManifest.columns)[number]['name'], string | number> = {
