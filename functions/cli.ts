@@ -9,7 +9,7 @@ import { generateExtracts } from '../shared/demo/generate.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import type { SqlRow } from '../shared/engine/sql-engine.js';
 import { registerTableViews } from '../shared/local-query.js';
-import { runNightly, runUnlessPublished, type ProgressEvent, type RunResult } from '../shared/pipeline.js';
+import { reportKey, runNightly, runUnlessPublished, type ProgressEvent, type RunResult } from '../shared/pipeline.js';
 import { notice, respond } from '../shared/slack/answers.js';
 import { toPlainText, type SlackMessage } from '../shared/slack/blocks.js';
 import { COMMAND_HELP, CommandError, parseCommand } from '../shared/slack/commands.js';
@@ -97,7 +97,7 @@ function printProgress(event: ProgressEvent): void {
 
 function summary(result: RunResult): string {
   if (result.status === 'missing_extract') return `${result.date}: no extract at ${result.extractLocation}`;
-  return `${result.date}: ${result.status} — read ${result.rowsRead}, accepted ${result.rowsAccepted}, rejected ${result.rowsRejected}, duplicate ${result.rowsDuplicate}; ${result.customersScored} customers scored`;
+  return `${result.date}: ${result.status} — read ${result.rowsRead}, accepted ${result.rowsAccepted}, rejected ${result.rowsRejected}, duplicate ${result.rowsDuplicate}; ${result.customersScored} customers scored; report ${result.report}`;
 }
 
 async function run(argv: string[]): Promise<number> {
@@ -222,6 +222,7 @@ async function slack(argv: string[]): Promise<number> {
       await respond(command, {
         query: (sql, parameters) => engine.query(sql, parameters),
         display: config.display,
+        reportLink: (date) => new LocalObjectStore(dest).link(reportKey(date)),
         defaultRunDate: () => shiftDate(new Date().toISOString().slice(0, 10), -1),
         run: (date, force) =>
           runUnlessPublished(date, force, {

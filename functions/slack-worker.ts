@@ -11,7 +11,8 @@ import { z } from 'zod';
 import { AthenaQueryClient } from '../shared/athena/client.js';
 import { parseConfig } from '../shared/config.js';
 import { localDate, shiftDate } from '../shared/dates.js';
-import type { NightlyOutcome } from '../shared/pipeline.js';
+import { reportKey, type NightlyOutcome } from '../shared/pipeline.js';
+import { storeFor } from '../shared/store/index.js';
 import type { SlackJob } from '../shared/slack/ack.js';
 import { notice, respond, type RespondContext } from '../shared/slack/answers.js';
 import { postResponse, SLACK_RESPONSE_URL_PREFIX } from '../shared/slack/post.js';
@@ -21,6 +22,8 @@ const logger = new Logger({ serviceName: 'crm-metrics-slack' });
 const EnvSchema = z.object({
   ATHENA_WORKGROUP: z.string().min(1),
   GLUE_DATABASE: z.string().min(1),
+  /** Where the tables and reports are published (reports are linked from `status`). */
+  DEST_URI: z.string().min(1),
   NIGHTLY_FUNCTION: z.string().min(1),
   SCHEDULE_TIMEZONE: z.string().default('UTC'),
   CONFIG_JSON: z.string().optional(),
@@ -72,6 +75,7 @@ function depsFromEnvironment(): WorkerDeps {
   return {
     query: (sql, parameters) => athena.query(sql, parameters),
     display: parseConfig(env.CONFIG_JSON ? JSON.parse(env.CONFIG_JSON) : {}).display,
+    reportLink: (date) => storeFor(env.DEST_URI).link(reportKey(date)),
     defaultRunDate: () => shiftDate(localDate(new Date(), env.SCHEDULE_TIMEZONE), -1),
     run: (date, force) => runNightlyFunction(env.NIGHTLY_FUNCTION, date, force),
     responseUrlPrefix: env.SLACK_RESPONSE_URL_PREFIX,

@@ -183,7 +183,7 @@ export class CrmMetricsStack extends Stack {
     });
 
     const biReader = this.biReaderPolicy(curated, config, workGroup, tableInputs.map((t) => t.name));
-    const slackUrl = this.slackCommand(config, biReader, workGroup);
+    const slackUrl = this.slackCommand(config, biReader, workGroup, destUri);
 
     new CfnOutput(this, 'RawBucket', { value: raw.bucketName, description: `Drop extracts at ${config.rawPrefix}transactions/dt=YYYY-MM-DD/` });
     new CfnOutput(this, 'CuratedLocation', { value: destUri });
@@ -249,7 +249,7 @@ export class CrmMetricsStack extends Stack {
    * Slack's 3 seconds, and a worker it invokes asynchronously that queries Athena or runs the
    * nightly function and posts the answer. Returns the endpoint's URL.
    */
-  private slackCommand(config: DeployConfig, biReader: iam.ManagedPolicy, workGroup: athena.CfnWorkGroup): string {
+  private slackCommand(config: DeployConfig, biReader: iam.ManagedPolicy, workGroup: athena.CfnWorkGroup, destUri: string): string {
     const secret = new secretsmanager.Secret(this, 'SlackSecret', {
       description: 'crm-metrics Slack app: set to {"signing_secret": "…", "bot_token": "xoxb-…"} after deploying',
     });
@@ -267,6 +267,7 @@ export class CrmMetricsStack extends Stack {
       environment: {
         ATHENA_WORKGROUP: workGroup.name,
         GLUE_DATABASE: config.glueDatabase,
+        DEST_URI: destUri,
         NIGHTLY_FUNCTION: this.nightly.functionName,
         SCHEDULE_TIMEZONE: config.schedule.timezone,
         CONFIG_JSON: JSON.stringify({ display: ConfigSchema.parse(config.pipeline).display }),

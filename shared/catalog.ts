@@ -260,7 +260,7 @@ export const kpiDaily = {
   description:
     'CRM KPIs as of the run date, long format: one row per (metric, channel), "ALL" for every channel together (definitions in the README).',
   columns: [
-    col('metric', 'string', 'KPI name, e.g. active_customers, retention_rate, revenue (README: KPI definitions).'),
+    col('metric', 'string', 'KPI name, e.g. active_customers, retention_rate, revenue (each defined below the table).'),
     col('channel', 'string', 'Sales channel; "ALL" for the total, "unknown" for orders delivered without one.'),
     col('value', 'double', 'Value of the KPI; NULL when it has no base (a rate over zero customers).', true),
   ],

@@ -7,7 +7,7 @@
  * scratch files → publish them (manifest last). Nothing is published unless every table was written.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -45,6 +45,8 @@ import { holdoutReport, type StatRow } from './holdout/report.js';
 import { holdoutStatsSql } from './holdout/results-sql.js';
 import { kpiRows, kpiWideSql } from './kpi/kpi-sql.js';
 import { forecastAccuracySql, rocSql, type MaturedForecast, type Period } from './kpi/value-sql.js';
+import { gatherReportData, TREND_RUNS } from './report/data.js';
+import { renderReport } from './report/html.js';
 import { copyToParquet, emptyRelation, literal, nullCountsSql, readParquet, selectAs, valuesRelation } from './sql/dialect.js';
 import type { ObjectInfo, ObjectStore } from './store/object-store.js';
 
@@ -76,6 +78,8 @@ export interface RunResult extends IngestCounts {
   customersScored: number;
   /** Where the extract was looked for: the answer to "why nothing was published". */
   extractLocation: string;
+  /** The published HTML report (absent when nothing was published). */
+  report?: string;
 }
 
 const EXTRACT_PREFIX = 'transactions';
@@ -85,6 +89,11 @@ const ROC_PERIODS = [
   ['1d', 1],
   ['30d', 30],
 ] as const;
+
+/** Where a run's HTML report is published (self-contained: open it from anywhere). */
+export function reportKey(date: string): string {
+  return `reports/dt=${date}/index.html`;
+}
 
 /** Where a run's exclusion list (control-group customer ids, CSV) is published. */
 export function controlExportKey(date: string): string {
@@ -245,6 +254,41 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
     progress('kpi');
 
     const status: RunStatus = counts.rowsAccepted + counts.rowsDuplicate === 0 ? 'empty_extract' : 'succeeded';
+    const recent = async (table: Table) => {
+      const dates = [...(await partitions(deps.dest, table, (d) => d < date)).entries()].sort(([a], [b]) => (a < b ? -1 : 1));
+      return Promise.all(dates.slice(-(TREND_RUNS - 1)).map(async ([day, key]) => ({ date: day, file: await deps.dest.localPath(key, scratch) })));
+    };
+    const reportData = await gatherReportData(
+      engine,
+      { output: (name) => join(scratch, `${name}.parquet`), scores: 'SELECT * FROM scored', kpiHistory: await recent(kpiDaily), forecastHistory: await recent(forecastAccuracy) },
+      {
+        date,
+        display: deps.config.display,
+        run: {
+          status,
+          rowsRead: counts.rowsRead,
+          rowsAccepted: counts.rowsAccepted,
+          rowsRejected: counts.rowsRejected,
+          rowsDuplicate: counts.rowsDuplicate,
+          customersScored,
+          seconds: (now().getTime() - startedAt.getTime()) / 1000,
+        },
+        holdout: report.map((r) => ({
+          window: String(r['window']),
+          segment: String(r['segment']),
+          incremental: r['incremental_revenue'] as number | null,
+          ciLow: r['ci_low'] as number | null,
+          ciHigh: r['ci_high'] as number | null,
+          pValue: r['p_value'] as number | null,
+          verdict: String(r['verdict']),
+          nTreatment: Number(r['n_treatment']),
+          nControl: Number(r['n_control']),
+        })),
+      },
+    );
+    await writeFile(join(scratch, 'report.html'), renderReport(reportData));
+    progress('report');
+
     const manifest: Record<(typeof runManifest.columns)[number]['name'], string | number> = {
       run_id: runId,
       status,
@@ -266,11 +310,12 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
     await publish(deps.dest, runId, [
       ...CATALOG.filter((table) => table !== runManifest).map(tableFile),
       { key: controlExportKey(date), file: join(scratch, 'control.csv') },
+      { key: reportKey(date), file: join(scratch, 'report.html') },
       // Last: a reader who sees the manifest sees a complete run.
       tableFile(runManifest),
     ]);
     progress('published');
-    return { ...base, ...counts, status, customersScored };
+    return { ...base, ...counts, status, customersScored, report: deps.dest.describe(reportKey(date)) };
   } finally {
     await engine.close();
     await rm(scratch, { recursive: true, force: true });

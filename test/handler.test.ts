@@ -117,7 +117,7 @@ describe('nightly handler', () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     const totals = emf.find((m) => 'RowsRead' in m)!;
     expect(totals).toMatchObject({ RowsRead: 2, RowsRejected: 1, CustomersScored: 1, RunsSucceeded: 1, service: 'crm-metrics-nightly' });
-    expect(emf.filter((m) => 'StageDuration' in m).map((m) => m['stage'])).toEqual(['ingest', 'ingested', 'rfm', 'clv', 'validated', 'holdout', 'published']);
+    expect(emf.filter((m) => 'StageDuration' in m).map((m) => m['stage'])).toEqual(['ingest', 'ingested', 'rfm', 'clv', 'validated', 'holdout', 'kpi', 'report', 'published']);
   });
 
   it('does not redo a published date unless forced', async () => {
@@ -204,6 +204,10 @@ describe('nightly handler', () => {
     await store.move('k/0.txt', 'moved/dt=2024-01-01/data.txt');
     expect((await store.list('')).map((o) => o.key)).toEqual(['k/1.txt', 'k/2.txt', 'moved/dt=2024-01-01/data.txt']);
     expect((await (await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'paging/moved/dt=2024-01-01/data.txt' }))).Body!.transformToString())).toBe('second!');
+    // A presigned link opens the object without credentials.
+    const link = await store.link('moved/dt=2024-01-01/data.txt');
+    expect(link).toMatch(/X-Amz-Signature=/);
+    expect(await (await fetch(link)).text()).toBe('second!');
     await store.deletePrefix('k/');
     expect((await store.list('')).map((o) => o.key)).toEqual(['moved/dt=2024-01-01/data.txt']);
     paging.destroy();

@@ -77,7 +77,7 @@ describe('ingest property', () => {
         // The same extract forced through the line path: both paths must agree on every outcome.
         const linesDest = await tempDir('prop-lines');
         const linesResult = await runLocal(DATE, source, linesDest, { input: { parser: 'lines' } });
-        expect({ ...linesResult, runId: '' }).toEqual({ ...result, runId: '' });
+        expect({ ...linesResult, runId: '', report: '' }).toEqual({ ...result, runId: '', report: '' });
         expect(await readTable(linesDest, transactions, DATE)).toEqual(await readTable(dest, transactions, DATE));
         expect(['succeeded', 'empty_extract']).toContain(result.status);
         expect(result.rowsRead).toBe(result.rowsAccepted + result.rowsRejected + result.rowsDuplicate);

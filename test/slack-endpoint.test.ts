@@ -63,6 +63,7 @@ beforeAll(async () => {
   vi.stubEnv('SLACK_ACCESS_JSON', JSON.stringify({ teams: ['T1'], channels: ['C1'], runUsers: [] }));
   vi.stubEnv('ATHENA_WORKGROUP', 'crm-metrics');
   vi.stubEnv('GLUE_DATABASE', 'crm_metrics');
+  vi.stubEnv('DEST_URI', 's3://crm-curated/curated/');
   vi.stubEnv('NIGHTLY_FUNCTION', 'crm-nightly');
   vi.stubEnv('SLACK_RESPONSE_URL_PREFIX', `${endpoint}/response-url`);
 });

@@ -3,8 +3,10 @@
  * command's answer checked against the tables read back independently (hyparquet), injection
  * attempts, the acknowledgement path, and the worker posting to a response_url served here.
  */
+import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import { TrinoSQL } from 'dt-sql-parser';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { customerScores, holdoutAssignment, holdoutResults, runManifest } from '../shared/catalog.js';
@@ -12,7 +14,7 @@ import { parseConfig } from '../shared/config.js';
 import { generateExtracts } from '../shared/demo/generate.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import { registerTableViews } from '../shared/local-query.js';
-import { runUnlessPublished } from '../shared/pipeline.js';
+import { reportKey, runUnlessPublished } from '../shared/pipeline.js';
 import { acknowledge, type AckDeps, type SlackJob } from '../shared/slack/ack.js';
 import { ANSWER_SQL, respond, type RespondContext } from '../shared/slack/answers.js';
 import { toPlainText, type SlackMessage } from '../shared/slack/blocks.js';
@@ -44,6 +46,7 @@ beforeAll(async () => {
   ctx = {
     query: (sql, parameters) => engine.query(sql, parameters),
     display,
+    reportLink: (date) => new LocalObjectStore(dest).link(reportKey(date)),
     defaultRunDate: () => LAST,
     run: (date, force) =>
       runUnlessPublished(date, force, {
@@ -74,6 +77,10 @@ describe('/crm commands on pipeline results', () => {
     const [manifest] = await readTable(dest, runManifest, LAST);
     expect(lines[0]).toMatch(new RegExp(`^${LAST}\\s+${manifest!['status']}\\s+[\\d.]+ s\\s+${grouped(Number(manifest!['rows_read']))}\\s+${grouped(Number(manifest!['rows_rejected']))}\\s`));
     expect(message.blocks[0]).toEqual({ type: 'header', text: { type: 'plain_text', text: 'Nightly runs' } });
+    // The summary links the latest run's report, which the run published.
+    const link = /<(file:[^|>]+)\|Open the report for (\d{4}-\d{2}-\d{2})>/.exec(JSON.stringify(message.blocks[1]))!;
+    expect(link[2]).toBe(LAST);
+    expect((await readFile(fileURLToPath(link[1]!), 'utf8')).startsWith('<!DOCTYPE html>')).toBe(true);
   });
 
   it('segments: customers, revenue and average CLV per segment and grade, and the moves', async () => {

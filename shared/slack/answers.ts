@@ -15,6 +15,8 @@ export type QueryRunner = (sql: string, parameters?: readonly SqlParameter[]) =>
 export interface AnswerContext {
   query: QueryRunner;
   display: Display;
+  /** A link to a run's HTML report, for people to open (a presigned URL on AWS). */
+  reportLink?: (date: string) => Promise<string>;
 }
 
 export type Question = Exclude<SlackCommand, { name: 'run' }>;
@@ -148,9 +150,10 @@ async function status(ctx: AnswerContext): Promise<SlackMessage> {
   ]);
   const last = rows[0]!;
   const summary = `Last run ${str(last, 'dt')}: ${str(last, 'status')}, ${f.number(num(last, 'rows_read'))} rows read, ${f.number(num(last, 'rows_rejected'))} rejected.`;
+  const link = ctx.reportLink ? await ctx.reportLink(str(last, 'dt')) : undefined;
   return message(summary, [
     header('Nightly runs'),
-    section(escape(summary)),
+    section(escape(summary) + (link ? ` <${link}|Open the report for ${str(last, 'dt')}>` : '')),
     ...tableSections(['date', 'outcome', 'duration', 'rows', 'rejected', 'duplicates', 'customers'], table),
   ]);
 }

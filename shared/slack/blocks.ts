@@ -88,6 +88,7 @@ export function toPlainText(message: SlackMessage): string {
   const plain = (text: string) =>
     text
       .replace(/```\n?/g, '')
+      .replace(/<([^|>]+)\|([^>]+)>/g, '$2: $1')
       .replace(/(^|\s)[*_](\S[^*_\n]*?)[*_](?=\s|$|[.,:;])/g, '$1$2')
       .replace(/&lt;/g, '<')
       .replace(/&gt;/g, '>')

@@ -1,5 +1,6 @@
 import { copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
-import { dirname, join, relative, sep } from 'node:path';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { ObjectInfo, ObjectStore } from './object-store.js';
 
 /** An {@link ObjectStore} over a local directory (demo runs, tests, the local CLI). */
@@ -62,6 +63,10 @@ export class LocalObjectStore implements ObjectStore {
     await mkdir(dirname(target), { recursive: true });
     // Both keys live under one root, on one file system: rename(2) replaces the target atomically.
     await rename(this.describe(from), target);
+  }
+
+  async link(key: string): Promise<string> {
+    return pathToFileURL(resolve(this.describe(key))).href;
   }
 
   async deletePrefix(prefix: string): Promise<void> {

@@ -20,6 +20,8 @@ export interface ObjectStore {
   put(key: string, localFile: string): Promise<void>;
   /** Replace the object at `to` with the object at `from`, atomically, and remove `from`. */
   move(from: string, to: string): Promise<void>;
+  /** A URL a person can open to read the object: a file URL locally, a presigned HTTPS GET on S3. */
+  link(key: string): Promise<string>;
   /** Remove every object under a folder prefix (ending in `/`); nothing to do when there is none. */
   deletePrefix(prefix: string): Promise<void>;
 }

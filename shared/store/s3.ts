@@ -12,6 +12,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { ObjectInfo, ObjectStore } from './object-store.js';
 
 /**
@@ -19,6 +20,8 @@ import type { ObjectInfo, ObjectStore } from './object-store.js';
  * slows the client down while S3 throttles, which a nightly batch prefers over failing.
  */
 export const S3_RETRY = { maxAttempts: 8, retryMode: 'adaptive' } as const;
+
+const LINK_SECONDS = 3600;
 
 /**
  * An {@link ObjectStore} over an S3 prefix. Objects are downloaded into the run's scratch directory
@@ -85,6 +88,14 @@ export class S3ObjectStore implements ObjectStore {
     const source = encodeURI(`${this.bucket}/${this.objectKey(from)}`);
     await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.objectKey(to), CopySource: source }));
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(from) }));
+  }
+
+  /**
+   * Valid for an hour, and never longer than the credentials that signed it (a Lambda role's are
+   * temporary): long enough to open a report from a Slack answer.
+   */
+  async link(key: string): Promise<string> {
+    return getSignedUrl(this.client, new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }), { expiresIn: LINK_SECONDS });
   }
 
   async deletePrefix(prefix: string): Promise<void> {

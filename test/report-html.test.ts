@@ -1,0 +1,296 @@
+/**
+ * The HTML run report (shared/report/html.ts): pure checks on the markup (self-contained, escaped,
+ * accessible charts, empty data) and a browser check in Debian's Chromium (no requests, no errors,
+ * charts laid out, no horizontal scrolling on a 1366×768 laptop screen, a screenshot to look at).
+ */
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { chromium } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { renderReport, type ReportData } from '../shared/report/html.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const ARTIFACTS = join(import.meta.dirname, '.artifacts');
+/** Sections that draw charts, by id; the run summary is tiles of numbers. */
+const CHART_SECTIONS = ['segments', 'migration', 'clv', 'calibration', 'holdout', 'kpi', 'roc', 'forecast'];
+const ODD = "VIP <&> 'Friends'";
+
+/** Deterministic noise for the fixture (mulberry32). */
+function rng(seed: number) {
+  return () => {
+    seed = (seed + 0x6d2b79f5) | 0;
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const shiftDays = (date: string, days: number) => new Date(Date.parse(`${date}T00:00:00Z`) + days * 86_400_000).toISOString().slice(0, 10);
+
+function fixture(): ReportData {
+  const random = rng(42);
+  const date = '2024-06-30';
+  const sizes: [string, number, number][] = [
+    ['Hibernating', 5200, 41],
+    ['Lost', 4100, 22],
+    ['Potential Loyalist', 3300, 160],
+    ['Loyal', 2600, 410],
+    ['Champions', 1900, 720],
+    ['At Risk', 1500, 150],
+    ['About to Sleep', 1200, 60],
+    ['Need Attention', 900, 120],
+    ['Promising', 700, 70],
+    ['New', 640, 90],
+    ["Can't Lose Them", 310, 380],
+    [ODD, 45, 2200],
+  ];
+  const segments: ReportData['segments'] = sizes.map(([segment, customers, avg]) => ({ segment, customers, monetary: Math.round(customers * avg * (0.8 + random() * 0.4)), avgClv: avg * 1.3 }));
+  segments[1]!.avgClv = null; // no converged model for a segment: prints "–"
+  const names = sizes.map(([s]) => s);
+  const migration: ReportData['migration'] = [];
+  for (const from of [...names, null]) {
+    for (const to of [...names, null]) {
+      if (from === null && to === null) continue;
+      const stay = from === to ? 0.8 : 0.02;
+      if (from !== to && random() < 0.45) continue;
+      const base = from === null ? 400 : (sizes.find(([s]) => s === from)?.[1] ?? 0);
+      migration.push({ from, to, customers: Math.max(1, Math.round(base * stay * random() * 1.5)) });
+    }
+  }
+  const clvHistogram = Array.from({ length: 20 }, (_, i) => ({ low: i * 60, high: i === 19 ? 8400 : (i + 1) * 60, customers: Math.round(6000 * Math.exp(-i / 3.5) + (i === 19 ? 300 : 0)) }));
+  const calibration = ['0', '1', '2', '3', '4', '5', '6', '7+'].map((bucket, i) => ({ bucket, customers: Math.round(9000 / (i + 1) ** 1.6), predicted: 0.15 + i * 0.42, actual: 0.12 + i * 0.4 + (random() - 0.5) * 0.2 }));
+  const holdout: ReportData['holdout'] = [];
+  for (const window of ['last_30_days', 'since_start']) {
+    const scale = window === 'since_start' ? 4 : 1;
+    holdout.push({ window, segment: 'ALL', incremental: 18_400 * scale, ciLow: 6_100 * scale, ciHigh: 30_700 * scale, pValue: 0.003, verdict: 'significant gain', nTreatment: 22_000, nControl: 1_160 });
+    holdout.push({ window, segment: 'Champions', incremental: 9_800 * scale, ciLow: 2_500 * scale, ciHigh: 17_100 * scale, pValue: 0.01, verdict: 'significant gain', nTreatment: 1_800, nControl: 95 });
+    holdout.push({ window, segment: 'Loyal', incremental: 2_100 * scale, ciLow: -3_900 * scale, ciHigh: 8_100 * scale, pValue: 0.49, verdict: 'inconclusive', nTreatment: 2_470, nControl: 130 });
+    holdout.push({ window, segment: 'Lost', incremental: -4_200 * scale, ciLow: -7_900 * scale, ciHigh: -500 * scale, pValue: 0.027, verdict: 'significant loss', nTreatment: 3_900, nControl: 205 });
+    holdout.push({ window, segment: "Can't Lose Them", incremental: 650 * scale, ciLow: -1_400 * scale, ciHigh: 2_700 * scale, pValue: 0.53, verdict: 'inconclusive', nTreatment: 295, nControl: 15 });
+    holdout.push({ window, segment: ODD, incremental: null, ciLow: null, ciHigh: null, pValue: null, verdict: 'suppressed: fewer than 20 customers in a group', nTreatment: 43, nControl: 2 });
+  }
+  const metrics: Record<string, (i: number) => number | null> = {
+    active_customers: (i) => Math.round(21_000 + i * 35 + (random() - 0.5) * 400),
+    revenue: (i) => Math.round(58_000 + Math.sin(i / 4) * 9_000 + (random() - 0.5) * 6_000),
+    average_order_value: (i) => 61 + Math.sin(i / 9) * 3 + (random() - 0.5) * 2,
+    retention_rate: (i) => 0.62 + i * 0.0006 + (random() - 0.5) * 0.01,
+    repeat_purchase_rate: () => 0.38 + (random() - 0.5) * 0.006,
+    return_rate: (i) => (i === 10 ? null : 0.071 + (random() - 0.5) * 0.01), // a run without returns base
+  };
+  const kpiTrend = Object.entries(metrics).flatMap(([metric, value]) => Array.from({ length: 60 }, (_, i) => ({ date: shiftDays(date, i - 59), metric, value: value(i) })));
+  const roc: ReportData['roc'] = [];
+  for (const period of ['1d', '30d']) {
+    for (const segment of ['ALL', 'Champions', 'Loyal', 'Lost', "Can't Lose Them", ODD]) {
+      const equityStart = 100_000 + random() * 900_000;
+      const cashFlow = equityStart * (period === '1d' ? 0.002 : 0.05) * random();
+      const equityChange = equityStart * (random() - 0.6) * (period === '1d' ? 0.01 : 0.1);
+      roc.push({ period, segment, equityStart, cashFlow, equityChange, roc: (cashFlow + equityChange) / equityStart });
+    }
+  }
+  roc.push({ period: '30d', segment: 'New', equityStart: null, cashFlow: 1_200, equityChange: null, roc: null });
+  const forecastAccuracy: ReportData['forecastAccuracy'] = [];
+  for (const horizon of [30, 90]) {
+    for (let i = 0; i < 60 - horizon / 3; i++) {
+      const expected = horizon * 2_000 * (1 + Math.sin(i / 6) * 0.1);
+      forecastAccuracy.push({ forecastDate: shiftDays(date, -horizon - (59 - horizon / 3) + i), horizonDays: horizon, expected: i === 5 ? null : expected, actual: expected * (0.9 + random() * 0.2) });
+    }
+  }
+  return {
+    date,
+    display: { locale: 'en-US', currency: 'EUR' },
+    run: { status: 'ok', rowsRead: 1_250_000, rowsAccepted: 1_246_310, rowsRejected: 2_890, rowsDuplicate: 800, customersScored: 22_395, seconds: 184.2 },
+    segments,
+    migration,
+    previousDate: '2024-06-29',
+    clvHistogram,
+    calibration,
+    calibrationModel: 'bgnbd',
+    calibrationEnd: '2024-03-31',
+    holdoutDays: 90,
+    holdout,
+    kpiTrend,
+    roc,
+    forecastAccuracy,
+  };
+}
+
+function empty(): ReportData {
+  return {
+    date: '2024-01-01',
+    display: { locale: 'en-US', currency: 'EUR' },
+    run: { status: 'ok', rowsRead: 0, rowsAccepted: 0, rowsRejected: 0, rowsDuplicate: 0, customersScored: 0, seconds: 0 },
+    segments: [],
+    migration: [],
+    previousDate: null,
+    clvHistogram: [],
+    calibration: [],
+    calibrationModel: null,
+    calibrationEnd: null,
+    holdoutDays: null,
+    holdout: [],
+    kpiTrend: [],
+    roc: [],
+    forecastAccuracy: [],
+  };
+}
+
+/** The HTML of each `<section id="…">`, by id. */
+function sections(html: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const match of html.matchAll(/<section id="([^"]+)"[\s\S]*?<\/section>/g)) out.set(match[1]!, match[0]);
+  return out;
+}
+
+/** Text a reader could see: tags removed, entities left as they are (they are not "NaN"). */
+const visibleText = (html: string) => html.replace(/<style>[\s\S]*?<\/style>/g, '').replace(/<[^>]*>/g, ' ');
+
+describe('renderReport (markup)', () => {
+  const html = renderReport(fixture());
+
+  it('is one complete document', () => {
+    expect(html.startsWith('<!DOCTYPE html>')).toBe(true);
+    expect(html.trimEnd().endsWith('</html>')).toBe(true);
+    expect(html).toContain('<meta charset="utf-8">');
+  });
+
+  it('references nothing outside the file', () => {
+    expect(html).not.toMatch(/https?:\/\//i);
+    // Only in-page anchors (href="#holdout").
+    const targets = [...html.matchAll(/\b(?:src|href|xlink:href|action|poster|srcset)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)/gi)].map((m) => m[1]!.replace(/^["']|["']$/g, ''));
+    expect(targets.length).toBeGreaterThan(0);
+    expect(targets.filter((t) => !t.startsWith('#'))).toEqual([]);
+    expect(html).not.toMatch(/@import|url\(/i);
+    expect(html).not.toMatch(/<(script|link|img|iframe|object|embed)\b/i);
+  });
+
+  it('escapes every segment name (and never emits one raw)', () => {
+    for (const { segment } of fixture().segments) {
+      const escaped = segment.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&#39;');
+      expect(html, segment).toContain(escaped);
+    }
+    expect(html).toContain('VIP &lt;&amp;&gt; &#39;Friends&#39;');
+    expect(html).not.toContain('<&>');
+    expect(html).not.toContain("Can't");
+  });
+
+  it('draws an accessible SVG chart in every chart section', () => {
+    const bySection = sections(html);
+    expect([...bySection.keys()]).toEqual(['run', ...CHART_SECTIONS]);
+    for (const id of CHART_SECTIONS) {
+      const svgs = bySection.get(id)!.match(/<svg\b[^>]*>\s*<title>[^<]+<\/title>/g) ?? [];
+      expect(svgs.length, id).toBeGreaterThan(0);
+      for (const svg of svgs) {
+        expect(svg, id).toContain('role="img"');
+        expect(svg, id).toMatch(/aria-label="[^"]+"/);
+        expect(svg, id).toMatch(/viewBox="0 0 \d+(\.\d)? \d+(\.\d)?"/);
+      }
+    }
+    // Every <svg> in the document is one of those (none without a title or role).
+    const all = html.match(/<svg\b/g)!.length;
+    expect(html.match(/<svg\b[^>]*role="img"[^>]*>\s*<title>/g)!.length).toBe(all);
+    expect(all).toBe(3 /* segments */ + 1 + 1 + 1 + 2 /* holdout windows */ + 6 /* KPIs */ + 2 /* ROC periods */ + 2 /* horizons */);
+  });
+
+  it('formats numbers for the locale and currency, and never prints NaN', () => {
+    expect(html).toContain('1,250,000'); // rows read, grouped
+    expect(html).toContain('+€18,400'); // signed money without decimals
+    expect(html).toMatch(/\d+\.\d%/); // rates as percentages
+    expect(visibleText(html)).not.toMatch(/NaN|Infinity|undefined|null/);
+    const german = renderReport({ ...fixture(), display: { locale: 'de-DE', currency: 'EUR' } });
+    expect(german).toContain('1.250.000');
+    expect(german).toMatch(/\+18\.400\s€/);
+  });
+
+  it('colours the migration heatmap by count with readable text', () => {
+    const heat = sections(html).get('migration')!;
+    expect(heat).toContain('(new)');
+    expect(heat).toContain('(gone)');
+    // Dark cells carry white text, light ones dark text.
+    expect(heat).toMatch(/fill="#ffffff">\d/);
+    expect(heat).toMatch(/fill="#24292f">\d/);
+  });
+
+  it('says "not available yet" instead of drawing empty charts', () => {
+    const out = renderReport(empty());
+    const bySection = sections(out);
+    for (const id of CHART_SECTIONS) expect(bySection.get(id), id).toMatch(/Not available yet/);
+    expect(out).not.toContain('<svg');
+    expect(visibleText(out)).not.toMatch(/NaN|Infinity|undefined|null/);
+  });
+
+  it('survives non-finite numbers and lone data points', () => {
+    const data = fixture();
+    data.segments[0]!.monetary = Number.NaN;
+    data.clvHistogram = [{ low: 0, high: 0, customers: 10 }];
+    data.calibration = [{ bucket: '0', customers: 5, predicted: 0.2, actual: Number.POSITIVE_INFINITY }];
+    data.kpiTrend = [{ date: '2024-06-30', metric: 'revenue', value: 1000 }, { date: '2024-06-30', metric: 'return_rate', value: null }];
+    data.holdout = [{ window: 'since_start', segment: 'ALL', incremental: 0, ciLow: 0, ciHigh: 0, pValue: 1, verdict: 'inconclusive', nTreatment: 1, nControl: 1 }];
+    data.forecastAccuracy = [{ forecastDate: '2024-05-31', horizonDays: 30, expected: 100, actual: 0 }];
+    const out = renderReport(data);
+    expect(visibleText(out)).not.toMatch(/NaN|Infinity|undefined/);
+    expect(out).not.toMatch(/="[^"]*(NaN|Infinity)/); // no NaN coordinates either
+  });
+});
+
+const hasChromium = existsSync(CHROMIUM);
+if (!hasChromium && !process.env['CI']) console.warn(`report-html: ${CHROMIUM} not found, skipping the browser check (apt-get install chromium to run it)`);
+
+describe('renderReport (in Chromium)', () => {
+  it.skipIf(!hasChromium && !process.env['CI'])('loads offline without errors, lays out every chart and fits a 1366×768 screen', async () => {
+    if (!hasChromium) throw new Error(`CI is set but ${CHROMIUM} is missing: install Debian's chromium package for the report browser test`);
+    const dir = mkdtempSync(join(tmpdir(), 'report-html-'));
+    const file = join(dir, 'index.html');
+    writeFileSync(file, renderReport(fixture()));
+    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1366, height: 768 } });
+      const blocked: string[] = [];
+      const errors: string[] = [];
+      await page.route('**/*', (route) => {
+        const url = route.request().url();
+        if (url.startsWith('file:')) return route.continue();
+        blocked.push(url);
+        return route.abort();
+      });
+      page.on('console', (message) => {
+        if (message.type() === 'error') errors.push(message.text());
+      });
+      page.on('pageerror', (error) => errors.push(error.message));
+      await page.goto(pathToFileURL(file).href, { waitUntil: 'load' });
+      // The screenshot first, so that a failing layout check below leaves a picture to look at.
+      mkdirSync(ARTIFACTS, { recursive: true });
+      copyFileSync(file, join(ARTIFACTS, 'report.html')); // to open by hand beside the screenshot
+      const png = join(ARTIFACTS, 'report.png');
+      await page.screenshot({ path: png, fullPage: true });
+      expect(statSync(png).size).toBeGreaterThan(10_000);
+
+      expect(blocked).toEqual([]);
+      expect(errors).toEqual([]);
+
+      const charts = page.locator('svg.chart');
+      expect(await charts.count()).toBe(18);
+      for (const chart of await charts.all()) {
+        const box = await chart.boundingBox();
+        expect(box && box.width > 0 && box.height > 0).toBe(true);
+        expect(box!.x + box!.width).toBeLessThanOrEqual(1366);
+      }
+      // Text the charts place by estimate (no font metrics in TypeScript) must stay inside its chart.
+      // (Browser code as a string: the project's TypeScript has no DOM types.)
+      const outside = await page.evaluate<string[]>(`[...document.querySelectorAll('svg.chart')].flatMap((svg) => {
+        const s = svg.getBoundingClientRect();
+        return [...svg.querySelectorAll('text')]
+          .filter((t) => { const b = t.getBoundingClientRect(); return b.left < s.left - 1 || b.top < s.top - 1 || b.right > s.right + 1 || b.bottom > s.bottom + 1; })
+          .map((t) => svg.querySelector('title').textContent + ': ' + t.textContent);
+      })`);
+      expect(outside).toEqual([]);
+      const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - document.documentElement.clientWidth');
+      expect(overflow).toBeLessThanOrEqual(0);
+
+    } finally {
+      await browser.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
