@@ -8,54 +8,17 @@
  * Each step runs in its own process; peak memory is that process's max RSS.
  * Options: --customers N (default 1000000), --keep (reuse generated data).
  */
-import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { mkdir, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { partitionKey, REPRODUCIBLE_TABLES } from '../shared/catalog.js';
-import { generateExtracts } from '../shared/demo/generate.js';
-import { DuckDbEngine } from '../shared/engine/duckdb.js';
-import { literal } from '../shared/sql/dialect.js';
+import { benchData, LOAD_DATE, NEXT_DATE, prepareBenchData, step } from './data.js';
 
 const { values } = parseArgs({ options: { customers: { type: 'string' }, keep: { type: 'boolean' } } });
 const customers = Number(values.customers ?? 1_000_000);
-const root = join(import.meta.dirname, '.data', `c${customers}`);
-const source = join(root, 'source');
-const LOAD_DATE = '2024-12-31';
-const NEXT_DATE = '2025-01-01';
-/** BG/NBD and Gamma-Gamma parameters giving ~10 orders per customer over two years. */
-const PARAMS = { r: 1, alpha: 28, a: 0.3, b: 5.5 };
-
-async function prepare(): Promise<number> {
-  const marker = join(root, 'generated.json');
-  if (values.keep && existsSync(marker)) return Number(readFileSync(marker, 'utf8'));
-  await rm(root, { recursive: true, force: true });
-  await mkdir(root, { recursive: true });
-  const generated = await generateExtracts({
-    dir: source,
-    from: '2023-01-01',
-    to: LOAD_DATE,
-    customers,
-    params: PARAMS,
-    singleExtractDate: LOAD_DATE,
-    filesPerExtract: 8,
-    malformedRows: 100,
-  });
-  // Next night's extract: 30k fresh orders from existing customers.
-  const engine = await DuckDbEngine.open();
-  await mkdir(join(source, 'transactions', `dt=${NEXT_DATE}`), { recursive: true });
-  await engine.run(`COPY (SELECT 'N' || transaction_id AS transaction_id, customer_id,
-      '${NEXT_DATE}T12:00:00' AS ordered_at, amount, quantity, channel, currency, is_return
-    FROM read_csv(${literal(join(source, 'transactions', `dt=${LOAD_DATE}`, '*.csv'))}, header = true, all_varchar = true, ignore_errors = true)
-    USING SAMPLE 30000 ROWS (reservoir, 7))
-    TO ${literal(join(source, 'transactions', `dt=${NEXT_DATE}`, 'part-00000.csv'))} (HEADER)`);
-  await engine.close();
-  const rows = generated.transactions + generated.returns;
-  writeFileSync(marker, String(rows));
-  return rows;
-}
+const { root, source } = benchData(customers);
 
 /** SHA-256 of every table's partition for a date, except those describing the run (timings). */
 function partitionHashes(dest: string, date: string): Record<string, string> {
@@ -67,24 +30,8 @@ function partitionHashes(dest: string, date: string): Record<string, string> {
   );
 }
 
-interface Step {
-  mode: string;
-  wallMs: number;
-  maxRssMb: number;
-  rowsRead?: number;
-  customers?: number;
-  stages?: Record<string, number>;
-}
-
-function step(...args: string[]): Step {
-  const out = execFileSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'run-once.ts'), ...args], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return JSON.parse(out.toString().trim().split('\n').pop()!) as Step;
-}
-
 const genStart = performance.now();
-const rows = await prepare();
+const rows = await prepareBenchData(customers, values.keep ?? false);
 console.log(`data: ${rows.toLocaleString()} rows, ${customers.toLocaleString()} customers (${((performance.now() - genStart) / 1000).toFixed(1)} s to prepare)`);
 
 const dest = join(root, 'dest');
