@@ -7,11 +7,11 @@
  */
 import { FORECAST_HORIZON_DAYS } from '../catalog.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
-import { expectedOrderValue, expectedOrderValues, fitGammaGamma } from './gamma-gamma.js';
+import { expectedOrderValues, fitGammaGamma } from './gamma-gamma.js';
+import { populationOrderValue, predictFrequency, type FittedClv } from './shards.js';
 import { FREQUENCY_MODELS, type FrequencyModel, type FrequencyModelName } from './models.js';
-import { compressedFrequencySql, customerSummarySql, DAYS_PER_UNIT, type TimeUnit } from './summary-sql.js';
+import { compressedFrequencySql, customerSummarySql, type TimeUnit } from './summary-sql.js';
 import type { ValidationConfig } from './validate.js';
-import { discountedExpectedPurchasesVector } from './value.js';
 import type { FitOptions, FitResult, FrequencySummary, SpendSummary } from './types.js';
 
 export interface ClvConfig {
@@ -24,9 +24,6 @@ export interface ClvConfig {
   margin: number;
   validation: ValidationConfig;
 }
-
-/** A month, for monthly CLV discounting (as lifetimes' customer_lifetime_value). */
-const DAYS_PER_MONTH = 30;
 
 
 /** One row of the `model_fit` table. */
@@ -83,7 +80,7 @@ export function fitFirstConverging(
   options: FitOptions,
   unit: TimeUnit,
   registry: Record<string, FrequencyModel> = FREQUENCY_MODELS,
-): { fits: ModelFitRow[]; chosen?: { model: FrequencyModel; params: object } } {
+): { fits: ModelFitRow[]; chosen?: { name: FrequencyModelName; model: FrequencyModel; params: object } } {
   const fits: ModelFitRow[] = [];
   // Without any repeat purchase the likelihood peaks at the boundary (a purchase rate of zero):
   // an optimiser "converges" there, but the parameters mean nothing, so no model is fitted.
@@ -94,7 +91,7 @@ export function fitFirstConverging(
       ? attempt<object>(() => model.fit(frequency, options))
       : new Error('no repeat purchases in the history yet: purchase-timing models cannot be fitted');
     fits.push(describeFit(name, unit, fit, frequency.x.length));
-    if (!(fit instanceof Error) && fit.converged) return { fits, chosen: { model, params: fit.params } };
+    if (!(fit instanceof Error) && fit.converged) return { fits, chosen: { name: name as FrequencyModelName, model, params: fit.params } };
   }
   return { fits };
 }
@@ -103,7 +100,12 @@ export function fitFirstConverging(
  * Creates {@link CLV_SCORES_TABLE} (customer_id, p_alive, expected_purchases_30d/90d/365d,
  * expected_order_value, discounted_purchases, clv) from a relation of curated transactions as of `runDate`.
  */
-export async function scoreCustomers(engine: SqlEngine, transactions: string, runDate: string, config: ClvConfig): Promise<ModelFitRow[]> {
+export async function scoreCustomers(
+  engine: SqlEngine,
+  transactions: string,
+  runDate: string,
+  config: ClvConfig,
+): Promise<{ fits: ModelFitRow[]; fitted: FittedClv }> {
   const unit = config.time_unit;
   await engine.run(`CREATE TEMP TABLE clv_summary AS ${customerSummarySql(transactions, runDate, unit)}`);
 
@@ -112,40 +114,27 @@ export async function scoreCustomers(engine: SqlEngine, transactions: string, ru
   const { fits, chosen } = fitFirstConverging(frequency, config.models, { penalizer: config.penalizer }, unit);
   await engine.run(`CREATE TEMP TABLE clv_frequency (x DOUBLE, t_x DOUBLE, T DOUBLE, p_alive DOUBLE,
     ${FORECAST_HORIZON_DAYS.map((d) => `expected_purchases_${d}d DOUBLE`).join(', ')}, discounted_purchases DOUBLE)`);
-  if (chosen) {
-    const { model, params } = chosen;
-    const { x, tx, T } = frequency;
-    const expectedBy = (t: number) => model.conditionalExpectedPurchases(params, t, x, tx, T);
-    const expected = Object.fromEntries(FORECAST_HORIZON_DAYS.map((d) => [`expected_purchases_${d}d`, expectedBy(d / DAYS_PER_UNIT[unit])]));
-    const discounted = discountedExpectedPurchasesVector(
-      expectedBy,
-      config.horizon_months,
-      config.monthly_discount_rate,
-      DAYS_PER_MONTH,
-      DAYS_PER_UNIT[unit],
-      x.length,
-    );
-    await engine.insertNumbers('clv_frequency', {
-      x,
-      tx,
-      T,
-      p_alive: model.probabilityAlive(params, x, tx, T),
-      ...expected,
-      discounted_purchases: discounted,
-    });
-  }
+  const fitted: FittedClv = {
+    timeUnit: unit,
+    ...(chosen ? { frequency: { model: chosen.name, params: chosen.params } } : {}),
+    horizonMonths: config.horizon_months,
+    monthlyDiscountRate: config.monthly_discount_rate,
+    margin: config.margin,
+  };
+  const predicted = predictFrequency(fitted, frequency.x, frequency.tx, frequency.T);
+  if (predicted) await engine.insertNumbers('clv_frequency', { x: frequency.x, tx: frequency.tx, T: frequency.T, ...predicted });
 
   // Gamma-Gamma models positive spend: it is fitted on repeat customers whose mean repeat spend is
   // above zero (free orders exist in real data, e.g. CDNOW), and predicts for every repeat customer.
   const spend = (await engine.queryNumbers(`SELECT CAST(x AS DOUBLE) AS x, mean_repeat_value AS meanSpend, CAST(count(*) AS DOUBLE) AS weight
     FROM clv_summary WHERE x > 0 GROUP BY x, mean_repeat_value ORDER BY x, mean_repeat_value`)) as unknown as SpendSummary;
   const positive = spend.meanSpend.map((m) => (m > 0 ? 1 : 0));
-  const fitted: SpendSummary = {
+  const spendFitted: SpendSummary = {
     x: spend.x.filter((_, i) => positive[i]),
     meanSpend: spend.meanSpend.filter((_, i) => positive[i]),
     weight: spend.weight.filter((_, i) => positive[i]),
   };
-  const gammaGamma = attempt(() => fitGammaGamma(fitted, { penalizer: config.penalizer }));
+  const gammaGamma = attempt(() => fitGammaGamma(spendFitted, { penalizer: config.penalizer }));
   await engine.run(`CREATE TEMP TABLE clv_spend (x DOUBLE, mean_repeat_value DOUBLE, expected_order_value DOUBLE)`);
   let newCustomerValue = 'NULL';
   if (!(gammaGamma instanceof Error) && gammaGamma.converged) {
@@ -154,7 +143,8 @@ export async function scoreCustomers(engine: SqlEngine, transactions: string, ru
       meanSpend: spend.meanSpend,
       value: expectedOrderValues(gammaGamma.params, spend.x, spend.meanSpend),
     });
-    const population = expectedOrderValue(gammaGamma.params, 0, 0);
+    fitted.spend = gammaGamma.params;
+    const population = populationOrderValue(gammaGamma.params);
     if (Number.isFinite(population)) newCustomerValue = String(population);
   }
 
@@ -168,5 +158,5 @@ export async function scoreCustomers(engine: SqlEngine, transactions: string, ru
     LEFT JOIN clv_frequency AS f ON f.x = s.x AND f.t_x = s.t_x AND f.T = s.T
     LEFT JOIN clv_spend AS v ON v.x = s.x AND v.mean_repeat_value = s.mean_repeat_value)`);
 
-  return [...fits, describeFit('gamma_gamma', unit, gammaGamma, fitted.x.length)];
+  return { fits: [...fits, describeFit('gamma_gamma', unit, gammaGamma, spendFitted.x.length)], fitted };
 }
