@@ -273,18 +273,8 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
           customersScored,
           seconds: (now().getTime() - startedAt.getTime()) / 1000,
         },
-        holdout: report.map((r) => ({
-          window: String(r['window']),
-          segment: String(r['segment']),
-          incremental: r['incremental_revenue'] as number | null,
-          ciLow: r['ci_low'] as number | null,
-          ciHigh: r['ci_high'] as number | null,
-          pValue: r['p_value'] as number | null,
-          verdict: String(r['verdict']),
-          nTreatment: Number(r['n_treatment']),
-          nControl: Number(r['n_control']),
-        })),
       },
+      report,
     );
     await writeFile(join(scratch, 'report.html'), renderReport(reportData));
     progress('report');

@@ -4,6 +4,7 @@
  * little to a night.
  */
 import type { SqlEngine, SqlRow } from '../engine/sql-engine.js';
+import type { ResultRow } from '../holdout/report.js';
 import { exactSum, readParquet } from '../sql/dialect.js';
 import type { ReportData } from './html.js';
 
@@ -25,8 +26,8 @@ export interface ReportSources {
   scores: string;
 }
 
-const num = (row: SqlRow, column: string) => (row[column] === null || row[column] === undefined ? null : Number(row[column]));
-const str = (row: SqlRow, column: string) => String(row[column] ?? '');
+const num = (row: SqlRow | ResultRow, column: string) => (row[column] === null || row[column] === undefined ? null : Number(row[column]));
+const str = (row: SqlRow | ResultRow, column: string) => String(row[column] ?? '');
 
 /** `SELECT … FROM` each dated file, with its date as a column, in one relation. */
 function dated(files: readonly { date: string; file: string }[], columns: string): string | undefined {
@@ -37,7 +38,8 @@ function dated(files: readonly { date: string; file: string }[], columns: string
 export async function gatherReportData(
   engine: SqlEngine,
   sources: ReportSources,
-  base: Pick<ReportData, 'date' | 'display' | 'run' | 'holdout'>,
+  base: Pick<ReportData, 'date' | 'display' | 'run'>,
+  holdoutResults: readonly ResultRow[],
 ): Promise<ReportData> {
   const from = (table: string) => readParquet([sources.output(table)]);
   const query = (sql: string) => engine.query(sql);
@@ -73,6 +75,17 @@ export async function gatherReportData(
   const validation = calibration.filter((r) => r['frequency_bucket'] !== 'all');
   return {
     ...base,
+    holdout: holdoutResults.map((r) => ({
+      window: str(r, 'window'),
+      segment: str(r, 'segment'),
+      incremental: num(r, 'incremental_revenue'),
+      ciLow: num(r, 'ci_low'),
+      ciHigh: num(r, 'ci_high'),
+      pValue: num(r, 'p_value'),
+      verdict: str(r, 'verdict'),
+      nTreatment: num(r, 'n_treatment') ?? 0,
+      nControl: num(r, 'n_control') ?? 0,
+    })),
     segments: segments.map((r) => ({ segment: str(r, 'segment'), customers: num(r, 'customers') ?? 0, monetary: num(r, 'monetary') ?? 0, avgClv: num(r, 'avg_clv') })),
     migration: migration.map((r) => ({ from: r['from_segment'] === null ? null : str(r, 'from_segment'), to: r['to_segment'] === null ? null : str(r, 'to_segment'), customers: num(r, 'customers') ?? 0 })),
     previousDate: migration.find((r) => r['previous_dt'])?.['previous_dt'] as string | undefined ?? null,
