@@ -2,7 +2,7 @@
  * The holdout assignment in SQL, bucket for bucket the same as `assign.ts` (GrowthBook's hash), so
  * a million customers are assigned inside the engine without leaving it.
  */
-import { fnv1a32, literal } from '../sql/dialect.js';
+import { DUCKDB, literal, type Dialect } from '../sql/dialect.js';
 import type { HashVersion } from './assign.js';
 
 export interface HoldoutConfig {
@@ -12,8 +12,9 @@ export interface HoldoutConfig {
 }
 
 /** GrowthBook's hash(seed, value, version) ∈ [0, 1) for a customer-id expression. */
-export function holdoutHashSql(customerId: string, salt: string, version: HashVersion): string {
+export function holdoutHashSql(customerId: string, salt: string, version: HashVersion, dialect: Dialect = DUCKDB): string {
   const id = `CAST(${customerId} AS VARCHAR)`;
+  const { fnv1a32 } = dialect;
   return version === 1
     ? `CAST(${fnv1a32(`${id} || ${literal(salt)}`)} % 1000 AS DOUBLE) / 1000`
     : `CAST(${fnv1a32(`CAST(${fnv1a32(`${literal(salt)} || ${id}`)} AS VARCHAR)`)} % 10000 AS DOUBLE) / 10000`;
@@ -24,9 +25,9 @@ export function holdoutHashSql(customerId: string, salt: string, version: HashVe
  * below the control share (the bucket range [0, share)), else treatment. The hash depends only on
  * the salt and the id, so a customer's group never changes until the salt does.
  */
-export function holdoutAssignmentSql(transactions: string, config: HoldoutConfig): string {
+export function holdoutAssignmentSql(transactions: string, config: HoldoutConfig, dialect: Dialect = DUCKDB): string {
   return `SELECT customer_id,
-      CASE WHEN ${holdoutHashSql('customer_id', config.salt, config.hash_version)} < ${config.control_share}
+      CASE WHEN ${holdoutHashSql('customer_id', config.salt, config.hash_version, dialect)} < ${config.control_share}
         THEN 'control' ELSE 'treatment' END AS holdout_group,
       ${literal(config.salt)} AS salt, ${config.hash_version} AS hash_version,
       min(order_date) AS assigned_at

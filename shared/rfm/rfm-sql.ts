@@ -12,12 +12,12 @@
  * arithmetic on ranks gives the same answer on every engine and every run.
  */
 import type { Config, SegmentRule } from '../config.js';
-import { dateLiteral, daysBetween, intDiv, literal } from '../sql/dialect.js';
+import { dateLiteral, daysBetween, DUCKDB, literal, type Dialect } from '../sql/dialect.js';
 
 const SCORE_BINS = 5;
 
-function score(rankColumn: string): string {
-  return `1 + ${intDiv(`${SCORE_BINS} * (${rankColumn} - 1)`, 'customer_count')}`;
+function score(rankColumn: string, dialect: Dialect): string {
+  return `1 + ${dialect.intDiv(`${SCORE_BINS} * (${rankColumn} - 1)`, 'customer_count')}`;
 }
 
 function segmentCase(rules: readonly SegmentRule[]): string {
@@ -37,7 +37,7 @@ function gradeCase(min: Config['rfm']['grade_min_score']): string {
 }
 
 /** Customer scores (columns of the `customer_scores` table) from a relation of curated transactions. */
-export function customerScoresSql(transactions: string, runDate: string, rfm: Config['rfm']): string {
+export function customerScoresSql(transactions: string, runDate: string, rfm: Config['rfm'], dialect: Dialect = DUCKDB): string {
   const asOf = dateLiteral(runDate);
   return `WITH
 history AS (
@@ -63,7 +63,7 @@ ranked AS (
   FROM (SELECT *, ${daysBetween('last_purchase_date', asOf)} AS recency_days FROM customers) AS c
 ),
 scored AS (
-  SELECT *, ${score('r_rank')} AS r_score, ${score('f_rank')} AS f_score, ${score('m_rank')} AS m_score FROM ranked
+  SELECT *, ${score('r_rank', dialect)} AS r_score, ${score('f_rank', dialect)} AS f_score, ${score('m_rank', dialect)} AS m_score FROM ranked
 )
 SELECT customer_id, first_purchase_date, last_purchase_date, recency_days, frequency, monetary, returned_amount,
   r_score, f_score, m_score,

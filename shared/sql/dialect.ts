@@ -1,7 +1,7 @@
 /**
  * Everything engine-specific in the SQL text, in one place. The queries in `shared/` are written
- * in the common subset of DuckDB and Trino (Athena) SQL and call these helpers where the two differ.
- * Today only DuckDB runs them; Athena variants arrive with the scale-out issue.
+ * in the common subset of DuckDB and Trino (Athena) SQL and call these helpers where the two differ:
+ * a query builder takes a {@link Dialect} and renders the same query for either engine.
  */
 import { sqlType, type Table } from '../catalog.js';
 
@@ -19,10 +19,37 @@ export function dateLiteral(isoDate: string): string {
   return `DATE ${literal(isoDate)}`;
 }
 
-/** Integer division that truncates in both engines (DuckDB's `/` always returns a DOUBLE). */
-export function intDiv(numerator: string, denominator: string): string {
-  return `(${numerator}) // (${denominator})`;
+/** The constructs DuckDB and Trino spell differently. */
+export interface Dialect {
+  name: 'duckdb' | 'trino';
+  /** Integer division of non-negative integers, truncating. */
+  intDiv(numerator: string, denominator: string): string;
+  /**
+   * FNV-1a 32-bit of a VARCHAR expression, over its characters' code points (equal to GrowthBook's
+   * UTF-16 code units for ids in the Basic Multilingual Plane), as a BIGINT in [0, 2^32).
+   */
+  fnv1a32(expr: string): string;
 }
+
+const FNV_OFFSET = '2166136261';
+const FNV_PRIME = '16777619';
+
+export const DUCKDB: Dialect = {
+  name: 'duckdb',
+  // DuckDB's `/` always returns a DOUBLE; `//` is its integer division.
+  intDiv: (numerator, denominator) => `(${numerator}) // (${denominator})`,
+  fnv1a32: (expr) => `list_reduce(list_transform(string_split(${expr}, ''), ch -> unicode(ch)),
+    (h, c) -> (xor(h, c) * ${FNV_PRIME}) % 4294967296, CAST(${FNV_OFFSET} AS BIGINT))`,
+};
+
+export const TRINO: Dialect = {
+  name: 'trino',
+  // Trino's `/` on integers truncates.
+  intDiv: (numerator, denominator) => `CAST(${numerator} AS BIGINT) / CAST(${denominator} AS BIGINT)`,
+  // (h XOR c) < 2^32 and the prime < 2^25: the product fits a BIGINT before the modulo.
+  fnv1a32: (expr) => `reduce(transform(regexp_extract_all(${expr}, '(?s).'), ch -> codepoint(CAST(ch AS VARCHAR(1)))),
+    CAST(${FNV_OFFSET} AS BIGINT), (h, c) -> (bitwise_xor(h, c) * ${FNV_PRIME}) % 4294967296, h -> h)`,
+};
 
 /** Whole days from `from` to `to` (dates). */
 export function daysBetween(from: string, to: string): string {
@@ -78,13 +105,4 @@ export function valuesRelation(table: Table, rows: readonly Record<string, strin
  */
 export function exactSum(expr: string): string {
   return `CAST(sum(CAST(${expr} AS DECIMAL(38,10))) AS DOUBLE)`;
-}
-
-/**
- * FNV-1a 32-bit of a VARCHAR expression, over its characters' code points (equal to GrowthBook's
- * UTF-16 code units for ids in the Basic Multilingual Plane), as a BIGINT in [0, 2^32).
- */
-export function fnv1a32(expr: string): string {
-  return `list_reduce(list_transform(string_split(${expr}, ''), ch -> unicode(ch)),
-    (h, c) -> (xor(h, c) * 16777619) % 4294967296, CAST(2166136261 AS BIGINT))`;
 }
