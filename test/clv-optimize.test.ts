@@ -145,6 +145,22 @@ describe('minimize', () => {
     expect(b.converged).toBe(false);
   });
 
+  it('counts a stop at the precision floor as converged only with a gradient near the tolerance', () => {
+    // f = 10 + 50 x² + δ|x|: the minimum at 0 is a kink where the gradient is ±δ, never 0, so BFGS
+    // ends when f stops changing within double precision, with |∇f| ≈ δ.
+    const kink = (delta: number): Objective => (x, g) => {
+      const v = x[0]!;
+      if (g) g[0] = 100 * v + delta * Math.sign(v || 1);
+      return 10 + 50 * v * v + delta * Math.abs(v);
+    };
+    const floor = minimize(kink(5e-6), [3], { fallback: false });
+    expect(floor.converged).toBe(true);
+    expect(floor.message).toMatch(/precision floor/);
+    expect(Math.abs(floor.x[0]!)).toBeLessThan(1e-6);
+    const rough = minimize(kink(5e-2), [3], { fallback: false });
+    expect(rough.converged).toBe(false);
+  });
+
   it('reports converged = false when it runs out of iterations', () => {
     const r = minimize(rosenbrock, [-1.2, 1], { maxIterations: 5 });
     expect(r.converged).toBe(false);

@@ -13,9 +13,16 @@
  *    the Nelder–Mead result with BFGS again.
  *
  * `converged` is true **only** when the Euclidean norm of the gradient at the returned point is
- * finite and `<= gradientTolerance`. Stopping because the relative function change became tiny, or
- * because Nelder–Mead's simplex collapsed, never by itself counts as convergence.
+ * finite and `<= gradientTolerance`, or when BFGS can no longer change the objective within double
+ * precision (relative change below `relativeTolerance`) with the gradient norm within
+ * {@link PRECISION_FLOOR_FACTOR} × `gradientTolerance`: with millions of customers the mean
+ * log-likelihood is flat at that precision before its gradient gets below 1e-6 (measured at 10M
+ * customers: gradient 1.5e-6, no representable improvement left). Stopping with a larger gradient,
+ * or because Nelder–Mead's simplex collapsed, never counts as convergence.
  */
+
+/** How far above the gradient tolerance a fit stuck at the precision floor may end and still count. */
+export const PRECISION_FLOOR_FACTOR = 100;
 
 /**
  * Objective: returns f(x). When `gradient` is given, the objective must also write ∇f(x) into it
@@ -270,7 +277,7 @@ function lineSearch(counter: Counter, start: Point, dir: Float64Array, initialSt
 // BFGS
 // ---------------------------------------------------------------------------
 
-type BfgsStop = 'gradient' | 'maxIterations' | 'trouble';
+type BfgsStop = 'gradient' | 'floor' | 'maxIterations' | 'trouble';
 
 interface BfgsRun {
   point: Point;
@@ -353,6 +360,10 @@ function bfgs(counter: Counter, start: Point, maxIterations: number, gtol: numbe
         freshH = false;
       }
       if (norm2(cur.g) > gtol && change <= ftol * Math.max(1, Math.abs(prev.f), Math.abs(cur.f))) {
+        if (norm2(cur.g) <= PRECISION_FLOOR_FACTOR * gtol) {
+          const detail = `at the precision floor: relative function change ${(change / Math.max(1, Math.abs(cur.f))).toExponential(2)} below ${ftol}, gradient norm ${norm2(cur.g).toExponential(2)} <= ${PRECISION_FLOOR_FACTOR * gtol}`;
+          return { point: cur, iterations: iter, stop: 'floor', detail };
+        }
         trouble = `relative function change ${(change / Math.max(1, Math.abs(cur.f))).toExponential(2)} below ${ftol} with gradient norm ${norm2(cur.g).toExponential(2)}`;
       } else {
         restarted = false;
@@ -508,6 +519,7 @@ export function minimize(objective: Objective, x0: ArrayLike<number>, options: M
   const start = counter.full(Float64Array.from(x0));
   const first = bfgs(counter, start, maxIterations, gtol, ftol);
   if (first.stop === 'gradient') return finish(counter, first.point, first.iterations, 'bfgs', gtol, `BFGS converged: ${first.detail}`);
+  if (first.stop === 'floor') return finish(counter, first.point, first.iterations, 'bfgs', PRECISION_FLOOR_FACTOR * gtol, `BFGS converged ${first.detail}`);
   if (first.stop === 'maxIterations' || !useFallback) {
     const p = bestOf(counter, first.point);
     return finish(counter, p, first.iterations, 'bfgs', gtol, `BFGS stopped: ${first.detail}`);
@@ -526,13 +538,15 @@ export function minimize(objective: Objective, x0: ArrayLike<number>, options: M
   iterations += polish.iterations;
   const polished = better(polish.point, nmPoint, gtol);
   const polishedOk = polished === polish.point && polish.iterations > 0;
-  const tail = polish.stop === 'gradient' ? `BFGS polish converged: ${polish.detail}` : `BFGS polish stopped: ${polish.detail}`;
+  const tail =
+    polish.stop === 'gradient' ? `BFGS polish converged: ${polish.detail}` : polish.stop === 'floor' ? `BFGS polish converged ${polish.detail}` : `BFGS polish stopped: ${polish.detail}`;
+  const polishTolerance = polish.stop === 'floor' ? PRECISION_FLOOR_FACTOR * gtol : gtol;
   const story = `BFGS failed (${first.detail}); fell back to Nelder–Mead (${nm.detail}); ${tail}`;
   // The fallback is not guaranteed to improve on where BFGS stopped (e.g. at the precision floor).
   if (better(first.point, polished, gtol) === first.point && first.point !== polished) {
     return finish(counter, first.point, iterations, 'bfgs', gtol, `${story}; kept the BFGS point, which was better`);
   }
-  return finish(counter, polished, iterations, polishedOk ? 'nelder-mead+bfgs' : 'nelder-mead', gtol, story);
+  return finish(counter, polished, iterations, polishedOk ? 'nelder-mead+bfgs' : 'nelder-mead', polished === polish.point ? polishTolerance : gtol, story);
 }
 
 /**
