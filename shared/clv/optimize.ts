@@ -361,7 +361,7 @@ function bfgs(counter: Counter, start: Point, maxIterations: number, gtol: numbe
       }
       if (norm2(cur.g) > gtol && change <= ftol * Math.max(1, Math.abs(prev.f), Math.abs(cur.f))) {
         if (norm2(cur.g) <= PRECISION_FLOOR_FACTOR * gtol) {
-          const detail = `at the precision floor: relative function change ${(change / Math.max(1, Math.abs(cur.f))).toExponential(2)} below ${ftol}, gradient norm ${norm2(cur.g).toExponential(2)} <= ${PRECISION_FLOOR_FACTOR * gtol}`;
+          const detail = `at the precision floor: relative function change ${(change / Math.max(1, Math.abs(cur.f))).toExponential(2)} below ${ftol}, gradient norm ${norm2(cur.g).toExponential(2)} <= ${(PRECISION_FLOOR_FACTOR * gtol).toExponential(0)}`;
           return { point: cur, iterations: iter, stop: 'floor', detail };
         }
         trouble = `relative function change ${(change / Math.max(1, Math.abs(cur.f))).toExponential(2)} below ${ftol} with gradient norm ${norm2(cur.g).toExponential(2)}`;
