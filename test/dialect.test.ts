@@ -10,6 +10,8 @@ import { parseConfig } from '../shared/config.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import { fnv1a32 } from '../shared/holdout/assign.js';
 import { holdoutAssignmentSql } from '../shared/holdout/assign-sql.js';
+import { holdoutStatsSql } from '../shared/holdout/results-sql.js';
+import { kpiWideSql } from '../shared/kpi/kpi-sql.js';
 import { customerScoresSql } from '../shared/rfm/rfm-sql.js';
 import { DUCKDB, TRINO, type Dialect } from '../shared/sql/dialect.js';
 
@@ -21,12 +23,22 @@ const ATHENA_HISTORY = `SELECT * FROM transactions WHERE dt <= DATE '${DATE}'`;
 const QUERIES: Record<string, (history: string, dialect: Dialect) => string> = {
   customer_scores: (h, d) => customerScoresSql(h, DATE, config.rfm, d),
   holdout_assignment: (h, d) => holdoutAssignmentSql(h, config.holdout, d),
-  // The CLV summary needs no dialect helper: the same text serves both.
+  // These two need no dialect helper: the same text serves both engines.
   clv_summary: (h) => customerSummarySql(h, DATE, 'day'),
+  holdout_stats: (h, d) =>
+    holdoutStatsSql(
+      h,
+      `SELECT * FROM holdout_assignment WHERE dt = DATE '${DATE}'`,
+      [{ name: 'last_30_days', start: '2024-03-02', end: DATE }],
+      () => `SELECT customer_id, segment FROM customer_scores WHERE dt = DATE '2024-03-01'`,
+      0.99,
+      d,
+    ),
+  kpi_daily: (h) => kpiWideSql(h, `SELECT customer_id, holdout_group FROM holdout_assignment WHERE dt = DATE '${DATE}'`, DATE, config.kpi),
 };
 
 /** Spellings only DuckDB understands. */
-const DUCKDB_ONLY = [/\/\//, /\blist_reduce\b/, /\blist_transform\b/, /\bstring_split\b/, /\bread_parquet\b/, /\bunicode\(/, /\bxor\(/];
+const DUCKDB_ONLY = [/\/\//, /\blist_reduce\b/, /\blist_transform\b/, /\bstring_split\b/, /\bread_parquet\b/, /\bunicode\(/, /\bxor\(/, /\bquantile_cont\b/, /GROUP BY ALL/];
 
 let engine: DuckDbEngine;
 beforeAll(async () => {
@@ -54,8 +66,26 @@ describe('DuckDB and Trino renderings', () => {
       ('C001', DATE '2024-01-05', CAST(10 AS DECIMAL(18,4)), false),
       ('C001', DATE '2024-02-05', CAST(20 AS DECIMAL(18,4)), false),
       ('Ünïcødé-7', DATE '2024-03-01', CAST(5 AS DECIMAL(18,4)), false)) AS t(customer_id, order_date, amount, is_return)`;
-    for (const build of Object.values(QUERIES)) expect((await engine.query(`SELECT count(*) AS n FROM (${build(history, DUCKDB)})`))[0]).toEqual({ n: '2' });
+    for (const name of ['customer_scores', 'holdout_assignment', 'clv_summary']) {
+      expect((await engine.query(`SELECT count(*) AS n FROM (${QUERIES[name]!(history, DUCKDB)})`))[0]).toEqual({ n: '2' });
+    }
     const [row] = await engine.query<{ h: string }>(`SELECT CAST(${DUCKDB.fnv1a32("'Ünïcødé-7'")} AS VARCHAR) AS h`);
     expect(Number(row!.h)).toBe(fnv1a32('Ünïcødé-7'));
+  });
+});
+
+describe("the holdout's winsorizing cap", () => {
+  it("Trino's ranked interpolation, run here, equals DuckDB's quantile_cont (and the hand value)", async () => {
+    // Revenues 0, 10, 20, 30, 1000 in one window, q = 0.9: position 1 + 4 × 0.9 = 4.6, between the
+    // 4th (30) and 5th (1000) values: 30 + 0.6 × 970 = 612. Plus a second window of ties.
+    const relation = `SELECT * FROM (VALUES ${[0, 10, 20, 30, 1000].map((r) => `('w1', CAST(${r} AS DECIMAL(38,4)))`).join(', ')},
+      ('w2', CAST(5 AS DECIMAL(38,4))), ('w2', CAST(5 AS DECIMAL(38,4)))) AS t("window", revenue)`;
+    const caps = async (dialect: Dialect) =>
+      engine.query<{ window: string; cap: number }>(`SELECT "window", cap FROM (${dialect.quantileByGroup(relation, 'revenue', '"window"', 0.9)}) ORDER BY 1`);
+    const [duck, trinoTwin] = [await caps(DUCKDB), await caps(TRINO)];
+    expect(duck.map((r) => r.window)).toEqual(['w1', 'w2']);
+    expect(duck[0]!.cap).toBeCloseTo(612, 9);
+    expect(duck[1]!.cap).toBe(5);
+    expect(trinoTwin.map((r) => r.cap)).toEqual(duck.map((r) => r.cap));
   });
 });

@@ -7,7 +7,7 @@
  * covariate), capped = revenue winsorized at the pooled quantile of the window.
  */
 import { daysFrom, shiftDate } from '../dates.js';
-import { dateLiteral, literal } from '../sql/dialect.js';
+import { dateLiteral, DUCKDB, literal, type Dialect } from '../sql/dialect.js';
 
 export interface AnalysisWindow {
   name: string;
@@ -37,6 +37,7 @@ export function holdoutStatsSql(
   windows: readonly AnalysisWindow[],
   segments: (window: AnalysisWindow) => string | undefined,
   winsorQuantile: number,
+  dialect: Dialect = DUCKDB,
 ): string {
   const perWindow = windows.map((w) => {
     const start = dateLiteral(w.start);
@@ -54,13 +55,15 @@ export function holdoutStatsSql(
       ${segmentJoin}
       LEFT JOIN (${transactions}) AS t ON t.customer_id = a.customer_id AND t.order_date <= ${end}
       WHERE a.assigned_at <= ${end}
-      GROUP BY ALL`;
+      GROUP BY 1, 2, 3, 4`;
   });
-  const capped = `SELECT *, least(revenue, CAST(quantile_cont(revenue, ${winsorQuantile}) OVER (PARTITION BY "window") AS DECIMAL(38,4))) AS capped,
-      CAST(quantile_cont(revenue, ${winsorQuantile}) OVER (PARTITION BY "window") AS DOUBLE) AS cap
-    FROM (${perWindow.join('\nUNION ALL\n')})`;
+  const caps = dialect.quantileByGroup('SELECT * FROM per_customer', 'revenue', '"window"', winsorQuantile);
+  const capped = `SELECT p.*, least(p.revenue, CAST(c.cap AS DECIMAL(38,4))) AS capped, c.cap
+    FROM per_customer AS p JOIN caps AS c ON c."window" = p."window"`;
   const sums = Object.entries(SUMS).map(([name, sum]) => `CAST(${sum} AS DOUBLE) AS ${name}`);
-  return `SELECT "window", coalesce(segment, 'ALL') AS segment, holdout_group, max(cap) AS cap, ${sums.join(', ')}
-    FROM (${capped})
+  return `WITH per_customer AS (${perWindow.join('\nUNION ALL\n')}),
+    caps AS (${caps})
+    SELECT "window", coalesce(segment, 'ALL') AS segment, holdout_group, max(cap) AS cap, ${sums.join(', ')}
+    FROM (${capped}) AS x
     GROUP BY GROUPING SETS (("window", holdout_group), ("window", segment, holdout_group))`;
 }

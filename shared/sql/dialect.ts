@@ -29,6 +29,11 @@ export interface Dialect {
    * UTF-16 code units for ids in the Basic Multilingual Plane), as a BIGINT in [0, 2^32).
    */
   fnv1a32(expr: string): string;
+  /**
+   * A relation (`group`, cap DOUBLE): per group of `relation`, the continuous quantile `q` of
+   * `value` (interpolated at 1 + (n − 1)·q between ranked values, as DuckDB's quantile_cont).
+   */
+  quantileByGroup(relation: string, value: string, group: string, q: number): string;
 }
 
 const FNV_OFFSET = '2166136261';
@@ -40,6 +45,8 @@ export const DUCKDB: Dialect = {
   intDiv: (numerator, denominator) => `(${numerator}) // (${denominator})`,
   fnv1a32: (expr) => `list_reduce(list_transform(string_split(${expr}, ''), ch -> unicode(ch)),
     (h, c) -> (xor(h, c) * ${FNV_PRIME}) % 4294967296, CAST(${FNV_OFFSET} AS BIGINT))`,
+  quantileByGroup: (relation, value, group, q) =>
+    `SELECT ${group}, CAST(quantile_cont(${value}, ${q}) AS DOUBLE) AS cap FROM (${relation}) AS r GROUP BY ${group}`,
 };
 
 export const TRINO: Dialect = {
@@ -49,6 +56,18 @@ export const TRINO: Dialect = {
   // (h XOR c) < 2^32 and the prime < 2^25: the product fits a BIGINT before the modulo.
   fnv1a32: (expr) => `reduce(transform(regexp_extract_all(${expr}, '(?s).'), ch -> codepoint(CAST(ch AS VARCHAR(1)))),
     CAST(${FNV_OFFSET} AS BIGINT), (h, c) -> (bitwise_xor(h, c) * ${FNV_PRIME}) % 4294967296, h -> h)`,
+  // Trino's percentiles are approximate: rank and interpolate instead (a sort, exact).
+  quantileByGroup: (relation, value, group, q) => `SELECT ${group},
+      CAST(max(CASE WHEN rn = lo THEN v END) AS DOUBLE) + (h - lo) * CAST(max(CASE WHEN rn = hi THEN v END) - max(CASE WHEN rn = lo THEN v END) AS DOUBLE) AS cap
+    FROM (
+      SELECT ${group}, v, rn, h, floor(h) AS lo, ceil(h) AS hi
+      FROM (
+        SELECT ${group}, ${value} AS v, row_number() OVER (PARTITION BY ${group} ORDER BY ${value}) AS rn,
+          1 + (count(*) OVER (PARTITION BY ${group}) - 1) * ${q} AS h
+        FROM (${relation}) AS r
+      ) AS ranked
+    ) AS bounds
+    GROUP BY ${group}, h, lo, hi`,
 };
 
 /** Whole days from `from` to `to` (dates). */
