@@ -2,7 +2,7 @@
  * The table catalog: every table the product reads or writes, declared once.
  *
  * The Parquet writer (column order and types), the SQL that reads the tables back, the README's
- * table reference and (later) the Glue/Athena table definitions are all derived from this file.
+ * table reference and the Glue/Athena table definitions (shared/athena/tables.ts) derive from this file.
  * Every table is Hive-partitioned by `dt` (the run date): `<dest>/<table>/dt=YYYY-MM-DD/data.parquet`.
  */
 

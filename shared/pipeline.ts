@@ -1,6 +1,6 @@
 /**
  * One nightly run for one date, the single entry into the product's work: the CLI, the Lambda
- * handler and (later) the Slack-triggered run all call {@link runNightly}.
+ * handler and the Slack command's `run` all call {@link runNightly}.
  *
  * Flow: list the date's extract → stage and validate every row (rejects kept) → dedupe against the
  * curated history → score RFM over the history as of the date → write every table to local

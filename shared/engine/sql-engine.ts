@@ -5,7 +5,7 @@ export type SqlRow = Record<string, SqlValue>;
 export type SqlParameter = string | number | boolean | null;
 
 /**
- * The port to an analytical SQL engine: embedded DuckDB locally and in the Lambda; Athena (later)
+ * The port to an analytical SQL engine: embedded DuckDB locally and in the Lambda; Athena (to come)
  * for histories that outgrow one Lambda. SQL text comes from `shared/sql/`, whose dialect module
  * holds the few differences between engines.
  */
