@@ -105,6 +105,11 @@ const ClvSchema = z.strictObject({
   monthly_discount_rate: z.number().min(0).max(1).default(0.01),
   /** Share of revenue that is profit, applied to CLV (1 = CLV in revenue). */
   margin: z.number().min(0).max(1).default(1),
+  /**
+   * Score customers in this many shards, each through files as a fanned-out worker would (1: in
+   * one batch inside the engine). The scores are the same either way, bit for bit.
+   */
+  shards: z.int().min(1).max(1000).default(1),
   /** Calibration/holdout check of the purchase-timing model (model_validation). */
   validation: z
     .strictObject({

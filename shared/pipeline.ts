@@ -190,7 +190,7 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
       : undefined;
     await write(segmentMigration, segmentMigrationSql('SELECT * FROM scores', previous));
 
-    const { fits } = await scoreCustomers(engine, history, date, deps.config.clv);
+    const { fits } = await scoreCustomers(engine, history, date, deps.config.clv, { scratchDir: scratch });
     progress('clv');
     await write(modelFit, valuesRelation(modelFit, fits));
     await engine.run(`CREATE TEMP VIEW scored AS SELECT * FROM scores AS s LEFT JOIN ${CLV_SCORES_TABLE} AS c USING (customer_id)`);

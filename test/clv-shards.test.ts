@@ -2,6 +2,8 @@
  * Fanned-out scoring: a 100k-customer base scored in shards (any count) gives exactly the scores
  * of the single-process nightly step, which scores distinct summaries inside the engine.
  */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../shared/config.js';
@@ -10,7 +12,8 @@ import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import { CLV_SCORES_TABLE, scoreCustomers } from '../shared/clv/score-customers.js';
 import { SCORE_COLUMNS, scoreInShards, shardOf, type CustomerSummaries, type FittedClv } from '../shared/clv/shards.js';
 import { literal } from '../shared/sql/dialect.js';
-import { tempDir } from './helpers.js';
+import { customerScores, partitionKey, segmentForecast } from '../shared/catalog.js';
+import { runLocal, tempDir } from './helpers.js';
 
 const DATE = '2024-06-30';
 let engine: DuckDbEngine;
@@ -62,5 +65,24 @@ describe('sharded CLV scoring', () => {
     for (const id of ids) counts[shardOf(id, 8)]++;
     for (const n of counts) expect(Math.abs(n - 12_500)).toBeLessThan(500);
     expect(shardOf('C0000001', 8)).toBe(shardOf('C0000001', 8));
+  });
+});
+
+describe('the nightly run with clv.shards', () => {
+  const digest = async (dest: string, table: { name: string }, date: string) =>
+    createHash('sha256').update(await readFile(join(dest, partitionKey(table, date)))).digest('hex');
+
+  it.each([
+    ['a year of history (both models converge)', '2023-07-01'],
+    ['one day of history (no model can be fitted: NULL scores)', '2024-06-30'],
+  ])('scores through shard files into byte-identical tables: %s', async (_, from) => {
+    const source = await tempDir('shard-run-src');
+    await generateExtracts({ dir: source, from, to: DATE, customers: 3000, seed: 5, malformedRows: 0, singleExtractDate: DATE });
+    const [whole, sharded] = [await tempDir('shard-run-1'), await tempDir('shard-run-5')];
+    await runLocal(DATE, source, whole);
+    await runLocal(DATE, source, sharded, { clv: { shards: 5 } });
+    for (const table of [customerScores, segmentForecast]) {
+      expect(await digest(sharded, table, DATE), table.name).toBe(await digest(whole, table, DATE));
+    }
   });
 });

@@ -5,9 +5,13 @@
  * fit that does not converge is reported and never used: the next model is tried, and when none
  * converges the predictions are left NULL.
  */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { FORECAST_HORIZON_DAYS } from '../catalog.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
 import { expectedOrderValues, fitGammaGamma } from './gamma-gamma.js';
+import { scoreThroughShardFiles } from './shard-files.js';
 import { populationOrderValue, predictFrequency, type FittedClv } from './shards.js';
 import { FREQUENCY_MODELS, type FrequencyModel, type FrequencyModelName } from './models.js';
 import { compressedFrequencySql, customerSummarySql, type TimeUnit } from './summary-sql.js';
@@ -22,6 +26,7 @@ export interface ClvConfig {
   horizon_months: number;
   monthly_discount_rate: number;
   margin: number;
+  shards: number;
   validation: ValidationConfig;
 }
 
@@ -105,6 +110,8 @@ export async function scoreCustomers(
   transactions: string,
   runDate: string,
   config: ClvConfig,
+  /** Where shard files go when `config.shards` > 1 (the run's scratch directory). */
+  options: { scratchDir?: string } = {},
 ): Promise<{ fits: ModelFitRow[]; fitted: FittedClv }> {
   const unit = config.time_unit;
   await engine.run(`CREATE TEMP TABLE clv_summary AS ${customerSummarySql(transactions, runDate, unit)}`);
@@ -148,6 +155,11 @@ export async function scoreCustomers(
     if (Number.isFinite(population)) newCustomerValue = String(population);
   }
 
+  const result = { fits: [...fits, describeFit('gamma_gamma', unit, gammaGamma, spendFitted.x.length)], fitted };
+  if (config.shards > 1) {
+    await scoreThroughShardFiles(engine, fitted, config.shards, await mkdtemp(join(options.scratchDir ?? tmpdir(), 'clv-shards-')), CLV_SCORES_TABLE);
+    return result;
+  }
   // CLV = discounted expected purchases × expected order value × margin (value.ts's definition).
   await engine.run(`CREATE TEMP TABLE ${CLV_SCORES_TABLE} AS
     SELECT *, discounted_purchases * expected_order_value * ${config.margin} AS clv FROM (
@@ -157,6 +169,5 @@ export async function scoreCustomers(
     FROM clv_summary AS s
     LEFT JOIN clv_frequency AS f ON f.x = s.x AND f.t_x = s.t_x AND f.T = s.T
     LEFT JOIN clv_spend AS v ON v.x = s.x AND v.mean_repeat_value = s.mean_repeat_value)`);
-
-  return { fits: [...fits, describeFit('gamma_gamma', unit, gammaGamma, spendFitted.x.length)], fitted };
+  return result;
 }
