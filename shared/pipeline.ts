@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import {
   CATALOG,
   customerScores,
+  partitionPrefix,
   FORECAST_HORIZON_DAYS,
   forecastAccuracy,
   kpiDaily,
@@ -297,7 +298,7 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
     await write(runManifest, valuesRelation(runManifest, [manifest]));
 
     const tableFile = (table: Table) => ({ key: partitionKey(table, date), file: output(table) });
-    await publish(deps.dest, runId, [
+    await publish(deps.dest, runId, date, [
       ...CATALOG.filter((table) => table !== runManifest).map(tableFile),
       { key: controlExportKey(date), file: join(scratch, 'control.csv') },
       { key: reportKey(date), file: join(scratch, 'report.html') },
@@ -334,13 +335,22 @@ export function stagingPrefix(runId: string): string {
  * Then each is moved onto its fixed key, one atomic replace per partition (rename locally, a
  * server-side copy on S3), in the given order with the manifest last. A reader sees a partition's
  * old file or its new one, never half of one and never two.
+ *
+ * A re-run replaces a date that is already published: its old manifest is removed before the first
+ * move, so while the tables are being replaced (or if that is cut short) the date reads as not
+ * published — `_latest` views fall back to the previous run and triggers without `force` redo it —
+ * instead of an old manifest vouching for a mix of old and new tables.
  */
-async function publish(dest: ObjectStore, runId: string, files: readonly { key: string; file: string }[]): Promise<void> {
+async function publish(dest: ObjectStore, runId: string, date: string, files: readonly { key: string; file: string }[]): Promise<void> {
   const staging = stagingPrefix(runId);
   try {
     for (const { key, file } of files) await dest.put(`${staging}${key}`, file);
-    for (const { key } of files) await dest.move(`${staging}${key}`, key);
-  } finally {
+  } catch (error) {
     await dest.deletePrefix(staging);
+    throw error;
   }
+  await dest.deletePrefix(partitionPrefix(runManifest, date));
+  // A failed move leaves the rest staged (expired by lifecycle); a re-run publishes afresh.
+  for (const { key } of files) await dest.move(`${staging}${key}`, key);
+  await dest.deletePrefix(staging);
 }

@@ -13,7 +13,7 @@ import { customerScores, partitionKey, runManifest } from '../shared/catalog.js'
 import { parseConfig } from '../shared/config.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import { parseNightlyEvent } from '../shared/nightly-event.js';
-import { runNightly } from '../shared/pipeline.js';
+import { isPublished, runNightly, runUnlessPublished } from '../shared/pipeline.js';
 import { S3ObjectStore } from '../shared/store/s3.js';
 import { CSV_HEADER, tempDir } from './helpers.js';
 
@@ -173,6 +173,35 @@ describe('nightly handler', () => {
     expect(puts).toBe(6);
     // Every published object is the one from before, and the run's staging files are gone.
     expect(await snapshot('fail/curated/')).toEqual(before);
+    failing.destroy();
+  });
+
+  it('a re-run cut short while replacing tables leaves the date unpublished, not mixed', async () => {
+    const deps = (s3: S3Client) => ({
+      source: new S3ObjectStore(BUCKET, 'cut/raw/', s3),
+      dest: new S3ObjectStore(BUCKET, 'cut/curated/', s3),
+      config: parseConfig({}),
+      openEngine: DuckDbEngine.open,
+    });
+    await upload('cut/raw/transactions/dt=2024-04-01/a.csv', [CSV_HEADER, 't1,c1,2024-04-01T10:00:00,10.00,1,online,EUR,false']);
+    await runNightly('2024-04-01', deps(client));
+    expect(await isPublished(deps(client).dest, '2024-04-01')).toBe(true);
+
+    const failing = testClient();
+    let copies = 0;
+    failing.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'CopyObjectCommand' && ++copies === 3) throw new Error('Lambda timed out (injected)');
+        return next(args);
+      },
+      { step: 'initialize', name: 'injectMoveFailure' },
+    );
+    await expect(runNightly('2024-04-01', deps(failing))).rejects.toThrow(/injected/);
+    // Two tables were replaced, the rest not: the old manifest must not vouch for that mix.
+    expect(await isPublished(deps(client).dest, '2024-04-01')).toBe(false);
+    // A trigger without force now redoes the night, and it publishes completely.
+    expect(await runUnlessPublished('2024-04-01', false, deps(client))).toMatchObject({ status: 'succeeded' });
+    expect(await isPublished(deps(client).dest, '2024-04-01')).toBe(true);
     failing.destroy();
   });
 
