@@ -13,7 +13,7 @@ import { CLV_SCORES_TABLE, scoreCustomers } from '../shared/clv/score-customers.
 import { SCORE_COLUMNS, scoreInShards, shardOf, type CustomerSummaries, type FittedClv } from '../shared/clv/shards.js';
 import { literal } from '../shared/sql/dialect.js';
 import { customerScores, partitionKey, segmentForecast } from '../shared/catalog.js';
-import { runLocal, tempDir } from './helpers.js';
+import { CSV_HEADER, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const DATE = '2024-06-30';
 let engine: DuckDbEngine;
@@ -84,5 +84,12 @@ describe('the nightly run with clv.shards', () => {
     for (const table of [customerScores, segmentForecast]) {
       expect(await digest(sharded, table, DATE), table.name).toBe(await digest(whole, table, DATE));
     }
+  });
+
+  it('publishes an empty first night through shards too', async () => {
+    const source = await tempDir('shard-empty-src');
+    await writeExtract(source, DATE, 'a.csv', `${CSV_HEADER}\nt1,c1,not-a-date,10.00,1,online,EUR,false\n`);
+    const result = await runLocal(DATE, source, await tempDir('shard-empty-dest'), { clv: { shards: 3 } });
+    expect(result).toMatchObject({ status: 'empty_extract', rowsRejected: 1, customersScored: 0 });
   });
 });

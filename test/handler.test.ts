@@ -13,7 +13,7 @@ import { customerScores, partitionKey, runManifest } from '../shared/catalog.js'
 import { parseConfig } from '../shared/config.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import { parseNightlyEvent } from '../shared/nightly-event.js';
-import { isPublished, runNightly, runUnlessPublished } from '../shared/pipeline.js';
+import { isPublished, reportKey, runNightly, runUnlessPublished } from '../shared/pipeline.js';
 import { S3ObjectStore } from '../shared/store/s3.js';
 import { CSV_HEADER, tempDir } from './helpers.js';
 
@@ -104,6 +104,9 @@ describe('nightly handler', () => {
     expect(scores.map((s) => s['customer_id'])).toEqual(['c1']);
     const [manifest] = await readParquet(`e2e/curated/${partitionKey(runManifest, '2024-04-01')}`);
     expect(Number(manifest!['rows_rejected'])).toBe(1);
+    // The report keeps its type through the staged move, so its presigned link opens in a browser.
+    const report = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: `e2e/curated/${reportKey('2024-04-01')}` }));
+    expect(report.ContentType).toBe('text/html; charset=utf-8');
     const head = await client.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
     expect(JSON.parse(String(manifest!['input_files']))).toEqual([
       { file: 'transactions/dt=2024-04-01/a.csv', bytes: head.ContentLength, etag: head.ETag },
@@ -237,6 +240,8 @@ describe('nightly handler', () => {
     const link = await store.link('moved/dt=2024-01-01/data.txt');
     expect(link).toMatch(/X-Amz-Signature=/);
     expect(await (await fetch(link)).text()).toBe('second!');
+    await expect(store.deletePrefix('')).rejects.toThrow(/folder prefix/);
+    await expect(store.deletePrefix('k')).rejects.toThrow(/folder prefix/);
     await store.deletePrefix('k/');
     expect((await store.list('')).map((o) => o.key)).toEqual(['moved/dt=2024-01-01/data.txt']);
     paging.destroy();

@@ -42,6 +42,12 @@ export async function scoreThroughShardFiles(engine: SqlEngine, fitted: FittedCl
       outputs.push(output);
     }
   }
+  if (outputs.length === 0) {
+    // No customers (an empty first night): an empty table of the same shape.
+    await engine.run(`CREATE TEMP TABLE ${table} AS SELECT CAST(NULL AS VARCHAR) AS customer_id,
+      ${SCORE_COLUMNS.map((c) => `CAST(NULL AS DOUBLE) AS ${c}`).join(', ')} WHERE false`);
+    return;
+  }
   // NaN stands for "no model" in the arrays; the table says NULL, as the in-engine path does.
   const none = 'CAST(NULL AS DOUBLE)';
   const frequency = (column: string) => (fitted.frequency ? column : none);

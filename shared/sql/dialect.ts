@@ -46,7 +46,8 @@ export const DUCKDB: Dialect = {
   fnv1a32: (expr) => `list_reduce(list_transform(string_split(${expr}, ''), ch -> unicode(ch)),
     (h, c) -> (xor(h, c) * ${FNV_PRIME}) % 4294967296, CAST(${FNV_OFFSET} AS BIGINT))`,
   quantileByGroup: (relation, value, group, q) =>
-    `SELECT ${group}, CAST(quantile_cont(${value}, ${q}) AS DOUBLE) AS cap FROM (${relation}) AS r GROUP BY ${group}`,
+    // On DOUBLE: quantile_cont of a DECIMAL returns a DECIMAL, truncating the interpolation.
+    `SELECT ${group}, quantile_cont(CAST(${value} AS DOUBLE), ${q}) AS cap FROM (${relation}) AS r GROUP BY ${group}`,
 };
 
 export const TRINO: Dialect = {
@@ -57,17 +58,19 @@ export const TRINO: Dialect = {
   fnv1a32: (expr) => `reduce(transform(regexp_extract_all(${expr}, '(?s).'), ch -> codepoint(CAST(ch AS VARCHAR(1)))),
     CAST(${FNV_OFFSET} AS BIGINT), (h, c) -> (bitwise_xor(h, c) * ${FNV_PRIME}) % 4294967296, h -> h)`,
   // Trino's percentiles are approximate: rank and interpolate instead (a sort, exact).
+  // Position p = (n − 1)·q counted from 0; the value is v[⌊p⌋] + (p − ⌊p⌋)·(v[⌈p⌉] − v[⌊p⌋]), the
+  // same arithmetic as DuckDB's quantile_cont, so both engines give the same double.
   quantileByGroup: (relation, value, group, q) => `SELECT ${group},
-      CAST(max(CASE WHEN rn = lo THEN v END) AS DOUBLE) + (h - lo) * CAST(max(CASE WHEN rn = hi THEN v END) - max(CASE WHEN rn = lo THEN v END) AS DOUBLE) AS cap
+      max(CASE WHEN rn = lo THEN v END) + (p - lo) * (max(CASE WHEN rn = hi THEN v END) - max(CASE WHEN rn = lo THEN v END)) AS cap
     FROM (
-      SELECT ${group}, v, rn, h, floor(h) AS lo, ceil(h) AS hi
+      SELECT ${group}, v, rn, p, floor(p) AS lo, ceil(p) AS hi
       FROM (
-        SELECT ${group}, ${value} AS v, row_number() OVER (PARTITION BY ${group} ORDER BY ${value}) AS rn,
-          1 + (count(*) OVER (PARTITION BY ${group}) - 1) * ${q} AS h
+        SELECT ${group}, CAST(${value} AS DOUBLE) AS v, row_number() OVER (PARTITION BY ${group} ORDER BY ${value}) - 1 AS rn,
+          (count(*) OVER (PARTITION BY ${group}) - 1) * ${q} AS p
         FROM (${relation}) AS r
       ) AS ranked
     ) AS bounds
-    GROUP BY ${group}, h, lo, hi`,
+    GROUP BY ${group}, p, lo, hi`,
 };
 
 /** Whole days from `from` to `to` (dates). */

@@ -1,7 +1,7 @@
 import { copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ObjectInfo, ObjectStore } from './object-store.js';
+import { assertFolderPrefix, type ObjectInfo, type ObjectStore } from './object-store.js';
 
 /** An {@link ObjectStore} over a local directory (demo runs, tests, the local CLI). */
 export class LocalObjectStore implements ObjectStore {
@@ -70,6 +70,7 @@ export class LocalObjectStore implements ObjectStore {
   }
 
   async deletePrefix(prefix: string): Promise<void> {
+    assertFolderPrefix(prefix);
     await rm(this.describe(prefix), { recursive: true, force: true });
   }
 }

@@ -33,3 +33,8 @@ export interface ObjectInfo {
   /** S3's ETag; locally a weak tag from size and modification time, as HTTP servers make them. */
   etag: string;
 }
+
+/** Deleting by prefix is for folders: an empty or partial prefix could take far more than meant. */
+export function assertFolderPrefix(prefix: string): void {
+  if (!prefix.endsWith('/') || prefix === '/') throw new Error(`deletePrefix needs a folder prefix ending in "/", not "${prefix}"`);
+}

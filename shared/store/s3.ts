@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import type { ObjectInfo, ObjectStore } from './object-store.js';
+import { assertFolderPrefix, type ObjectInfo, type ObjectStore } from './object-store.js';
 
 /**
  * Throttling (503 SlowDown) and 5xx answers are retried by the SDK itself; adaptive mode also
@@ -77,15 +77,19 @@ export class S3ObjectStore implements ObjectStore {
   async put(key: string, localFile: string): Promise<void> {
     await new Upload({
       client: this.client,
-      params: { Bucket: this.bucket, Key: this.objectKey(key), Body: createReadStream(localFile) },
+      // The type travels with the object through the server-side move: a report opens in a browser.
+      params: { Bucket: this.bucket, Key: this.objectKey(key), Body: createReadStream(localFile), ContentType: contentType(key) },
     }).done();
   }
 
   /** Server-side copy, then delete: no bytes pass through the Lambda. (CopyObject's limit is 5 GB per object.) */
   async move(from: string, to: string): Promise<void> {
-    // URL-encoded as S3 requires; encodeURI leaves `=` and `/` as they are, which S3 accepts and
-    // decodeURI-based servers (s3rver) need. The product's own keys hold no `?`, `#` or `+`.
-    const source = encodeURI(`${this.bucket}/${this.objectKey(from)}`);
+    // URL-encoded per segment as S3 requires; `=` (every partition key has one) stays as it is,
+    // which S3 accepts and decodeURI-based servers (s3rver) need.
+    const source = `${this.bucket}/${this.objectKey(from)}`
+      .split('/')
+      .map((segment) => encodeURIComponent(segment).replaceAll('%3D', '='))
+      .join('/');
     await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.objectKey(to), CopySource: source }));
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(from) }));
   }
@@ -99,10 +103,22 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async deletePrefix(prefix: string): Promise<void> {
+    assertFolderPrefix(prefix);
     const keys = (await this.list(prefix)).map((o) => this.objectKey(o.key));
     for (let i = 0; i < keys.length; i += 1000) {
       const batch = keys.slice(i, i + 1000).map((Key) => ({ Key }));
-      await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch, Quiet: true } }));
+      const { Errors } = await this.client.send(new DeleteObjectsCommand({ Bucket: this.bucket, Delete: { Objects: batch, Quiet: true } }));
+      if (Errors?.length) throw new Error(`could not delete ${Errors.length} object(s) under ${this.describe(prefix)}: ${Errors[0]!.Code} ${Errors[0]!.Message}`);
     }
   }
+}
+
+const CONTENT_TYPES: Record<string, string> = {
+  html: 'text/html; charset=utf-8',
+  csv: 'text/csv; charset=utf-8',
+  parquet: 'application/vnd.apache.parquet',
+};
+
+function contentType(key: string): string {
+  return CONTENT_TYPES[key.split('.').pop()!.toLowerCase()] ?? 'application/octet-stream';
 }
