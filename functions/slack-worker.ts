@@ -61,8 +61,9 @@ export async function work(job: SlackJob, deps: WorkerDeps): Promise<void> {
   let outcome = 'answered';
   const message = await respond(job.command, deps).catch((error: Error) => {
     outcome = 'failed';
+    // The details (engine messages, paths) go to the log, not to the channel.
     logger.error('command failed', { command: job.command.name, error });
-    return notice(`Sorry, that failed: ${error.message.split('\n')[0]}`);
+    return notice(`Sorry, "${job.command.name}" failed. The CRM analytics team can find why in the logs.`);
   });
   await postResponse(job.responseUrl, message, deps.responseUrlPrefix);
   // Who asked what and how it ended; never the answer itself (it may name customers).

@@ -51,7 +51,8 @@ export const DeployConfigSchema = z.strictObject({
     .strictObject({
       workGroup: z.string().default('crm-metrics'),
       /** Queries scanning more are cancelled: a runaway BI query costs at most this much. */
-      bytesScannedCutoffGb: z.number().positive().default(10),
+      // Athena's minimum cutoff is 10 MB.
+      bytesScannedCutoffGb: z.number().min(0.01).default(10),
     })
     .prefault({}),
   retention: z

@@ -24,6 +24,7 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import { glueCatalogInputs } from '../shared/athena/tables.js';
+import { CATALOG } from '../shared/catalog.js';
 import { ConfigSchema } from '../shared/config.js';
 import { NIGHTLY_METRICS } from '../shared/metrics.js';
 import { STAGING_ROOT } from '../shared/pipeline.js';
@@ -327,6 +328,7 @@ export class CrmMetricsStack extends Stack {
    */
   private biReaderPolicy(curated: s3.Bucket, config: DeployConfig, workGroup: athena.CfnWorkGroup, tableNames: string[]): iam.ManagedPolicy {
     const glueArn = (resource: string) => this.formatArn({ service: 'glue', resource, resourceName: undefined });
+    const tableFolders = CATALOG.map((table) => table.name);
     const policy = new iam.ManagedPolicy(this, 'BiReader', {
       description: 'crm-metrics: query the curated tables through the Athena workgroup',
       statements: [
@@ -345,7 +347,11 @@ export class CrmMetricsStack extends Stack {
           resources: [curated.bucketArn],
           conditions: { StringLike: { 's3:prefix': [`${config.curatedPrefix}*`, `${ATHENA_RESULTS_PREFIX}*`] } },
         }),
-        new iam.PolicyStatement({ actions: ['s3:GetObject'], resources: [curated.arnForObjects(`${config.curatedPrefix}*`)] }),
+        // The tables and reports only: not the staging area, nor the holdout export.
+        new iam.PolicyStatement({
+          actions: ['s3:GetObject'],
+          resources: [...tableFolders, 'reports'].map((folder) => curated.arnForObjects(`${config.curatedPrefix}${folder}/*`)),
+        }),
         new iam.PolicyStatement({
           actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'],
           resources: [curated.arnForObjects(`${ATHENA_RESULTS_PREFIX}*`)],
@@ -353,7 +359,7 @@ export class CrmMetricsStack extends Stack {
       ],
     });
     acknowledgeObjectWildcards(policy, 'Readers read the tables\' objects and write query results, under these prefixes only.', [
-      [curated, `${config.curatedPrefix}*`],
+      ...[...tableFolders, 'reports'].map((folder): [s3.Bucket, string] => [curated, `${config.curatedPrefix}${folder}/*`]),
       [curated, `${ATHENA_RESULTS_PREFIX}*`],
     ]);
     return policy;

@@ -164,6 +164,11 @@ describe('CDK stack', () => {
       expect([statement.Resource].flat(), JSON.stringify(statement)).not.toContain('*');
       expect(JSON.stringify(statement.Resource)).not.toMatch(/table\/crm_metrics\/\*/);
     }
+    // BI readers read the tables and reports, not the staging area or the holdout export.
+    const biReads = JSON.stringify(scoped.filter((st) => st.Action === 's3:GetObject'));
+    expect(biReads).toContain('/curated/customer_scores/*');
+    expect(biReads).toContain('/curated/reports/*');
+    expect(biReads).not.toMatch(/curated\/(_staging|exports)/);
     // The nightly role reads extracts only under the extract prefix.
     const nightlyReads = scoped.find((s) => s.Action === 's3:GetObject' && JSON.stringify(s.Resource).includes('raw/transactions/*'));
     expect(nightlyReads).toBeDefined();

@@ -289,7 +289,8 @@ describe('/crm acknowledgement and worker', () => {
     // A failing question still gets an answer in Slack, with the reason.
     const failing = { ...ctx, query: () => Promise.reject(new Error('Athena query FAILED: table not found')), responseUrlPrefix: slack.url };
     await work(job({ name: 'status' }), failing);
-    expect(slack.posts[1]!.body.text).toBe('Sorry, that failed: Athena query FAILED: table not found');
+    expect(slack.posts[1]!.body.text).toBe('Sorry, "status" failed. The CRM analytics team can find why in the logs.');
+    expect(JSON.stringify(slack.posts[1]!.body)).not.toContain('table not found');
 
     await expect(work(job({ name: 'status' }, 'http://attacker.example/'), { ...ctx, responseUrlPrefix: slack.url })).rejects.toThrow(/outside/);
     expect(slack.posts).toHaveLength(2);

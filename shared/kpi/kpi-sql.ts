@@ -6,7 +6,8 @@
  *   (a purchase in the A days ending at that date);
  * - the *period* is the P days ending at D, (D − P, D]; its start is D − P.
  * Per channel, everything is computed on that channel's orders alone ("unknown" collects orders
- * without a channel, so channels add up to ALL).
+ * without a channel): orders and revenue add up to ALL; customer counts need not, since a customer
+ * may buy in several channels (and is "new" to each channel at their first purchase there).
  */
 import type { Config } from '../config.js';
 import { shiftDate } from '../dates.js';
@@ -15,7 +16,7 @@ import { dateLiteral } from '../sql/dialect.js';
 /** Every KPI, in the order of the README's definitions. */
 export const KPI_DEFINITIONS = {
   active_customers: 'Customers with a purchase in the A days ending at D.',
-  new_customers: 'Customers whose first purchase ever falls in the period.',
+  new_customers: "Customers whose first purchase (in the channel, for a channel's row) falls in the period.",
   reactivated_customers: 'Customers inactive at the period start (no purchase in the A days before it, but one earlier) who purchased in the period.',
   churned_customers: 'Customers active at the period start who are no longer active at D.',
   retention_rate: 'Of the customers active at the period start, the share still active at D.',

@@ -75,17 +75,20 @@ export const ANSWER_SQL = {
       srm_flag, verdict
     FROM holdout_results WHERE dt = CAST(? AS DATE) AND segment = ? ORDER BY "window"`,
   holdoutSegments: `SELECT DISTINCT segment FROM holdout_results WHERE dt = CAST(? AS DATE) ORDER BY segment`,
+  // The latest run's date is bound, not looked up inside the query: a constant `dt` lets Athena's
+  // partition projection read one partition instead of listing every day.
   customer: `SELECT CAST(s.dt AS VARCHAR) AS dt, s.customer_id, s.recency_days, s.frequency, CAST(s.monetary AS DOUBLE) AS monetary,
       s.rfm_code, s.segment, s.grade, s.p_alive, s.expected_purchases_90d, s.clv, h.holdout_group
-    FROM customer_scores_latest AS s LEFT JOIN holdout_assignment_latest AS h ON h.customer_id = s.customer_id
-    WHERE s.customer_id = ?`,
+    FROM customer_scores AS s
+    LEFT JOIN holdout_assignment AS h ON h.customer_id = s.customer_id AND h.dt = s.dt
+    WHERE s.dt = CAST(? AS DATE) AND s.customer_id = ?`,
   top: (by: 'clv' | 'revenue', n: number) => {
     // `n` is an integer the parser bounded to 1..TOP_MAX and `by` picks one of two fixed columns:
     // nothing of the user's text reaches the SQL.
     if (!Number.isInteger(n)) throw new Error(`top n must be an integer, not ${n}`);
     const order = by === 'clv' ? 'clv DESC NULLS LAST' : 'monetary DESC';
     return `SELECT CAST(dt AS VARCHAR) AS dt, customer_id, segment, grade, CAST(monetary AS DOUBLE) AS revenue, clv
-      FROM customer_scores_latest ORDER BY ${order}, customer_id LIMIT ${n}`;
+      FROM customer_scores WHERE dt = CAST(? AS DATE) ORDER BY ${order}, customer_id LIMIT ${n}`;
   },
 } as const;
 
@@ -224,31 +227,33 @@ async function holdout(date: string | undefined, segment: string, ctx: AnswerCon
   ]);
 }
 
+/** One customer's scores: shown to the asker only (customer-level data stays out of the channel). */
 async function customer(id: string, ctx: AnswerContext): Promise<SlackMessage> {
-  const [row] = await ctx.query(ANSWER_SQL.customer, [id]);
+  const date = await latestRun(ctx);
+  const [row] = date ? await ctx.query(ANSWER_SQL.customer, [date, id]) : [];
   if (!row) return notice(`No customer "${id}" in the latest scores.`);
   const f = formatter(ctx.display);
   const group = row['holdout_group'] ? str(row, 'holdout_group') : 'not assigned';
   const text = `Customer ${str(row, 'customer_id')}: ${str(row, 'segment')}, grade ${str(row, 'grade')}, CLV ${f.money(num(row, 'clv'))}`;
-  return message(text, [
-    header(`Customer ${str(row, 'customer_id')}`),
-    section(`*${escape(str(row, 'segment'))}*, grade *${escape(str(row, 'grade'))}* (RFM ${escape(str(row, 'rfm_code'))}) as of ${escape(str(row, 'dt'))}`, [
-      `*Last purchase*\n${f.number(num(row, 'recency_days'))} days ago`,
-      `*Orders*\n${f.number(num(row, 'frequency'))}`,
-      `*Net spend*\n${f.money(num(row, 'monetary'))}`,
-      `*CLV (12 months)*\n${f.money(num(row, 'clv'))}`,
-      `*Probability alive*\n${f.percent(num(row, 'p_alive'))}`,
-      `*Expected orders, 90 days*\n${f.number(num(row, 'expected_purchases_90d'), 2)}`,
-      `*Holdout group*\n${escape(group)}`,
-    ]),
+  const details = section(`*${escape(str(row, 'segment'))}*, grade *${escape(str(row, 'grade'))}* (RFM ${escape(str(row, 'rfm_code'))}) as of ${escape(str(row, 'dt'))}`, [
+    `*Last purchase*\n${f.number(num(row, 'recency_days'))} days ago`,
+    `*Orders*\n${f.number(num(row, 'frequency'))}`,
+    `*Net spend*\n${f.money(num(row, 'monetary'))}`,
+    `*CLV (12 months)*\n${f.money(num(row, 'clv'))}`,
+    `*Probability alive*\n${f.percent(num(row, 'p_alive'))}`,
+    `*Expected orders, 90 days*\n${f.number(num(row, 'expected_purchases_90d'), 2)}`,
+    `*Holdout group*\n${escape(group)}`,
   ]);
+  return message(text, [header(`Customer ${str(row, 'customer_id')}`), details], 'ephemeral');
 }
 
+/** The most valuable customers: to the asker only, as customer-level data. */
 async function top(n: number, by: 'clv' | 'revenue', ctx: AnswerContext): Promise<SlackMessage> {
-  const rows = await ctx.query(ANSWER_SQL.top(by, n));
+  const date = await latestRun(ctx);
+  const rows = date ? await ctx.query(ANSWER_SQL.top(by, n), [date]) : [];
   if (!rows.length) return notice('No run has been published yet.');
   const f = formatter(ctx.display);
   const table = rows.map((r, i) => [String(i + 1), str(r, 'customer_id'), str(r, 'segment'), str(r, 'grade'), f.money(num(r, 'revenue')), f.money(num(r, 'clv'))]);
   const text = `Top ${rows.length} customers by ${by === 'clv' ? 'CLV' : 'net revenue'} on ${str(rows[0]!, 'dt')}`;
-  return message(text, [header(text), ...tableSections(['#', 'customer', 'segment', 'grade', 'net revenue', 'CLV'], table)]);
+  return message(text, [header(text), ...tableSections(['#', 'customer', 'segment', 'grade', 'net revenue', 'CLV'], table)], 'ephemeral');
 }
