@@ -165,9 +165,9 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
     };
 
     const files = [];
-    for (const [index, { key }] of extract.entries()) {
+    for (const [index, { key, etag }] of extract.entries()) {
       const format = formatOf(key, deps.config.input.format);
-      const local = format && (await localize(deps.source, key, scratch, index, format !== 'parquet'));
+      const local = format && (await localize(deps.source, key, scratch, index, format !== 'parquet', etag));
       files.push({ key, format, local });
     }
     const earlier = await partitions(deps.dest, transactions, (d) => d < date);

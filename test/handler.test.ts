@@ -2,7 +2,7 @@
  * The nightly Lambda handler (through middy) over the real S3 protocol: a local S3-compatible
  * server (s3rver) on loopback, the real @aws-sdk/client-s3, extracts uploaded, outputs read back.
  */
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { parquetReadObjects } from 'hyparquet';
@@ -236,6 +236,18 @@ describe('nightly handler', () => {
     await store.move('k/0.txt', 'moved/dt=2024-01-01/data.txt');
     expect((await store.list('')).map((o) => o.key)).toEqual(['k/1.txt', 'k/2.txt', 'moved/dt=2024-01-01/data.txt']);
     expect((await (await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'paging/moved/dt=2024-01-01/data.txt' }))).Body!.transformToString())).toBe('second!');
+    // A download names the version it listed (S3 answers 412 to any other; s3rver ignores the
+    // header, so the test checks that it is sent).
+    const ifMatch: (string | undefined)[] = [];
+    paging.middlewareStack.add(
+      (next) => async (args) => {
+        ifMatch.push((args.request as { headers: Record<string, string> }).headers['if-match']);
+        return next(args);
+      },
+      { step: 'finalizeRequest', name: 'captureIfMatch' },
+    );
+    expect(await readFile(await store.localPath('moved/dt=2024-01-01/data.txt', dir, listed[0]!.etag), 'utf8')).toBe('second!');
+    expect(ifMatch).toEqual([listed[0]!.etag]);
     // A presigned link opens the object without credentials.
     const link = await store.link('moved/dt=2024-01-01/data.txt');
     expect(link).toMatch(/X-Amz-Signature=/);

@@ -89,8 +89,8 @@ async function needsNormalizing(path: string): Promise<boolean> {
   return false;
 }
 
-export async function localize(store: ObjectStore, key: string, scratchDir: string, index: number, text: boolean): Promise<LocalFile> {
-  const path = await store.localPath(key, scratchDir);
+export async function localize(store: ObjectStore, key: string, scratchDir: string, index: number, text: boolean, etag?: string): Promise<LocalFile> {
+  const path = await store.localPath(key, scratchDir, etag);
   const gzipped = key.toLowerCase().endsWith('.gz');
   // Reading is cheaper than copying: a clean plain file is used where it lies.
   if (!gzipped && (!text || !(await needsNormalizing(path)))) return nonEmpty(path);

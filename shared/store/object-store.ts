@@ -10,9 +10,10 @@ export interface ObjectStore {
   list(prefix: string): Promise<ObjectInfo[]>;
   /**
    * A local file holding the object's bytes, for the embedded engine. A local store returns the
-   * file itself; a remote store downloads into `scratchDir`.
+   * file itself; a remote store downloads into `scratchDir`. With `etag`, the download fails if the
+   * object is no longer that version (lineage records what was listed: it must be what was read).
    */
-  localPath(key: string, scratchDir: string): Promise<string>;
+  localPath(key: string, scratchDir: string, etag?: string): Promise<string>;
   /**
    * Replace the object at `key` with the contents of a local file, atomically: a reader sees the
    * old bytes or the new ones, never a partial file.

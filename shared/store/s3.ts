@@ -66,10 +66,10 @@ export class S3ObjectStore implements ObjectStore {
     return objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
-  async localPath(key: string, scratchDir: string): Promise<string> {
+  async localPath(key: string, scratchDir: string, etag?: string): Promise<string> {
     const target = join(scratchDir, 's3', key);
     await mkdir(dirname(target), { recursive: true });
-    const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
+    const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), IfMatch: etag }));
     await pipeline(object.Body as Readable, createWriteStream(target));
     return target;
   }
