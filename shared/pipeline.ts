@@ -212,10 +212,13 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
       { name: `last_${holdout.window_days}_days`, start: shiftDate(date, 1 - holdout.window_days), end: date },
       { name: 'since_start', start: holdout.started_at ?? first!.first ?? date, end: date },
     ];
-    /** An earlier run's customer_scores, as a relation, when that run exists. */
+    /** An earlier run's customer_scores, as a relation, when that run exists (each file fetched once). */
+    const fetched = new Map<string, Promise<string>>();
     const scoresAt = async (day: string) => {
       const key = previousDates.get(day);
-      return key ? readParquet([await deps.dest.localPath(key, scratch)]) : undefined;
+      if (!key) return undefined;
+      if (!fetched.has(key)) fetched.set(key, deps.dest.localPath(key, scratch));
+      return readParquet([await fetched.get(key)!]);
     };
     const segmentsAt = async (day: string) => {
       const scores = await scoresAt(day);
