@@ -50,6 +50,28 @@ afterEach(() => {
   vi.restoreAllMocks();
 });
 
+/** A client whose `nth` call of `command` fails (the SDK stack, then the real server for the rest). */
+function clientFailingOn(command: string, nth: number, message: string) {
+  const failing = testClient();
+  const calls = { count: 0 };
+  failing.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === command && ++calls.count === nth) throw new Error(`${message} (injected)`);
+      return next(args);
+    },
+    { step: 'initialize', name: 'injectFailure' },
+  );
+  return { failing, calls };
+}
+
+/** Stores over `prefix`raw/ and `prefix`curated/ through a client, with the default config. */
+const depsOver = (prefix: string) => (s3: S3Client) => ({
+  source: new S3ObjectStore(BUCKET, `${prefix}/raw/`, s3),
+  dest: new S3ObjectStore(BUCKET, `${prefix}/curated/`, s3),
+  config: parseConfig({}),
+  openEngine: DuckDbEngine.open,
+});
+
 const upload = (key: string, lines: string[]) => client.send(new PutObjectCommand({ Bucket: BUCKET, Key: key, Body: lines.join('\n') }));
 
 async function readParquet(key: string) {
@@ -150,55 +172,28 @@ describe('nightly handler', () => {
   });
 
   it('a failed upload midway leaves the previous published result untouched', async () => {
-    const store = (s3: S3Client, prefix: string) => new S3ObjectStore(BUCKET, prefix, s3);
-    const deps = (s3: S3Client) => ({
-      source: store(s3, 'fail/raw/'),
-      dest: store(s3, 'fail/curated/'),
-      config: parseConfig({}),
-      openEngine: DuckDbEngine.open,
-    });
+    const deps = depsOver('fail');
     await upload('fail/raw/transactions/dt=2024-04-01/a.csv', [CSV_HEADER, 't1,c1,2024-04-01T10:00:00,10.00,1,online,EUR,false']);
     await runNightly('2024-04-01', deps(client));
     const before = await snapshot('fail/curated/');
 
     // The day's extract is corrected; the re-run's sixth upload fails (after five staged files).
     await upload('fail/raw/transactions/dt=2024-04-01/a.csv', [CSV_HEADER, 't1,c1,2024-04-01T10:00:00,99.00,1,online,EUR,false']);
-    const failing = testClient();
-    let puts = 0;
-    failing.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName === 'PutObjectCommand' && ++puts === 6) throw new Error('connection reset (injected)');
-        return next(args);
-      },
-      { step: 'initialize', name: 'injectUploadFailure' },
-    );
+    const { failing, calls } = clientFailingOn('PutObjectCommand', 6, 'connection reset');
     await expect(runNightly('2024-04-01', deps(failing))).rejects.toThrow(/injected/);
-    expect(puts).toBe(6);
+    expect(calls.count).toBe(6);
     // Every published object is the one from before, and the run's staging files are gone.
     expect(await snapshot('fail/curated/')).toEqual(before);
     failing.destroy();
   });
 
   it('a re-run cut short while replacing tables leaves the date unpublished, not mixed', async () => {
-    const deps = (s3: S3Client) => ({
-      source: new S3ObjectStore(BUCKET, 'cut/raw/', s3),
-      dest: new S3ObjectStore(BUCKET, 'cut/curated/', s3),
-      config: parseConfig({}),
-      openEngine: DuckDbEngine.open,
-    });
+    const deps = depsOver('cut');
     await upload('cut/raw/transactions/dt=2024-04-01/a.csv', [CSV_HEADER, 't1,c1,2024-04-01T10:00:00,10.00,1,online,EUR,false']);
     await runNightly('2024-04-01', deps(client));
     expect(await isPublished(deps(client).dest, '2024-04-01')).toBe(true);
 
-    const failing = testClient();
-    let copies = 0;
-    failing.middlewareStack.add(
-      (next, context) => async (args) => {
-        if (context.commandName === 'CopyObjectCommand' && ++copies === 3) throw new Error('Lambda timed out (injected)');
-        return next(args);
-      },
-      { step: 'initialize', name: 'injectMoveFailure' },
-    );
+    const { failing } = clientFailingOn('CopyObjectCommand', 3, 'Lambda timed out');
     await expect(runNightly('2024-04-01', deps(failing))).rejects.toThrow(/injected/);
     // Two tables were replaced, the rest not: the old manifest must not vouch for that mix.
     expect(await isPublished(deps(client).dest, '2024-04-01')).toBe(false);
