@@ -14,6 +14,9 @@ import {
 } from '../shared/clv/bgbb.js';
 import { lbeta, logSumExp } from '../shared/clv/special.js';
 import { createRng } from '../shared/demo/generate.js';
+import { expectIterationLimit, expectLogGradientMatches, expectPenalizerShrinks } from './model-checks.js';
+
+const PARAMS = ['alpha', 'beta', 'gamma', 'delta'] as const;
 
 /**
  * The donations data of Fader, Hardie & Shang (2010): 11,104 first-time supporters of a US
@@ -217,31 +220,12 @@ describe('BG/BB fit on the donations data', () => {
       { alpha: 30, beta: 0.2, gamma: 0.02, delta: 80 },
       { alpha: 2, beta: 2, gamma: 1, delta: 1 },
     ];
-    const h = 1e-6;
-    for (const summary of [data, wide]) {
-      for (const params of points) {
-        const g = new Float64Array(4);
-        bgBbLogLikelihood(params, summary, g);
-        (['alpha', 'beta', 'gamma', 'delta'] as const).forEach((k, j) => {
-          const up = bgBbLogLikelihood({ ...params, [k]: params[k] * Math.exp(h) }, summary);
-          const dn = bgBbLogLikelihood({ ...params, [k]: params[k] * Math.exp(-h) }, summary);
-          const fd = (up - dn) / (2 * h);
-          expect(Math.abs(g[j]! - fd)).toBeLessThan(1e-5 * Math.max(1, Math.abs(fd)));
-        });
-      }
-    }
+    for (const summary of [data, wide]) expectLogGradientMatches((p, g) => bgBbLogLikelihood(p, summary, g), PARAMS, points);
   });
 
   it('a penalizer shrinks the log-parameters; few iterations report converged = false', () => {
-    const plain = fitBgBb(data);
-    const pen = fitBgBb(data, { penalizer: 0.1 });
-    expect(pen.converged).toBe(true);
-    const norm = (p: BgBbParams): number => Math.hypot(Math.log(p.alpha), Math.log(p.beta), Math.log(p.gamma), Math.log(p.delta));
-    expect(norm(pen.params)).toBeLessThan(norm(plain.params));
-    expect(pen.logLikelihood).toBeLessThan(plain.logLikelihood);
-    const short = fitBgBb(data, { maxIterations: 2 });
-    expect(short.converged).toBe(false);
-    expect(short.message).toMatch(/maximum of 2 iterations/);
+    expectPenalizerShrinks((options) => fitBgBb(data, options), PARAMS, 0.1);
+    expectIterationLimit((options) => fitBgBb(data, options), 2);
   });
 
   it('rejects invalid rows', () => {

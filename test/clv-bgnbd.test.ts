@@ -12,6 +12,9 @@ import {
 import type { FrequencySummary } from '../shared/clv/types.js';
 import { createRng } from '../shared/demo/generate.js';
 import { cdnowSummary, ones } from './helpers.js';
+import { expectIterationLimit, expectLogGradientMatches, expectPenalizerShrinks } from './model-checks.js';
+
+const PARAMS = ['r', 'alpha', 'a', 'b'] as const;
 
 
 
@@ -102,33 +105,16 @@ describe('BG/NBD fit on CDNOW', () => {
       { r: 1.7, alpha: 0.3, a: 3.1, b: 0.4 },
       { r: 0.05, alpha: 60, a: 0.2, b: 12 },
     ];
-    const h = 1e-6;
-    for (const params of points) {
-      const g = new Float64Array(4);
-      bgNbdLogLikelihood(params, summary, g);
-      (['r', 'alpha', 'a', 'b'] as const).forEach((k, j) => {
-        const up = bgNbdLogLikelihood({ ...params, [k]: params[k] * Math.exp(h) }, summary);
-        const dn = bgNbdLogLikelihood({ ...params, [k]: params[k] * Math.exp(-h) }, summary);
-        const fd = (up - dn) / (2 * h);
-        expect(Math.abs(g[j]! - fd)).toBeLessThan(1e-5 * Math.max(1, Math.abs(fd)));
-      });
-    }
+    expectLogGradientMatches((p, g) => bgNbdLogLikelihood(p, summary, g), PARAMS, points);
   });
 
   it('a penalizer shrinks the log-parameters', () => {
     const summary = compressFrequency(data.x, data.tx, data.T);
-    const plain = fitBgNbd(summary);
-    const pen = fitBgNbd(summary, { penalizer: 0.05 });
-    expect(pen.converged).toBe(true);
-    const norm = (p: BgNbdParams): number => Math.hypot(Math.log(p.r), Math.log(p.alpha), Math.log(p.a), Math.log(p.b));
-    expect(norm(pen.params)).toBeLessThan(norm(plain.params));
-    expect(pen.logLikelihood).toBeLessThan(plain.logLikelihood);
+    expectPenalizerShrinks((options) => fitBgNbd(summary, options), PARAMS, 0.05);
   });
 
   it('reports converged = false when it runs out of iterations', () => {
-    const fit = fitBgNbd(compressFrequency(data.x, data.tx, data.T), { maxIterations: 3 });
-    expect(fit.converged).toBe(false);
-    expect(fit.message).toMatch(/maximum of 3 iterations/);
+    expectIterationLimit((options) => fitBgNbd(compressFrequency(data.x, data.tx, data.T), options), 3);
   });
 });
 

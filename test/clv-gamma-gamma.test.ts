@@ -10,6 +10,9 @@ import {
   type GammaGammaParams,
 } from '../shared/clv/gamma-gamma.js';
 import { createRng } from '../shared/demo/generate.js';
+import { expectLogGradientMatches, expectPenalizerShrinks } from './model-checks.js';
+
+const PARAMS = ['p', 'q', 'v'] as const;
 
 /** Reads a small numeric CSV (header row, CRLF or LF) into columns keyed by header name. */
 function readCsv(name: string): Record<string, number[]> {
@@ -79,17 +82,7 @@ describe('Gamma-Gamma model', () => {
   it('analytic gradient matches finite differences', () => {
     const data = compressSpend(x, zbar);
     const params: GammaGammaParams = { p: 4.2, q: 2.7, v: 21 };
-    const g = new Float64Array(3);
-    gammaGammaLogLikelihood(params, data, g);
-    const keys = ['p', 'q', 'v'] as const;
-    const h = 1e-6;
-    keys.forEach((k, j) => {
-      // d/d(log θ): perturb θ multiplicatively.
-      const up = gammaGammaLogLikelihood({ ...params, [k]: params[k] * Math.exp(h) }, data);
-      const dn = gammaGammaLogLikelihood({ ...params, [k]: params[k] * Math.exp(-h) }, data);
-      const fd = (up - dn) / (2 * h);
-      expect(Math.abs(g[j]! - fd)).toBeLessThan(1e-5 * Math.max(1, Math.abs(fd)));
-    });
+    expectLogGradientMatches((p, g) => gammaGammaLogLikelihood(p, data, g), PARAMS, [params]);
   });
 
   it('expected order value matches the closed form p (v + x z̄) / (p x + q − 1)', () => {
@@ -160,11 +153,6 @@ describe('Gamma-Gamma model', () => {
 
   it('a penalizer shrinks the log-parameters towards 0', () => {
     const data = compressSpend(x, zbar);
-    const plain = fitGammaGamma(data);
-    const pen = fitGammaGamma(data, { penalizer: 0.1 });
-    expect(pen.converged).toBe(true);
-    const norm = (p: GammaGammaParams): number => Math.hypot(Math.log(p.p), Math.log(p.q), Math.log(p.v));
-    expect(norm(pen.params)).toBeLessThan(norm(plain.params));
-    expect(pen.logLikelihood).toBeLessThan(plain.logLikelihood);
+    expectPenalizerShrinks((options) => fitGammaGamma(data, options), PARAMS, 0.1);
   });
 });

@@ -13,6 +13,9 @@ import { lgamma } from '../shared/clv/special.js';
 import type { FrequencySummary } from '../shared/clv/types.js';
 import { createRng } from '../shared/demo/generate.js';
 import { cdnowSummary, ones } from './helpers.js';
+import { expectIterationLimit, expectLogGradientMatches, expectPenalizerShrinks } from './model-checks.js';
+
+const PARAMS = ['r', 'alpha', 's', 'beta'] as const;
 
 
 const one = (x: number, tx: number, T: number): FrequencySummary => ({
@@ -114,34 +117,17 @@ describe('Pareto/NBD fit on CDNOW', () => {
       { r: 0.05, alpha: 3, s: 2.5, beta: 300 }, // α ≪ β
       { r: 0.8, alpha: 12, s: 1, beta: 12 * (1 + 3e-5) }, // α ≈ β: the branch switches inside the FD step
     ];
-    const h = 1e-5;
-    for (const params of points) {
-      const g = new Float64Array(4);
-      paretoNbdLogLikelihood(params, summary, g);
-      (['r', 'alpha', 's', 'beta'] as const).forEach((k, j) => {
-        const up = paretoNbdLogLikelihood({ ...params, [k]: params[k] * Math.exp(h) }, summary);
-        const dn = paretoNbdLogLikelihood({ ...params, [k]: params[k] * Math.exp(-h) }, summary);
-        const fd = (up - dn) / (2 * h);
-        // The reference itself has rounding error ~ 1e-16 · |LL| / h ≈ 1e-7 here.
-        expect(Math.abs(g[j]! - fd)).toBeLessThan(2e-5 * Math.max(1, Math.abs(fd)));
-      });
-    }
+    // The reference itself has rounding error ~ 1e-16 · |LL| / h ≈ 1e-7 here.
+    expectLogGradientMatches((p, g) => paretoNbdLogLikelihood(p, summary, g), PARAMS, points, { h: 1e-5, tolerance: 2e-5 });
   });
 
   it('a penalizer shrinks the log-parameters', () => {
     const summary = compressFrequency(data.x, data.tx, data.T);
-    const plain = fitParetoNbd(summary);
-    const pen = fitParetoNbd(summary, { penalizer: 0.05 });
-    expect(pen.converged).toBe(true);
-    const norm = (p: ParetoNbdParams): number => Math.hypot(Math.log(p.r), Math.log(p.alpha), Math.log(p.s), Math.log(p.beta));
-    expect(norm(pen.params)).toBeLessThan(norm(plain.params));
-    expect(pen.logLikelihood).toBeLessThan(plain.logLikelihood);
+    expectPenalizerShrinks((options) => fitParetoNbd(summary, options), PARAMS, 0.05);
   });
 
   it('reports converged = false when it runs out of iterations', () => {
-    const fit = fitParetoNbd(compressFrequency(data.x, data.tx, data.T), { maxIterations: 3 });
-    expect(fit.converged).toBe(false);
-    expect(fit.message).toMatch(/maximum of 3 iterations/);
+    expectIterationLimit((options) => fitParetoNbd(compressFrequency(data.x, data.tx, data.T), options), 3);
   });
 });
 
