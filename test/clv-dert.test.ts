@@ -18,7 +18,6 @@ import {
 } from '../shared/clv/pareto-nbd.js';
 import { cdnowSummary } from './helpers.js';
 
-
 /** CDNOW Pareto/NBD fit (weeks; FHL 2005 / CLVTools). */
 const PNBD: ParetoNbdParams = { r: 0.5533, alpha: 10.5776, s: 0.6062, beta: 11.6679 };
 /** CDNOW BG/NBD fit (FHL 2005, Marketing Science, p. 279). */

@@ -10,20 +10,11 @@ import {
   type MbgNbdParams,
 } from '../shared/clv/mbgnbd.js';
 import { lbeta, lgamma } from '../shared/clv/special.js';
-import type { FrequencySummary } from '../shared/clv/types.js';
 import { createRng } from '../shared/demo/generate.js';
 import { cdnowSummary, ones } from './helpers.js';
-import { expectIterationLimit, expectLogGradientMatches, expectPenalizerShrinks } from './model-checks.js';
+import { expectIterationLimit, expectLogGradientMatches, expectPenalizerShrinks, expectPredictionsBounded, histories, one, positive } from './model-checks.js';
 
 const PARAMS = ['r', 'alpha', 'a', 'b'] as const;
-
-
-const one = (x: number, tx: number, T: number): FrequencySummary => ({
-  x: Float64Array.of(x),
-  tx: Float64Array.of(tx),
-  T: Float64Array.of(T),
-  weight: Float64Array.of(1),
-});
 
 /** lifetimes' reference for ModifiedBetaGeoFitter on CDNOW ("close to BTYDplus"), 3 decimals. */
 const LIFETIMES: MbgNbdParams = { r: 0.525, alpha: 6.183, a: 0.891, b: 1.614 };
@@ -294,39 +285,16 @@ describe('MBG/NBD predictions', () => {
   });
 
   it('property: P(alive) ∈ [0, 1]; expectations finite, ≥ 0 and non-decreasing in t, also at extremes', () => {
-    const positive = (min: number, max: number): fc.Arbitrary<number> =>
-      fc.double({ min: Math.log(min), max: Math.log(max), noNaN: true }).map(Math.exp);
     const params = fc.record({ r: positive(0.01, 20), alpha: positive(0.01, 500), a: positive(0.05, 20), b: positive(0.05, 20) });
-    const x = fc.oneof(fc.constant(0), fc.constant(1), fc.constant(1000), fc.integer({ min: 0, max: 1000 }));
-    const T = fc.oneof(fc.constant(0), fc.constant(3650), fc.double({ min: 0, max: 3650, noNaN: true }));
-    const history = fc.tuple(x, T, fc.oneof(fc.constant(1), fc.constant(0), fc.double({ min: 0, max: 1, noNaN: true }))).map(([xi, Ti, frac]) => ({
-      x: xi,
-      T: Ti,
-      tx: xi === 0 ? 0 : frac * Ti,
-    }));
-    fc.assert(
-      fc.property(params, history, (p, h) => {
-        const alive = probabilityAlive(p, h.x, h.tx, h.T);
-        expect(alive).toBeGreaterThanOrEqual(0);
-        expect(alive).toBeLessThanOrEqual(1);
-        let prev = 0;
-        for (const t of [1, 30, 90, 365, 3650]) {
-          const e = conditionalExpectedPurchases(p, t, h.x, h.tx, h.T);
-          expect(Number.isFinite(e)).toBe(true);
-          expect(e).toBeGreaterThanOrEqual(0);
-          expect(e).toBeGreaterThanOrEqual(prev * (1 - 1e-9));
-          prev = e;
-        }
-        let prevNew = 0;
-        for (const t of [1, 30, 365, 3650]) {
-          const e = expectedPurchasesNewCustomer(p, t);
-          expect(Number.isFinite(e)).toBe(true);
-          expect(e).toBeGreaterThanOrEqual(prevNew * (1 - 1e-9));
-          prevNew = e;
-        }
-        expect(Number.isFinite(mbgNbdLogLikelihood(p, one(h.x, h.tx, h.T)))).toBe(true);
-      }),
-      { numRuns: 300, seed: 20240601 },
+    expectPredictionsBounded(
+      {
+        probabilityAlive: (p, h) => probabilityAlive(p, h.x, h.tx, h.T),
+        conditionalExpectedPurchases: (p, t, h) => conditionalExpectedPurchases(p, t, h.x, h.tx, h.T),
+        expectedPurchasesNewCustomer,
+      },
+      params,
+      histories(),
+      (p, h) => expect(Number.isFinite(mbgNbdLogLikelihood(p, one(h.x, h.tx, h.T)))).toBe(true),
     );
   });
 
