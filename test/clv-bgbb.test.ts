@@ -15,6 +15,7 @@ import {
 import { lbeta, logSumExp } from '../shared/clv/special.js';
 import { createRng } from '../shared/demo/generate.js';
 import { expectIterationLimit, expectLogGradientMatches, expectPenalizerShrinks } from './model-checks.js';
+import { betaMean } from './quadrature.js';
 
 const PARAMS = ['alpha', 'beta', 'gamma', 'delta'] as const;
 
@@ -62,35 +63,13 @@ function conditionalByEnumeration(p: BgBbParams, nStar: number, x: number, tx: n
 }
 
 /**
- * ∫₀¹ h(p) Beta(p; a, b) dp by Simpson's rule on [0, ½] and [½, 1] with p = u^m near 0 and
- * 1 − p = v^k near 1 (m = ⌈2/a⌉, k = ⌈2/b⌉), normalised by the same rule applied to h ≡ 1.
- */
-function betaMean(h: (p: number) => number, a: number, b: number, steps = 4000): number {
-  const m = Math.ceil(2 / a);
-  const k = Math.ceil(2 / b);
-  const integral = (g: (p: number) => number): number => {
-    const left = (u: number): number => (u === 0 ? 0 : g(u ** m) * m * u ** (m * a - 1) * (1 - u ** m) ** (b - 1));
-    const right = (v: number): number => (v === 0 ? 0 : g(1 - v ** k) * k * v ** (k * b - 1) * (1 - v ** k) ** (a - 1));
-    return simpson(left, 0.5 ** (1 / m), steps) + simpson(right, 0.5 ** (1 / k), steps);
-  };
-  return integral(h) / integral(() => 1);
-}
-
-function simpson(f: (u: number) => number, upper: number, steps: number): number {
-  const dx = upper / steps;
-  let s = f(0) + f(upper);
-  for (let k = 1; k < steps; k++) s += (k % 2 === 1 ? 4 : 2) * f(k * dx);
-  return (s * dx) / 3;
-}
-
-/**
  * The same expectation by integrating the posterior of (p, θ) numerically: the individual
  * likelihood given (p, θ) and the future transactions are sums of products of a function of p and
  * a function of θ, so every term is a product of two one-dimensional Beta expectations.
  */
 function conditionalByQuadrature(q: BgBbParams, nStar: number, x: number, tx: number, n: number): number {
-  const P = (h: (p: number) => number): number => betaMean(h, q.alpha, q.beta);
-  const Q = (h: (t: number) => number): number => betaMean(h, q.gamma, q.delta);
+  const P = (h: (p: number) => number): number => betaMean(h, q.alpha, q.beta, 4000);
+  const Q = (h: (t: number) => number): number => betaMean(h, q.gamma, q.delta, 4000);
   let like = P((p) => p ** x * (1 - p) ** (n - x)) * Q((t) => (1 - t) ** n);
   for (let i = 0; i <= n - tx - 1; i++) like += P((p) => p ** x * (1 - p) ** (tx - x + i)) * Q((t) => t * (1 - t) ** (tx + i));
   const future = P((p) => p ** (x + 1) * (1 - p) ** (n - x)) * Q((t) => {

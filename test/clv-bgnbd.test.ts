@@ -12,6 +12,7 @@ import {
 import type { FrequencySummary } from '../shared/clv/types.js';
 import { createRng } from '../shared/demo/generate.js';
 import { cdnowSummary, ones } from './helpers.js';
+import { betaMean } from './quadrature.js';
 import { expectIterationLimit, expectLogGradientMatches, expectPenalizerShrinks, expectPredictionsBounded, histories, positive } from './model-checks.js';
 
 const PARAMS = ['r', 'alpha', 'a', 'b'] as const;
@@ -27,32 +28,7 @@ const PAPER: BgNbdParams = { r: 0.243, alpha: 4.414, a: 0.793, b: 2.426 };
 function newCustomerByQuadrature(params: BgNbdParams, t: number, steps = 20_000): number {
   const { r, alpha, a, b } = params;
   const h = (p: number): number => (p === 0 ? (r * t) / alpha : -Math.expm1(-r * Math.log1p((p * t) / alpha)) / p);
-  return betaExpectation(h, a, b, steps) / betaExpectation(() => 1, a, b, steps);
-}
-
-/**
- * ∫₀¹ h(p) p^(a−1) (1−p)^(b−1) dp by Simpson's rule on [0, ½] and [½, 1], with p = u^m near 0 and
- * 1 − p = v^n near 1 (m = ⌈2/a⌉, n = ⌈2/b⌉) so the endpoint singularities become smooth enough.
- */
-function betaExpectation(h: (p: number) => number, a: number, b: number, steps: number): number {
-  const m = Math.ceil(2 / a);
-  const n = Math.ceil(2 / b);
-  const left = (u: number): number => {
-    const p = u ** m;
-    return u === 0 && m * a - 1 > 0 ? 0 : h(p) * m * u ** (m * a - 1) * (1 - p) ** (b - 1);
-  };
-  const right = (v: number): number => {
-    const q = v ** n;
-    return v === 0 && n * b - 1 > 0 ? 0 : h(1 - q) * n * v ** (n * b - 1) * (1 - q) ** (a - 1);
-  };
-  return simpson(left, 0.5 ** (1 / m), steps) + simpson(right, 0.5 ** (1 / n), steps);
-}
-
-function simpson(f: (u: number) => number, upper: number, steps: number): number {
-  const dx = upper / steps;
-  let s = f(0) + f(upper);
-  for (let k = 1; k < steps; k++) s += (k % 2 === 1 ? 4 : 2) * f(k * dx);
-  return (s * dx) / 3;
+  return betaMean(h, a, b, steps);
 }
 
 describe('BG/NBD fit on CDNOW', () => {

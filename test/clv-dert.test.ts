@@ -17,6 +17,7 @@ import {
   type ParetoNbdParams,
 } from '../shared/clv/pareto-nbd.js';
 import { cdnowSummary } from './helpers.js';
+import { simpson } from './quadrature.js';
 
 /** CDNOW Pareto/NBD fit (weeks; FHL 2005 / CLVTools). */
 const PNBD: ParetoNbdParams = { r: 0.5533, alpha: 10.5776, s: 0.6062, beta: 11.6679 };
@@ -26,13 +27,6 @@ const BGNBD: BgNbdParams = { r: 0.243, alpha: 4.414, a: 0.793, b: 2.426 };
 const DELTA = Math.log(1.15) / 52;
 
 const rel = (a: number, b: number): number => Math.abs(a / b - 1);
-
-function simpson(f: (u: number) => number, lo: number, hi: number, steps: number): number {
-  const dx = (hi - lo) / steps;
-  let s = f(lo) + f(hi);
-  for (let k = 1; k < steps; k++) s += (k % 2 === 1 ? 4 : 2) * f(lo + k * dx);
-  return (s * dx) / 3;
-}
 
 /**
  * ∫₀^∞ δ e^{−δt} E(t) dt by composite Simpson in w = ln(1 + t/c) (c = 1 week: a different map from the

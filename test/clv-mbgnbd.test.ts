@@ -12,41 +12,13 @@ import {
 import { lbeta, lgamma } from '../shared/clv/special.js';
 import { createRng } from '../shared/demo/generate.js';
 import { cdnowSummary, ones } from './helpers.js';
+import { betaMean } from './quadrature.js';
 import { expectIterationLimit, expectLogGradientMatches, expectPenalizerShrinks, expectPredictionsBounded, histories, one, positive } from './model-checks.js';
 
 const PARAMS = ['r', 'alpha', 'a', 'b'] as const;
 
 /** lifetimes' reference for ModifiedBetaGeoFitter on CDNOW ("close to BTYDplus"), 3 decimals. */
 const LIFETIMES: MbgNbdParams = { r: 0.525, alpha: 6.183, a: 0.891, b: 1.614 };
-
-/**
- * ∫₀¹ h(p) p^(a−1) (1−p)^(b−1) dp by Simpson's rule on [0, ½] and [½, 1], with p = u^m near 0 and
- * 1 − p = v^n near 1 (m = ⌈2/a⌉, n = ⌈2/b⌉) so the endpoint singularities become smooth enough.
- * (As in the BG/NBD tests.)
- */
-function betaIntegral(h: (p: number) => number, a: number, b: number, steps = 20_000): number {
-  const m = Math.ceil(2 / a);
-  const n = Math.ceil(2 / b);
-  const left = (u: number): number => {
-    const p = u ** m;
-    return u === 0 && m * a - 1 > 0 ? 0 : h(p) * m * u ** (m * a - 1) * (1 - p) ** (b - 1);
-  };
-  const right = (v: number): number => {
-    const q = v ** n;
-    return v === 0 && n * b - 1 > 0 ? 0 : h(1 - q) * n * v ** (n * b - 1) * (1 - q) ** (a - 1);
-  };
-  return simpson(left, 0, 0.5 ** (1 / m), steps) + simpson(right, 0, 0.5 ** (1 / n), steps);
-}
-
-function simpson(f: (u: number) => number, lo: number, hi: number, steps: number): number {
-  const dx = (hi - lo) / steps;
-  let s = f(lo) + f(hi);
-  for (let k = 1; k < steps; k++) s += (k % 2 === 1 ? 4 : 2) * f(lo + k * dx);
-  return (s * dx) / 3;
-}
-
-/** E_p[h(p)] for p ~ Beta(a, b), by quadrature. */
-const betaMean = (h: (p: number) => number, a: number, b: number): number => betaIntegral(h, a, b) / betaIntegral(() => 1, a, b);
 
 /**
  * The two parts of one customer's likelihood from the model's definition: given λ and p, the

@@ -14,6 +14,7 @@ import type { FrequencySummary } from '../shared/clv/types.js';
 import { createRng } from '../shared/demo/generate.js';
 import { cdnowSummary, ones } from './helpers.js';
 import { expectIterationLimit, expectLogGradientMatches, expectPenalizerShrinks, expectPredictionsBounded, histories, one, positive } from './model-checks.js';
+import { simpson } from './quadrature.js';
 
 const PARAMS = ['r', 'alpha', 's', 'beta'] as const;
 
@@ -21,13 +22,6 @@ const PARAMS = ['r', 'alpha', 's', 'beta'] as const;
 const PAPER: ParetoNbdParams = { r: 0.553, alpha: 10.578, s: 0.606, beta: 11.669 };
 /** The estimates quoted in the BTYD package walkthrough (used by lifetimes' tests). */
 const BTYD: ParetoNbdParams = { r: 0.5534, alpha: 10.5802, s: 0.6061, beta: 11.6562 };
-
-function simpson(f: (u: number) => number, lo: number, hi: number, steps: number): number {
-  const dx = (hi - lo) / steps;
-  let s = f(lo) + f(hi);
-  for (let k = 1; k < steps; k++) s += (k % 2 === 1 ? 4 : 2) * f(lo + k * dx);
-  return (s * dx) / 3;
-}
 
 /**
  * Independent ln L for one customer, from the model's definition rather than the ₂F₁ form:
