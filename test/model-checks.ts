@@ -6,6 +6,7 @@
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import type { FitOptions, FitResult, FrequencySummary } from '../shared/clv/types.js';
+import { createRng } from '../shared/demo/generate.js';
 
 type Params<K extends string> = Record<K, number>;
 
@@ -117,4 +118,42 @@ export function expectPredictionsBounded<P>(model: Predictions<P>, params: fc.Ar
     }),
     { numRuns: 300, seed: 20240601 },
   );
+}
+
+/**
+ * `n` customers of the (M)BG/NBD generative story, observed for T ~ U{1..730} days: λ ~ Gamma(r, α),
+ * p ~ Beta(a, b), Poisson purchases at rate λ, and after each repeat purchase a dropout with
+ * probability p — with `dropAtFirstPurchase` (MBG/NBD) also right after the first one (time 0).
+ */
+export function simulateRepeatBuying(
+  truth: { r: number; alpha: number; a: number; b: number },
+  n: number,
+  seed: number,
+  { dropAtFirstPurchase = false } = {},
+): { x: Float64Array; tx: Float64Array; T: Float64Array } {
+  const rng = createRng(seed);
+  const x = new Float64Array(n);
+  const tx = new Float64Array(n);
+  const T = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const Ti = 1 + Math.floor(rng.uniform() * 730);
+    const lambda = rng.gamma(truth.r, truth.alpha);
+    const p = rng.beta(truth.a, truth.b);
+    let t = 0;
+    let count = 0;
+    let last = 0;
+    if (!dropAtFirstPurchase || rng.uniform() >= p) {
+      for (;;) {
+        t += rng.exponential(lambda);
+        if (t > Ti) break;
+        count++;
+        last = t;
+        if (rng.uniform() < p) break;
+      }
+    }
+    x[i] = count;
+    tx[i] = last;
+    T[i] = Ti;
+  }
+  return { x, tx, T };
 }
