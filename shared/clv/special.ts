@@ -320,6 +320,49 @@ function slAdd(x: SignedLog, y: SignedLog): SignedLog {
   return { sign: v > 0 ? 1 : -1, log: m + Math.log(Math.abs(v)) };
 }
 
+/**
+ * Σ term_n with term_0 = 1, built from term ratios: Neumaier-compensated, and rescaled by SCALE
+ * whenever a term grows past it (so parameters in the thousands do not overflow).
+ */
+class ScaledSeries {
+  private term = 1;
+  sum = 1;
+  private comp = 0;
+  /** ln of the factor the sum has been divided by. */
+  logScale = 0;
+  private peak = 1;
+
+  /** Multiplies the term by `ratio` and adds it; returns |term| before any rescaling (0: the series ended). */
+  add(ratio: number): number {
+    this.term *= ratio;
+    if (this.term === 0) return 0;
+    const s = this.sum + this.term;
+    this.comp += Math.abs(this.sum) >= Math.abs(this.term) ? this.sum - s + this.term : this.term - s + this.sum;
+    this.sum = s;
+    const at = Math.abs(this.term);
+    if (at > this.peak) this.peak = at;
+    if (at > SCALE) {
+      this.term /= SCALE;
+      this.sum /= SCALE;
+      this.comp /= SCALE;
+      this.peak /= SCALE;
+      this.logScale += LN_SCALE;
+    }
+    return at;
+  }
+
+  /** The compensated sum, still divided by e^logScale. */
+  get total(): number {
+    return this.sum + this.comp;
+  }
+
+  /** Largest term over |sum|: the cancellation the sum suffered (`whenZero` for a zero sum). */
+  growth(whenZero: number): number {
+    const total = this.total;
+    return total === 0 ? whenZero : this.peak / Math.abs(total);
+  }
+}
+
 /** Result of a series evaluation with a rough estimate of its relative error. */
 interface SeriesResult {
   value: SignedLog;
@@ -336,11 +379,7 @@ const MAX_DIRECT = 4000000;
  * rescaled by 1e200 whenever the terms grow past 1e200 (so parameters in the thousands do not overflow).
  */
 function directSeries(a: number, b: number, c: number, z: number, maxIter: number): SeriesResult {
-  let term = 1;
-  let sum = 1;
-  let comp = 0;
-  let logScale = 0;
-  let peak = 1;
+  const series = new ScaledSeries();
   // Beyond n0 all Pochhammer factors have a fixed sign, so the tail bound below is meaningful.
   const n0 = Math.max(0, -a, -b, -c) + 1;
   let converged = false;
@@ -349,26 +388,14 @@ function directSeries(a: number, b: number, c: number, z: number, maxIter: numbe
   for (let n = 0; n < maxIter; n++) {
     iterations = n;
     const ratio = (((a + n) * (b + n)) / ((c + n) * (n + 1))) * z;
-    term *= ratio;
-    if (term === 0) {
+    const at = series.add(ratio);
+    if (at === 0) {
       converged = true; // terminating series (or underflow of a decaying tail)
       break;
     }
-    const s = sum + term;
-    comp += Math.abs(sum) >= Math.abs(term) ? sum - s + term : term - s + sum;
-    sum = s;
-    const at = Math.abs(term);
-    if (at > peak) peak = at;
-    if (at > SCALE) {
-      term /= SCALE;
-      sum /= SCALE;
-      comp /= SCALE;
-      peak /= SCALE;
-      logScale += LN_SCALE;
-    }
     if (n >= n0) {
       const rho = Math.max(Math.abs(ratio), z);
-      if (rho < 1 && (at * rho) / (1 - rho) <= TOL * Math.abs(sum)) {
+      if (rho < 1 && (at * rho) / (1 - rho) <= TOL * Math.abs(series.sum)) {
         if (++quiet >= 2) {
           converged = true;
           break;
@@ -378,11 +405,9 @@ function directSeries(a: number, b: number, c: number, z: number, maxIter: numbe
       }
     }
   }
-  const total = sum + comp;
-  const value = fromNumber(total);
-  if (value.sign !== 0) value.log += logScale;
-  const growth = total === 0 ? Infinity : peak / Math.abs(total);
-  return { value, converged, error: 2.2e-16 * growth * (4 + Math.sqrt(iterations)) };
+  const value = fromNumber(series.total);
+  if (value.sign !== 0) value.log += series.logScale;
+  return { value, converged, error: 2.2e-16 * series.growth(Infinity) * (4 + Math.sqrt(iterations)) };
 }
 
 /**
@@ -437,33 +462,16 @@ function transformOneMinusZ(a: number, b: number, c: number, s: number, w: numbe
   // Σ|ln Γ| of the prefactors: their absolute rounding errors bound the achievable accuracy.
   let logMagnitudes = lgCBig.magnitude + Math.abs(lgSmall.value) + Math.abs(m * lw) + 10;
   if (m >= 1) {
-    let term = 1;
-    let sum = 1;
-    let comp = 0;
-    let logScale = 0;
-    let peak = 1;
+    const series = new ScaledSeries();
     for (let n = 0; n < m - 1; n++) {
-      term *= (((a + n) * (b + n)) / ((1 - s + n) * (n + 1))) * w;
-      if (term === 0) break;
-      const t = sum + term;
-      comp += Math.abs(sum) >= Math.abs(term) ? sum - t + term : term - t + sum;
-      sum = t;
-      const at = Math.abs(term);
-      if (at > peak) peak = at;
-      if (at > SCALE) {
-        term /= SCALE;
-        sum /= SCALE;
-        comp /= SCALE;
-        peak /= SCALE;
-        logScale += LN_SCALE;
-      }
+      if (series.add((((a + n) * (b + n)) / ((1 - s + n) * (n + 1))) * w) === 0) break;
     }
     const lgS = lgammaSigned(s);
     // Γ(c)/Γ(c−x) paired with the larger of c−a = b+s, c−b = a+s.
     const [big, small] = b >= a ? [b + s, a + s] : [a + s, b + s];
     const ratio = lgammaDiff(c, big);
     const lgSmall = lgammaSigned(small);
-    const total = sum + comp;
+    const total = series.total;
     const pre: SignedLog = {
       sign: ratio.sign * lgS.sign * lgSmall.sign,
       log: ratio.value + lgS.value - lgSmall.value,
@@ -473,8 +481,8 @@ function transformOneMinusZ(a: number, b: number, c: number, s: number, w: numbe
       ratio.magnitude + Math.abs(lgS.value) + Math.abs(lgSmall.value) + 10,
     );
     finite = slMul(pre, fromNumber(total));
-    if (finite.sign !== 0) finite.log += logScale;
-    finitePeak = total === 0 ? 0 : peak / Math.abs(total);
+    if (finite.sign !== 0) finite.log += series.logScale;
+    finitePeak = series.growth(0);
   }
 
   // Paired singular part.
