@@ -350,6 +350,13 @@ function columns(where: string, ...cols: (number | ArrayLike<number>)[]): ArrayL
   });
 }
 
+/** Checked histories as columns (scalars broadcast), and whether all three came as scalars. */
+function histories(where: string, x: number | ArrayLike<number>, tx: number | ArrayLike<number>, n: number | ArrayLike<number>) {
+  const [xs, txs, ns] = columns(where, x, tx, n) as [ArrayLike<number>, ArrayLike<number>, ArrayLike<number>];
+  for (let i = 0; i < xs.length; i++) checkHistory(xs[i]!, txs[i]!, ns[i]!, where);
+  return { xs, txs, ns, scalar: typeof x === 'number' && typeof tx === 'number' && typeof n === 'number' };
+}
+
 function maxOf(values: ArrayLike<number>): number {
   let m = 0;
   for (let i = 0; i < values.length; i++) if (values[i]! > m) m = values[i]!;
@@ -383,9 +390,7 @@ export function probabilityAlive(
 ): number | Float64Array {
   const where = 'BG/BB probabilityAlive';
   checkParams(params, where);
-  const scalar = typeof x === 'number' && typeof tx === 'number' && typeof n === 'number';
-  const [xs, txs, ns] = columns(where, x, tx, n) as [ArrayLike<number>, ArrayLike<number>, ArrayLike<number>];
-  for (let i = 0; i < xs.length; i++) checkHistory(xs[i]!, txs[i]!, ns[i]!, where);
+  const { xs, txs, ns, scalar } = histories(where, x, tx, n);
   const tb = makeTables(params, maxOf(xs), maxOf(ns), false);
   const out = new Float64Array(xs.length);
   for (let i = 0; i < xs.length; i++) out[i] = Math.min(1, Math.max(0, Math.exp(logAlive(tb, xs[i]!, txs[i]!, ns[i]!))));
@@ -475,9 +480,7 @@ export function conditionalExpectedTransactions(
   const where = 'BG/BB conditionalExpectedTransactions';
   checkParams(params, where);
   if (!(Number.isFinite(nStar) && nStar >= 0)) throw new RangeError(`${where}: nStar must be finite and >= 0 (got ${nStar})`);
-  const scalar = typeof x === 'number' && typeof tx === 'number' && typeof n === 'number';
-  const [xs, txs, ns] = columns(where, x, tx, n) as [ArrayLike<number>, ArrayLike<number>, ArrayLike<number>];
-  for (let i = 0; i < xs.length; i++) checkHistory(xs[i]!, txs[i]!, ns[i]!, where);
+  const { xs, txs, ns, scalar } = histories(where, x, tx, n);
   const out = new Float64Array(xs.length);
   if (nStar > 0) {
     const tb = makeTables(params, maxOf(xs), maxOf(ns), false);

@@ -337,6 +337,18 @@ export function paretoNbdDert(
 // ---------------------------------------------------------------------------------------------
 
 /** Gauss–Legendre nodes and weights on [−1, 1] (Newton on the three-term recurrence). */
+/** P_n(z) by the three-term recurrence, and P'_n(z) = n (z P_n − P_{n−1}) / (z² − 1). */
+function legendre(n: number, z: number): [number, number] {
+  let p1 = 1;
+  let p2 = 0;
+  for (let j = 1; j <= n; j++) {
+    const p3 = p2;
+    p2 = p1;
+    p1 = ((2 * j - 1) * z * p2 - (j - 1) * p3) / j;
+  }
+  return [p1, (n * (z * p1 - p2)) / (z * z - 1)];
+}
+
 export function gaussLegendre(n: number): { nodes: Float64Array; weights: Float64Array } {
   if (!(Number.isInteger(n) && n >= 1)) throw new RangeError(`gaussLegendre: n must be a positive integer (got ${n})`);
   const nodes = new Float64Array(n);
@@ -344,31 +356,16 @@ export function gaussLegendre(n: number): { nodes: Float64Array; weights: Float6
   const half = Math.ceil(n / 2);
   for (let i = 0; i < half; i++) {
     let z = Math.cos((Math.PI * (i + 0.75)) / (n + 0.5));
-    let pp = 1;
     for (let it = 0; it < 100; it++) {
-      let p1 = 1;
-      let p2 = 0;
-      for (let j = 1; j <= n; j++) {
-        const p3 = p2;
-        p2 = p1;
-        p1 = ((2 * j - 1) * z * p2 - (j - 1) * p3) / j;
-      }
-      pp = (n * (z * p1 - p2)) / (z * z - 1);
+      const [pn, pd] = legendre(n, z);
       const z1 = z;
-      z = z1 - p1 / pp;
+      z = z1 - pn / pd;
       if (Math.abs(z - z1) <= 1e-15) break;
     }
     if (n % 2 === 1 && i === half - 1) z = 0;
-    // Recompute P'_n at the converged node for the weight.
-    let p1 = 1;
-    let p2 = 0;
-    for (let j = 1; j <= n; j++) {
-      const p3 = p2;
-      p2 = p1;
-      p1 = ((2 * j - 1) * z * p2 - (j - 1) * p3) / j;
-    }
-    pp = (n * (z * p1 - p2)) / (z * z - 1);
-    const w = 2 / ((1 - z * z) * pp * pp);
+    // P'_n at the converged node, for the weight.
+    const pd = legendre(n, z)[1];
+    const w = 2 / ((1 - z * z) * pd * pd);
     nodes[i] = -z;
     nodes[n - 1 - i] = z;
     weights[i] = w;
