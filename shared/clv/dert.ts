@@ -48,41 +48,15 @@
 import { conditionalExpectedPurchases as bgNbdConditional, probabilityAlive as bgNbdAlive, type BgNbdParams } from './bgnbd.js';
 import { broadcast } from './frequency-data.js';
 import type { ParetoNbdParams } from './pareto-nbd.js';
-import { lgamma, logHyp2f1 } from './special.js';
+import { lgamma, logHyp2f1, scaledUpperGammaCF } from './special.js';
 
 const EULER_GAMMA = 0.5772156649015329;
 const EPS = 1e-16;
-const TINY = 1e-300;
 
 // ---------------------------------------------------------------------------------------------
 // Upper incomplete gamma function
 // ---------------------------------------------------------------------------------------------
 
-/**
- * g(a, z) = e^z z^{−a} Γ(a, z) by the Legendre continued fraction (DLMF 8.9.2; modified Lentz)
- *   g = 1/(z+1−a− 1(1−a)/(z+3−a− 2(2−a)/(z+5−a− …))),
- * used for z ≥ 1 (converges for every real a and z > 0; fast when z is not small). Returns NaN if
- * it has not converged after 5000 terms (does not happen for a ∈ (−10, 1], z ≥ 1).
- */
-function scaledUpperGammaCF(a: number, z: number): number {
-  let b = z + 1 - a;
-  let c = 1 / TINY;
-  let d = Math.abs(b) < TINY ? 1 / TINY : 1 / b;
-  let h = d;
-  for (let i = 1; i <= 5000; i++) {
-    const an = -i * (i - a);
-    b += 2;
-    d = an * d + b;
-    if (Math.abs(d) < TINY) d = TINY;
-    c = b + an / c;
-    if (Math.abs(c) < TINY) c = TINY;
-    d = 1 / d;
-    const del = d * c;
-    h *= del;
-    if (Math.abs(del - 1) <= EPS) return h;
-  }
-  return NaN;
-}
 
 /**
  * Γ(a0, z) for a0 ∈ [−½, 1), 0 < z < 1 (Temme's form of the series, no cancellation as a0 → 0;
@@ -128,7 +102,7 @@ function logScaledUpperGamma(a: number, z: number): number {
   if (Number.isNaN(a) || Number.isNaN(z) || z < 0) return NaN;
   if (z === Infinity) return -Math.log(z); // g ~ 1/z
   if (z === 0) return Infinity; // z^{−a} Γ(a) (a > 0) or Γ(a, 0) = ∞ (a ≤ 0)
-  if (z >= 1) return Math.log(scaledUpperGammaCF(a, z));
+  if (z >= 1) return Math.log(scaledUpperGammaCF(a, z, EPS, 5000));
   if (a >= 1) {
     // γ(a, z) = z^a e^{−z} Σ_{n≥0} z^n / (a (a+1) … (a+n)) (DLMF 8.7.1 rearranged).
     let term = 1 / a;

@@ -729,3 +729,30 @@ export function logHyp2f1(a: number, b: number, c: number, z: number): number {
   if (!(r.sign > 0)) return NaN;
   return r.log;
 }
+
+/**
+ * g(a, z) = e^z z^{−a} Γ(a, z) by the Legendre continued fraction (DLMF 8.9.2; modified Lentz)
+ *   g = 1/(z+1−a− 1(1−a)/(z+3−a− 2(2−a)/(z+5−a− …))),
+ * for z ≥ 1 or z ≥ a + 1 (converges for every real a and z > 0; fast when z is not small). Stops
+ * when a step changes g by at most `tolerance` (relative); NaN if that takes over `maxTerms`.
+ */
+export function scaledUpperGammaCF(a: number, z: number, tolerance: number, maxTerms: number): number {
+  const TINY = 1e-300;
+  let b = z + 1 - a;
+  let c = 1 / TINY;
+  let d = Math.abs(b) < TINY ? 1 / TINY : 1 / b;
+  let h = d;
+  for (let i = 1; i <= maxTerms; i++) {
+    const an = -i * (i - a);
+    b += 2;
+    d = an * d + b;
+    if (Math.abs(d) < TINY) d = TINY;
+    c = b + an / c;
+    if (Math.abs(c) < TINY) c = TINY;
+    d = 1 / d;
+    const del = d * c;
+    h *= del;
+    if (Math.abs(del - 1) <= tolerance) return h;
+  }
+  return NaN;
+}

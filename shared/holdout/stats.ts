@@ -26,7 +26,7 @@
  *
  * @module
  */
-import { lbeta, lgamma } from '../clv/special.js';
+import { lbeta, lgamma, scaledUpperGammaCF } from '../clv/special.js';
 
 const EPS = 1e-15;
 const FPMIN = 1e-300;
@@ -62,23 +62,8 @@ function incompleteGamma(a: number, x: number): { p: number; q: number } {
     const p = Math.min(1, sum * Math.exp(logPrefactor));
     return { p, q: 1 - p };
   }
-  let b = x + 1 - a;
-  let c = 1 / FPMIN;
-  let d = 1 / b;
-  let h = d;
-  for (let i = 1; i < MAX_ITER; i++) {
-    const an = -i * (i - a);
-    b += 2;
-    d = an * d + b;
-    if (Math.abs(d) < FPMIN) d = FPMIN;
-    c = b + an / c;
-    if (Math.abs(c) < FPMIN) c = FPMIN;
-    d = 1 / d;
-    const del = d * c;
-    h *= del;
-    if (Math.abs(del - 1) < EPS) break;
-  }
-  const q = Math.min(1, Math.exp(logPrefactor) * h);
+  // x ≥ a + 1: the continued fraction for e^x x^−a Γ(a, x).
+  const q = Math.min(1, Math.exp(logPrefactor) * scaledUpperGammaCF(a, x, EPS, MAX_ITER));
   return { p: 1 - q, q };
 }
 
