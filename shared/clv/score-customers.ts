@@ -119,17 +119,6 @@ export async function scoreCustomers(
   // Customers sharing (x, t_x, T) are fitted and scored once, with a weight.
   const frequency = (await engine.queryNumbers(compressedFrequencySql('clv_summary'))) as unknown as FrequencySummary;
   const { fits, chosen } = fitFirstConverging(frequency, config.models, { penalizer: config.penalizer }, unit);
-  await engine.run(`CREATE TEMP TABLE clv_frequency (x DOUBLE, t_x DOUBLE, T DOUBLE, p_alive DOUBLE,
-    ${FORECAST_HORIZON_DAYS.map((d) => `expected_purchases_${d}d DOUBLE`).join(', ')}, discounted_purchases DOUBLE)`);
-  const fitted: FittedClv = {
-    timeUnit: unit,
-    ...(chosen ? { frequency: { model: chosen.name, params: chosen.params } } : {}),
-    horizonMonths: config.horizon_months,
-    monthlyDiscountRate: config.monthly_discount_rate,
-    margin: config.margin,
-  };
-  const predicted = predictFrequency(fitted, frequency.x, frequency.tx, frequency.T);
-  if (predicted) await engine.insertNumbers('clv_frequency', { x: frequency.x, tx: frequency.tx, T: frequency.T, ...predicted });
 
   // Gamma-Gamma models positive spend: it is fitted on repeat customers whose mean repeat spend is
   // above zero (free orders exist in real data, e.g. CDNOW), and predicts for every repeat customer.
@@ -142,23 +131,33 @@ export async function scoreCustomers(
     weight: spend.weight.filter((_, i) => positive[i]),
   };
   const gammaGamma = attempt(() => fitGammaGamma(spendFitted, { penalizer: config.penalizer }));
-  await engine.run(`CREATE TEMP TABLE clv_spend (x DOUBLE, mean_repeat_value DOUBLE, expected_order_value DOUBLE)`);
-  let newCustomerValue = 'NULL';
-  if (!(gammaGamma instanceof Error) && gammaGamma.converged) {
-    await engine.insertNumbers('clv_spend', {
-      x: spend.x,
-      meanSpend: spend.meanSpend,
-      value: expectedOrderValues(gammaGamma.params, spend.x, spend.meanSpend),
-    });
-    fitted.spend = gammaGamma.params;
-    const population = populationOrderValue(gammaGamma.params);
-    if (Number.isFinite(population)) newCustomerValue = String(population);
-  }
+  const spendConverged = !(gammaGamma instanceof Error) && gammaGamma.converged;
 
+  const fitted: FittedClv = {
+    timeUnit: unit,
+    ...(chosen ? { frequency: { model: chosen.name, params: chosen.params } } : {}),
+    ...(spendConverged ? { spend: gammaGamma.params } : {}),
+    horizonMonths: config.horizon_months,
+    monthlyDiscountRate: config.monthly_discount_rate,
+    margin: config.margin,
+  };
   const result = { fits: [...fits, describeFit('gamma_gamma', unit, gammaGamma, spendFitted.x.length)], fitted };
   if (config.shards > 1) {
     await scoreThroughShardFiles(engine, fitted, config.shards, await mkdtemp(join(options.scratchDir ?? tmpdir(), 'clv-shards-')), CLV_SCORES_TABLE);
     return result;
+  }
+
+  // In one batch: predictions for the distinct summaries, joined back to every customer.
+  await engine.run(`CREATE TEMP TABLE clv_frequency (x DOUBLE, t_x DOUBLE, T DOUBLE, p_alive DOUBLE,
+    ${FORECAST_HORIZON_DAYS.map((d) => `expected_purchases_${d}d DOUBLE`).join(', ')}, discounted_purchases DOUBLE)`);
+  const predicted = predictFrequency(fitted, frequency.x, frequency.tx, frequency.T);
+  if (predicted) await engine.insertNumbers('clv_frequency', { x: frequency.x, tx: frequency.tx, T: frequency.T, ...predicted });
+  await engine.run(`CREATE TEMP TABLE clv_spend (x DOUBLE, mean_repeat_value DOUBLE, expected_order_value DOUBLE)`);
+  let newCustomerValue = 'NULL';
+  if (fitted.spend) {
+    await engine.insertNumbers('clv_spend', { x: spend.x, meanSpend: spend.meanSpend, value: expectedOrderValues(fitted.spend, spend.x, spend.meanSpend) });
+    const population = populationOrderValue(fitted.spend);
+    if (Number.isFinite(population)) newCustomerValue = String(population);
   }
   // CLV = discounted expected purchases × expected order value × margin (value.ts's definition).
   await engine.run(`CREATE TEMP TABLE ${CLV_SCORES_TABLE} AS
