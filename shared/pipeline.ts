@@ -3,13 +3,16 @@
  * handler and the Slack command's `run` all call {@link runNightly}.
  *
  * Flow: list the date's extract → stage and validate every row (rejects kept) → dedupe against the
- * curated history → score RFM over the history as of the date → write every table to local
- * scratch files → publish them (manifest last). Nothing is published unless every table was written.
+ * curated history → fit the CLV models on the customers' summary (phase one, {@link prepare}) →
+ * score RFM and CLV, analyse the holdout, KPIs and report, each table to a local scratch file →
+ * publish them, manifest last (phase two, {@link finish}). Nothing is published unless every table
+ * was written. The phases run in one process, or, fanned out, in separate ones with any number of
+ * shard scorers between them (the Step Functions night; `clv.shards` > 1 runs that protocol here).
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, sep } from 'node:path';
 import {
   CATALOG,
   customerScores,
@@ -33,19 +36,23 @@ import {
 } from './catalog.js';
 import { configHash, type Config } from './config.js';
 import { isCalendarDate, shiftDate } from './dates.js';
+import { LocalHistory, type HistoryEngine } from './engine/history.js';
 import type { SqlEngine } from './engine/sql-engine.js';
 import { ingestExtract, NEW_ORDERS_RELATION, REJECTS_RELATION, type IngestCounts } from './ingest/ingest.js';
 import { localize } from './ingest/localize.js';
 import { formatOf } from './ingest/stage-sql.js';
 import { customerScoresSql, segmentMigrationSql, segmentSummarySql } from './rfm/rfm-sql.js';
 import { segmentForecastSql } from './clv/forecast-sql.js';
-import { CLV_SCORES_TABLE, scoreCustomers } from './clv/score-customers.js';
-import { validateModel } from './clv/validate.js';
+import { CLV_SCORES_TABLE, CLV_SUMMARY_TABLE, fitClv, scoreInEngine, type ModelFitRow } from './clv/score-customers.js';
+import { loadShardScores, scoreShardFile, writeShardInputs } from './clv/shard-files.js';
+import type { FittedClv } from './clv/shards.js';
+import { customerSummarySql } from './clv/summary-sql.js';
+import { validateModel, validationCustomersSql, VALIDATION_CUSTOMERS } from './clv/validate.js';
 import { holdoutAssignmentSql } from './holdout/assign-sql.js';
 import { holdoutReport, type StatRow } from './holdout/report.js';
 import { holdoutStatsSql } from './holdout/results-sql.js';
 import { kpiRows, kpiWideSql } from './kpi/kpi-sql.js';
-import { forecastAccuracySql, rocSql, type MaturedForecast, type Period } from './kpi/value-sql.js';
+import { forecastAccuracySql, rocSql, spendSql, type MaturedForecast, type Period } from './kpi/value-sql.js';
 import { gatherReportData, TREND_RUNS } from './report/data.js';
 import { renderReport } from './report/html.js';
 import { copyToParquet, emptyRelation, literal, nullCountsSql, readParquet, selectAs, valuesRelation } from './sql/dialect.js';
@@ -142,177 +149,378 @@ export async function runNightly(date: string, deps: RunDeps): Promise<RunResult
   if (!isCalendarDate(date)) {
     throw new RunError(`invalid run date "${date}": expected YYYY-MM-DD`);
   }
-  const now = deps.now ?? (() => new Date());
-  const startedAt = now();
-  const runId = randomUUID();
-  const progress = (stage: string, rows?: number) =>
-    deps.onProgress?.({ stage, ...(rows === undefined ? {} : { rows }), elapsedMs: now().getTime() - startedAt.getTime() });
+  if (deps.config.clv.shards > 1) {
+    // The fan-out's protocol, in this process: three phases that share nothing but the store.
+    const prepared = await prepareFannedOut(date, deps);
+    if (prepared.status === 'missing_extract') return prepared.result;
+    for (const key of prepared.shardKeys) await scoreShard(key, deps);
+    return finishFannedOut(prepared.runId, deps);
+  }
+  const started = await startRun(date, deps);
+  if ('status' in started) return started;
+  const run = await openRun(started, deps);
+  try {
+    const state = await prepare(run, false);
+    return await finish(run, state);
+  } finally {
+    await run.close();
+  }
+}
 
+/** What a run knows before it opens its engine: its identity and the extract it will read. */
+interface RunStart {
+  runId: string;
+  date: string;
+  startedAt: string;
+  extract: ObjectInfo[];
+}
+
+/** Where the date's extract is and, when it has no files, the `missing_extract` result instead. */
+async function startRun(date: string, deps: RunDeps): Promise<RunStart | RunResult> {
+  const runId = randomUUID();
+  const startedAt = (deps.now ?? (() => new Date()))().toISOString();
   const extractPrefix = `${EXTRACT_PREFIX}/dt=${date}/`;
   const extract = (await deps.source.list(extractPrefix)).filter(isExtractFile);
-  const base = { runId, date, extractLocation: deps.source.describe(extractPrefix), customersScored: 0 };
   if (extract.length === 0) {
-    return { ...base, status: 'missing_extract', filesRead: 0, rowsRead: 0, rowsAccepted: 0, rowsRejected: 0, rowsDuplicate: 0, ordersAdded: 0 };
+    return {
+      runId,
+      date,
+      status: 'missing_extract',
+      extractLocation: deps.source.describe(extractPrefix),
+      customersScored: 0,
+      ...{ filesRead: 0, rowsRead: 0, rowsAccepted: 0, rowsRejected: 0, rowsDuplicate: 0, ordersAdded: 0 },
+    };
   }
+  return { runId, date, startedAt, extract };
+}
 
+/**
+ * What the first phase hands the last: serialisable, so that the phases can run in different
+ * processes (the fanned-out night keeps it in the run's staging folder).
+ */
+interface RunState extends RunStart {
+  counts: IngestCounts;
+  fits: ModelFitRow[];
+  fitted: FittedClv;
+  /** Store keys of the shard files when scoring is fanned out (none without customers); absent when scored in process. */
+  shardKeys?: string[];
+}
+
+/** A run with its engine and scratch folder open: the phases' working context. */
+interface Run extends RunStart {
+  deps: RunDeps;
+  engine: SqlEngine;
+  scratch: string;
+  /** The local file of a table this run writes. */
+  output: (table: Table) => string;
+  /** Writes a relation as the run's file of `table` (catalog shape, required columns checked). */
+  write: (table: Table, relation: string) => Promise<void>;
+  progress: (stage: string, rows?: number) => void;
+  /** Earlier runs' partitions of a table, by date (listed once per table). */
+  earlier: (table: Table) => Promise<Map<string, string>>;
+  /** The local file of an earlier run's partition (fetched once). */
+  fetch: (table: Table, date: string) => Promise<string>;
+  close: () => Promise<void>;
+}
+
+async function openRun(start: RunStart, deps: RunDeps): Promise<Run> {
+  const now = deps.now ?? (() => new Date());
   const scratch = await mkdtemp(join(deps.scratchRoot ?? tmpdir(), 'crm-metrics-run-'));
   const engine = await deps.openEngine({ tempDirectory: join(scratch, 'engine') });
-  try {
-    const output = (table: Table) => join(scratch, `${table.name}.parquet`);
-    const write = async (table: Table, relation: string) => {
+  const output = (table: Table) => join(scratch, `${table.name}.parquet`);
+  const listed = new Map<string, Promise<Map<string, string>>>();
+  const earlier = (table: Table) => {
+    if (!listed.has(table.name)) listed.set(table.name, partitions(deps.dest, table, (d) => d < start.date));
+    return listed.get(table.name)!;
+  };
+  const fetched = new Map<string, Promise<string>>();
+  const fetch = async (table: Table, date: string) => {
+    const key = (await earlier(table)).get(date);
+    if (!key) throw new RunError(`${table.name}: no partition for ${date}`);
+    if (!fetched.has(key)) fetched.set(key, deps.dest.localPath(key, scratch));
+    return fetched.get(key)!;
+  };
+  return {
+    ...start,
+    deps,
+    engine,
+    scratch,
+    output,
+    write: async (table, relation) => {
       await engine.run(copyToParquet(selectAs(table, relation), output(table)));
       await checkRequiredColumns(engine, table, output(table));
-    };
+    },
+    progress: (stage, rows) =>
+      deps.onProgress?.({ stage, ...(rows === undefined ? {} : { rows }), elapsedMs: now().getTime() - Date.parse(start.startedAt) }),
+    earlier,
+    fetch,
+    close: async () => {
+      await engine.close();
+      await rm(scratch, { recursive: true, force: true });
+    },
+  };
+}
 
-    const files = [];
-    for (const [index, { key, etag }] of extract.entries()) {
-      const format = formatOf(key, deps.config.input.format);
-      const local = format && (await localize(deps.source, key, scratch, index, format !== 'parquet', etag));
-      files.push({ key, format, local });
-    }
-    const earlier = await partitions(deps.dest, transactions, (d) => d < date);
-    const historyFiles = await Promise.all([...earlier.values()].map((key) => deps.dest.localPath(key, scratch)));
-    progress('ingest');
-    const counts = await ingestExtract(engine, files, deps.config.input, date, historyFiles);
-    await write(transactions, NEW_ORDERS_RELATION);
-    await write(rejects, REJECTS_RELATION);
-    progress('ingested', counts.rowsRead);
+/** The history as the run sees it: earlier nights' partitions and this run's new orders. */
+async function historyOf(run: Run): Promise<HistoryEngine> {
+  const days = [...(await run.earlier(transactions)).keys()];
+  const files = await Promise.all(days.map((day) => run.fetch(transactions, day)));
+  return new LocalHistory(run.engine, [...files, run.output(transactions)], run.fetch);
+}
 
-    const history = `SELECT * FROM ${readParquet([...historyFiles, output(transactions)])}`;
-    await engine.run(`CREATE TEMP TABLE scores AS ${customerScoresSql(history, date, deps.config.rfm)}`);
-    const [scored] = await engine.query<{ n: number }>(`SELECT CAST(count(*) AS DOUBLE) AS n FROM scores`);
-    const customersScored = scored!.n;
-    progress('rfm', customersScored);
-    await write(segmentSummary, segmentSummarySql('SELECT * FROM scores'));
-    const previousDates = await partitions(deps.dest, customerScores, (d) => d < date);
-    const previousDate = [...previousDates.keys()].sort().pop();
-    const previous = previousDate
-      ? { date: previousDate, relation: `SELECT * FROM ${readParquet([await deps.dest.localPath(previousDates.get(previousDate)!, scratch)])}` }
-      : undefined;
-    await write(segmentMigration, segmentMigrationSql('SELECT * FROM scores', previous));
+/** First phase: ingest the extract, summarise the customers and fit the CLV models. */
+async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
+  const { deps, engine, date } = run;
+  const files = [];
+  for (const [index, { key, etag }] of run.extract.entries()) {
+    const format = formatOf(key, deps.config.input.format);
+    const local = format && (await localize(deps.source, key, run.scratch, index, format !== 'parquet', etag));
+    files.push({ key, format, local });
+  }
+  const earlierDays = [...(await run.earlier(transactions)).keys()];
+  const historyFiles = await Promise.all(earlierDays.map((day) => run.fetch(transactions, day)));
+  run.progress('ingest');
+  const counts = await ingestExtract(engine, files, deps.config.input, date, historyFiles);
+  await run.write(transactions, NEW_ORDERS_RELATION);
+  await run.write(rejects, REJECTS_RELATION);
+  run.progress('ingested', counts.rowsRead);
 
-    const { fits } = await scoreCustomers(engine, history, date, deps.config.clv, { scratchDir: scratch });
-    progress('clv');
-    await write(modelFit, valuesRelation(modelFit, fits));
-    await engine.run(`CREATE TEMP VIEW scored AS SELECT * FROM scores AS s LEFT JOIN ${CLV_SCORES_TABLE} AS c USING (customer_id)`);
-    await write(customerScores, 'SELECT * FROM scored');
-    await write(segmentForecast, segmentForecastSql('SELECT * FROM scored'));
-    await write(modelValidation, await validateModel(engine, history, date, deps.config.clv));
-    progress('validated');
+  const history = await historyOf(run);
+  await history.materialize(CLV_SUMMARY_TABLE, customerSummarySql(history.history, date, deps.config.clv.time_unit));
+  const { fits, fitted } = await fitClv(engine, deps.config.clv);
+  const state: RunState = { runId: run.runId, date, startedAt: run.startedAt, extract: run.extract, counts, fits, fitted };
+  if (fanOut) state.shardKeys = await stageShardInputs(run);
+  run.progress('fitted');
+  return state;
+}
 
-    await write(holdoutAssignment, holdoutAssignmentSql(history, deps.config.holdout));
-    // The exclusion list a sending tool imports, so that the control group really receives nothing.
-    const assignment = `SELECT * FROM ${readParquet([output(holdoutAssignment)])}`;
-    await engine.run(`COPY (SELECT customer_id FROM (${assignment}) WHERE holdout_group = 'control'
-      ORDER BY customer_id) TO ${literal(join(scratch, 'control.csv'))} (FORMAT csv, HEADER)`);
-    const holdout = deps.config.holdout;
-    // The history's first day, from the 1M-row assignment rather than the 10M-row history.
-    const [first] = await engine.query<{ first: string | null }>(`SELECT CAST(min(assigned_at) AS VARCHAR) AS first FROM (${assignment})`);
-    const windows = [
-      { name: `last_${holdout.window_days}_days`, start: shiftDate(date, 1 - holdout.window_days), end: date },
-      { name: 'since_start', start: holdout.started_at ?? first!.first ?? date, end: date },
-    ];
-    /** An earlier run's customer_scores, as a relation, when that run exists (each file fetched once). */
-    const fetched = new Map<string, Promise<string>>();
-    const scoresAt = async (day: string) => {
-      const key = previousDates.get(day);
-      if (!key) return undefined;
-      if (!fetched.has(key)) fetched.set(key, deps.dest.localPath(key, scratch));
-      return readParquet([await fetched.get(key)!]);
-    };
-    const segmentsAt = async (day: string) => {
-      const scores = await scoresAt(day);
-      return scores && `SELECT customer_id, segment FROM ${scores}`;
-    };
-    const segmentRelations = new Map(await Promise.all(windows.map(async (w) => [w.name, await segmentsAt(shiftDate(w.start, -1))] as const)));
-    const stats = await engine.query<StatRow>(
-      holdoutStatsSql(history, assignment, windows, (w) => segmentRelations.get(w.name), holdout.winsor_quantile),
-    );
-    const report = holdoutReport(stats, { controlShare: holdout.control_share, minGroupSize: holdout.min_group_size });
-    await write(holdoutResults, valuesRelation(holdoutResults, report));
-    progress('holdout');
+/** Last phase: score, analyse and report; publish everything. */
+async function finish(run: Run, state: RunState): Promise<RunResult> {
+  const { deps, engine, date } = run;
+  const { counts } = state;
+  const history = await historyOf(run);
+  await history.materialize('rfm_scores', customerScoresSql(history.history, date, deps.config.rfm, history.dialect));
+  const [scored] = await engine.query<{ n: number }>(`SELECT CAST(count(*) AS DOUBLE) AS n FROM rfm_scores`);
+  const customersScored = scored!.n;
+  run.progress('rfm', customersScored);
+  await run.write(segmentSummary, segmentSummarySql('SELECT * FROM rfm_scores'));
+  const previousDate = [...(await run.earlier(customerScores)).keys()].sort().pop();
+  const previous = previousDate && { date: previousDate, relation: `SELECT * FROM ${readParquet([await run.fetch(customerScores, previousDate)])}` };
+  await run.write(segmentMigration, segmentMigrationSql('SELECT * FROM rfm_scores', previous || undefined));
 
-    await write(kpiDaily, valuesRelation(kpiDaily, kpiRows(await engine.query(kpiWideSql(history, assignment, date, deps.config.kpi)))));
-    const periods: Period[] = [];
-    for (const [name, days] of ROC_PERIODS) {
-      const start = shiftDate(date, -days);
-      const scores = await scoresAt(start);
-      if (scores) periods.push({ name, start, startScores: `SELECT customer_id, segment, clv FROM ${scores}` });
-    }
-    await write(roc, rocSql(periods, 'SELECT customer_id, clv FROM scored', history, date) ?? emptyRelation(roc));
-    const forecasts = await partitions(deps.dest, segmentForecast, (d) => d < date);
-    const matured: MaturedForecast[] = [];
-    for (const horizonDays of FORECAST_HORIZON_DAYS) {
-      const forecastDate = shiftDate(date, -horizonDays);
-      const [scores, forecast] = [await scoresAt(forecastDate), forecasts.get(forecastDate)];
-      if (scores && forecast) {
-        matured.push({
-          horizonDays,
-          forecastDate,
-          scores: `SELECT customer_id, segment, grade FROM ${scores}`,
-          forecast: `SELECT * FROM ${readParquet([await deps.dest.localPath(forecast, scratch)])}`,
-        });
-      }
-    }
-    await write(forecastAccuracy, forecastAccuracySql(matured, history, date) ?? emptyRelation(forecastAccuracy));
-    progress('kpi');
+  if (state.shardKeys) await loadShardScores(engine, state.fitted, await fetchShardScores(run, state.shardKeys));
+  else await scoreInEngine(engine, state.fitted);
+  run.progress('clv');
+  await run.write(modelFit, valuesRelation(modelFit, state.fits));
+  await engine.run(`CREATE TEMP VIEW scored AS SELECT * FROM rfm_scores AS s LEFT JOIN ${CLV_SCORES_TABLE} AS c USING (customer_id)`);
+  await run.write(customerScores, 'SELECT * FROM scored');
+  await run.write(segmentForecast, segmentForecastSql('SELECT * FROM scored'));
+  const validation = validationCustomersSql(history.history, date, deps.config.clv);
+  if (validation) await history.materialize(VALIDATION_CUSTOMERS, validation);
+  await run.write(modelValidation, validation ? await validateModel(engine, date, deps.config.clv) : emptyRelation(modelValidation));
+  run.progress('validated');
 
-    const status: RunStatus = counts.rowsAccepted + counts.rowsDuplicate === 0 ? 'empty_extract' : 'succeeded';
-    const recent = async (table: Table) => {
-      const dates = [...(await partitions(deps.dest, table, (d) => d < date)).entries()].sort(([a], [b]) => (a < b ? -1 : 1));
-      return Promise.all(dates.slice(-(TREND_RUNS - 1)).map(async ([day, key]) => ({ date: day, file: await deps.dest.localPath(key, scratch) })));
-    };
-    const reportData = await gatherReportData(
-      engine,
-      { output: (name) => join(scratch, `${name}.parquet`), scores: 'SELECT * FROM scored', kpiHistory: await recent(kpiDaily), forecastHistory: await recent(forecastAccuracy) },
-      {
-        date,
-        display: deps.config.display,
-        run: {
-          status,
-          rowsRead: counts.rowsRead,
-          rowsAccepted: counts.rowsAccepted,
-          rowsRejected: counts.rowsRejected,
-          rowsDuplicate: counts.rowsDuplicate,
-          customersScored,
-          seconds: (now().getTime() - startedAt.getTime()) / 1000,
-        },
-      },
-      report,
-    );
-    await writeFile(join(scratch, 'report.html'), renderReport(reportData));
-    progress('report');
+  const holdout = deps.config.holdout;
+  const assignment = await history.materialize('assignment', holdoutAssignmentSql(history.history, holdout, history.dialect));
+  await run.write(holdoutAssignment, 'SELECT * FROM assignment');
+  // The exclusion list a sending tool imports, so that the control group really receives nothing.
+  await engine.run(`COPY (SELECT customer_id FROM assignment WHERE holdout_group = 'control'
+    ORDER BY customer_id) TO ${literal(join(run.scratch, 'control.csv'))} (FORMAT csv, HEADER)`);
+  // The history's first day, from the per-customer assignment rather than the history.
+  const [first] = await engine.query<{ first: string | null }>(`SELECT CAST(min(assigned_at) AS VARCHAR) AS first FROM assignment`);
+  const windows = [
+    { name: `last_${holdout.window_days}_days`, start: shiftDate(date, 1 - holdout.window_days), end: date },
+    { name: 'since_start', start: holdout.started_at ?? first!.first ?? date, end: date },
+  ];
+  const scoresBefore = await run.earlier(customerScores);
+  const segmentRelations = new Map<string, string>();
+  for (const w of windows) {
+    const day = shiftDate(w.start, -1);
+    if (scoresBefore.has(day)) segmentRelations.set(w.name, `SELECT customer_id, segment FROM (${await history.partition(customerScores, day)}) AS p`);
+  }
+  await history.materialize(
+    'holdout_stats',
+    holdoutStatsSql(history.history, assignment, windows, (w) => segmentRelations.get(w.name), holdout.winsor_quantile, history.dialect),
+  );
+  const report = holdoutReport(await engine.query<StatRow>('SELECT * FROM holdout_stats'), {
+    controlShare: holdout.control_share,
+    minGroupSize: holdout.min_group_size,
+  });
+  await run.write(holdoutResults, valuesRelation(holdoutResults, report));
+  run.progress('holdout');
 
-    const manifest: Record<(typeof runManifest.columns)[number]['name'], string | number> = {
-      run_id: runId,
-      status,
-      files_read: counts.filesRead,
-      rows_read: counts.rowsRead,
-      rows_accepted: counts.rowsAccepted,
-      rows_rejected: counts.rowsRejected,
-      rows_duplicate: counts.rowsDuplicate,
-      orders_added: counts.ordersAdded,
-      customers_scored: customersScored,
-      config_hash: configHash(deps.config),
-      input_files: JSON.stringify(extract.map(({ key, bytes, etag }) => ({ file: key, bytes, etag }))),
-      started_at: startedAt.toISOString(),
-      finished_at: now().toISOString(),
-    };
-    await write(runManifest, valuesRelation(runManifest, [manifest]));
+  await history.materialize('kpi_wide', kpiWideSql(history.history, assignment, date, deps.config.kpi));
+  await run.write(kpiDaily, valuesRelation(kpiDaily, kpiRows(await engine.query('SELECT * FROM kpi_wide'))));
+  /** An earlier run's scores, as a local relation, when that run exists. */
+  const scoresAt = async (day: string) => (scoresBefore.has(day) ? readParquet([await run.fetch(customerScores, day)]) : undefined);
+  const periods: Period[] = [];
+  for (const [name, days] of ROC_PERIODS) {
+    const start = shiftDate(date, -days);
+    const startScores = await scoresAt(start);
+    if (!startScores) continue;
+    await history.materialize(`cash_flow_${name}`, spendSql(history.history, start, date, false));
+    periods.push({ name, start, startScores: `SELECT customer_id, segment, clv FROM ${startScores}`, cashFlow: `SELECT * FROM cash_flow_${name}` });
+  }
+  await run.write(roc, rocSql(periods, 'SELECT customer_id, clv FROM scored') ?? emptyRelation(roc));
+  const forecasts = await run.earlier(segmentForecast);
+  const matured: MaturedForecast[] = [];
+  for (const horizonDays of FORECAST_HORIZON_DAYS) {
+    const forecastDate = shiftDate(date, -horizonDays);
+    const startScores = await scoresAt(forecastDate);
+    if (!startScores || !forecasts.has(forecastDate)) continue;
+    await history.materialize(`purchases_${horizonDays}d`, spendSql(history.history, forecastDate, date, true));
+    matured.push({
+      horizonDays,
+      forecastDate,
+      scores: `SELECT customer_id, segment, grade FROM ${startScores}`,
+      forecast: `SELECT * FROM ${readParquet([await run.fetch(segmentForecast, forecastDate)])}`,
+      purchases: `SELECT * FROM purchases_${horizonDays}d`,
+    });
+  }
+  await run.write(forecastAccuracy, forecastAccuracySql(matured) ?? emptyRelation(forecastAccuracy));
+  run.progress('kpi');
+  const status: RunStatus = counts.rowsAccepted + counts.rowsDuplicate === 0 ? 'empty_extract' : 'succeeded';
+  const recent = async (table: Table) => {
+    const dates = [...(await run.earlier(table)).keys()].sort().slice(-(TREND_RUNS - 1));
+    return Promise.all(dates.map(async (day) => ({ date: day, file: await run.fetch(table, day) })));
+  };
+  const now = deps.now ?? (() => new Date());
+  const seconds = (now().getTime() - Date.parse(run.startedAt)) / 1000;
+  const reportData = await gatherReportData(
+    engine,
+    { output: (name) => join(run.scratch, `${name}.parquet`), scores: 'SELECT * FROM scored', kpiHistory: await recent(kpiDaily), forecastHistory: await recent(forecastAccuracy) },
+    { date, display: deps.config.display, run: { status, ...pick(counts, 'rowsRead', 'rowsAccepted', 'rowsRejected', 'rowsDuplicate'), customersScored, seconds } },
+    report,
+  );
+  await writeFile(join(run.scratch, 'report.html'), renderReport(reportData));
+  run.progress('report');
 
-    const tableFile = (table: Table) => ({ key: partitionKey(table, date), file: output(table) });
-    await publish(deps.dest, runId, date, [
-      ...CATALOG.filter((table) => table !== runManifest).map(tableFile),
-      { key: controlExportKey(date), file: join(scratch, 'control.csv') },
-      { key: reportKey(date), file: join(scratch, 'report.html') },
-      // Last: a reader who sees the manifest sees a complete run.
-      tableFile(runManifest),
-    ]);
-    progress('published');
-    return { ...base, ...counts, status, customersScored, report: deps.dest.describe(reportKey(date)) };
+  const manifest: Record<(typeof runManifest.columns)[number]['name'], string | number> = {
+    run_id: run.runId,
+    status,
+    files_read: counts.filesRead,
+    rows_read: counts.rowsRead,
+    rows_accepted: counts.rowsAccepted,
+    rows_rejected: counts.rowsRejected,
+    rows_duplicate: counts.rowsDuplicate,
+    orders_added: counts.ordersAdded,
+    customers_scored: customersScored,
+    config_hash: configHash(deps.config),
+    input_files: JSON.stringify(run.extract.map(({ key, bytes, etag }) => ({ file: key, bytes, etag }))),
+    started_at: run.startedAt,
+    finished_at: now().toISOString(),
+  };
+  await run.write(runManifest, valuesRelation(runManifest, [manifest]));
+
+  const tableFile = (table: Table) => ({ key: partitionKey(table, date), file: run.output(table) });
+  await publish(deps.dest, run.runId, date, [
+    ...CATALOG.filter((table) => table !== runManifest).map(tableFile),
+    { key: controlExportKey(date), file: join(run.scratch, 'control.csv') },
+    { key: reportKey(date), file: join(run.scratch, 'report.html') },
+    // Last: a reader who sees the manifest sees a complete run.
+    tableFile(runManifest),
+  ]);
+  run.progress('published');
+  const extractLocation = deps.source.describe(`${EXTRACT_PREFIX}/dt=${date}/`);
+  return { runId: run.runId, date, extractLocation, ...counts, status, customersScored, report: deps.dest.describe(reportKey(date)) };
+}
+
+function pick<T, K extends keyof T>(from: T, ...keys: K[]): Pick<T, K> {
+  return Object.fromEntries(keys.map((k) => [k, from[k]])) as Pick<T, K>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fanned-out night: the same phases, in separate processes that share the run's staging folder.
+
+/** The run's working files in the store: its state, and the files the phases pass each other. */
+const workKey = (runId: string, name: string) => `${stagingPrefix(runId)}work/${name}`;
+const shardInputPrefix = (runId: string) => `${stagingPrefix(runId)}shards/input/`;
+const SHARD_SCORES = '/shards/scores/';
+
+/** The outputs of the first phase the last one needs: read back from staging by {@link resumeRun}. */
+const PREPARED_OUTPUTS = [transactions, rejects];
+
+export type PreparedRun =
+  | { status: 'prepared'; runId: string; date: string; shardPrefix: string; shardKeys: string[] }
+  | { status: 'missing_extract'; runId: string; date: string; result: RunResult };
+
+/**
+ * First phase of a fanned-out night: ingest and fit, then leave in the run's staging folder the
+ * state, the ingested tables and one customer-summary file per shard (under `shardPrefix`).
+ */
+export async function prepareFannedOut(date: string, deps: RunDeps): Promise<PreparedRun> {
+  if (!isCalendarDate(date)) throw new RunError(`invalid run date "${date}": expected YYYY-MM-DD`);
+  const started = await startRun(date, deps);
+  if ('status' in started) return { status: 'missing_extract', runId: started.runId, date, result: started };
+  const run = await openRun(started, deps);
+  try {
+    const state = await prepare(run, true);
+    for (const table of PREPARED_OUTPUTS) await deps.dest.put(workKey(run.runId, `${table.name}.parquet`), run.output(table));
+    const stateFile = join(run.scratch, 'state.json');
+    await writeFile(stateFile, JSON.stringify(state));
+    await deps.dest.put(workKey(run.runId, 'state.json'), stateFile);
+    return { status: 'prepared', runId: run.runId, date, shardPrefix: shardInputPrefix(run.runId), shardKeys: state.shardKeys ?? [] };
+  } finally {
+    await run.close();
+  }
+}
+
+/** Writes the customer summary as shard files into the run's staging folder; returns their keys. */
+async function stageShardInputs(run: Run): Promise<string[]> {
+  const dir = join(run.scratch, 'shards');
+  const keys = [];
+  for (const file of await writeShardInputs(run.engine, run.deps.config.clv.shards, dir)) {
+    const key = `${shardInputPrefix(run.runId)}${file.split(sep).join('/')}`;
+    await run.deps.dest.put(key, join(dir, file));
+    keys.push(key);
+  }
+  return keys;
+}
+
+/** Where a shard's scores go: beside its input, under `scores/`. */
+function shardScoresKey(inputKey: string): string {
+  return inputKey.replace('/shards/input/', SHARD_SCORES);
+}
+
+/**
+ * Scores one shard file (a store key under a prepared run's `shardPrefix`) with the run's fitted
+ * parameters, into its scores file. Reads nothing else: any number run in parallel.
+ */
+export async function scoreShard(inputKey: string, deps: RunDeps): Promise<{ key: string; customers: number }> {
+  const runId = /^_staging\/([^/]+)\/shards\/input\//.exec(inputKey)?.[1];
+  if (!runId) throw new RunError(`not a shard input key: ${inputKey}`);
+  const scratch = await mkdtemp(join(deps.scratchRoot ?? tmpdir(), 'crm-metrics-shard-'));
+  const engine = await deps.openEngine({ tempDirectory: join(scratch, 'engine') });
+  try {
+    const state = await readState(runId, deps.dest, scratch);
+    const output = join(scratch, 'scores.parquet');
+    const customers = await scoreShardFile(engine, await deps.dest.localPath(inputKey, scratch), state.fitted, output);
+    await deps.dest.put(shardScoresKey(inputKey), output);
+    return { key: inputKey, customers };
   } finally {
     await engine.close();
     await rm(scratch, { recursive: true, force: true });
+  }
+}
+
+async function readState(runId: string, dest: ObjectStore, scratch: string): Promise<RunState> {
+  return JSON.parse(await readFile(await dest.localPath(workKey(runId, 'state.json'), scratch), 'utf8')) as RunState;
+}
+
+async function fetchShardScores(run: Run, shardKeys: readonly string[]): Promise<string[]> {
+  return Promise.all(shardKeys.map((key) => run.deps.dest.localPath(shardScoresKey(key), run.scratch)));
+}
+
+/** Last phase of a fanned-out night: the prepared run's state and files back, then {@link finish}. */
+export async function finishFannedOut(runId: string, deps: RunDeps): Promise<RunResult> {
+  const probe = await mkdtemp(join(deps.scratchRoot ?? tmpdir(), 'crm-metrics-state-'));
+  const state = await readState(runId, deps.dest, probe).finally(() => rm(probe, { recursive: true, force: true }));
+  const run = await openRun(state, deps);
+  try {
+    for (const table of PREPARED_OUTPUTS) await copyFile(await deps.dest.localPath(workKey(runId, `${table.name}.parquet`), run.scratch), run.output(table));
+    return await finish(run, state);
+  } finally {
+    await run.close();
   }
 }
 

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../shared/config.js';
 import { generateExtracts } from '../shared/demo/generate.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
-import { CLV_SCORES_TABLE, scoreCustomers } from '../shared/clv/score-customers.js';
+import { CLV_SCORES_TABLE, CLV_SUMMARY_TABLE, fitClv, scoreInEngine } from '../shared/clv/score-customers.js';
+import { customerSummarySql } from '../shared/clv/summary-sql.js';
 import { SCORE_COLUMNS, scoreInShards, shardOf, type CustomerSummaries, type FittedClv } from '../shared/clv/shards.js';
 import { literal } from '../shared/sql/dialect.js';
 import { customerScores, partitionKey, segmentForecast } from '../shared/catalog.js';
@@ -30,7 +31,10 @@ beforeAll(async () => {
     FROM read_csv(${literal(join(dir, 'transactions', `dt=${DATE}`, '*.csv'))}, header = true, columns = {
       'transaction_id': 'VARCHAR', 'customer_id': 'VARCHAR', 'ordered_at': 'TIMESTAMP', 'amount': 'DECIMAL(18,4)',
       'quantity': 'INTEGER', 'channel': 'VARCHAR', 'currency': 'VARCHAR', 'is_return': 'BOOLEAN'})`;
-  ({ fitted } = await scoreCustomers(engine, transactions, DATE, parseConfig({}).clv));
+  const config = parseConfig({}).clv;
+  await engine.run(`CREATE TEMP TABLE ${CLV_SUMMARY_TABLE} AS ${customerSummarySql(transactions, DATE, config.time_unit)}`);
+  ({ fitted } = await fitClv(engine, config));
+  await scoreInEngine(engine, fitted);
   ids = (await engine.query<{ customer_id: string }>(`SELECT customer_id FROM clv_summary ORDER BY customer_id`)).map((r) => r.customer_id);
   const s = await engine.queryNumbers(`SELECT CAST(x AS DOUBLE) AS x, t_x, T, mean_repeat_value FROM clv_summary ORDER BY customer_id`);
   summaries = { x: s['x']!, tx: s['t_x']!, T: s['T']!, meanRepeatValue: s['mean_repeat_value']! };

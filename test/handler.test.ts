@@ -142,7 +142,7 @@ describe('nightly handler', () => {
       .map((line) => JSON.parse(line) as Record<string, unknown>);
     const totals = emf.find((m) => 'RowsRead' in m)!;
     expect(totals).toMatchObject({ RowsRead: 2, RowsRejected: 1, CustomersScored: 1, RunsSucceeded: 1, service: 'crm-metrics-nightly' });
-    expect(emf.filter((m) => 'StageDuration' in m).map((m) => m['stage'])).toEqual(['ingest', 'ingested', 'rfm', 'clv', 'validated', 'holdout', 'kpi', 'report', 'published']);
+    expect(emf.filter((m) => 'StageDuration' in m).map((m) => m['stage'])).toEqual(['ingest', 'ingested', 'fitted', 'rfm', 'clv', 'validated', 'holdout', 'kpi', 'report', 'published']);
   });
 
   it('does not redo a published date unless forced', async () => {

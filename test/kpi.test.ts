@@ -8,7 +8,7 @@ import { customerScores, kpiDaily, roc as rocTable, transactions } from '../shar
 import { generateExtracts } from '../shared/demo/generate.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import { kpiRows, kpiWideSql } from '../shared/kpi/kpi-sql.js';
-import { forecastAccuracySql, rocSql } from '../shared/kpi/value-sql.js';
+import { forecastAccuracySql, rocSql, spendSql } from '../shared/kpi/value-sql.js';
 import { money, readTable, runLocal, tempDir } from './helpers.js';
 
 let engine: DuckDbEngine;
@@ -134,14 +134,13 @@ describe('roc', () => {
       ['c2', 'web', '2024-01-20', -5, -1],
       ['c4', 'web', '2024-01-20', 30, 1],
     ];
+    const cashFlow = (start: string) => spendSql(history(orders), start, '2024-01-20', false);
     const sql = rocSql(
       [
-        { name: '1d', start: '2024-01-19', startScores: scores([['c1', 'Champions', 100], ['c2', 'Champions', 50], ['c3', 'Lost', 10]]) },
-        { name: '30d', start: '2023-12-21', startScores: scores([['c1', 'Champions', 80], ['c2', 'Loyal', 60]]) },
+        { name: '1d', start: '2024-01-19', startScores: scores([['c1', 'Champions', 100], ['c2', 'Champions', 50], ['c3', 'Lost', 10]]), cashFlow: cashFlow('2024-01-19') },
+        { name: '30d', start: '2023-12-21', startScores: scores([['c1', 'Champions', 80], ['c2', 'Loyal', 60]]), cashFlow: cashFlow('2023-12-21') },
       ],
       end,
-      history(orders),
-      '2024-01-20',
     )!;
     const rows = await engine.query<{ period: string; segment: string; equity_start: number; equity_end: number; cash_flow: number; roc: number }>(
       `SELECT period, segment, equity_start, equity_end, cash_flow, roc FROM (${sql}) ORDER BY period, segment`,
@@ -170,15 +169,19 @@ describe('forecast_accuracy', () => {
           forecastDate: '2023-12-21',
           scores: `SELECT * FROM (VALUES ('c1', 'Champions', 'A'), ('c2', 'Lost', 'E')) AS s(customer_id, segment, grade)`,
           forecast: `SELECT * FROM (VALUES ('Champions', 'A', CAST(100 AS DOUBLE)), ('Lost', 'E', CAST(10 AS DOUBLE))) AS f(segment, grade, expected_revenue_30d)`,
+          purchases: spendSql(
+            history([
+              ['c1', 'web', '2023-12-21', 500, 1], // on the forecast date itself: before the horizon
+              ['c1', 'web', '2024-01-05', 80, 1],
+              ['c1', 'web', '2024-01-06', -10, -1], // a return: the model forecasts purchases
+              ['c3', 'web', '2024-01-07', 60, 1], // not scored at the forecast date
+            ]),
+            '2023-12-21',
+            '2024-01-20',
+            true,
+          ),
         },
       ],
-      history([
-        ['c1', 'web', '2023-12-21', 500, 1], // on the forecast date itself: before the horizon
-        ['c1', 'web', '2024-01-05', 80, 1],
-        ['c1', 'web', '2024-01-06', -10, -1], // a return: the model forecasts purchases
-        ['c3', 'web', '2024-01-07', 60, 1], // not scored at the forecast date
-      ]),
-      '2024-01-20',
     )!;
     const rows = await engine.query(`SELECT segment, grade, customers, expected_revenue, actual_revenue, error, relative_error FROM (${sql}) ORDER BY segment`);
     expect(rows).toEqual([

@@ -99,7 +99,7 @@ describe('publishing', () => {
     const manifestBefore = await readTable(dest, runManifest, DATES[2]!);
     // An engine that breaks once scoring starts: ingest and its files are done, nothing is published.
     const failing = engineWithRun((engine, sql) =>
-      sql.includes('CREATE TEMP TABLE scores') ? Promise.reject(new Error('disk full')) : engine.run(sql),
+      sql.includes('TEMP TABLE rfm_scores') ? Promise.reject(new Error('disk full')) : engine.run(sql),
     );
     await expect(runLocal(DATES[2]!, source, dest, {}, { openEngine: failing })).rejects.toThrow('disk full');
     expect(await fileHashes(dest, DATES[2]!)).toEqual(before);

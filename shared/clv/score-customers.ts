@@ -1,20 +1,17 @@
 /**
- * The nightly CLV step: summarise the curated history per customer (SQL), fit a purchase-timing
- * model (BG/NBD by default, falling back along `clv.models`) and Gamma-Gamma on the compressed
- * summary (TypeScript), score every customer, and describe each fit for the `model_fit` table. A
- * fit that does not converge is reported and never used: the next model is tried, and when none
- * converges the predictions are left NULL.
+ * The nightly CLV step, on the per-customer summary of the history (SQL, {@link CLV_SUMMARY_TABLE}):
+ * fit a purchase-timing model (BG/NBD by default, falling back along `clv.models`) and Gamma-Gamma
+ * on the compressed summary (TypeScript), describe each fit for the `model_fit` table, and score
+ * every customer (here in one process; `shard-files.ts` scores shards anywhere). A fit that does
+ * not converge is reported and never used: the next model is tried, and when none converges the
+ * predictions are left NULL.
  */
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { FORECAST_HORIZON_DAYS } from '../catalog.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
 import { expectedOrderValues, fitGammaGamma } from './gamma-gamma.js';
-import { scoreThroughShardFiles } from './shard-files.js';
 import { populationOrderValue, predictFrequency, type FittedClv } from './shards.js';
 import { FREQUENCY_MODELS, type FrequencyModel, type FrequencyModelName } from './models.js';
-import { compressedFrequencySql, customerSummarySql, type TimeUnit } from './summary-sql.js';
+import { compressedFrequencySql, type TimeUnit } from './summary-sql.js';
 import type { ValidationConfig } from './validate.js';
 import type { FitOptions, FitResult, FrequencySummary, SpendSummary } from './types.js';
 
@@ -101,29 +98,23 @@ export function fitFirstConverging(
   return { fits };
 }
 
-/**
- * Creates {@link CLV_SCORES_TABLE} (customer_id, p_alive, expected_purchases_30d/90d/365d,
- * expected_order_value, discounted_purchases, clv) from a relation of curated transactions as of `runDate`.
- */
-export async function scoreCustomers(
-  engine: SqlEngine,
-  transactions: string,
-  runDate: string,
-  config: ClvConfig,
-  /** Where shard files go when `config.shards` > 1 (the run's scratch directory). */
-  options: { scratchDir?: string } = {},
-): Promise<{ fits: ModelFitRow[]; fitted: FittedClv }> {
-  const unit = config.time_unit;
-  await engine.run(`CREATE TEMP TABLE clv_summary AS ${customerSummarySql(transactions, runDate, unit)}`);
+/** Table of the per-customer summary the models are fitted on (customerSummarySql's rows). */
+export const CLV_SUMMARY_TABLE = 'clv_summary';
 
+/**
+ * Fits the purchase-timing models (first converging) and Gamma-Gamma on {@link CLV_SUMMARY_TABLE}:
+ * the parameters every customer is then scored with, and a description of each fit.
+ */
+export async function fitClv(engine: SqlEngine, config: ClvConfig): Promise<{ fits: ModelFitRow[]; fitted: FittedClv }> {
+  const unit = config.time_unit;
   // Customers sharing (x, t_x, T) are fitted and scored once, with a weight.
-  const frequency = (await engine.queryNumbers(compressedFrequencySql('clv_summary'))) as unknown as FrequencySummary;
+  const frequency = (await engine.queryNumbers(compressedFrequencySql(CLV_SUMMARY_TABLE))) as unknown as FrequencySummary;
   const { fits, chosen } = fitFirstConverging(frequency, config.models, { penalizer: config.penalizer }, unit);
 
   // Gamma-Gamma models positive spend: it is fitted on repeat customers whose mean repeat spend is
   // above zero (free orders exist in real data, e.g. CDNOW), and predicts for every repeat customer.
   const spend = (await engine.queryNumbers(`SELECT CAST(x AS DOUBLE) AS x, mean_repeat_value AS meanSpend, CAST(count(*) AS DOUBLE) AS weight
-    FROM clv_summary WHERE x > 0 GROUP BY x, mean_repeat_value ORDER BY x, mean_repeat_value`)) as unknown as SpendSummary;
+    FROM ${CLV_SUMMARY_TABLE} WHERE x > 0 GROUP BY x, mean_repeat_value ORDER BY x, mean_repeat_value`)) as unknown as SpendSummary;
   const positive = spend.meanSpend.map((m) => (m > 0 ? 1 : 0));
   const spendFitted: SpendSummary = {
     x: spend.x.filter((_, i) => positive[i]),
@@ -141,12 +132,18 @@ export async function scoreCustomers(
     monthlyDiscountRate: config.monthly_discount_rate,
     margin: config.margin,
   };
-  const result = { fits: [...fits, describeFit('gamma_gamma', unit, gammaGamma, spendFitted.x.length)], fitted };
-  if (config.shards > 1) {
-    await scoreThroughShardFiles(engine, fitted, config.shards, await mkdtemp(join(options.scratchDir ?? tmpdir(), 'clv-shards-')), CLV_SCORES_TABLE);
-    return result;
-  }
+  return { fits: [...fits, describeFit('gamma_gamma', unit, gammaGamma, spendFitted.x.length)], fitted };
+}
 
+/**
+ * Creates {@link CLV_SCORES_TABLE} (customer_id, p_alive, expected_purchases_30d/90d/365d,
+ * expected_order_value, discounted_purchases, clv) for every customer of {@link CLV_SUMMARY_TABLE},
+ * in one process: each distinct summary is predicted once and joined back to its customers.
+ */
+export async function scoreInEngine(engine: SqlEngine, fitted: FittedClv): Promise<void> {
+  const frequency = (await engine.queryNumbers(compressedFrequencySql(CLV_SUMMARY_TABLE))) as unknown as FrequencySummary;
+  const spend = (await engine.queryNumbers(`SELECT DISTINCT CAST(x AS DOUBLE) AS x, mean_repeat_value AS meanSpend
+    FROM ${CLV_SUMMARY_TABLE} WHERE x > 0`)) as unknown as Pick<SpendSummary, 'x' | 'meanSpend'>;
   // In one batch: predictions for the distinct summaries, joined back to every customer.
   await engine.run(`CREATE TEMP TABLE clv_frequency (x DOUBLE, t_x DOUBLE, T DOUBLE, p_alive DOUBLE,
     ${FORECAST_HORIZON_DAYS.map((d) => `expected_purchases_${d}d DOUBLE`).join(', ')}, discounted_purchases DOUBLE)`);
@@ -161,12 +158,11 @@ export async function scoreCustomers(
   }
   // CLV = discounted expected purchases × expected order value × margin (value.ts's definition).
   await engine.run(`CREATE TEMP TABLE ${CLV_SCORES_TABLE} AS
-    SELECT *, discounted_purchases * expected_order_value * ${config.margin} AS clv FROM (
+    SELECT *, discounted_purchases * expected_order_value * ${fitted.margin} AS clv FROM (
     SELECT s.customer_id, f.p_alive, ${FORECAST_HORIZON_DAYS.map((d) => `f.expected_purchases_${d}d`).join(', ')},
       CASE WHEN s.x = 0 THEN ${newCustomerValue} ELSE v.expected_order_value END AS expected_order_value,
       f.discounted_purchases
-    FROM clv_summary AS s
+    FROM ${CLV_SUMMARY_TABLE} AS s
     LEFT JOIN clv_frequency AS f ON f.x = s.x AND f.t_x = s.t_x AND f.T = s.T
     LEFT JOIN clv_spend AS v ON v.x = s.x AND v.mean_repeat_value = s.mean_repeat_value)`);
-  return result;
 }

@@ -33,24 +33,34 @@ export function validationDue(runDate: string, everyNDays: number): boolean {
   return dayNumber(runDate) % everyNDays === 0;
 }
 
+/** Table of the customers the validation compares: calibration summary and holdout purchases. */
+export const VALIDATION_CUSTOMERS = 'validation_customers';
+
 /**
- * A relation with the `model_validation` table's columns (empty when validation is not due or the
- * history is shorter than the holdout).
+ * Per customer of the calibration period (history up to run date − holdout): x, t_x, T there and
+ * `actual`, the purchase days in the holdout. Undefined when validation is not due on the date.
  */
-export async function validateModel(engine: SqlEngine, transactions: string, runDate: string, config: ClvConfig): Promise<string> {
-  const { holdout_days: holdoutDays, max_relative_bias: maxBias, every_n_days: everyNDays } = config.validation;
-  if (!validationDue(runDate, everyNDays)) return emptyRelation(modelValidation);
-  const calibration = calibrationEnd(runDate, holdoutDays);
-  const unit = config.time_unit;
-  await engine.run(`CREATE TEMP TABLE validation_customers AS
-    SELECT c.customer_id, c.x, c.t_x, c.T, coalesce(h.purchases, 0) AS actual
-    FROM (${customerSummarySql(transactions, calibration, unit)}) AS c
+export function validationCustomersSql(transactions: string, runDate: string, config: ClvConfig): string | undefined {
+  if (!validationDue(runDate, config.validation.every_n_days)) return undefined;
+  const calibration = calibrationEnd(runDate, config.validation.holdout_days);
+  return `SELECT c.customer_id, c.x, c.t_x, c.T, coalesce(h.purchases, 0) AS actual
+    FROM (${customerSummarySql(transactions, calibration, config.time_unit)}) AS c
     LEFT JOIN (
       SELECT customer_id, count(DISTINCT order_date) AS purchases FROM (${transactions}) AS t
       WHERE NOT is_return AND order_date > ${dateLiteral(calibration)} AND order_date <= ${dateLiteral(runDate)}
       GROUP BY customer_id
-    ) AS h ON h.customer_id = c.customer_id`);
-  const frequency = (await engine.queryNumbers(compressedFrequencySql('validation_customers'))) as unknown as FrequencySummary;
+    ) AS h ON h.customer_id = c.customer_id`;
+}
+
+/**
+ * A relation with the `model_validation` table's columns from {@link VALIDATION_CUSTOMERS} (empty
+ * when no model can be fitted on the calibration period, e.g. the history is shorter than the holdout).
+ */
+export async function validateModel(engine: SqlEngine, runDate: string, config: ClvConfig): Promise<string> {
+  const { holdout_days: holdoutDays, max_relative_bias: maxBias } = config.validation;
+  const calibration = calibrationEnd(runDate, holdoutDays);
+  const unit = config.time_unit;
+  const frequency = (await engine.queryNumbers(compressedFrequencySql(VALIDATION_CUSTOMERS))) as unknown as FrequencySummary;
   const { fits, chosen } = frequency.x.length
     ? fitFirstConverging(frequency, config.models, { penalizer: config.penalizer }, unit)
     : { fits: [], chosen: undefined };
@@ -67,7 +77,7 @@ export async function validateModel(engine: SqlEngine, transactions: string, run
         ${exactSum('p.predicted')} AS predicted_total,
         CAST(sum(c.actual) AS DOUBLE) AS actual_total,
         ${exactSum('abs(p.predicted - c.actual)')} AS absolute_error
-      FROM validation_customers AS c
+      FROM ${VALIDATION_CUSTOMERS} AS c
       JOIN validation_predictions AS p ON p.x = c.x AND p.t_x = c.t_x AND p.T = c.T
       GROUP BY GROUPING SETS ((${bucket}), ())
     ),

@@ -20,15 +20,23 @@ export interface Period {
   start: string;
   /** customer_id, segment, clv at the start. */
   startScores: string;
+  /** customer_id, amount: each customer's net spend in the period ({@link spendSql}). */
+  cashFlow: string;
 }
 
 /**
- * Rows of `roc` for each period whose starting scores exist; `scores` is this run's
- * (customer_id, clv) and `history` the curated transactions up to the run date.
+ * Each customer's spend after `start` up to `end` (customer_id, amount): net of returns, or
+ * purchases only. Scans the history: the part of these tables that runs where the history is.
  */
-export function rocSql(periods: readonly Period[], scores: string, history: string, date: string): string | undefined {
+export function spendSql(history: string, start: string, end: string, purchasesOnly: boolean): string {
+  return `SELECT customer_id, sum(amount) AS amount FROM (${history}) AS t
+    WHERE ${purchasesOnly ? 'NOT is_return AND ' : ''}order_date > ${dateLiteral(start)} AND order_date <= ${dateLiteral(end)}
+    GROUP BY customer_id`;
+}
+
+/** Rows of `roc` for each period whose starting scores exist; `scores` is this run's (customer_id, clv). */
+export function rocSql(periods: readonly Period[], scores: string): string | undefined {
   if (periods.length === 0) return undefined;
-  const d = dateLiteral(date);
   return periods
     .map(
       (p) => `SELECT '${p.name}' AS period, ${dateLiteral(p.start)} AS period_start,
@@ -41,10 +49,7 @@ export function rocSql(periods: readonly Period[], scores: string, history: stri
   (CAST(coalesce(sum(c.cash_flow), 0) AS DOUBLE) + ${exactSum('e.clv')} - ${exactSum('s.clv')}) / nullif(${exactSum('s.clv')}, 0) AS roc
 FROM (${p.startScores}) AS s
 JOIN (${scores}) AS e ON e.customer_id = s.customer_id
-LEFT JOIN (
-  SELECT customer_id, sum(amount) AS cash_flow FROM (${history}) AS t
-  WHERE order_date > ${dateLiteral(p.start)} AND order_date <= ${d} GROUP BY customer_id
-) AS c ON c.customer_id = s.customer_id
+LEFT JOIN (SELECT customer_id, amount AS cash_flow FROM (${p.cashFlow}) AS f) AS c ON c.customer_id = s.customer_id
 GROUP BY GROUPING SETS ((s.segment), ())`,
     )
     .join('\nUNION ALL\n');
@@ -58,13 +63,15 @@ export interface MaturedForecast {
   scores: string;
   /** That run's segment_forecast. */
   forecast: string;
+  /** customer_id, amount: purchases since the forecast date ({@link spendSql}). */
+  purchases: string;
 }
 
 /** Rows of `forecast_accuracy` for the forecasts whose horizon ends at the run date. */
-export function forecastAccuracySql(matured: readonly MaturedForecast[], history: string, date: string): string | undefined {
+export function forecastAccuracySql(matured: readonly MaturedForecast[]): string | undefined {
   if (matured.length === 0) return undefined;
   return matured
-    .map(({ horizonDays, forecastDate, scores, forecast }) => {
+    .map(({ horizonDays, forecastDate, scores, forecast, purchases }) => {
       const expected = `expected_revenue_${horizonDays}d`;
       return `SELECT ${dateLiteral(forecastDate)} AS forecast_dt, ${horizonDays} AS horizon_days, a.segment, a.grade, a.customers,
   f.expected_revenue, a.actual_revenue,
@@ -75,11 +82,7 @@ FROM (
     CASE WHEN grouping(s.grade) = 1 THEN 'ALL' ELSE s.grade END AS grade,
     count(*) AS customers, CAST(coalesce(sum(p.purchases), 0) AS DOUBLE) AS actual_revenue
   FROM (${scores}) AS s
-  LEFT JOIN (
-    SELECT customer_id, sum(amount) AS purchases FROM (${history}) AS t
-    WHERE NOT is_return AND order_date > ${dateLiteral(forecastDate)} AND order_date <= ${dateLiteral(date)}
-    GROUP BY customer_id
-  ) AS p ON p.customer_id = s.customer_id
+  LEFT JOIN (SELECT customer_id, amount AS purchases FROM (${purchases}) AS b) AS p ON p.customer_id = s.customer_id
   GROUP BY GROUPING SETS ((s.segment, s.grade), ())
 ) AS a
 LEFT JOIN (
