@@ -6,7 +6,7 @@ import type { GetQueryExecutionOutput, GetQueryResultsOutput } from '@aws-sdk/cl
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { AthenaQueryClient, AthenaQueryError, athenaLiteral } from '../shared/athena/client.js';
-import { fails, fakeAthena, fixture, ok, singlePage } from './fake-athena.js';
+import { fails, fakeAthena, fixture, ok, singlePage } from './fake-aws.js';
 
 const QUERY_ID = '5f2d1a8e-3c47-4b9e-a1d6-7e0c9b4f2a13';
 const SQL = 'SELECT customer_id, orders, lifetime_cents, score, revenue, is_active, first_order, last_seen, segments, note FROM customer_summary WHERE dt = ? AND segment = ?';

@@ -2,19 +2,22 @@
  * The nightly Lambda handler (through middy) over the real S3 protocol: a local S3-compatible
  * server (s3rver) on loopback, the real @aws-sdk/client-s3, extracts uploaded, outputs read back.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { parquetReadObjects } from 'hyparquet';
 import { compressors } from 'hyparquet-compressors';
 import S3rver from 's3rver';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { customerScores, partitionKey, runManifest } from '../shared/catalog.js';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { customerScores, partitionKey, REPRODUCIBLE_TABLES, runManifest } from '../shared/catalog.js';
 import { parseConfig } from '../shared/config.js';
+import { generateExtracts } from '../shared/demo/generate.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import { parseNightlyEvent } from '../shared/nightly-event.js';
 import { isPublished, reportKey, runNightly, runUnlessPublished } from '../shared/pipeline.js';
 import { S3ObjectStore } from '../shared/store/s3.js';
+import { fakeAwsJson } from './fake-aws.js';
 import { CSV_HEADER, tempDir } from './helpers.js';
 
 const BUCKET = 'crm-test';
@@ -252,5 +255,93 @@ describe('nightly handler', () => {
     await store.deletePrefix('k/');
     expect((await store.list('')).map((o) => o.key)).toEqual(['moved/dt=2024-01-01/data.txt']);
     paging.destroy();
+  });
+});
+
+describe('the fanned-out night (Step Functions handlers)', () => {
+  const DATE = '2024-06-30';
+
+  /** A year of generated history as one extract, uploaded under `root`/raw/. */
+  async function uploadHistory(root: string, dir: string) {
+    for (const name of await readdir(join(dir, 'transactions', `dt=${DATE}`))) {
+      const body = await readFile(join(dir, 'transactions', `dt=${DATE}`, name));
+      await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `${root}/raw/transactions/dt=${DATE}/${name}`, Body: body }));
+    }
+  }
+
+  it('prepare → scoreShard per listed shard file → finish publishes what the single Lambda publishes', async () => {
+    const dir = await tempDir('fanout-src');
+    await generateExtracts({ dir, from: '2023-07-01', to: DATE, customers: 2000, seed: 8, malformedRows: 3, singleExtractDate: DATE });
+    await uploadHistory('single', dir);
+    await uploadHistory('fanned', dir);
+
+    handlerEnvironment('single');
+    const { handler } = await import('../functions/nightly.js');
+    expect(await handler({ date: DATE }, {} as never)).toMatchObject({ status: 'succeeded' });
+
+    handlerEnvironment('fanned');
+    vi.stubEnv('CONFIG_JSON', JSON.stringify({ clv: { shards: 4 } }));
+    const { prepare, scoreShard, finish } = await import('../functions/fanout.js');
+    const prepared = await prepare({ date: DATE }, {} as never);
+    expect(prepared).toMatchObject({ date: DATE, status: 'prepared' });
+    // What the Distributed Map's ItemReader does: list the prefix, one item per object.
+    const listing = await client.send(new ListObjectsV2Command(prepared.shardListing!));
+    const items = (listing.Contents ?? []).map((o) => o.Key!);
+    expect(items).toHaveLength(4);
+    const scored = await Promise.all(items.map((key) => scoreShard({ key, runId: prepared.runId, date: DATE }, {} as never)));
+    expect(scored.reduce((n, s) => n + s.customers, 0)).toBe(2000);
+    expect(await finish(prepared, {} as never)).toMatchObject({ status: 'succeeded', runId: prepared.runId, customersScored: 2000 });
+
+    const [single, fanned] = [await snapshot('single/curated/'), await snapshot('fanned/curated/')];
+    // ETags of single-part objects are the MD5 of their bytes: the tables are byte-identical.
+    for (const table of REPRODUCIBLE_TABLES) {
+      const key = partitionKey(table, DATE);
+      expect(fanned[`fanned/curated/${key}`], table.name).toBe(single[`single/curated/${key}`]);
+    }
+    expect(Object.keys(fanned).filter((k) => k.includes('_staging'))).toEqual([]);
+    // A second execution for the date stops at prepare: the night is published.
+    vi.stubEnv('CONFIG_JSON', JSON.stringify({ clv: { shards: 4 } }));
+    expect(await prepare({ date: DATE }, {} as never)).toMatchObject({ status: 'already_published' });
+  });
+
+  it('prepare names a missing extract and ends the execution', async () => {
+    handlerEnvironment('fanned-missing');
+    const { prepare } = await import('../functions/fanout.js');
+    expect(await prepare({ date: '2024-01-01' }, {} as never)).toMatchObject({ status: 'missing_extract' });
+  });
+
+  it('start names the execution after the run date; a doubled trigger or a forced run during one is refused', async () => {
+    const stateMachineArn = 'arn:aws:states:eu-west-1:123456789012:stateMachine:CrmMetricsNight';
+    // Response shapes from the AWS Step Functions API Reference (StartExecution, ListExecutions,
+    // the ExecutionAlreadyExists error); awsJson1_0 encodes timestamps as epoch seconds.
+    const sfnFake = await fakeAwsJson(
+      { target: 'AWSStepFunctions', contentType: 'application/x-amz-json-1.0' },
+      {
+        StartExecution: [
+          { body: { executionArn: `${stateMachineArn.replace('stateMachine', 'execution')}:2024-04-01`, startDate: 1711944000 } },
+          { status: 400, body: { __type: 'ExecutionAlreadyExists', message: 'Execution Already Exists: 2024-04-01' } },
+          { body: { executionArn: `${stateMachineArn.replace('stateMachine', 'execution')}:2024-04-01-force-1`, startDate: 1711944100 } },
+        ],
+        ListExecutions: [
+          { body: { executions: [{ executionArn: 'arn:x', stateMachineArn, name: '2024-04-01', status: 'RUNNING', startDate: 1711944000 }] } },
+          { body: { executions: [] } },
+        ],
+      },
+    );
+    const sfn = new SFNClient({ endpoint: sfnFake.endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 });
+    const { startNight } = await import('../functions/fanout.js');
+    // The scheduler's event at 02:00 UTC on 2024-04-02 runs 2024-04-01.
+    expect(await startNight(SCHEDULED_EVENT, sfn, stateMachineArn)).toMatchObject({ status: 'started', name: '2024-04-01' });
+    expect(sfnFake.calls('StartExecution')[0]).toEqual({ stateMachineArn, name: '2024-04-01', input: JSON.stringify({ date: '2024-04-01', force: false }) });
+    expect(await startNight(SCHEDULED_EVENT, sfn, stateMachineArn)).toEqual({ status: 'already_started', name: '2024-04-01' });
+    // Forced while the date's execution runs: refused without starting; once it ended, a new name.
+    expect(await startNight({ date: '2024-04-01', force: true }, sfn, stateMachineArn)).toEqual({ status: 'running', name: '2024-04-01' });
+    expect(sfnFake.calls('StartExecution')).toHaveLength(2);
+    expect(await startNight({ date: '2024-04-01', force: true }, sfn, stateMachineArn, 1)).toMatchObject({ status: 'started', name: '2024-04-01-force-1' });
+    expect(sfnFake.calls('ListExecutions')).toEqual([
+      { stateMachineArn, statusFilter: 'RUNNING' },
+      { stateMachineArn, statusFilter: 'RUNNING' },
+    ]);
+    sfn.destroy();
   });
 });

@@ -1,6 +1,7 @@
 /**
- * A loopback stand-in for Athena's awsJson1_1 endpoint (POST / with `x-amz-target:
- * AmazonAthena.<Operation>`), answering from recorded response shapes in test/fixtures/athena/.
+ * Loopback stand-ins for AWS JSON-protocol endpoints (POST / with `x-amz-target:
+ * <Service>.<Operation>`): Athena (awsJson1_1), answering from recorded response shapes in
+ * test/fixtures/athena/, and any other (Step Functions: awsJson1_0) from scripted replies.
  *
  * The responses follow the "Response Syntax" of the Amazon Athena API Reference
  * (https://docs.aws.amazon.com/athena/latest/APIReference/): StartQueryExecution, GetQueryExecution
@@ -35,22 +36,22 @@ afterEach(() => cleanup.splice(0).forEach((fn) => fn()));
  * Answers each operation from its script in order, repeating the last reply once the script runs
  * out, and records every request body by operation.
  */
-export async function fakeAthena(script: Partial<Record<Operation, Reply[]>>) {
+export async function fakeAwsJson(service: { target: string; contentType: string }, script: Partial<Record<string, Reply[]>>) {
   const requests: { operation: string; body: Record<string, unknown> }[] = [];
   const server: Server = createServer(async (req, res) => {
     let text = '';
     for await (const chunk of req) text += chunk;
     const target = String(req.headers['x-amz-target']);
-    const operation = target.replace(/^AmazonAthena\./, '');
+    const operation = target.slice(service.target.length + 1);
     requests.push({ operation, body: JSON.parse(text || '{}') });
-    const replies = script[operation as Operation];
-    const wellFormed = req.method === 'POST' && req.url === '/' && req.headers['content-type'] === 'application/x-amz-json-1.1';
+    const replies = target.startsWith(`${service.target}.`) ? script[operation] : undefined;
+    const wellFormed = req.method === 'POST' && req.url === '/' && req.headers['content-type'] === service.contentType;
     const served = requests.filter((r) => r.operation === operation).length;
     const reply: Reply =
       wellFormed && replies?.length
         ? replies[Math.min(served, replies.length) - 1]!
         : { status: 400, body: { __type: 'UnrecognizedClientException', message: `unexpected ${req.method} ${req.url} ${target}` } };
-    res.writeHead(reply.status ?? 200, { 'content-type': 'application/x-amz-json-1.1' });
+    res.writeHead(reply.status ?? 200, { 'content-type': service.contentType });
     res.end(reply.body === undefined ? '' : JSON.stringify(reply.body));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -62,7 +63,16 @@ export async function fakeAthena(script: Partial<Record<Operation, Reply[]>>) {
   return {
     endpoint,
     /** Request bodies the server received for one operation, in order. */
-    calls: (operation: Operation) => requests.filter((r) => r.operation === operation).map((r) => r.body),
+    calls: (operation: string) => requests.filter((r) => r.operation === operation).map((r) => r.body),
+  };
+}
+
+export async function fakeAthena(script: Partial<Record<Operation, Reply[]>>) {
+  const fake = await fakeAwsJson({ target: 'AmazonAthena', contentType: 'application/x-amz-json-1.1' }, script);
+  const { endpoint } = fake;
+  return {
+    ...fake,
+    calls: (operation: Operation) => fake.calls(operation),
     /** A real AthenaClient aimed at this server; no retries unless asked for. */
     client(config: Partial<AthenaClientConfig> = {}): AthenaClient {
       const client = new AthenaClient({
