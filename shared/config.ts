@@ -157,7 +157,23 @@ const KpiSchema = z.strictObject({
   period_days: z.int().min(1).max(366).default(30),
 });
 
+const EngineSchema = z.strictObject({
+  /**
+   * Where the queries over the whole history run: `local` (the embedded engine, on files fetched
+   * into the function), `athena` (next to the data; only per-customer and per-group rows come
+   * back), or `auto`: Athena once the history outgrows one function (when Athena is configured).
+   */
+  history: z.enum(['local', 'athena', 'auto']).default('auto'),
+  /**
+   * `auto` switches to Athena above this much curated history (Parquet). 1.5 GB ≈ 120M orders at
+   * the benchmark's 12 bytes per order ≈ 12M customers: where one 10 GB function keeps a third
+   * of its memory and half of its 15 minutes free (README, "The envelope of one Lambda").
+   */
+  auto_max_history_gb: z.number().positive().default(1.5),
+});
+
 export const ConfigSchema = z.strictObject({
+  engine: EngineSchema.default(() => EngineSchema.parse({})),
   kpi: KpiSchema.default(() => KpiSchema.parse({})),
   display: DisplaySchema.default(() => DisplaySchema.parse({})),
   input: InputSchema.default(() => InputSchema.parse({})),

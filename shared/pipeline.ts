@@ -36,7 +36,7 @@ import {
 } from './catalog.js';
 import { configHash, type Config } from './config.js';
 import { isCalendarDate, shiftDate } from './dates.js';
-import { LocalHistory, type HistoryEngine } from './engine/history.js';
+import { LocalHistory, RemoteHistory, type HistoryEngine, type RemoteEngine } from './engine/history.js';
 import type { SqlEngine } from './engine/sql-engine.js';
 import { ingestExtract, NEW_ORDERS_RELATION, REJECTS_RELATION, type IngestCounts } from './ingest/ingest.js';
 import { localize } from './ingest/localize.js';
@@ -56,6 +56,7 @@ import { forecastAccuracySql, rocSql, spendSql, type MaturedForecast, type Perio
 import { gatherReportData, TREND_RUNS } from './report/data.js';
 import { renderReport } from './report/html.js';
 import { copyToParquet, emptyRelation, literal, nullCountsSql, readParquet, selectAs, valuesRelation } from './sql/dialect.js';
+import { remoteResultFolder, runOfShardKey, shardInputPrefix, shardScoresKey, stagingPrefix, stateKey, workFolder } from './staging.js';
 import type { ObjectInfo, ObjectStore } from './store/object-store.js';
 
 export interface ProgressEvent {
@@ -71,6 +72,8 @@ export interface RunDeps {
   config: Config;
   /** Opens a fresh engine for the run; `tempDirectory` is where it may spill. */
   openEngine: (options: { tempDirectory: string }) => Promise<SqlEngine>;
+  /** An engine next to the data (Athena) for the queries over the whole history, when configured. */
+  remote?: RemoteEngine;
   /** Parent of the run's scratch directory (default: the OS temp dir; /tmp on Lambda). */
   scratchRoot?: string;
   onProgress?: (event: ProgressEvent) => void;
@@ -129,12 +132,12 @@ export class RunError extends Error {
   override name = 'RunError';
 }
 
-/** Keys of a table's partitions in a store, as date -> key, for dates passing `keep`. */
-async function partitions(store: ObjectStore, table: Table, keep: (date: string) => boolean): Promise<Map<string, string>> {
-  const found = new Map<string, string>();
-  for (const { key } of await store.list(`${table.name}/`)) {
-    const date = /\/dt=(\d{4}-\d{2}-\d{2})\/data\.parquet$/.exec(key)?.[1];
-    if (date && keep(date)) found.set(date, key);
+/** A table's partitions in a store, by date, for dates passing `keep`. */
+async function partitions(store: ObjectStore, table: Table, keep: (date: string) => boolean): Promise<Map<string, ObjectInfo>> {
+  const found = new Map<string, ObjectInfo>();
+  for (const object of await store.list(`${table.name}/`)) {
+    const date = /\/dt=(\d{4}-\d{2}-\d{2})\/data\.parquet$/.exec(object.key)?.[1];
+    if (date && keep(date)) found.set(date, object);
   }
   return found;
 }
@@ -199,6 +202,8 @@ async function startRun(date: string, deps: RunDeps): Promise<RunStart | RunResu
  * processes (the fanned-out night keeps it in the run's staging folder).
  */
 interface RunState extends RunStart {
+  /** Where the history queries run, decided once for the run. */
+  historyEngine: HistoryEngineKind;
   counts: IngestCounts;
   fits: ModelFitRow[];
   fitted: FittedClv;
@@ -217,7 +222,7 @@ interface Run extends RunStart {
   write: (table: Table, relation: string) => Promise<void>;
   progress: (stage: string, rows?: number) => void;
   /** Earlier runs' partitions of a table, by date (listed once per table). */
-  earlier: (table: Table) => Promise<Map<string, string>>;
+  earlier: (table: Table) => Promise<Map<string, ObjectInfo>>;
   /** The local file of an earlier run's partition (fetched once). */
   fetch: (table: Table, date: string) => Promise<string>;
   close: () => Promise<void>;
@@ -228,14 +233,14 @@ async function openRun(start: RunStart, deps: RunDeps): Promise<Run> {
   const scratch = await mkdtemp(join(deps.scratchRoot ?? tmpdir(), 'crm-metrics-run-'));
   const engine = await deps.openEngine({ tempDirectory: join(scratch, 'engine') });
   const output = (table: Table) => join(scratch, `${table.name}.parquet`);
-  const listed = new Map<string, Promise<Map<string, string>>>();
+  const listed = new Map<string, Promise<Map<string, ObjectInfo>>>();
   const earlier = (table: Table) => {
     if (!listed.has(table.name)) listed.set(table.name, partitions(deps.dest, table, (d) => d < start.date));
     return listed.get(table.name)!;
   };
   const fetched = new Map<string, Promise<string>>();
   const fetch = async (table: Table, date: string) => {
-    const key = (await earlier(table)).get(date);
+    const key = (await earlier(table)).get(date)?.key;
     if (!key) throw new RunError(`${table.name}: no partition for ${date}`);
     if (!fetched.has(key)) fetched.set(key, deps.dest.localPath(key, scratch));
     return fetched.get(key)!;
@@ -261,11 +266,30 @@ async function openRun(start: RunStart, deps: RunDeps): Promise<Run> {
   };
 }
 
+export type HistoryEngineKind = 'local' | 'remote';
+
+/**
+ * Where the history queries run: as configured, or for `auto` on the remote engine once the
+ * curated history is larger than one function should fetch and scan (and a remote engine exists).
+ */
+export function chooseHistoryEngine(engine: Config['engine'], historyBytes: number, remoteAvailable: boolean): HistoryEngineKind {
+  if (engine.history === 'athena' && !remoteAvailable) {
+    throw new RunError('engine.history is "athena" but no Athena is configured (ATHENA_WORKGROUP and GLUE_DATABASE on AWS)');
+  }
+  if (engine.history === 'auto') return remoteAvailable && historyBytes > engine.auto_max_history_gb * 1e9 ? 'remote' : 'local';
+  return engine.history === 'athena' ? 'remote' : 'local';
+}
+
 /** The history as the run sees it: earlier nights' partitions and this run's new orders. */
-async function historyOf(run: Run): Promise<HistoryEngine> {
+async function historyOf(run: Run, kind: HistoryEngineKind): Promise<HistoryEngine> {
+  if (kind === 'remote') {
+    const fetchFolder = async (folder: string) =>
+      Promise.all((await run.deps.dest.list(folder)).map(({ key }) => run.deps.dest.localPath(key, run.scratch)));
+    return new RemoteHistory(run.deps.remote!, run.engine, run, (name) => remoteResultFolder(run.runId, name), fetchFolder);
+  }
   const days = [...(await run.earlier(transactions)).keys()];
   const files = await Promise.all(days.map((day) => run.fetch(transactions, day)));
-  return new LocalHistory(run.engine, [...files, run.output(transactions)], run.fetch);
+  return new LocalHistory(run.engine, files, run.output(transactions), run.fetch);
 }
 
 /** First phase: ingest the extract, summarise the customers and fit the CLV models. */
@@ -277,18 +301,38 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
     const local = format && (await localize(deps.source, key, run.scratch, index, format !== 'parquet', etag));
     files.push({ key, format, local });
   }
-  const earlierDays = [...(await run.earlier(transactions)).keys()];
-  const historyFiles = await Promise.all(earlierDays.map((day) => run.fetch(transactions, day)));
+  const earlier = await run.earlier(transactions);
+  const historyBytes = [...earlier.values()].reduce((sum, o) => sum + o.bytes, 0);
+  const historyEngine = chooseHistoryEngine(deps.config.engine, historyBytes, deps.remote !== undefined);
+  const historyFiles = historyEngine === 'local' ? await Promise.all([...earlier.keys()].map((day) => run.fetch(transactions, day))) : [];
   run.progress('ingest');
-  const counts = await ingestExtract(engine, files, deps.config.input, date, historyFiles);
+  let counts = await ingestExtract(engine, files, deps.config.input, date, historyFiles);
   await run.write(transactions, NEW_ORDERS_RELATION);
   await run.write(rejects, REJECTS_RELATION);
+  // The remote engine and a later phase find the new orders in the run's staging folder.
+  const stage = async () => {
+    for (const table of PREPARED_OUTPUTS) await deps.dest.put(`${workFolder(run.runId, table.name)}data.parquet`, run.output(table));
+  };
+  if (fanOut || historyEngine === 'remote') await stage();
+  const history = await historyOf(run, historyEngine);
+  if (historyEngine === 'remote') {
+    // The history stayed remote, so the ingest could only dedupe within the extract: the remote
+    // engine names the staged orders it has seen on earlier days, and those are dropped here.
+    await history.materialize(SEEN_ORDERS, `SELECT DISTINCT transaction_id FROM (${history.earlier}) AS h
+      WHERE transaction_id IN (SELECT transaction_id FROM (${history.history}) AS n)`);
+    const [seen] = await engine.query<{ orders: number; rows: number }>(`SELECT CAST(count(*) AS DOUBLE) AS orders,
+      CAST(coalesce(sum(row_count), 0) AS DOUBLE) AS rows FROM new_orders WHERE transaction_id IN (SELECT transaction_id FROM ${SEEN_ORDERS})`);
+    if (seen!.orders > 0) {
+      await run.write(transactions, `SELECT * FROM (${NEW_ORDERS_RELATION}) WHERE transaction_id NOT IN (SELECT transaction_id FROM ${SEEN_ORDERS})`);
+      counts = { ...counts, rowsAccepted: counts.rowsAccepted - seen!.rows, rowsDuplicate: counts.rowsDuplicate + seen!.rows, ordersAdded: counts.ordersAdded - seen!.orders };
+      await stage();
+    }
+  }
   run.progress('ingested', counts.rowsRead);
 
-  const history = await historyOf(run);
   await history.materialize(CLV_SUMMARY_TABLE, customerSummarySql(history.history, date, deps.config.clv.time_unit));
   const { fits, fitted } = await fitClv(engine, deps.config.clv);
-  const state: RunState = { runId: run.runId, date, startedAt: run.startedAt, extract: run.extract, counts, fits, fitted };
+  const state: RunState = { runId: run.runId, date, startedAt: run.startedAt, extract: run.extract, historyEngine, counts, fits, fitted };
   if (fanOut) state.shardKeys = await stageShardInputs(run);
   run.progress('fitted');
   return state;
@@ -298,7 +342,7 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
 async function finish(run: Run, state: RunState): Promise<RunResult> {
   const { deps, engine, date } = run;
   const { counts } = state;
-  const history = await historyOf(run);
+  const history = await historyOf(run, state.historyEngine);
   await history.materialize('rfm_scores', customerScoresSql(history.history, date, deps.config.rfm, history.dialect));
   const [scored] = await engine.query<{ n: number }>(`SELECT CAST(count(*) AS DOUBLE) AS n FROM rfm_scores`);
   const customersScored = scored!.n;
@@ -432,10 +476,8 @@ function pick<T, K extends keyof T>(from: T, ...keys: K[]): Pick<T, K> {
 // ---------------------------------------------------------------------------------------------
 // The fanned-out night: the same phases, in separate processes that share the run's staging folder.
 
-/** The run's working files in the store: its state, and the files the phases pass each other. */
-const workKey = (runId: string, name: string) => `${stagingPrefix(runId)}work/${name}`;
-const shardInputPrefix = (runId: string) => `${stagingPrefix(runId)}shards/input/`;
-const SHARD_SCORES = '/shards/scores/';
+/** Orders of the extract the remote history has seen on earlier days. */
+const SEEN_ORDERS = 'seen_orders';
 
 /** The outputs of the first phase the last one needs: read back from staging by {@link resumeRun}. */
 const PREPARED_OUTPUTS = [transactions, rejects];
@@ -455,10 +497,9 @@ export async function prepareFannedOut(date: string, deps: RunDeps): Promise<Pre
   const run = await openRun(started, deps);
   try {
     const state = await prepare(run, true);
-    for (const table of PREPARED_OUTPUTS) await deps.dest.put(workKey(run.runId, `${table.name}.parquet`), run.output(table));
     const stateFile = join(run.scratch, 'state.json');
     await writeFile(stateFile, JSON.stringify(state));
-    await deps.dest.put(workKey(run.runId, 'state.json'), stateFile);
+    await deps.dest.put(stateKey(run.runId), stateFile);
     return { status: 'prepared', runId: run.runId, date, shardPrefix: shardInputPrefix(run.runId), shardKeys: state.shardKeys ?? [] };
   } finally {
     await run.close();
@@ -477,17 +518,12 @@ async function stageShardInputs(run: Run): Promise<string[]> {
   return keys;
 }
 
-/** Where a shard's scores go: beside its input, under `scores/`. */
-function shardScoresKey(inputKey: string): string {
-  return inputKey.replace('/shards/input/', SHARD_SCORES);
-}
-
 /**
  * Scores one shard file (a store key under a prepared run's `shardPrefix`) with the run's fitted
  * parameters, into its scores file. Reads nothing else: any number run in parallel.
  */
 export async function scoreShard(inputKey: string, deps: RunDeps): Promise<{ key: string; customers: number }> {
-  const runId = /^_staging\/([^/]+)\/shards\/input\//.exec(inputKey)?.[1];
+  const runId = runOfShardKey(inputKey);
   if (!runId) throw new RunError(`not a shard input key: ${inputKey}`);
   const scratch = await mkdtemp(join(deps.scratchRoot ?? tmpdir(), 'crm-metrics-shard-'));
   const engine = await deps.openEngine({ tempDirectory: join(scratch, 'engine') });
@@ -504,7 +540,7 @@ export async function scoreShard(inputKey: string, deps: RunDeps): Promise<{ key
 }
 
 async function readState(runId: string, dest: ObjectStore, scratch: string): Promise<RunState> {
-  return JSON.parse(await readFile(await dest.localPath(workKey(runId, 'state.json'), scratch), 'utf8')) as RunState;
+  return JSON.parse(await readFile(await dest.localPath(stateKey(runId), scratch), 'utf8')) as RunState;
 }
 
 async function fetchShardScores(run: Run, shardKeys: readonly string[]): Promise<string[]> {
@@ -517,7 +553,7 @@ export async function finishFannedOut(runId: string, deps: RunDeps): Promise<Run
   const state = await readState(runId, deps.dest, probe).finally(() => rm(probe, { recursive: true, force: true }));
   const run = await openRun(state, deps);
   try {
-    for (const table of PREPARED_OUTPUTS) await copyFile(await deps.dest.localPath(workKey(runId, `${table.name}.parquet`), run.scratch), run.output(table));
+    for (const table of PREPARED_OUTPUTS) await copyFile(await deps.dest.localPath(`${workFolder(runId, table.name)}data.parquet`, run.scratch), run.output(table));
     return await finish(run, state);
   } finally {
     await run.close();
@@ -533,12 +569,7 @@ async function checkRequiredColumns(engine: SqlEngine, table: Table, file: strin
   if (bad.length) throw new RunError(`${table.name}: NULL in required column(s) ${bad.map(([c, n]) => `${c} (${n} rows)`).join(', ')}`);
 }
 
-/** Where runs stage their outputs before publishing: outside every table's location. */
-export const STAGING_ROOT = '_staging/';
-
-export function stagingPrefix(runId: string): string {
-  return `${STAGING_ROOT}${runId}/`;
-}
+export { STAGING_ROOT } from './staging.js';
 
 /**
  * Publishes a run in two steps. First every file is uploaded under the run's staging prefix, the

@@ -133,6 +133,20 @@ export class AthenaQueryClient {
     return this.results<T>(execution, signal);
   }
 
+  /** Runs a statement whose effect is the point (UNLOAD, DDL) and returns its final QueryExecution. */
+  async execute(sql: string, signal?: AbortSignal): Promise<QueryExecution> {
+    return this.wait(await this.start(sql, [], signal), signal);
+  }
+
+  /** The result columns of a query that returns no rows (e.g. `… LIMIT 0`): names and Athena types. */
+  async columns(sql: string, signal?: AbortSignal): Promise<ColumnInfo[]> {
+    const execution = await this.execute(sql, signal);
+    const page = await this.client.send(new GetQueryResultsCommand({ QueryExecutionId: execution.QueryExecutionId, MaxResults: 1 }), {
+      abortSignal: signal,
+    });
+    return page.ResultSet?.ResultSetMetadata?.ColumnInfo ?? [];
+  }
+
   /** Submits the query and returns its execution id. */
   async start(sql: string, parameters: readonly SqlParameter[] = [], signal?: AbortSignal): Promise<string> {
     const { QueryExecutionId } = await this.client.send(

@@ -8,7 +8,8 @@
  * queryable the moment its file lands, with no `MSCK REPAIR`, no Glue call in the run, and no
  * registration step that could half-fail after publishing.
  */
-import { CATALOG, COLUMN_TYPES, PARTITION_COLUMN, runManifest, type Table } from '../catalog.js';
+import { CATALOG, COLUMN_TYPES, PARTITION_COLUMN, runManifest, transactions, type Table } from '../catalog.js';
+import { STAGING_ROOT, workFolder } from '../staging.js';
 
 export interface TableLocation {
   /** `s3://bucket/prefix/` under which every table has its folder (the run's DEST_URI). */
@@ -130,10 +131,39 @@ export function glueLatestViewInput(table: Table, database: string): GlueTableIn
   };
 }
 
-/** Every Glue table and view the product defines, in catalog order. */
+/** The table over runs' staged new orders, through which Athena sees a night's orders before they are published. */
+export const STAGED_TRANSACTIONS = 'transactions_staged';
+export const STAGED_RUN_COLUMN = 'run_id';
+
+/**
+ * `transactions_staged`: the `transactions` columns, partitioned by run id. The projection is
+ * `injected` (a query must name its run, `WHERE run_id = '…'`), so the table needs no partitions
+ * and no change per run; its location is the run's work folder in staging (shared/staging.ts).
+ */
+export function glueStagedTableInput(location: TableLocation): GlueTableInput {
+  const table = glueTableInput(transactions, location);
+  const root = location.root.replace(/\/?$/, '/');
+  return {
+    ...table,
+    name: STAGED_TRANSACTIONS,
+    description: "A run's new orders before they are published (internal: the history Athena reads during a run).",
+    parameters: {
+      EXTERNAL: 'TRUE',
+      classification: 'parquet',
+      'projection.enabled': 'true',
+      [`projection.${STAGED_RUN_COLUMN}.type`]: 'injected',
+      'storage.location.template': `${root}${workFolder(`\${${STAGED_RUN_COLUMN}}`, transactions.name)}`,
+    },
+    partitionKeys: [{ name: STAGED_RUN_COLUMN, type: 'string', comment: 'The run whose new orders these are.' }],
+    storageDescriptor: { ...table.storageDescriptor, location: `${root}${STAGING_ROOT}` },
+  };
+}
+
+/** Every Glue table and view the product defines, in catalog order, then the staging table. */
 export function glueCatalogInputs(location: TableLocation, database: string): GlueTableInput[] {
   return [
     ...(CATALOG as readonly Table[]).map((table) => glueTableInput(table, location)),
     ...SNAPSHOT_TABLES.map((table) => glueLatestViewInput(table, database)),
+    glueStagedTableInput(location),
   ];
 }

@@ -6,7 +6,7 @@
  * customer or per group, read into the embedded engine as a temp table.
  */
 import type { Table } from '../catalog.js';
-import { DUCKDB, readParquet, type Dialect } from '../sql/dialect.js';
+import { DUCKDB, ident, readParquet, type Dialect } from '../sql/dialect.js';
 import type { SqlEngine } from './sql-engine.js';
 
 export interface HistoryEngine {
@@ -14,6 +14,8 @@ export interface HistoryEngine {
   readonly dialect: Dialect;
   /** The curated transactions up to the run date (earlier nights and this run's new orders). */
   readonly history: string;
+  /** The curated transactions of earlier nights only. */
+  readonly earlier: string;
   /** An earlier run's published partition of a table, as a relation of this engine. */
   partition(table: Table, date: string): Promise<string>;
   /**
@@ -27,14 +29,17 @@ export interface HistoryEngine {
 export class LocalHistory implements HistoryEngine {
   readonly dialect = DUCKDB;
   readonly history: string;
+  readonly earlier: string;
 
   constructor(
     private readonly engine: SqlEngine,
-    historyFiles: readonly string[],
+    earlierFiles: readonly string[],
+    newOrdersFile: string,
     /** A published partition's local file (fetched from the store). */
     private readonly partitionFile: (table: Table, date: string) => Promise<string>,
   ) {
-    this.history = `SELECT * FROM ${readParquet(historyFiles)}`;
+    this.history = `SELECT * FROM ${readParquet([...earlierFiles, newOrdersFile])}`;
+    this.earlier = earlierFiles.length ? `SELECT * FROM ${readParquet(earlierFiles)}` : `SELECT * FROM ${readParquet([newOrdersFile])} WHERE false`;
   }
 
   async partition(table: Table, date: string): Promise<string> {
@@ -44,5 +49,67 @@ export class LocalHistory implements HistoryEngine {
   async materialize(name: string, sql: string): Promise<string> {
     await this.engine.run(`CREATE OR REPLACE TEMP TABLE ${name} AS ${sql}`);
     return `SELECT * FROM ${name}`;
+  }
+}
+
+/** A column of a query's result, typed for the embedded engine. */
+export interface ResultColumn {
+  name: string;
+  type: string;
+}
+
+/**
+ * An engine next to the data (Athena): it reads the published tables and a run's staged new
+ * orders where they are, and writes query results as Parquet into the destination store.
+ */
+export interface RemoteEngine {
+  readonly dialect: Dialect;
+  /** The curated history of the nights before `date` (published partitions). */
+  earlierSql(date: string): string;
+  /** A run's new orders, staged in its work folder. */
+  stagedSql(runId: string): string;
+  /** A published partition of a table. */
+  partitionSql(table: Table, date: string): string;
+  /** Writes the rows of `sql` as Parquet files under the store folder `folder` (none for no rows). */
+  unload(sql: string, folder: string): Promise<void>;
+  /** The columns of `sql`'s result: the shape of an empty result, which leaves no file. */
+  columns(sql: string): Promise<ResultColumn[]>;
+}
+
+/** Files of a store folder as local paths (downloaded into `scratch`). */
+export type FetchFolder = (folder: string) => Promise<string[]>;
+
+/** The history on a {@link RemoteEngine}: each result comes back as Parquet and becomes a temp table. */
+export class RemoteHistory implements HistoryEngine {
+  readonly dialect: Dialect;
+  readonly history: string;
+  readonly earlier: string;
+
+  constructor(
+    private readonly remote: RemoteEngine,
+    private readonly engine: SqlEngine,
+    private readonly run: { date: string; runId: string },
+    /** The store folder of a named result. */
+    private readonly resultFolder: (name: string) => string,
+    private readonly fetchFolder: FetchFolder,
+  ) {
+    this.dialect = remote.dialect;
+    this.earlier = remote.earlierSql(run.date);
+    this.history = `${this.earlier}\nUNION ALL\n${remote.stagedSql(run.runId)}`;
+  }
+
+  async partition(table: Table, date: string): Promise<string> {
+    return this.remote.partitionSql(table, date);
+  }
+
+  async materialize(name: string, sql: string): Promise<string> {
+    const folder = this.resultFolder(name);
+    await this.remote.unload(sql, folder);
+    const files = await this.fetchFolder(folder);
+    const rows = files.length
+      ? `SELECT * FROM ${readParquet(files)}`
+      : `SELECT ${(await this.remote.columns(sql)).map((c) => `CAST(NULL AS ${c.type}) AS ${ident(c.name)}`).join(', ')} WHERE false`;
+    await this.engine.run(`CREATE OR REPLACE TEMP TABLE ${name} AS ${rows}`);
+    return sql;
   }
 }
