@@ -1,11 +1,14 @@
 /**
  * AthenaQueryClient against the real AthenaClient, talking to a loopback stand-in for Athena
- * (./fake-athena.ts) that answers from response shapes documented in the Athena API Reference.
+ * (./fake-aws.ts) that answers from response shapes documented in the Athena API Reference.
  */
 import type { GetQueryExecutionOutput, GetQueryResultsOutput } from '@aws-sdk/client-athena';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { AthenaQueryClient, AthenaQueryError, athenaLiteral } from '../shared/athena/client.js';
+import { AthenaRemote } from '../shared/athena/remote.js';
+import { remoteResultFolder } from '../shared/staging.js';
+import { S3ObjectStore } from '../shared/store/s3.js';
 import { fails, fakeAthena, fixture, ok, singlePage } from './fake-aws.js';
 
 const QUERY_ID = '5f2d1a8e-3c47-4b9e-a1d6-7e0c9b4f2a13';
@@ -370,5 +373,49 @@ describe('crm-metrics query --engine athena', () => {
       printed.mockRestore();
       vi.unstubAllEnvs();
     }
+  });
+});
+
+describe('AthenaRemote: the history queries of engine.history = athena', () => {
+  const remoteOver = (fake: Awaited<ReturnType<typeof fakeAthena>>) =>
+    new AthenaRemote(
+      new AthenaQueryClient({ client: fake.client(), workGroup: 'crm-metrics', database: 'crm_metrics', sleep: noSleep }),
+      'crm_metrics',
+      new S3ObjectStore('crm-curated', 'curated/'),
+    );
+
+  it("UNLOADs a query as ZSTD Parquet into the run's staging folder, in the workgroup", async () => {
+    const fake = await fakeAthena({ StartQueryExecution: [ok('start-query-execution')], GetQueryExecution: [ok('get-query-execution-succeeded')] });
+    await remoteOver(fake).unload('SELECT customer_id FROM t', remoteResultFolder('run-1', 'rfm_scores'));
+    expect(fake.calls('StartQueryExecution')).toEqual([
+      expect.objectContaining({
+        QueryString: "UNLOAD (SELECT customer_id FROM t) TO 's3://crm-curated/curated/_staging/run-1/athena/rfm_scores/' WITH (format = 'PARQUET', compression = 'ZSTD')",
+        WorkGroup: 'crm-metrics',
+        QueryExecutionContext: { Database: 'crm_metrics', Catalog: 'AwsDataCatalog' },
+      }),
+    ]);
+    expect(fake.calls('GetQueryResults')).toEqual([]);
+  });
+
+  it("gives an empty result's shape in the embedded engine's types", async () => {
+    const fake = await fakeAthena({
+      StartQueryExecution: [ok('start-query-execution')],
+      GetQueryExecution: [ok('get-query-execution-succeeded')],
+      GetQueryResults: [ok('get-query-results-columns')],
+    });
+    expect(await remoteOver(fake).columns('SELECT * FROM x')).toEqual([
+      { name: 'customer_id', type: 'VARCHAR' },
+      { name: 'amount', type: 'DECIMAL(18, 4)' },
+      { name: 'orders', type: 'BIGINT' },
+      { name: 'first_purchase_date', type: 'DATE' },
+      { name: 'p_alive', type: 'DOUBLE' },
+      { name: 'converted', type: 'BOOLEAN' },
+    ]);
+    expect(fake.calls('StartQueryExecution')[0]).toMatchObject({ QueryString: 'SELECT * FROM (SELECT * FROM x) AS q LIMIT 0' });
+  });
+
+  it("fails with Athena's reason when a query fails (the run then publishes nothing)", async () => {
+    const fake = await fakeAthena({ StartQueryExecution: [ok('start-query-execution')], GetQueryExecution: [ok('get-query-execution-failed')] });
+    await expect(remoteOver(fake).unload('SELECT 1', 'x/')).rejects.toBeInstanceOf(AthenaQueryError);
   });
 });

@@ -12,13 +12,19 @@ import { fnv1a32 } from '../shared/holdout/assign.js';
 import { holdoutAssignmentSql } from '../shared/holdout/assign-sql.js';
 import { holdoutStatsSql } from '../shared/holdout/results-sql.js';
 import { kpiWideSql } from '../shared/kpi/kpi-sql.js';
+import { spendSql } from '../shared/kpi/value-sql.js';
+import { seenOrdersSql } from '../shared/pipeline.js';
+import { AthenaRemote } from '../shared/athena/remote.js';
+import { validationCustomersSql } from '../shared/clv/validate.js';
 import { customerScoresSql } from '../shared/rfm/rfm-sql.js';
 import { DUCKDB, TRINO, type Dialect } from '../shared/sql/dialect.js';
 
 const config = parseConfig({});
 const DATE = '2024-03-31';
-/** On Athena the history is the Glue table; locally the same columns from a relation. */
-const ATHENA_HISTORY = `SELECT * FROM transactions WHERE dt <= DATE '${DATE}'`;
+/** On Athena the history is the Glue table before the run date and the run's staged orders. */
+const ATHENA = new AthenaRemote(undefined as never, 'crm_metrics', undefined as never);
+const ATHENA_EARLIER = ATHENA.earlierSql(DATE);
+const ATHENA_HISTORY = `${ATHENA_EARLIER}\nUNION ALL\n${ATHENA.stagedSql('0b5c3f6e-run')}`;
 
 const QUERIES: Record<string, (history: string, dialect: Dialect) => string> = {
   customer_scores: (h, d) => customerScoresSql(h, DATE, config.rfm, d),
@@ -35,6 +41,9 @@ const QUERIES: Record<string, (history: string, dialect: Dialect) => string> = {
       d,
     ),
   kpi_daily: (h) => kpiWideSql(h, `SELECT customer_id, holdout_group FROM holdout_assignment WHERE dt = DATE '${DATE}'`, DATE, config.kpi),
+  validation_customers: (h) => validationCustomersSql(h, DATE, config.clv)!,
+  period_spend: (h) => spendSql(h, '2024-03-01', DATE, true),
+  seen_orders: (h, d) => seenOrdersSql(d === TRINO ? ATHENA_EARLIER : h, h),
 };
 
 /** Spellings only DuckDB understands. */
@@ -65,9 +74,14 @@ describe('DuckDB and Trino renderings', () => {
     const history = `SELECT * FROM (VALUES
       ('C001', DATE '2024-01-05', CAST(10 AS DECIMAL(18,4)), false),
       ('C001', DATE '2024-02-05', CAST(20 AS DECIMAL(18,4)), false),
+      ('C001', DATE '2024-03-15', CAST(4 AS DECIMAL(18,4)), false),
+      ('C002', DATE '2023-12-01', CAST(7 AS DECIMAL(18,4)), false),
       ('Ünïcødé-7', DATE '2024-03-01', CAST(5 AS DECIMAL(18,4)), false)) AS t(customer_id, order_date, amount, is_return)`;
-    for (const name of ['customer_scores', 'holdout_assignment', 'clv_summary']) {
-      expect((await engine.query(`SELECT count(*) AS n FROM (${QUERIES[name]!(history, DUCKDB)})`))[0]).toEqual({ n: '2' });
+    // Three customers; only C002 bought before the validation's calibration end (2024-01-01), only
+    // C001 after the period start 2024-03-01.
+    const expected = { customer_scores: 3, holdout_assignment: 3, clv_summary: 3, validation_customers: 1, period_spend: 1 };
+    for (const [name, n] of Object.entries(expected)) {
+      expect((await engine.query(`SELECT count(*) AS n FROM (${QUERIES[name]!(history, DUCKDB)})`))[0], name).toEqual({ n: String(n) });
     }
     const [row] = await engine.query<{ h: string }>(`SELECT CAST(${DUCKDB.fnv1a32("'Ünïcødé-7'")} AS VARCHAR) AS h`);
     expect(Number(row!.h)).toBe(fnv1a32('Ünïcødé-7'));
