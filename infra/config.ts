@@ -44,6 +44,25 @@ export const DeployConfigSchema = z.strictObject({
       ephemeralStorageMb: z.int().min(512).max(10240).default(10240),
     })
     .prefault({}),
+  /**
+   * How the night runs. `lambda`: one function does the whole run (bounded by one invocation's 15
+   * minutes and 10 GB). `step-functions`: a state machine prepares the run in one function, scores
+   * the customer summary's shards in parallel functions (a Distributed Map), then publishes.
+   */
+  orchestration: z.enum(['lambda', 'step-functions']).default('lambda'),
+  /** The fanned-out night's sizing; read with `orchestration: "step-functions"` only. */
+  fanout: z
+    .strictObject({
+      /** Each shard function scores one shard file with the fitted parameters: far less than a whole run. */
+      shardMemoryMb: z.int().min(1024).max(10240).default(2048),
+      shardTimeoutMinutes: z.int().min(1).max(15).default(15),
+      shardEphemeralStorageMb: z.int().min(512).max(10240).default(2048),
+      /** Shard functions running at once (the Map's MaxConcurrency): bounds the account concurrency the night takes. */
+      maxConcurrency: z.int().min(1).max(10000).default(50),
+      /** The whole execution (prepare, every shard, finish) is stopped after this long. */
+      timeoutHours: z.int().min(1).max(24).default(2),
+    })
+    .prefault({}),
   glueDatabase: z.string().regex(/^[a-z0-9_]+$/, 'lower-case letters, digits and _').default('crm_metrics'),
   /** First run date Athena's partition projection considers. */
   firstDate: z.string().refine(isCalendarDate, 'a date YYYY-MM-DD').default('2020-01-01'),
