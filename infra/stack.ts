@@ -1,6 +1,7 @@
 /**
  * The whole product on AWS, one stack: raw and curated buckets, the nightly Lambda on an
- * EventBridge Scheduler schedule, the Glue tables and `_latest` views BI tools query through an
+ * EventBridge Scheduler schedule (or, with `orchestration: "step-functions"`, a state machine that
+ * fans the scoring out over shards), the Glue tables and `_latest` views BI tools query through an
  * Athena workgroup, alarms, and a managed policy to hand to BI readers.
  */
 import { dirname, join } from 'node:path';
@@ -22,6 +23,8 @@ import { LambdaInvoke } from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import type { Construct } from 'constructs';
 import { glueCatalogInputs } from '../shared/athena/tables.js';
 import { CATALOG } from '../shared/catalog.js';
@@ -43,12 +46,35 @@ const LAMBDA_ENVIRONMENT_BYTES = 4096;
 
 const ATHENA_RESULTS_PREFIX = 'athena-results/';
 
+/** The fan-out's functions: one bundle (functions/fanout.ts), one exported handler each. */
+const FANOUT_ENTRY = 'functions/fanout.ts';
+
+/**
+ * Errors of the Lambda service itself (not of the handler) a task retries: the invocation did not
+ * run or its answer was lost. Throttling is among them: up to `fanout.maxConcurrency` shard
+ * functions start at once and may meet the account's concurrency limit.
+ */
+const LAMBDA_SERVICE_ERRORS = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.ClientExecutionTimeoutException',
+  'Lambda.TooManyRequestsException',
+];
+
+/** The Distributed Map's label: names its map runs (and scopes the permission to redrive them). */
+const SCORE_SHARDS_LABEL = 'ScoreShards';
+
+const engineMemoryLimit = (memoryMb: number) => `${Math.floor(memoryMb * ENGINE_MEMORY_SHARE)}MB`;
+
 export interface CrmMetricsStackProps extends StackProps {
   readonly config: DeployConfig;
 }
 
 export class CrmMetricsStack extends Stack {
   readonly nightly: NodejsFunction;
+  /** With `orchestration: "step-functions"` only. */
+  readonly fanOutStateMachine?: sfn.StateMachine;
 
   constructor(scope: Construct, id: string, props: CrmMetricsStackProps) {
     super(scope, id, props);
@@ -98,7 +124,7 @@ export class CrmMetricsStack extends Stack {
     const environment: Record<string, string> = {
       SOURCE_URI: sourceUri,
       DEST_URI: destUri,
-      ENGINE_MEMORY_LIMIT: `${Math.floor(memoryMb * ENGINE_MEMORY_SHARE)}MB`,
+      ENGINE_MEMORY_LIMIT: engineMemoryLimit(memoryMb),
       // DuckDB looks for a home directory; Lambda's file system is read-only outside /tmp.
       HOME: '/tmp',
       POWERTOOLS_LOG_LEVEL: 'INFO',
@@ -110,6 +136,7 @@ export class CrmMetricsStack extends Stack {
       throw new Error(`pipeline config too large for the Lambda environment (${environmentBytes} bytes); shorten it`);
     }
 
+    // Deployed with either orchestration: the Slack command's `run` invokes it.
     this.nightly = this.nodeFunction('Nightly', 'functions/nightly.ts', {
       description: 'crm-metrics nightly run: ingest the day, score RFM, CLV and the holdout, publish tables',
       memorySize: memoryMb,
@@ -123,7 +150,15 @@ export class CrmMetricsStack extends Stack {
       environment,
       nativeEngine: true,
     });
-    this.grantNightlyAccess(raw, curated, config);
+    this.grantRunAccess(this.nightly, raw, curated, config);
+
+    // What the schedule invokes: the whole run, or the starter of the fanned-out run.
+    let scheduled: NodejsFunction = this.nightly;
+    if (config.orchestration === 'step-functions') {
+      const fanOut = this.fanOut(raw, curated, config, environment, failures);
+      this.fanOutStateMachine = fanOut.stateMachine;
+      scheduled = fanOut.start;
+    }
 
     const alarmTopic = new sns.Topic(this, 'Alarms', { displayName: 'crm-metrics alarms', enforceSSL: true });
     Validations.of(alarmTopic).acknowledge({
@@ -131,7 +166,7 @@ export class CrmMetricsStack extends Stack {
       reason: 'Alarm notifications carry no customer data, and CloudWatch cannot publish to a topic under the AWS-managed SNS key.',
     });
     if (config.alarmEmail) alarmTopic.addSubscription(new EmailSubscription(config.alarmEmail));
-    this.addAlarms(alarmTopic, timeoutMinutes);
+    this.addAlarms(alarmTopic, timeoutMinutes, this.fanOutStateMachine);
 
     new scheduler.Schedule(this, 'NightlySchedule', {
       description: `crm-metrics nightly run at ${config.schedule.hour}:${String(config.schedule.minute).padStart(2, '0')} ${config.schedule.timezone}`,
@@ -141,7 +176,7 @@ export class CrmMetricsStack extends Stack {
         timeZone: TimeZone.of(config.schedule.timezone),
       }),
       enabled: config.schedule.enabled,
-      target: new LambdaInvoke(this.nightly, {
+      target: new LambdaInvoke(scheduled, {
         // The handler runs the day before the scheduled time's date in this zone.
         input: scheduler.ScheduleTargetInput.fromObject({ time: scheduler.ContextAttribute.scheduledTime, timezone: config.schedule.timezone }),
         deadLetterQueue: failures,
@@ -150,7 +185,7 @@ export class CrmMetricsStack extends Stack {
       }),
     });
     // The target's role is created at the stack's root, shared by schedules of the same target.
-    acknowledgeInvokeVersions(this, this.nightly, "The scheduler's role");
+    acknowledgeInvokeVersions(this, scheduled, "The scheduler's role");
 
     const database = new glue.CfnDatabase(this, 'Database', {
       catalogId: this.account,
@@ -189,6 +224,7 @@ export class CrmMetricsStack extends Stack {
     new CfnOutput(this, 'RawBucket', { value: raw.bucketName, description: `Drop extracts at ${config.rawPrefix}transactions/dt=YYYY-MM-DD/` });
     new CfnOutput(this, 'CuratedLocation', { value: destUri });
     new CfnOutput(this, 'NightlyFunction', { value: this.nightly.functionName });
+    if (this.fanOutStateMachine) new CfnOutput(this, 'FanOutStateMachine', { value: this.fanOutStateMachine.stateMachineArn });
     new CfnOutput(this, 'GlueDatabase', { value: config.glueDatabase });
     new CfnOutput(this, 'AthenaWorkGroup', { value: workGroup.name });
     new CfnOutput(this, 'SlackCommandUrl', { value: slackUrl, description: 'Request URL of the /crm slash command in the Slack app' });
@@ -295,8 +331,151 @@ export class CrmMetricsStack extends Stack {
     return endpoint.addFunctionUrl({ authType: lambda.FunctionUrlAuthType.NONE }).url;
   }
 
+  /**
+   * The fanned-out night, for bases whose scoring does not fit one invocation (functions/fanout.ts):
+   *
+   *   Prepare → Prepared? → ScoreShards (Distributed Map: one ScoreShard per shard file) → Finish
+   *
+   * Prepare ingests the day and fits the models once, leaving the customer summary as shard files
+   * (split by a stable hash of the customer) under the run's staging prefix; each ScoreShard scores
+   * one file with the fitted parameters, beside it in staging; Finish builds every table from the
+   * scores and publishes them as the single-Lambda night does (staged first, then moved, the
+   * manifest last): the date reads as published only once every table is in place.
+   *
+   * The schedule invokes `start`, which names the execution after the run date: Step Functions
+   * allows one execution of a name (for 90 days), so a repeated or retried trigger of a date cannot
+   * start a second, interleaving run (a forced re-run gets a suffixed name, and only while none of
+   * the date's executions is running). This is what the single function's reserved concurrency of 1
+   * guarded; the fan-out's functions need none.
+   */
+  private fanOut(
+    raw: s3.Bucket,
+    curated: s3.Bucket,
+    config: DeployConfig,
+    environment: Record<string, string>,
+    failures: sqs.Queue,
+  ): { stateMachine: sfn.StateMachine; start: NodejsFunction } {
+    const { fanout } = config;
+    // Every fan-out function loads the one bundle of functions/fanout.ts, which imports the engine
+    // at load time: each needs the native packages beside it, even `start`, which never opens it.
+    const phase = (id: string, handler: 'prepare' | 'finish', description: string) => {
+      const fn = this.nodeFunction(id, FANOUT_ENTRY, {
+        handler,
+        description,
+        // Each phase is as heavy as the single-function night at its worst (ingest + fit; build + publish).
+        memorySize: config.lambda.memoryMb,
+        timeout: Duration.minutes(config.lambda.timeoutMinutes),
+        ephemeralStorageSize: Size.mebibytes(config.lambda.ephemeralStorageMb),
+        environment,
+        nativeEngine: true,
+      });
+      this.grantRunAccess(fn, raw, curated, config);
+      return fn;
+    };
+    const prepareFn = phase('FanOutPrepare', 'prepare', 'crm-metrics fan-out: ingest the day, fit the models, stage the shard files');
+    const finishFn = phase('FanOutFinish', 'finish', 'crm-metrics fan-out: build every table from the shard scores and publish');
+    const scoreFn = this.nodeFunction('FanOutScore', FANOUT_ENTRY, {
+      handler: 'scoreShard',
+      description: 'crm-metrics fan-out: score one shard of the customer summary with the fitted parameters',
+      memorySize: fanout.shardMemoryMb,
+      timeout: Duration.minutes(fanout.shardTimeoutMinutes),
+      ephemeralStorageSize: Size.mebibytes(fanout.shardEphemeralStorageMb),
+      // The same variables as the other phases (the handler reads the run's dependencies from them),
+      // with the engine sized to this function.
+      environment: { ...environment, ENGINE_MEMORY_LIMIT: engineMemoryLimit(fanout.shardMemoryMb) },
+      nativeEngine: true,
+    });
+    this.grantStagingAccess(scoreFn, curated, config);
+
+    const invoke = (id: string, fn: lambda.IFunction) => {
+      // payloadResponseOnly: the state's input is the handler's event and its output the handler's
+      // return value, with no Lambda response envelope around them (the payload contract of fanout.ts).
+      const task = new tasks.LambdaInvoke(this, id, { lambdaFunction: fn, payloadResponseOnly: true, retryOnServiceExceptions: false });
+      // A handler's own error is not retried: a run is not retried blindly (as with the single function).
+      return task.addRetry({ errors: LAMBDA_SERVICE_ERRORS, interval: Duration.seconds(2), maxAttempts: 6, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
+    };
+    const failed = new sfn.Fail(this, 'NightFailed', {
+      comment: 'A phase failed: the date stays unpublished (Finish removes an old manifest first and moves the new one last).',
+      errorPath: '$.error.Error',
+      causePath: '$.error.Cause',
+    });
+    const catchAll = { resultPath: '$.error' };
+
+    const prepare = invoke('Prepare', prepareFn).addCatch(failed, catchAll);
+    const scoreShards = new sfn.DistributedMap(this, 'ScoreShards', {
+      comment: 'One child execution per shard file Prepare staged.',
+      itemReader: new ShardListingReader(curated, `${config.curatedPrefix}${STAGING_ROOT}`),
+      itemSelector: {
+        key: sfn.JsonPath.stringAt('$$.Map.Item.Value.Key'),
+        runId: sfn.JsonPath.stringAt('$.runId'),
+        date: sfn.JsonPath.stringAt('$.date'),
+      },
+      maxConcurrency: fanout.maxConcurrency,
+      // A shard may take a shard function's whole 15 minutes: Express children stop at 5.
+      mapExecutionType: sfn.StateMachineType.STANDARD,
+      // No failure is tolerated (the Step Functions default, so CDK renders no field): Finish reads
+      // every shard's scores, and a missing one must fail here, by name, rather than there.
+      toleratedFailurePercentage: 0,
+      label: SCORE_SHARDS_LABEL,
+      // The children's outputs are not needed: Finish takes Prepare's payload, which the Map passes on.
+      resultPath: sfn.JsonPath.DISCARD,
+    });
+    scoreShards.itemProcessor(invoke('ScoreShard', scoreFn));
+    scoreShards.addCatch(failed, catchAll);
+    const finish = invoke('Finish', finishFn).addCatch(failed, catchAll);
+
+    const definition = prepare.next(
+      new sfn.Choice(this, 'Prepared?', { comment: 'No extract for the date, or already published: nothing to score.' })
+        .when(sfn.Condition.stringEquals('$.status', 'prepared'), scoreShards.next(finish).next(new sfn.Succeed(this, 'Published')))
+        .otherwise(new sfn.Succeed(this, 'NothingToDo')),
+    );
+    const stateMachine = new sfn.StateMachine(this, 'FanOut', {
+      comment: 'crm-metrics fanned-out night: prepare, score the shards in parallel, publish',
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromChainable(definition),
+      timeout: Duration.hours(fanout.timeoutHours),
+      // Every state's transitions, with their data: payloads are dates, run ids, S3 keys and counts,
+      // never customer rows. (cdk-nag AwsSolutions-SF1 asks for ALL.)
+      logs: {
+        destination: new logs.LogGroup(this, 'FanOutLogs', {
+          // Under /aws/vendedlogs/ CloudWatch Logs needs no resource policy entry per log group.
+          logGroupName: `/aws/vendedlogs/states/${this.stackName}-FanOut`,
+          retention: logs.RetentionDays.THREE_MONTHS,
+          removalPolicy: RemovalPolicy.DESTROY,
+        }),
+        level: sfn.LogLevel.ALL,
+        includeExecutionData: true,
+      },
+      // AwsSolutions-SF2.
+      tracingEnabled: true,
+    });
+    for (const fn of [prepareFn, scoreFn, finishFn]) acknowledgeInvokeVersions(stateMachine, fn, 'The state machine');
+    Validations.of(stateMachine).acknowledge({
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason:
+        'Only the log-delivery actions CDK grants for the execution log (logs:*LogDelivery*, PutResourcePolicy, Describe*) and X-Ray trace upload, none of which supports resource-level permissions.',
+    });
+    acknowledgeChildExecutions(stateMachine, SCORE_SHARDS_LABEL);
+
+    const start = this.nodeFunction('FanOutStart', FANOUT_ENTRY, {
+      handler: 'start',
+      description: 'crm-metrics nightly start: starts the fan-out state machine, the execution named after the run date',
+      memorySize: 512,
+      timeout: Duration.seconds(30),
+      // The execution name makes a repeated start harmless, so Lambda's own retries may run; what
+      // still fails lands in the queue the alarms' operators already watch.
+      onFailure: new SqsDestination(failures),
+      environment: { STATE_MACHINE_ARN: stateMachine.stateMachineArn, POWERTOOLS_LOG_LEVEL: 'INFO' },
+      nativeEngine: true,
+    });
+    stateMachine.grantStartExecution(start);
+    // A forced re-run first looks for a running execution of the date (this state machine's only).
+    start.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:ListExecutions'], resources: [stateMachine.stateMachineArn] }));
+    return { stateMachine, start };
+  }
+
   /** Read the extract prefix, read and write the curated prefix; nothing else in either bucket. */
-  private grantNightlyAccess(raw: s3.Bucket, curated: s3.Bucket, config: DeployConfig): void {
+  private grantRunAccess(fn: NodejsFunction, raw: s3.Bucket, curated: s3.Bucket, config: DeployConfig): void {
     const extracts = `${config.rawPrefix}transactions/`;
     const statements = [
       new iam.PolicyStatement({
@@ -315,10 +494,31 @@ export class CrmMetricsStack extends Stack {
         resources: [curated.arnForObjects(`${config.curatedPrefix}*`)],
       }),
     ];
-    for (const statement of statements) this.nightly.addToRolePolicy(statement);
-    acknowledgeObjectWildcards(this.nightly, 'The run reads extracts and writes tables named by date, under these prefixes only.', [
+    for (const statement of statements) fn.addToRolePolicy(statement);
+    acknowledgeObjectWildcards(fn, 'The run reads extracts and writes tables named by date, under these prefixes only.', [
       [raw, `${extracts}*`],
       [curated, `${config.curatedPrefix}*`],
+    ]);
+  }
+
+  /**
+   * A shard function reads the run's state and its shard file and writes the shard's scores, all in
+   * the run's staging folder: it can neither read the extracts nor touch a published table.
+   */
+  private grantStagingAccess(fn: NodejsFunction, curated: s3.Bucket, config: DeployConfig): void {
+    const staging = `${config.curatedPrefix}${STAGING_ROOT}`;
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [curated.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${staging}*`] } },
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'], resources: [curated.arnForObjects(`${staging}*`)] }),
+    );
+    acknowledgeObjectWildcards(fn, "A shard's input, the run's state and the shard's scores are files named by run under this prefix only.", [
+      [curated, `${staging}*`],
     ]);
   }
 
@@ -365,7 +565,7 @@ export class CrmMetricsStack extends Stack {
     return policy;
   }
 
-  private addAlarms(topic: sns.Topic, timeoutMinutes: number): void {
+  private addAlarms(topic: sns.Topic, timeoutMinutes: number, fanOut?: sfn.StateMachine): void {
     const action = new SnsAction(topic);
     const alarms = [
       new cloudwatch.Alarm(this, 'NightlyErrors', {
@@ -402,6 +602,24 @@ export class CrmMetricsStack extends Stack {
         treatMissingData: cloudwatch.TreatMissingData.BREACHING,
       }),
     ];
+    if (fanOut) {
+      // The fanned-out night fails in the state machine (a phase's error ends the execution), not
+      // in the nightly function the alarms above watch.
+      alarms.push(
+        new cloudwatch.Alarm(this, 'FanOutFailed', {
+          alarmDescription: 'A fanned-out nightly execution failed, timed out or was aborted (see the state machine\'s executions).',
+          metric: new cloudwatch.MathExpression({
+            expression: 'failed + timedOut + aborted',
+            usingMetrics: { failed: fanOut.metricFailed(), timedOut: fanOut.metricTimedOut(), aborted: fanOut.metricAborted() },
+            period: Duration.hours(1),
+          }),
+          threshold: 1,
+          evaluationPeriods: 1,
+          comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+          treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        }),
+      );
+    }
     for (const alarm of alarms) alarm.addAlarmAction(action);
   }
 }
@@ -424,4 +642,46 @@ function acknowledgeInvokeVersions(scope: Construct, target: lambda.Function, wh
     id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
     reason: `${who} may invoke one function (any of its versions) and nothing else.`,
   });
+}
+
+/**
+ * The Distributed Map's reader: ListObjectsV2 on the bucket and prefix of Prepare's payload
+ * (`shardListing`). Given a bucket path, CDK grants s3:ListBucket on every bucket (`*`); this reader
+ * may list the curated bucket's staging prefix only, so a payload naming anything else is denied.
+ */
+class ShardListingReader extends sfn.S3ObjectsItemReader {
+  private readonly curated: s3.IBucket;
+  private readonly stagingPrefix: string;
+
+  constructor(curated: s3.IBucket, stagingPrefix: string) {
+    super({ bucketNamePath: sfn.JsonPath.stringAt('$.shardListing.Bucket'), prefix: sfn.JsonPath.stringAt('$.shardListing.Prefix') });
+    this.curated = curated;
+    this.stagingPrefix = stagingPrefix;
+  }
+
+  override providePolicyStatements(): iam.PolicyStatement[] {
+    return [
+      new iam.PolicyStatement({
+        actions: ['s3:ListBucket'],
+        resources: [this.curated.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${this.stagingPrefix}*`] } },
+      }),
+    ];
+  }
+}
+
+/**
+ * The Distributed Map's child executions: CDK lets the state machine describe and stop executions
+ * of itself (`<state machine>:*`) and redrive its map runs (`<state machine>/<label>:*`), whose
+ * names are made at run time. Acknowledged as cdk-nag writes them (the name split from the ARN).
+ */
+function acknowledgeChildExecutions(stateMachine: sfn.StateMachine, label: string): void {
+  const logicalId = Stack.of(stateMachine).getLogicalId(stateMachine.node.defaultChild as sfn.CfnStateMachine);
+  const executions = `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${logicalId}"}]}]}`;
+  for (const pattern of [`${executions}:*`, `${executions}/${label}:*`]) {
+    Validations.of(stateMachine).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${pattern}]`,
+      reason: "The Distributed Map's child executions and map runs: this state machine's own executions only.",
+    });
+  }
 }
