@@ -1,7 +1,8 @@
 /**
  * The CDK app, synthesized for real (esbuild bundling included) with cdk-nag's AWS Solutions pack:
  * the template's schedule, function, buckets, Glue tables, IAM and alarms, and the bundle itself
- * running the pipeline from a copy outside the project.
+ * running the pipeline from a copy outside the project; then again with the fanned-out night
+ * (`orchestration: "step-functions"`): its state machine, functions, IAM and bundle.
  */
 import { execFile } from 'node:child_process';
 import { cp, readdir, writeFile } from 'node:fs/promises';
@@ -22,20 +23,22 @@ import { CSV_HEADER, tempDir, writeExtract } from './helpers.js';
 const run = promisify(execFile);
 
 const PIPELINE = { input: { columns: { customer_id: 'CustomerID' } }, holdout: { salt: 'crm-2026' } };
+const DEPLOY = { schedule: { hour: 3, minute: 15, timezone: 'Europe/Berlin' }, athena: { bytesScannedCutoffGb: 5 }, pipeline: PIPELINE };
 let template: Template;
 let outdir: string;
 
-beforeAll(async () => {
-  outdir = await tempDir('cdk-out');
-  const configFile = join(outdir, 'deploy.json');
-  await writeFile(
-    configFile,
-    JSON.stringify({ schedule: { hour: 3, minute: 15, timezone: 'Europe/Berlin' }, athena: { bytesScannedCutoffGb: 5 }, pipeline: PIPELINE }),
-  );
-  const { app, stack } = buildApp(new App({ outdir, context: { config: configFile } }));
-  // Synthesis runs the cdk-nag plugin; any unacknowledged finding makes it throw.
+/** Synthesizes the app (cdk-nag included: any unacknowledged finding makes it throw) from a deploy config. */
+async function synthesize(label: string, config: unknown): Promise<{ template: Template; outdir: string }> {
+  const dir = await tempDir(label);
+  const configFile = join(dir, 'deploy.json');
+  await writeFile(configFile, JSON.stringify(config));
+  const { app, stack } = buildApp(new App({ outdir: dir, context: { config: configFile } }));
   app.synth();
-  template = Template.fromStack(stack);
+  return { template: Template.fromStack(stack), outdir: dir };
+}
+
+beforeAll(async () => {
+  ({ template, outdir } = await synthesize('cdk-out', DEPLOY));
 }, 120_000);
 
 /** A Glue TableInput as CloudFormation holds it (PascalCase); only the fields the tests read. */
@@ -49,6 +52,108 @@ interface TableInput {
 }
 
 const resources = (type: string) => Object.values(template.findResources(type)) as { Properties: Record<string, unknown> }[];
+
+/**
+ * A CloudFormation value as the text it deploys to: `Fn::Join` joined, references as placeholders
+ * (`<Logical>`, `<Logical.Attr>`, a field of a split value as `<split(value,separator)[index]>`, any
+ * other function as `<Fn::…>`), the partition as `aws`.
+ */
+function render(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  const intrinsic = value as Record<string, unknown>;
+  if ('Fn::Join' in intrinsic) {
+    const [separator, parts] = intrinsic['Fn::Join'] as [string, unknown[]];
+    return parts.map(render).join(separator);
+  }
+  if ('Ref' in intrinsic) return intrinsic['Ref'] === 'AWS::Partition' ? 'aws' : `<${String(intrinsic['Ref'])}>`;
+  if ('Fn::GetAtt' in intrinsic) return `<${(intrinsic['Fn::GetAtt'] as string[]).join('.')}>`;
+  if ('Fn::Select' in intrinsic) {
+    const [index, list] = intrinsic['Fn::Select'] as [number, Record<string, unknown>];
+    if ('Fn::Split' in list) {
+      const [separator, source] = list['Fn::Split'] as [string, unknown];
+      return `<split(${render(source)},${separator})[${index}]>`;
+    }
+  }
+  return `<${Object.keys(intrinsic)[0]}>`;
+}
+
+interface Statement {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+}
+
+/** A statement with its actions and resources as lists of rendered text. */
+const rendered = (s: Statement) => ({
+  effect: s.Effect,
+  actions: [s.Action].flat(),
+  resources: [s.Resource].flat().map(render),
+  ...(s.Condition ? { condition: s.Condition } : {}),
+});
+
+/** Every policy document of the template: inline policies and managed policies. */
+const policyDocuments = (t: Template) =>
+  [...Object.values(t.findResources('AWS::IAM::Policy')), ...Object.values(t.findResources('AWS::IAM::ManagedPolicy'))].map(
+    (p) => p['Properties']['PolicyDocument'] as { Statement: Statement[] },
+  );
+
+/** The logical id of the one function whose handler is `handler` (`index.<export>`). */
+function functionId(t: Template, handler: string): string {
+  const ids = Object.entries(t.findResources('AWS::Lambda::Function', { Properties: { Handler: handler } })).map(([id]) => id);
+  expect(ids, handler).toHaveLength(1);
+  return ids[0]!;
+}
+
+/** The logical id of the nightly function (whose handler name it shares with the Slack functions). */
+function nightlyId(t: Template): string {
+  const ids = Object.keys(t.findResources('AWS::Lambda::Function')).filter((id) => /^Nightly[0-9A-F]{8}$/.test(id));
+  expect(ids).toHaveLength(1);
+  return ids[0]!;
+}
+
+/** The statements of the inline policies attached to a function's role, rendered. */
+function roleStatements(t: Template, fnId: string) {
+  const roleId = (t.findResources('AWS::Lambda::Function')[fnId]!['Properties']['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0];
+  return Object.values(t.findResources('AWS::IAM::Policy'))
+    .filter((p) => (p['Properties']['Roles'] as { Ref: string }[]).some((r) => r.Ref === roleId))
+    .flatMap((p) => (p['Properties']['PolicyDocument'] as { Statement: Statement[] }).Statement)
+    .map(rendered);
+}
+
+/** The logical id of the bucket whose construct id is `name` (AccessLogs, Raw, Curated). */
+function bucketId(t: Template, name: string): string {
+  const ids = Object.keys(t.findResources('AWS::S3::Bucket')).filter((id) => new RegExp(`^${name}[0-9A-F]{8}$`).test(id));
+  expect(ids, name).toHaveLength(1);
+  return ids[0]!;
+}
+
+/** No S3, Glue or Athena action on every resource, nor on every table of the database. */
+function expectNoDataWildcards(t: Template): Statement[] {
+  const scoped = policyDocuments(t)
+    .flatMap((d) => d.Statement)
+    .filter((s) => [s.Action].flat().some((a) => /^(s3|glue|athena):/.test(a)));
+  for (const statement of scoped) {
+    expect([statement.Resource].flat(), JSON.stringify(statement)).not.toContain('*');
+    expect(JSON.stringify(statement.Resource)).not.toMatch(/table\/crm_metrics\/\*/);
+  }
+  return scoped;
+}
+
+/** The S3 statements of the single-function night, for the buckets of `t`. */
+function runAccess(t: Template) {
+  const raw = `<${bucketId(t, 'Raw')}.Arn>`;
+  const curated = `<${bucketId(t, 'Curated')}.Arn>`;
+  return [
+    { effect: 'Allow', actions: ['s3:ListBucket'], resources: [raw], condition: { StringLike: { 's3:prefix': ['raw/transactions/*'] } } },
+    { effect: 'Allow', actions: ['s3:GetObject'], resources: [`${raw}/raw/transactions/*`] },
+    { effect: 'Allow', actions: ['s3:ListBucket'], resources: [curated], condition: { StringLike: { 's3:prefix': ['curated/*'] } } },
+    { effect: 'Allow', actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'], resources: [`${curated}/curated/*`] },
+  ];
+}
+
+const s3Statements = (statements: ReturnType<typeof rendered>[]) => statements.filter((s) => s.actions.some((a) => a.startsWith('s3:')));
 
 describe('CDK stack', () => {
   it('schedules the nightly run in the configured time zone, passing the scheduled time', () => {
@@ -152,18 +257,8 @@ describe('CDK stack', () => {
   });
 
   it('never grants S3, Glue or Athena actions on every resource', () => {
-    const documents = [
-      ...resources('AWS::IAM::Policy').map((p) => p.Properties['PolicyDocument']),
-      ...resources('AWS::IAM::ManagedPolicy').map((p) => p.Properties['PolicyDocument']),
-    ] as { Statement: { Action: string | string[]; Resource: unknown }[] }[];
-    const scoped = documents
-      .flatMap((d) => d.Statement)
-      .filter((s) => [s.Action].flat().some((a) => /^(s3|glue|athena):/.test(a)));
+    const scoped = expectNoDataWildcards(template);
     expect(scoped.length).toBeGreaterThan(5);
-    for (const statement of scoped) {
-      expect([statement.Resource].flat(), JSON.stringify(statement)).not.toContain('*');
-      expect(JSON.stringify(statement.Resource)).not.toMatch(/table\/crm_metrics\/\*/);
-    }
     // BI readers read the tables and reports, not the staging area or the holdout export.
     const biReads = JSON.stringify(scoped.filter((st) => st.Action === 's3:GetObject'));
     expect(biReads).toContain('/curated/customer_scores/*');
@@ -172,6 +267,42 @@ describe('CDK stack', () => {
     // The nightly role reads extracts only under the extract prefix.
     const nightlyReads = scoped.find((s) => s.Action === 's3:GetObject' && JSON.stringify(s.Resource).includes('raw/transactions/*'));
     expect(nightlyReads).toBeDefined();
+  });
+
+  it('scopes query access to the workgroup, the Glue database and its tables, and reading to the published prefixes', () => {
+    const [policy] = Object.values(template.findResources('AWS::IAM::ManagedPolicy'));
+    const statements = (policy!['Properties']['PolicyDocument'] as { Statement: Statement[] }).Statement.map(rendered);
+    const arn = (service: string, resource: string) => `arn:aws:${service}:<AWS::Region>:<AWS::AccountId>:${resource}`;
+    const athena = statements.filter((s) => s.actions.some((a) => a.startsWith('athena:')));
+    expect(athena).toHaveLength(1);
+    expect(athena[0]!.resources).toEqual([arn('athena', 'workgroup/crm-metrics')]);
+    expect(athena[0]!.actions).toContain('athena:StartQueryExecution');
+    // The catalog, the database, and each of its tables and views by name (as the template defines them).
+    const tables = resources('AWS::Glue::Table').map((t) => (t.Properties['TableInput'] as TableInput).Name);
+    const glue = statements.filter((s) => s.actions.some((a) => a.startsWith('glue:')));
+    expect(glue).toHaveLength(1);
+    expect(glue[0]!.resources.sort()).toEqual(
+      [arn('glue', 'catalog'), arn('glue', 'database/crm_metrics'), ...tables.map((name) => arn('glue', `table/crm_metrics/${name}`))].sort(),
+    );
+    // Listing the curated bucket only under the tables' and the query results' prefixes.
+    const curated = `<${bucketId(template, 'Curated')}.Arn>`;
+    expect(statements).toContainEqual({
+      effect: 'Allow',
+      actions: ['s3:ListBucket'],
+      resources: [curated],
+      condition: { StringLike: { 's3:prefix': ['curated/*', 'athena-results/*'] } },
+    });
+    expect(statements).toContainEqual(expect.objectContaining({ resources: [`${curated}/athena-results/*`] }));
+    // The nightly function: the extract prefix and the curated prefix, nothing else of either bucket.
+    expect(s3Statements(roleStatements(template, nightlyId(template)))).toEqual(runAccess(template));
+  });
+
+  it('runs the night in the one function: no state machine, and the schedule invokes the nightly function', () => {
+    template.resourceCountIs('AWS::StepFunctions::StateMachine', 0);
+    expect(resources('AWS::Lambda::Function').map((f) => f.Properties['Handler'])).not.toContain('index.start');
+    template.hasResourceProperties('AWS::Scheduler::Schedule', {
+      Target: Match.objectLike({ Arn: { 'Fn::GetAtt': [nightlyId(template), 'Arn'] } }),
+    });
   });
 
   it('alarms on errors, a run near its timeout, and no successful run in 26 hours', () => {
@@ -239,5 +370,221 @@ describe('CDK stack', () => {
     expect(() => parseDeployConfig({ schedule: { timezone: 'Mars/Olympus' } })).toThrow(/schedule\.timezone/);
     expect(() => parseDeployConfig({ lambda: { memoryMb: 20000 } })).toThrow(/lambda\.memoryMb/);
     expect(() => parseDeployConfig({ pipeline: { holdout: { control_share: 2 } } })).toThrow(/pipeline\.holdout\.control_share/);
+    expect(() => parseDeployConfig({ orchestration: 'airflow' })).toThrow(/orchestration/);
+    expect(() => parseDeployConfig({ fanout: { maxConcurrency: 0 } })).toThrow(/fanout\.maxConcurrency/);
+    expect(() => parseDeployConfig({ fanout: { shardMemoryMb: 64 } })).toThrow(/fanout\.shardMemoryMb/);
+    expect(() => parseDeployConfig({ fanout: { maxConcurency: 10 } })).toThrow(/fanout/);
+    expect(parseDeployConfig({})).toMatchObject({ orchestration: 'lambda', fanout: { maxConcurrency: 50, timeoutHours: 2 } });
   });
+});
+
+
+/** A state of the Amazon States Language, with the fields the tests read. */
+interface State {
+  Type: string;
+  Resource?: string;
+  Next?: string;
+  End?: boolean;
+  Default?: string;
+  Choices?: { Variable: string; StringEquals: string; Next: string }[];
+  Retry?: { ErrorEquals: string[]; MaxAttempts: number }[];
+  Catch?: { ErrorEquals: string[]; ResultPath: string; Next: string }[];
+  [field: string]: unknown;
+}
+interface Definition {
+  StartAt: string;
+  States: Record<string, State>;
+  TimeoutSeconds?: number;
+}
+
+describe('CDK stack with orchestration "step-functions" (the fanned-out night)', () => {
+  let fanned: Template;
+  let fannedOut: string;
+  let stateMachineId: string;
+  let definition: Definition;
+  const ids = { start: '', prepare: '', score: '', finish: '' };
+  const fnArn = (id: string) => `<${id}.Arn>`;
+
+  beforeAll(async () => {
+    ({ template: fanned, outdir: fannedOut } = await synthesize('cdk-fanout', {
+      ...DEPLOY,
+      orchestration: 'step-functions',
+      fanout: { maxConcurrency: 7, shardMemoryMb: 3072, timeoutHours: 3 },
+    }));
+    const machines = Object.entries(fanned.findResources('AWS::StepFunctions::StateMachine'));
+    expect(machines).toHaveLength(1);
+    const [id, machine] = machines[0]!;
+    stateMachineId = id;
+    // The definition is a Fn::Join of JSON text and the functions' ARNs: joined with placeholders, it parses.
+    definition = JSON.parse(render(machine['Properties']['DefinitionString'])) as Definition;
+    ids.start = functionId(fanned, 'index.start');
+    ids.prepare = functionId(fanned, 'index.prepare');
+    ids.score = functionId(fanned, 'index.scoreShard');
+    ids.finish = functionId(fanned, 'index.finish');
+  }, 180_000);
+
+  it('prepares, chooses on the status, scores the shards in a Distributed Map over the staged files, then finishes', () => {
+    const states = definition.States;
+    expect(definition.StartAt).toBe('Prepare');
+    expect(definition.TimeoutSeconds).toBe(3 * 3600);
+    expect(states['Prepare']).toMatchObject({ Type: 'Task', Resource: fnArn(ids.prepare) });
+    // Not prepared (no extract, already published): the execution succeeds without scoring.
+    const choice = states[states['Prepare']!.Next!]!;
+    expect(choice.Type).toBe('Choice');
+    expect(choice.Choices).toHaveLength(1);
+    const [prepared] = choice.Choices!;
+    expect(prepared).toMatchObject({ Variable: '$.status', StringEquals: 'prepared' });
+    expect(states[choice.Default!]!.Type).toBe('Succeed');
+
+    const map = states[prepared!.Next]!;
+    expect(map.Type).toBe('Map');
+    expect(map['ItemProcessor']).toMatchObject({ ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' } });
+    // The shard files Prepare staged, listed from the bucket and prefix of its payload.
+    expect(map['ItemReader']).toEqual({
+      Resource: 'arn:aws:states:::s3:listObjectsV2',
+      Parameters: { 'Bucket.$': '$.shardListing.Bucket', 'Prefix.$': '$.shardListing.Prefix' },
+    });
+    expect(map['ItemSelector']).toEqual({ 'key.$': '$$.Map.Item.Value.Key', 'runId.$': '$.runId', 'date.$': '$.date' });
+    expect(map['MaxConcurrency']).toBe(7);
+    // No failed shard is tolerated (absent: the Step Functions default of 0).
+    for (const field of ['ToleratedFailurePercentage', 'ToleratedFailureCount', 'ToleratedFailurePercentagePath', 'ToleratedFailureCountPath']) {
+      expect([undefined, 0]).toContain(map[field]);
+    }
+    // The children's results are discarded: Finish receives Prepare's payload.
+    expect(map['ResultPath']).toBeNull();
+    const processor = map['ItemProcessor'] as Definition;
+    expect(Object.keys(processor.States)).toEqual([processor.StartAt]);
+    expect(processor.States[processor.StartAt]).toMatchObject({ Type: 'Task', Resource: fnArn(ids.score), End: true });
+
+    const finish = states[map.Next!]!;
+    expect(finish).toMatchObject({ Type: 'Task', Resource: fnArn(ids.finish) });
+    expect(states[finish.Next!]!.Type).toBe('Succeed');
+  });
+
+  it("retries each task on the Lambda service's errors and catches every failure into a Fail state", () => {
+    const states = definition.States;
+    const map = Object.values(states).find((s) => s.Type === 'Map')!;
+    const processor = map['ItemProcessor'] as Definition;
+    const tasks = [...Object.values(states), ...Object.values(processor.States)].filter((s) => s.Type === 'Task');
+    expect(tasks).toHaveLength(3);
+    for (const task of tasks) {
+      const errors = (task.Retry ?? []).flatMap((r) => r.ErrorEquals);
+      expect(errors).toEqual(expect.arrayContaining(['Lambda.ServiceException', 'Lambda.TooManyRequestsException', 'Lambda.SdkClientException']));
+      // A handler's own error is not retried blindly.
+      expect(errors).not.toContain('States.ALL');
+    }
+    for (const state of [states['Prepare']!, map, states[map.Next!]!]) {
+      expect(state.Catch).toEqual([expect.objectContaining({ ErrorEquals: ['States.ALL'] })]);
+      expect(states[state.Catch![0]!.Next]!.Type).toBe('Fail');
+    }
+  });
+
+  it('logs every execution event to its log group and traces with X-Ray', () => {
+    fanned.hasResourceProperties('AWS::StepFunctions::StateMachine', {
+      StateMachineType: 'STANDARD',
+      LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true, Destinations: [{ CloudWatchLogsLogGroup: { LogGroupArn: Match.anyValue() } }] },
+      TracingConfiguration: { Enabled: true },
+    });
+  });
+
+  it('schedules the start function (same input as the single function) and lets it start executions of this state machine only', () => {
+    fanned.hasResourceProperties('AWS::Scheduler::Schedule', {
+      ScheduleExpression: 'cron(15 3 * * ? *)',
+      ScheduleExpressionTimezone: 'Europe/Berlin',
+      Target: Match.objectLike({
+        Arn: { 'Fn::GetAtt': [ids.start, 'Arn'] },
+        Input: JSON.stringify({ time: '<aws.scheduler.scheduled-time>', timezone: 'Europe/Berlin' }),
+      }),
+    });
+    const start = fanned.findResources('AWS::Lambda::Function')[ids.start]!['Properties'];
+    expect(start['Environment']).toMatchObject({ Variables: { STATE_MACHINE_ARN: { Ref: stateMachineId } } });
+    const statements = roleStatements(fanned, ids.start);
+    const states = statements.filter((s) => s.actions.some((a) => a.startsWith('states:')));
+    expect(states.flatMap((s) => s.actions).sort()).toEqual(['states:ListExecutions', 'states:StartExecution']);
+    for (const statement of states) expect(statement.resources).toEqual([`<${stateMachineId}>`]);
+    // Nothing else but its failure queue: no data, no functions.
+    expect(statements.flatMap((s) => s.actions).filter((a) => !/^(states|sqs):/.test(a))).toEqual([]);
+  });
+
+  it('deploys prepare, score and finish from functions/fanout.ts with the nightly variables and the engine sized to each', () => {
+    const functions = fanned.findResources('AWS::Lambda::Function');
+    const nightly = functions[nightlyId(fanned)]!['Properties'];
+    const variables = (id: string) => (functions[id]!['Properties']['Environment'] as { Variables: Record<string, unknown> }).Variables;
+    for (const id of [ids.prepare, ids.finish]) {
+      expect(variables(id)).toEqual(variables(nightlyId(fanned)));
+      expect(functions[id]!['Properties']).toMatchObject({ MemorySize: nightly['MemorySize'], Timeout: nightly['Timeout'], Runtime: 'nodejs22.x' });
+    }
+    expect(Object.keys(variables(ids.score)).sort()).toEqual(Object.keys(variables(ids.prepare)).sort());
+    expect(variables(ids.score)).toMatchObject({ ENGINE_MEMORY_LIMIT: `${Math.floor(3072 * 0.6)}MB`, CONFIG_JSON: JSON.stringify(PIPELINE) });
+    expect(functions[ids.score]!['Properties']).toMatchObject({ MemorySize: 3072, Timeout: 900 });
+  });
+
+  it('grants prepare and finish what the nightly function has, and the score function only the staging prefix', () => {
+    for (const id of [ids.prepare, ids.finish]) expect(s3Statements(roleStatements(fanned, id))).toEqual(runAccess(fanned));
+    const curated = `<${bucketId(fanned, 'Curated')}.Arn>`;
+    const score = roleStatements(fanned, ids.score);
+    expect(s3Statements(score)).toEqual([
+      { effect: 'Allow', actions: ['s3:ListBucket'], resources: [curated], condition: { StringLike: { 's3:prefix': ['curated/_staging/*'] } } },
+      { effect: 'Allow', actions: ['s3:GetObject', 's3:PutObject', 's3:AbortMultipartUpload'], resources: [`${curated}/curated/_staging/*`] },
+    ]);
+    // Nothing but S3 (and the logs its managed policy allows): it can write nowhere outside staging.
+    expect(score.flatMap((s) => s.actions).filter((a) => !a.startsWith('s3:'))).toEqual([]);
+    expectNoDataWildcards(fanned);
+  });
+
+  it("lets the state machine invoke its three functions, list the staging prefix and run its own children, and nothing else", () => {
+    const roleId = (fanned.findResources('AWS::StepFunctions::StateMachine')[stateMachineId]!['Properties']['RoleArn'] as { 'Fn::GetAtt': [string] })[
+      'Fn::GetAtt'
+    ][0];
+    const statements = Object.values(fanned.findResources('AWS::IAM::Policy'))
+      .filter((p) => (p['Properties']['Roles'] as { Ref: string }[]).some((r) => r.Ref === roleId))
+      .flatMap((p) => (p['Properties']['PolicyDocument'] as { Statement: Statement[] }).Statement)
+      .map(rendered);
+    const invoked = statements.filter((s) => s.actions.includes('lambda:InvokeFunction')).flatMap((s) => s.resources);
+    expect(invoked.sort()).toEqual([ids.prepare, ids.score, ids.finish].flatMap((id) => [fnArn(id), `${fnArn(id)}:*`]).sort());
+    expect(statements.filter((s) => s.actions.some((a) => a.startsWith('s3:')))).toEqual([
+      {
+        effect: 'Allow',
+        actions: ['s3:ListBucket'],
+        resources: [`<${bucketId(fanned, 'Curated')}.Arn>`],
+        condition: { StringLike: { 's3:prefix': ['curated/_staging/*'] } },
+      },
+    ]);
+    const states = statements.filter((s) => s.actions.some((a) => a.startsWith('states:')));
+    expect(states).toContainEqual(expect.objectContaining({ actions: ['states:StartExecution'], resources: [`<${stateMachineId}>`] }));
+    // Child executions and map runs: executions of this state machine (its name, split from its ARN).
+    const own = `<split(<${stateMachineId}>,:)[6]>`;
+    for (const statement of states) {
+      for (const resource of statement.resources) {
+        expect([`<${stateMachineId}>`, `arn:aws:states:<AWS::Region>:<AWS::AccountId>:execution:${own}:*`, `arn:aws:states:<AWS::Region>:<AWS::AccountId>:execution:${own}/ScoreShards:*`]).toContain(resource);
+      }
+    }
+    // Only log delivery and X-Ray (no resource-level permissions exist for them) are on every resource.
+    const everywhere = statements.filter((s) => s.resources.includes('*')).flatMap((s) => s.actions);
+    expect(everywhere.every((a) => /^(logs|xray):/.test(a)), everywhere.join()).toBe(true);
+  });
+
+  it('alarms when an execution fails, times out or is aborted', () => {
+    fanned.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: Match.arrayWith([
+        Match.objectLike({
+          MetricStat: Match.objectLike({
+            Metric: { Namespace: 'AWS/States', MetricName: 'ExecutionsFailed', Dimensions: [{ Name: 'StateMachineArn', Value: { Ref: stateMachineId } }] },
+          }),
+        }),
+      ]),
+    });
+  });
+
+  it('bundles functions/fanout.ts with the native engine, exporting the handler each function names', async () => {
+    const functions = fanned.findResources('AWS::Lambda::Function');
+    for (const id of Object.values(ids)) {
+      const { Handler, Code } = functions[id]!['Properties'] as { Handler: string; Code: { S3Key: string } };
+      const asset = join(fannedOut, `asset.${Code.S3Key.replace(/\.zip$/, '')}`);
+      expect((await readdir(join(asset, 'node_modules', '@duckdb'))).sort()).toEqual(['node-api', 'node-bindings', 'node-bindings-linux-x64']);
+      const script = `const m = await import(${JSON.stringify(join(asset, 'index.mjs'))}); process.stdout.write(typeof m[${JSON.stringify(Handler.replace(/^index\./, ''))}]);`;
+      const { stdout } = await run(process.execPath, ['--no-warnings', '--input-type=module', '-e', script], { cwd: asset, env: { PATH: process.env['PATH'] } });
+      expect(stdout, Handler).toBe('function');
+    }
+  }, 60_000);
 });
