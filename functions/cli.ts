@@ -4,6 +4,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { AthenaQueryClient } from '../shared/athena/client.js';
+import { AthenaRemote } from '../shared/athena/remote.js';
 import { loadConfig } from '../shared/config.js';
 import { generateExtracts } from '../shared/demo/generate.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
@@ -15,6 +16,7 @@ import { toPlainText, type SlackMessage } from '../shared/slack/blocks.js';
 import { COMMAND_HELP, CommandError, parseCommand } from '../shared/slack/commands.js';
 import { shiftDate } from '../shared/dates.js';
 import { LocalObjectStore } from '../shared/store/local.js';
+import { storeFor } from '../shared/store/index.js';
 import { datesBetween, formatTable } from './cli-format.js';
 
 const HELP = {
@@ -44,9 +46,12 @@ Writes DIR/transactions/dt=YYYY-MM-DD/part-00000.csv, one extract per day.
 Reads SOURCE/transactions/dt=DATE/*, writes DEST/<table>/dt=DATE/data.parquet.
   --date DATE          run date
   --from, --to DATE    backfill: one run per date, in order
-  --source DIR         extract root (required)
-  --dest DIR           output root (required)
+  --source DIR         extract root (required; a directory or s3://bucket/prefix)
+  --dest DIR           output root (required; a directory or s3://bucket/prefix)
   --config FILE        JSON config (column mapping, formats, segment rules); default: canonical columns
+  --workgroup W, --database D
+                       Athena workgroup and Glue database for the history queries (config
+                       engine.history athena or auto; DEST must then be the tables' S3 location)
   --quiet              no progress lines
 Exit codes: 0 success, 1 error, 3 no extract for a date.`,
   slack: `Usage: crm-metrics slack "COMMAND" --dest DIR [--text] [--source DIR] [--config FILE]
@@ -109,12 +114,18 @@ async function run(argv: string[]): Promise<number> {
     dest: { type: 'string' },
     config: { type: 'string' },
     quiet: { type: 'boolean' },
+    workgroup: { type: 'string' },
+    database: { type: 'string' },
   });
   if (values.help) return help('run');
   const dates = values.date ? [values.date] : datesBetween(required(values.from, 'from'), required(values.to, 'to'));
+  const dest = storeFor(required(values.dest, 'dest'));
+  const { workgroup: workGroup, database } = values;
+  if (Boolean(workGroup) !== Boolean(database)) throw new UsageError('--workgroup and --database go together');
   const deps = {
-    source: new LocalObjectStore(required(values.source, 'source')),
-    dest: new LocalObjectStore(required(values.dest, 'dest')),
+    source: storeFor(required(values.source, 'source')),
+    dest,
+    ...(workGroup && database ? { remote: AthenaRemote.connect(workGroup, database, dest) } : {}),
     config: await loadConfig(values.config),
     openEngine: DuckDbEngine.open,
     ...(values.quiet ? {} : { onProgress: printProgress }),

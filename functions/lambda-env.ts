@@ -5,6 +5,7 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
+import { AthenaRemote } from '../shared/athena/remote.js';
 import { parseConfig } from '../shared/config.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import { NIGHTLY_METRICS } from '../shared/metrics.js';
@@ -20,16 +21,25 @@ const EnvSchema = z.object({
   CONFIG_JSON: z.string().optional(),
   /** DuckDB's share of the function's memory (e.g. "7GB"); the rest is Node's. */
   ENGINE_MEMORY_LIMIT: z.string().optional(),
+  /** Athena for the history queries (`engine.history` athena or auto): both or neither. */
+  ATHENA_WORKGROUP: z.string().min(1).optional(),
+  GLUE_DATABASE: z.string().min(1).optional(),
 });
+
 
 /** The run's dependencies from the function's environment; stage durations become metrics. */
 export function runDepsFromEnv(): RunDeps & { destUri: string } {
   const env = EnvSchema.parse(process.env);
   let previousMs = 0;
+  const dest = storeFor(env.DEST_URI);
+  const { ATHENA_WORKGROUP: workGroup, GLUE_DATABASE: database } = env;
   return {
     destUri: env.DEST_URI,
     source: storeFor(env.SOURCE_URI),
-    dest: storeFor(env.DEST_URI),
+    dest,
+    ...(workGroup && database
+      ? { remote: AthenaRemote.connect(workGroup, database, dest) }
+      : {}),
     config: parseConfig(env.CONFIG_JSON ? JSON.parse(env.CONFIG_JSON) : {}),
     openEngine: (options) => DuckDbEngine.open({ ...options, memoryLimit: env.ENGINE_MEMORY_LIMIT }),
     onProgress: ({ stage, rows, elapsedMs }) => {

@@ -8,7 +8,7 @@ import { PARTITION_COLUMN, transactions, type Table } from '../catalog.js';
 import type { RemoteEngine, ResultColumn } from '../engine/history.js';
 import { dateLiteral, ident, literal, TRINO } from '../sql/dialect.js';
 import type { ObjectStore } from '../store/object-store.js';
-import type { AthenaQueryClient } from './client.js';
+import { AthenaQueryClient } from './client.js';
 import { STAGED_RUN_COLUMN, STAGED_TRANSACTIONS } from './tables.js';
 
 /** Athena's type names that DuckDB spells differently (the rest are the same words). */
@@ -17,8 +17,16 @@ const DUCKDB_TYPE: Record<string, string> = { varchar: 'VARCHAR', char: 'VARCHAR
 /** The history's columns, without the partition column (the staged table has another). */
 const COLUMNS = transactions.columns.map((c) => ident(c.name)).join(', ');
 
+/** A history query may scan years of orders: far longer than an interactive query's limit. */
+const HISTORY_QUERY_TIMEOUT_MS = 10 * 60_000;
+
 export class AthenaRemote implements RemoteEngine {
   readonly dialect = TRINO;
+
+  /** Athena in a workgroup, over a Glue database, with the environment's credentials. */
+  static connect(workGroup: string, database: string, dest: ObjectStore): AthenaRemote {
+    return new AthenaRemote(new AthenaQueryClient({ workGroup, database, timeoutMs: HISTORY_QUERY_TIMEOUT_MS }), database, dest);
+  }
 
   constructor(
     private readonly athena: AthenaQueryClient,
