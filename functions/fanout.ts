@@ -1,18 +1,16 @@
 /**
- * The fanned-out night (AWS Step Functions): `start` names an execution after the run date and
- * starts it; `prepare` ingests the day and fits the models, writing one customer-summary file per
- * shard under the run's staging prefix; a Distributed Map runs `scoreShard` once per shard file;
- * `finish` builds every table and publishes. Same pipeline as the single-Lambda night.
+ * The fanned-out night's phases (AWS Step Functions; functions/fanout-start.ts starts it):
+ * `prepare` ingests the day and fits the models, writing one customer-summary file per shard under
+ * the run's staging prefix; a Distributed Map runs `scoreShard` once per shard file; `finish`
+ * builds every table and publishes. Same pipeline as the single-Lambda night.
  *
  * Payload contract (the state machine in infra/stack.ts relies on it):
- * - start: the scheduler's event or `{ date, force }` → `{ executionArn, name }` (env STATE_MACHINE_ARN)
  * - prepare: `{ date, force }` → {@link PreparedPayload}
  * - scoreShard: `{ key, runId, date }` (key: the shard file's full S3 key, as ListObjectsV2 gives it) → `{ key, customers }`
  * - finish: {@link PreparedPayload} → the run's result
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
-import { ExecutionAlreadyExists, ListExecutionsCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import middy from '@middy/core';
 import { z } from 'zod';
 import { parseNightlyEvent } from '../shared/nightly-event.js';
@@ -28,39 +26,6 @@ export interface PreparedPayload {
   /** Where the shard files are, in the form the Distributed Map's S3 ItemReader takes. */
   shardListing?: { Bucket: string; Prefix: string };
 }
-
-export type StartOutcome = { status: 'started'; name: string; executionArn: string } | { status: 'already_started' | 'running'; name: string };
-
-/**
- * The execution's name is the run date: Step Functions refuses a second execution of a name
- * (for 90 days), so a doubled or retried trigger cannot start an interleaving run. A forced re-run
- * gets a suffixed name, and only while no execution of the date is running.
- */
-export async function startNight(event: unknown, client: SFNClient, stateMachineArn: string, now = Date.now()): Promise<StartOutcome> {
-  const { date, force } = parseNightlyEvent(event);
-  if (force) {
-    const running = await client.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING' }));
-    const same = running.executions?.find((e) => e.name?.startsWith(date));
-    if (same) return { status: 'running', name: same.name! };
-  }
-  const name = force ? `${date}-force-${now}` : date;
-  try {
-    const started = await client.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify({ date, force }) }));
-    return { status: 'started', name, executionArn: started.executionArn! };
-  } catch (error) {
-    if (error instanceof ExecutionAlreadyExists) return { status: 'already_started', name };
-    throw error;
-  }
-}
-
-const StartEnv = z.object({ STATE_MACHINE_ARN: z.string().min(1) });
-const sfn = new SFNClient({});
-
-export const start = middy(async (event: unknown) => {
-  const outcome = await startNight(event, sfn, StartEnv.parse(process.env).STATE_MACHINE_ARN);
-  logger.info('start', { ...outcome });
-  return outcome;
-}).use(injectLambdaContext(logger));
 
 /** The full S3 location of a store key of the destination (what the state machine lists). */
 function s3Location(destUri: string, key: string): { Bucket: string; Prefix: string } {

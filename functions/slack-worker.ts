@@ -1,9 +1,10 @@
 /**
  * The `/crm` worker, invoked asynchronously by the slash-command endpoint: answers from Athena, or
- * runs the nightly function and waits for it, then posts the Block Kit answer to Slack's
- * response_url.
+ * runs the night (the nightly function, waited for; or, when the night is fanned out, starts the
+ * state machine's execution of the date), then posts the Block Kit answer to Slack's response_url.
  */
 import { InvokeCommand, LambdaClient, TooManyRequestsException } from '@aws-sdk/client-lambda';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
@@ -11,10 +12,11 @@ import { z } from 'zod';
 import { AthenaQueryClient } from '../shared/athena/client.js';
 import { parseConfig } from '../shared/config.js';
 import { localDate, shiftDate } from '../shared/dates.js';
-import { reportKey, type NightlyOutcome } from '../shared/pipeline.js';
+import { startNight } from '../shared/orchestration/start-night.js';
+import { isPublished, reportKey, type NightlyOutcome } from '../shared/pipeline.js';
 import { storeFor } from '../shared/store/index.js';
 import type { SlackJob } from '../shared/slack/ack.js';
-import { notice, respond, type RespondContext } from '../shared/slack/answers.js';
+import { notice, respond, type RespondContext, type RunOutcome } from '../shared/slack/answers.js';
 import { postResponse, SLACK_RESPONSE_URL_PREFIX } from '../shared/slack/post.js';
 
 const logger = new Logger({ serviceName: 'crm-metrics-slack' });
@@ -25,6 +27,8 @@ const EnvSchema = z.object({
   /** Where the tables and reports are published (reports are linked from `status`). */
   DEST_URI: z.string().min(1),
   NIGHTLY_FUNCTION: z.string().min(1),
+  /** Set when the night is fanned out (`orchestration: "step-functions"`): `run` starts an execution. */
+  STATE_MACHINE_ARN: z.string().min(1).optional(),
   SCHEDULE_TIMEZONE: z.string().default('UTC'),
   CONFIG_JSON: z.string().optional(),
   SLACK_RESPONSE_URL_PREFIX: z.string().default(SLACK_RESPONSE_URL_PREFIX),
@@ -49,6 +53,20 @@ async function runNightlyFunction(functionName: string, date: string, force: boo
     throw error;
   } finally {
     lambda.destroy();
+  }
+}
+
+/**
+ * Starts the fanned-out night. A published date is left alone without `force` (as the nightly
+ * function does), answered at once rather than by an execution that ends doing nothing.
+ */
+async function startFannedOutNight(stateMachineArn: string, destUri: string, date: string, force: boolean): Promise<RunOutcome> {
+  if (!force && (await isPublished(storeFor(destUri), date))) return { date, status: 'already_published' };
+  const sfn = new SFNClient({ maxAttempts: 3 });
+  try {
+    return await startNight({ date, force }, sfn, stateMachineArn);
+  } finally {
+    sfn.destroy();
   }
 }
 
@@ -78,7 +96,10 @@ function depsFromEnvironment(): WorkerDeps {
     display: parseConfig(env.CONFIG_JSON ? JSON.parse(env.CONFIG_JSON) : {}).display,
     reportLink: (date) => storeFor(env.DEST_URI).link(reportKey(date)),
     defaultRunDate: () => shiftDate(localDate(new Date(), env.SCHEDULE_TIMEZONE), -1),
-    run: (date, force) => runNightlyFunction(env.NIGHTLY_FUNCTION, date, force),
+    run: (date, force) =>
+      env.STATE_MACHINE_ARN
+        ? startFannedOutNight(env.STATE_MACHINE_ARN, env.DEST_URI, date, force)
+        : runNightlyFunction(env.NIGHTLY_FUNCTION, date, force),
     responseUrlPrefix: env.SLACK_RESPONSE_URL_PREFIX,
   };
 }

@@ -72,6 +72,11 @@ export const DeployConfigSchema = z.strictObject({
       /** Queries scanning more are cancelled: a runaway BI query costs at most this much. */
       // Athena's minimum cutoff is 10 MB.
       bytesScannedCutoffGb: z.number().min(0.01).default(10),
+      /**
+       * The limit of the nightly run's own queries (their workgroup is `<workGroup>-pipeline`): each
+       * reads the whole transaction history's columns it needs once. Raise it with the history.
+       */
+      pipelineBytesScannedCutoffGb: z.number().min(0.01).default(200),
     })
     .prefault({}),
   retention: z

@@ -30,7 +30,7 @@ import { glueCatalogInputs } from '../shared/athena/tables.js';
 import { CATALOG } from '../shared/catalog.js';
 import { ConfigSchema } from '../shared/config.js';
 import { NIGHTLY_METRICS } from '../shared/metrics.js';
-import { STAGING_ROOT } from '../shared/pipeline.js';
+import { STAGING_ROOT } from '../shared/staging.js';
 import type { DeployConfig } from './config.js';
 
 const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
@@ -46,8 +46,14 @@ const LAMBDA_ENVIRONMENT_BYTES = 4096;
 
 const ATHENA_RESULTS_PREFIX = 'athena-results/';
 
-/** The fan-out's functions: one bundle (functions/fanout.ts), one exported handler each. */
+/** The fan-out's phases: one bundle (functions/fanout.ts), one exported handler each. */
 const FANOUT_ENTRY = 'functions/fanout.ts';
+
+/**
+ * Athena's own result files of the pipeline's queries (UNLOAD writes its Parquet to the run's
+ * staging folder; this holds Athena's manifests and metadata): scratch, expired with the staging area.
+ */
+const PIPELINE_RESULTS = `${STAGING_ROOT}athena-results/`;
 
 /**
  * Errors of the Lambda service itself (not of the handler) a task retries: the invocation did not
@@ -113,6 +119,37 @@ export class CrmMetricsStack extends Stack {
     const sourceUri = `s3://${raw.bucketName}/${config.rawPrefix}`;
     const destUri = `s3://${curated.bucketName}/${config.curatedPrefix}`;
 
+    const database = new glue.CfnDatabase(this, 'Database', {
+      catalogId: this.account,
+      databaseInput: { name: config.glueDatabase, description: 'crm-metrics: curated transactions and nightly CRM tables' },
+    });
+    const tableInputs = glueCatalogInputs({ root: destUri, firstDate: config.firstDate }, config.glueDatabase);
+    for (const tableInput of tableInputs) {
+      const table = new glue.CfnTable(this, `Table-${tableInput.name}`, {
+        catalogId: this.account,
+        databaseName: config.glueDatabase,
+        tableInput: tableInput satisfies glue.CfnTable.TableInputProperty,
+      });
+      table.addResourceDependency(database);
+    }
+
+    const workGroup = this.workGroup('WorkGroup', {
+      name: config.athena.workGroup,
+      description: 'crm-metrics: BI and Slack queries over the curated tables',
+      cutoffGb: config.athena.bytesScannedCutoffGb,
+      results: `s3://${curated.bucketName}/${ATHENA_RESULTS_PREFIX}`,
+    });
+    // The run's own queries (engine.history athena or auto) scan the whole history, far more than a
+    // BI query should: their own workgroup, limit and cost line.
+    const pipelineWorkGroup = this.workGroup('PipelineWorkGroup', {
+      name: `${config.athena.workGroup}-pipeline`,
+      description: "crm-metrics: the nightly run's queries over the whole history",
+      cutoffGb: config.athena.pipelineBytesScannedCutoffGb,
+      results: `s3://${curated.bucketName}/${config.curatedPrefix}${PIPELINE_RESULTS}`,
+    });
+    const tableNames = tableInputs.map((t) => t.name);
+
+
     const failures = new sqs.Queue(this, 'NightlyFailures', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
@@ -128,6 +165,9 @@ export class CrmMetricsStack extends Stack {
       // DuckDB looks for a home directory; Lambda's file system is read-only outside /tmp.
       HOME: '/tmp',
       POWERTOOLS_LOG_LEVEL: 'INFO',
+      // The history queries' engine when `engine.history` is athena (or auto, past the envelope).
+      ATHENA_WORKGROUP: pipelineWorkGroup.name,
+      GLUE_DATABASE: config.glueDatabase,
     };
     if (Object.keys(config.pipeline).length > 0) environment['CONFIG_JSON'] = JSON.stringify(config.pipeline);
     const environmentBytes = Object.entries(environment).reduce((n, [k, v]) => n + k.length + v.length, 0);
@@ -150,12 +190,14 @@ export class CrmMetricsStack extends Stack {
       environment,
       nativeEngine: true,
     });
+    const historyQueries = { curated, config, workGroup: pipelineWorkGroup, tableNames };
     this.grantRunAccess(this.nightly, raw, curated, config);
+    this.grantHistoryQueries(this.nightly, historyQueries);
 
     // What the schedule invokes: the whole run, or the starter of the fanned-out run.
     let scheduled: NodejsFunction = this.nightly;
     if (config.orchestration === 'step-functions') {
-      const fanOut = this.fanOut(raw, curated, config, environment, failures);
+      const fanOut = this.fanOut(raw, curated, config, environment, failures, historyQueries);
       this.fanOutStateMachine = fanOut.stateMachine;
       scheduled = fanOut.start;
     }
@@ -187,38 +229,7 @@ export class CrmMetricsStack extends Stack {
     // The target's role is created at the stack's root, shared by schedules of the same target.
     acknowledgeInvokeVersions(this, scheduled, "The scheduler's role");
 
-    const database = new glue.CfnDatabase(this, 'Database', {
-      catalogId: this.account,
-      databaseInput: { name: config.glueDatabase, description: 'crm-metrics: curated transactions and nightly CRM tables' },
-    });
-    const tableInputs = glueCatalogInputs({ root: destUri, firstDate: config.firstDate }, config.glueDatabase);
-    for (const tableInput of tableInputs) {
-      const table = new glue.CfnTable(this, `Table-${tableInput.name}`, {
-        catalogId: this.account,
-        databaseName: config.glueDatabase,
-        tableInput: tableInput satisfies glue.CfnTable.TableInputProperty,
-      });
-      table.addResourceDependency(database);
-    }
-
-    const workGroup = new athena.CfnWorkGroup(this, 'WorkGroup', {
-      name: config.athena.workGroup,
-      description: 'crm-metrics: BI and Slack queries over the curated tables',
-      recursiveDeleteOption: true,
-      workGroupConfiguration: {
-        // Clients cannot point results elsewhere or switch encryption off.
-        enforceWorkGroupConfiguration: true,
-        publishCloudWatchMetricsEnabled: true,
-        bytesScannedCutoffPerQuery: Math.round(config.athena.bytesScannedCutoffGb * 1024 ** 3),
-        engineVersion: { selectedEngineVersion: 'Athena engine version 3' },
-        resultConfiguration: {
-          outputLocation: `s3://${curated.bucketName}/${ATHENA_RESULTS_PREFIX}`,
-          encryptionConfiguration: { encryptionOption: 'SSE_S3' },
-        },
-      },
-    });
-
-    const biReader = this.biReaderPolicy(curated, config, workGroup, tableInputs.map((t) => t.name));
+    const biReader = this.biReaderPolicy(curated, config, workGroup, tableNames);
     const slackUrl = this.slackCommand(config, biReader, workGroup, destUri);
 
     new CfnOutput(this, 'RawBucket', { value: raw.bucketName, description: `Drop extracts at ${config.rawPrefix}transactions/dt=YYYY-MM-DD/` });
@@ -255,9 +266,11 @@ export class CrmMetricsStack extends Stack {
         banner: "import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);",
         minify: true,
         sourceMap: false,
+        // The AWS SDK is bundled too (CDK leaves it to the runtime by default): every function runs
+        // the lockfile's SDK, the one the tests ran, not whatever version the runtime carries.
+        externalModules: nativeEngine ? NATIVE_PACKAGES : [],
         ...(nativeEngine
           ? {
-              externalModules: NATIVE_PACKAGES,
               commandHooks: {
                 beforeBundling: () => [],
                 beforeInstall: () => [],
@@ -306,13 +319,19 @@ export class CrmMetricsStack extends Stack {
         GLUE_DATABASE: config.glueDatabase,
         DEST_URI: destUri,
         NIGHTLY_FUNCTION: this.nightly.functionName,
+        // With the fanned-out night, `run` starts its execution rather than the single function.
+        ...(this.fanOutStateMachine ? { STATE_MACHINE_ARN: this.fanOutStateMachine.stateMachineArn } : {}),
         SCHEDULE_TIMEZONE: config.schedule.timezone,
         CONFIG_JSON: JSON.stringify({ display: ConfigSchema.parse(config.pipeline).display }),
       },
     });
     worker.role!.addManagedPolicy(biReader);
-    this.nightly.grantInvoke(worker);
-    acknowledgeInvokeVersions(worker, this.nightly, 'The Slack worker');
+    if (this.fanOutStateMachine) {
+      grantStartNight(worker, this.fanOutStateMachine);
+    } else {
+      this.nightly.grantInvoke(worker);
+      acknowledgeInvokeVersions(worker, this.nightly, 'The Slack worker');
+    }
     const endpoint = this.nodeFunction('SlackCommand', 'functions/slack.ts', {
       description: 'crm-metrics /crm endpoint: verifies, authorizes and acknowledges slash commands',
       memorySize: 256,
@@ -354,10 +373,9 @@ export class CrmMetricsStack extends Stack {
     config: DeployConfig,
     environment: Record<string, string>,
     failures: sqs.Queue,
+    historyQueries: HistoryQueryAccess,
   ): { stateMachine: sfn.StateMachine; start: NodejsFunction } {
     const { fanout } = config;
-    // Every fan-out function loads the one bundle of functions/fanout.ts, which imports the engine
-    // at load time: each needs the native packages beside it, even `start`, which never opens it.
     const phase = (id: string, handler: 'prepare' | 'finish', description: string) => {
       const fn = this.nodeFunction(id, FANOUT_ENTRY, {
         handler,
@@ -370,6 +388,7 @@ export class CrmMetricsStack extends Stack {
         nativeEngine: true,
       });
       this.grantRunAccess(fn, raw, curated, config);
+      this.grantHistoryQueries(fn, historyQueries);
       return fn;
     };
     const prepareFn = phase('FanOutPrepare', 'prepare', 'crm-metrics fan-out: ingest the day, fit the models, stage the shard files');
@@ -380,17 +399,17 @@ export class CrmMetricsStack extends Stack {
       memorySize: fanout.shardMemoryMb,
       timeout: Duration.minutes(fanout.shardTimeoutMinutes),
       ephemeralStorageSize: Size.mebibytes(fanout.shardEphemeralStorageMb),
-      // The same variables as the other phases (the handler reads the run's dependencies from them),
-      // with the engine sized to this function.
-      environment: { ...environment, ENGINE_MEMORY_LIMIT: engineMemoryLimit(fanout.shardMemoryMb) },
+      // The other phases' variables (the handler reads the run's dependencies from them), with the
+      // engine sized to this function and no Athena: scoring a shard queries nothing.
+      environment: { ...withoutAthena(environment), ENGINE_MEMORY_LIMIT: engineMemoryLimit(fanout.shardMemoryMb) },
       nativeEngine: true,
     });
     this.grantStagingAccess(scoreFn, curated, config);
 
-    const invoke = (id: string, fn: lambda.IFunction) => {
+    const invoke = (id: string, fn: lambda.IFunction, outputPath?: string) => {
       // payloadResponseOnly: the state's input is the handler's event and its output the handler's
       // return value, with no Lambda response envelope around them (the payload contract of fanout.ts).
-      const task = new tasks.LambdaInvoke(this, id, { lambdaFunction: fn, payloadResponseOnly: true, retryOnServiceExceptions: false });
+      const task = new tasks.LambdaInvoke(this, id, { lambdaFunction: fn, payloadResponseOnly: true, retryOnServiceExceptions: false, outputPath });
       // A handler's own error is not retried: a run is not retried blindly (as with the single function).
       return task.addRetry({ errors: LAMBDA_SERVICE_ERRORS, interval: Duration.seconds(2), maxAttempts: 6, backoffRate: 2, jitterStrategy: sfn.JitterType.FULL });
     };
@@ -420,7 +439,9 @@ export class CrmMetricsStack extends Stack {
       // The children's outputs are not needed: Finish takes Prepare's payload, which the Map passes on.
       resultPath: sfn.JsonPath.DISCARD,
     });
-    scoreShards.itemProcessor(invoke('ScoreShard', scoreFn));
+    // A child's output is `{}`: the Map gathers every child's output (at most 256 KiB in all), and
+    // the scores are in S3, not in the state.
+    scoreShards.itemProcessor(invoke('ScoreShard', scoreFn, sfn.JsonPath.DISCARD));
     scoreShards.addCatch(failed, catchAll);
     const finish = invoke('Finish', finishFn).addCatch(failed, catchAll);
 
@@ -457,8 +478,7 @@ export class CrmMetricsStack extends Stack {
     });
     acknowledgeChildExecutions(stateMachine, SCORE_SHARDS_LABEL);
 
-    const start = this.nodeFunction('FanOutStart', FANOUT_ENTRY, {
-      handler: 'start',
+    const start = this.nodeFunction('FanOutStart', 'functions/fanout-start.ts', {
       description: 'crm-metrics nightly start: starts the fan-out state machine, the execution named after the run date',
       memorySize: 512,
       timeout: Duration.seconds(30),
@@ -466,12 +486,53 @@ export class CrmMetricsStack extends Stack {
       // still fails lands in the queue the alarms' operators already watch.
       onFailure: new SqsDestination(failures),
       environment: { STATE_MACHINE_ARN: stateMachine.stateMachineArn, POWERTOOLS_LOG_LEVEL: 'INFO' },
-      nativeEngine: true,
     });
-    stateMachine.grantStartExecution(start);
-    // A forced re-run first looks for a running execution of the date (this state machine's only).
-    start.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:ListExecutions'], resources: [stateMachine.stateMachineArn] }));
+    grantStartNight(start, stateMachine);
     return { stateMachine, start };
+  }
+
+  /** A workgroup whose settings clients cannot override: result location, SSE-S3, the scan limit. */
+  private workGroup(id: string, props: { name: string; description: string; cutoffGb: number; results: string }): athena.CfnWorkGroup {
+    return new athena.CfnWorkGroup(this, id, {
+      name: props.name,
+      description: props.description,
+      recursiveDeleteOption: true,
+      workGroupConfiguration: {
+        enforceWorkGroupConfiguration: true,
+        publishCloudWatchMetricsEnabled: true,
+        // A query scanning more is cancelled: a runaway query costs at most this much.
+        bytesScannedCutoffPerQuery: Math.round(props.cutoffGb * 1024 ** 3),
+        engineVersion: { selectedEngineVersion: 'Athena engine version 3' },
+        resultConfiguration: { outputLocation: props.results, encryptionConfiguration: { encryptionOption: 'SSE_S3' } },
+      },
+    });
+  }
+
+  /** Run queries in one workgroup, and read this database's tables and views (each by name). */
+  private queryStatements(workGroup: athena.CfnWorkGroup, database: string, tableNames: readonly string[]): iam.PolicyStatement[] {
+    const glueArn = (resource: string) => this.formatArn({ service: 'glue', resource, resourceName: undefined });
+    return [
+      new iam.PolicyStatement({
+        actions: ['athena:StartQueryExecution', 'athena:GetQueryExecution', 'athena:GetQueryResults', 'athena:StopQueryExecution', 'athena:GetWorkGroup'],
+        resources: [this.formatArn({ service: 'athena', resource: 'workgroup', resourceName: workGroup.name })],
+      }),
+      new iam.PolicyStatement({
+        actions: ['glue:GetDatabase', 'glue:GetTable', 'glue:GetTables', 'glue:GetPartition', 'glue:GetPartitions'],
+        resources: [glueArn('catalog'), glueArn(`database/${database}`), ...tableNames.map((name) => glueArn(`table/${database}/${name}`))],
+      }),
+    ];
+  }
+
+  /**
+   * The history queries on Athena (engine.history athena or auto), which run with the function's
+   * own credentials: the pipeline workgroup, the catalog's tables, and S3 as the run already has it
+   * (the tables to read, its staging folder to UNLOAD into and for Athena's result files), plus
+   * the bucket's location Athena asks for.
+   */
+  private grantHistoryQueries(fn: NodejsFunction, access: HistoryQueryAccess): void {
+    const { curated, config, workGroup, tableNames } = access;
+    for (const statement of this.queryStatements(workGroup, config.glueDatabase, tableNames)) fn.addToRolePolicy(statement);
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['s3:GetBucketLocation'], resources: [curated.bucketArn] }));
   }
 
   /** Read the extract prefix, read and write the curated prefix; nothing else in either bucket. */
@@ -527,20 +588,11 @@ export class CrmMetricsStack extends Stack {
    * this database's tables, read the curated prefix, write query results.
    */
   private biReaderPolicy(curated: s3.Bucket, config: DeployConfig, workGroup: athena.CfnWorkGroup, tableNames: string[]): iam.ManagedPolicy {
-    const glueArn = (resource: string) => this.formatArn({ service: 'glue', resource, resourceName: undefined });
     const tableFolders = CATALOG.map((table) => table.name);
     const policy = new iam.ManagedPolicy(this, 'BiReader', {
       description: 'crm-metrics: query the curated tables through the Athena workgroup',
       statements: [
-        new iam.PolicyStatement({
-          actions: ['athena:StartQueryExecution', 'athena:GetQueryExecution', 'athena:GetQueryResults', 'athena:StopQueryExecution', 'athena:GetWorkGroup'],
-          resources: [this.formatArn({ service: 'athena', resource: 'workgroup', resourceName: workGroup.name })],
-        }),
-        new iam.PolicyStatement({
-          actions: ['glue:GetDatabase', 'glue:GetTable', 'glue:GetTables', 'glue:GetPartition', 'glue:GetPartitions'],
-          // Each table and view by name: the catalog lists them all, so no wildcard is needed.
-          resources: [glueArn('catalog'), glueArn(`database/${config.glueDatabase}`), ...tableNames.map((name) => glueArn(`table/${config.glueDatabase}/${name}`))],
-        }),
+        ...this.queryStatements(workGroup, config.glueDatabase, tableNames),
         new iam.PolicyStatement({ actions: ['s3:GetBucketLocation'], resources: [curated.bucketArn] }),
         new iam.PolicyStatement({
           actions: ['s3:ListBucket'],
@@ -622,6 +674,25 @@ export class CrmMetricsStack extends Stack {
     }
     for (const alarm of alarms) alarm.addAlarmAction(action);
   }
+}
+
+/** Start executions of the night (a forced re-run first lists the running ones): this state machine's only. */
+function grantStartNight(fn: lambda.Function, stateMachine: sfn.StateMachine): void {
+  stateMachine.grantStartExecution(fn);
+  fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:ListExecutions'], resources: [stateMachine.stateMachineArn] }));
+}
+
+/** The environment without the history engine's variables, for a function that runs no history query. */
+function withoutAthena(environment: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(environment).filter(([name]) => name !== 'ATHENA_WORKGROUP' && name !== 'GLUE_DATABASE'));
+}
+
+/** What a function needs to run the history queries on Athena. */
+interface HistoryQueryAccess {
+  curated: s3.Bucket;
+  config: DeployConfig;
+  workGroup: athena.CfnWorkGroup;
+  tableNames: readonly string[];
 }
 
 /**

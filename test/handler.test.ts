@@ -15,6 +15,7 @@ import { parseConfig } from '../shared/config.js';
 import { generateExtracts } from '../shared/demo/generate.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import { parseNightlyEvent } from '../shared/nightly-event.js';
+import { startNight } from '../shared/orchestration/start-night.js';
 import { isPublished, reportKey, runNightly, runUnlessPublished } from '../shared/pipeline.js';
 import { S3ObjectStore } from '../shared/store/s3.js';
 import { fakeAwsJson } from './fake-aws.js';
@@ -328,16 +329,23 @@ describe('the fanned-out night (Step Functions handlers)', () => {
         ],
       },
     );
-    const sfn = new SFNClient({ endpoint: sfnFake.endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 });
-    const { startNight } = await import('../functions/fanout.js');
-    // The scheduler's event at 02:00 UTC on 2024-04-02 runs 2024-04-01.
-    expect(await startNight(SCHEDULED_EVENT, sfn, stateMachineArn)).toMatchObject({ status: 'started', name: '2024-04-01' });
+    // The deployed handler, its client aimed at the stand-in: the scheduler's event at 02:00 UTC on
+    // 2024-04-02 runs 2024-04-01.
+    vi.stubEnv('AWS_ENDPOINT_URL_SFN', sfnFake.endpoint);
+    vi.stubEnv('AWS_REGION', 'eu-west-1');
+    vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
+    vi.stubEnv('AWS_SECRET_ACCESS_KEY', 'test');
+    vi.stubEnv('STATE_MACHINE_ARN', stateMachineArn);
+    const { handler } = await import('../functions/fanout-start.js');
+    expect(await handler(SCHEDULED_EVENT, {} as never)).toMatchObject({ date: '2024-04-01', status: 'started', name: '2024-04-01' });
     expect(sfnFake.calls('StartExecution')[0]).toEqual({ stateMachineArn, name: '2024-04-01', input: JSON.stringify({ date: '2024-04-01', force: false }) });
-    expect(await startNight(SCHEDULED_EVENT, sfn, stateMachineArn)).toEqual({ status: 'already_started', name: '2024-04-01' });
+    const sfn = new SFNClient({ endpoint: sfnFake.endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 });
+    const date = '2024-04-01';
+    expect(await startNight({ date, force: false }, sfn, stateMachineArn)).toEqual({ date, status: 'already_started', name: date });
     // Forced while the date's execution runs: refused without starting; once it ended, a new name.
-    expect(await startNight({ date: '2024-04-01', force: true }, sfn, stateMachineArn)).toEqual({ status: 'running', name: '2024-04-01' });
+    expect(await startNight({ date, force: true }, sfn, stateMachineArn)).toEqual({ date, status: 'running', name: date });
     expect(sfnFake.calls('StartExecution')).toHaveLength(2);
-    expect(await startNight({ date: '2024-04-01', force: true }, sfn, stateMachineArn, 1)).toMatchObject({ status: 'started', name: '2024-04-01-force-1' });
+    expect(await startNight({ date, force: true }, sfn, stateMachineArn, 1)).toMatchObject({ status: 'started', name: '2024-04-01-force-1' });
     expect(sfnFake.calls('ListExecutions')).toEqual([
       { stateMachineArn, statusFilter: 'RUNNING' },
       { stateMachineArn, statusFilter: 'RUNNING' },

@@ -23,7 +23,11 @@ import { CSV_HEADER, tempDir, writeExtract } from './helpers.js';
 const run = promisify(execFile);
 
 const PIPELINE = { input: { columns: { customer_id: 'CustomerID' } }, holdout: { salt: 'crm-2026' } };
-const DEPLOY = { schedule: { hour: 3, minute: 15, timezone: 'Europe/Berlin' }, athena: { bytesScannedCutoffGb: 5 }, pipeline: PIPELINE };
+const DEPLOY = {
+  schedule: { hour: 3, minute: 15, timezone: 'Europe/Berlin' },
+  athena: { bytesScannedCutoffGb: 5, pipelineBytesScannedCutoffGb: 300 },
+  pipeline: PIPELINE,
+};
 let template: Template;
 let outdir: string;
 
@@ -106,12 +110,14 @@ function functionId(t: Template, handler: string): string {
   return ids[0]!;
 }
 
-/** The logical id of the nightly function (whose handler name it shares with the Slack functions). */
-function nightlyId(t: Template): string {
-  const ids = Object.keys(t.findResources('AWS::Lambda::Function')).filter((id) => /^Nightly[0-9A-F]{8}$/.test(id));
-  expect(ids).toHaveLength(1);
+/** The logical id of the function whose construct id is `name` (handler names are shared: index.handler). */
+function constructFunctionId(t: Template, name: string): string {
+  const ids = Object.keys(t.findResources('AWS::Lambda::Function')).filter((id) => new RegExp(`^${name}[0-9A-F]{8}$`).test(id));
+  expect(ids, name).toHaveLength(1);
   return ids[0]!;
 }
+
+const nightlyId = (t: Template) => constructFunctionId(t, 'Nightly');
 
 /** The statements of the inline policies attached to a function's role, rendered. */
 function roleStatements(t: Template, fnId: string) {
@@ -150,7 +156,29 @@ function runAccess(t: Template) {
     { effect: 'Allow', actions: ['s3:GetObject'], resources: [`${raw}/raw/transactions/*`] },
     { effect: 'Allow', actions: ['s3:ListBucket'], resources: [curated], condition: { StringLike: { 's3:prefix': ['curated/*'] } } },
     { effect: 'Allow', actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'], resources: [`${curated}/curated/*`] },
+    // Athena, running the history queries with the function's credentials, asks where the bucket is.
+    { effect: 'Allow', actions: ['s3:GetBucketLocation'], resources: [curated] },
   ];
+}
+
+const arn = (service: string, resource: string) => `arn:aws:${service}:<AWS::Region>:<AWS::AccountId>:${resource}`;
+
+/** The Glue resources a query may read: the catalog, the database, each table and view by name (as the template defines them). */
+function glueResources(t: Template): string[] {
+  const tables = Object.values(t.findResources('AWS::Glue::Table')).map((r) => (r['Properties']['TableInput'] as TableInput).Name);
+  return [arn('glue', 'catalog'), arn('glue', 'database/crm_metrics'), ...tables.map((name) => arn('glue', `table/crm_metrics/${name}`))].sort();
+}
+
+/** The Athena and Glue statements among `statements`: exactly one of each, the Athena one on `workGroup`. */
+function expectQueryAccess(t: Template, statements: ReturnType<typeof rendered>[], workGroup: string): void {
+  const athena = statements.filter((s) => s.actions.some((a) => a.startsWith('athena:')));
+  expect(athena).toHaveLength(1);
+  expect(athena[0]!.resources).toEqual([arn('athena', `workgroup/${workGroup}`)]);
+  expect(athena[0]!.actions).toEqual(expect.arrayContaining(['athena:StartQueryExecution', 'athena:GetQueryExecution', 'athena:GetQueryResults', 'athena:StopQueryExecution']));
+  const glue = statements.filter((s) => s.actions.some((a) => a.startsWith('glue:')));
+  expect(glue).toHaveLength(1);
+  expect(glue[0]!.actions.every((a) => /^glue:Get/.test(a))).toBe(true);
+  expect(glue[0]!.resources.sort()).toEqual(glueResources(t));
 }
 
 const s3Statements = (statements: ReturnType<typeof rendered>[]) => statements.filter((s) => s.actions.some((a) => a.startsWith('s3:')));
@@ -246,14 +274,35 @@ describe('CDK stack', () => {
     }
   });
 
-  it('limits the Athena workgroup and encrypts its results', () => {
+  it("limits the BI workgroup and the pipeline's own, each with its scan cutoff and encrypted results", () => {
+    template.resourceCountIs('AWS::Athena::WorkGroup', 2);
+    const curated = { Ref: bucketId(template, 'Curated') };
     template.hasResourceProperties('AWS::Athena::WorkGroup', {
+      Name: 'crm-metrics',
       WorkGroupConfiguration: Match.objectLike({
         EnforceWorkGroupConfiguration: true,
         BytesScannedCutoffPerQuery: 5 * 1024 ** 3,
-        ResultConfiguration: Match.objectLike({ EncryptionConfiguration: { EncryptionOption: 'SSE_S3' } }),
+        ResultConfiguration: { OutputLocation: { 'Fn::Join': ['', ['s3://', curated, '/athena-results/']] }, EncryptionConfiguration: { EncryptionOption: 'SSE_S3' } },
       }),
     });
+    // The history queries: a larger cutoff, Athena's result files in the staging area (expired with it).
+    template.hasResourceProperties('AWS::Athena::WorkGroup', {
+      Name: 'crm-metrics-pipeline',
+      WorkGroupConfiguration: Match.objectLike({
+        EnforceWorkGroupConfiguration: true,
+        BytesScannedCutoffPerQuery: 300 * 1024 ** 3,
+        ResultConfiguration: {
+          OutputLocation: { 'Fn::Join': ['', ['s3://', curated, '/curated/_staging/athena-results/']] },
+          EncryptionConfiguration: { EncryptionOption: 'SSE_S3' },
+        },
+      }),
+    });
+  });
+
+  it('gives the nightly function the pipeline workgroup and the Glue database for its history queries', () => {
+    const environment = (template.findResources('AWS::Lambda::Function')[nightlyId(template)]!['Properties']['Environment'] as { Variables: Record<string, unknown> }).Variables;
+    expect(environment).toMatchObject({ ATHENA_WORKGROUP: 'crm-metrics-pipeline', GLUE_DATABASE: 'crm_metrics' });
+    expectQueryAccess(template, roleStatements(template, nightlyId(template)), 'crm-metrics-pipeline');
   });
 
   it('never grants S3, Glue or Athena actions on every resource', () => {
@@ -272,18 +321,7 @@ describe('CDK stack', () => {
   it('scopes query access to the workgroup, the Glue database and its tables, and reading to the published prefixes', () => {
     const [policy] = Object.values(template.findResources('AWS::IAM::ManagedPolicy'));
     const statements = (policy!['Properties']['PolicyDocument'] as { Statement: Statement[] }).Statement.map(rendered);
-    const arn = (service: string, resource: string) => `arn:aws:${service}:<AWS::Region>:<AWS::AccountId>:${resource}`;
-    const athena = statements.filter((s) => s.actions.some((a) => a.startsWith('athena:')));
-    expect(athena).toHaveLength(1);
-    expect(athena[0]!.resources).toEqual([arn('athena', 'workgroup/crm-metrics')]);
-    expect(athena[0]!.actions).toContain('athena:StartQueryExecution');
-    // The catalog, the database, and each of its tables and views by name (as the template defines them).
-    const tables = resources('AWS::Glue::Table').map((t) => (t.Properties['TableInput'] as TableInput).Name);
-    const glue = statements.filter((s) => s.actions.some((a) => a.startsWith('glue:')));
-    expect(glue).toHaveLength(1);
-    expect(glue[0]!.resources.sort()).toEqual(
-      [arn('glue', 'catalog'), arn('glue', 'database/crm_metrics'), ...tables.map((name) => arn('glue', `table/crm_metrics/${name}`))].sort(),
-    );
+    expectQueryAccess(template, statements, 'crm-metrics');
     // Listing the curated bucket only under the tables' and the query results' prefixes.
     const curated = `<${bucketId(template, 'Curated')}.Arn>`;
     expect(statements).toContainEqual({
@@ -330,12 +368,17 @@ describe('CDK stack', () => {
     expect(variables['SLACK_SECRET_ARN']).toEqual({ Ref: expect.stringMatching(/^SlackSecret/) });
     expect(Object.keys(variables).sort()).toEqual(['SLACK_ACCESS_JSON', 'SLACK_SECRET_ARN', 'WORKER_FUNCTION']);
     expect(endpoint.Properties['Timeout']).toBeLessThanOrEqual(10);
-    const worker = functions.find((f) => JSON.stringify(f.Properties['Environment'] ?? {}).includes('ATHENA_WORKGROUP'))!;
-    expect(worker.Properties['Timeout']).toBe(900);
+    const workerId = constructFunctionId(template, 'SlackWorker');
+    const worker = template.findResources('AWS::Lambda::Function')[workerId]!['Properties'];
+    expect(worker['Timeout']).toBe(900);
+    expect(worker['Environment']['Variables']).toMatchObject({ ATHENA_WORKGROUP: 'crm-metrics' });
+    expect(worker['Environment']['Variables']['STATE_MACHINE_ARN']).toBeUndefined();
     // The worker queries through the BI reader policy and may invoke the nightly function.
     const roles = template.findResources('AWS::IAM::Role');
-    const workerRole = roles[(worker.Properties['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0]]!;
+    const workerRole = roles[(worker['Role'] as { 'Fn::GetAtt': [string] })['Fn::GetAtt'][0]]!;
     expect(JSON.stringify(workerRole['Properties']['ManagedPolicyArns'])).toContain('BiReader');
+    const invoked = roleStatements(template, workerId).filter((st) => st.actions.includes('lambda:InvokeFunction'));
+    expect(invoked.flatMap((st) => st.resources)).toEqual([`<${nightlyId(template)}.Arn>`, `<${nightlyId(template)}.Arn>:*`]);
   });
 
   it('cdk-nag fails synthesis on an unacknowledged finding (so the clean synth above means something)', () => {
@@ -417,7 +460,7 @@ describe('CDK stack with orchestration "step-functions" (the fanned-out night)',
     stateMachineId = id;
     // The definition is a Fn::Join of JSON text and the functions' ARNs: joined with placeholders, it parses.
     definition = JSON.parse(render(machine['Properties']['DefinitionString'])) as Definition;
-    ids.start = functionId(fanned, 'index.start');
+    ids.start = constructFunctionId(fanned, 'FanOutStart');
     ids.prepare = functionId(fanned, 'index.prepare');
     ids.score = functionId(fanned, 'index.scoreShard');
     ids.finish = functionId(fanned, 'index.finish');
@@ -455,6 +498,8 @@ describe('CDK stack with orchestration "step-functions" (the fanned-out night)',
     const processor = map['ItemProcessor'] as Definition;
     expect(Object.keys(processor.States)).toEqual([processor.StartAt]);
     expect(processor.States[processor.StartAt]).toMatchObject({ Type: 'Task', Resource: fnArn(ids.score), End: true });
+    // Each child's output is {} (OutputPath null): the Map gathers them all, within 256 KiB for any shard count.
+    expect(processor.States[processor.StartAt]!['OutputPath']).toBeNull();
 
     const finish = states[map.Next!]!;
     expect(finish).toMatchObject({ Type: 'Task', Resource: fnArn(ids.finish) });
@@ -506,6 +551,17 @@ describe('CDK stack with orchestration "step-functions" (the fanned-out night)',
     expect(statements.flatMap((s) => s.actions).filter((a) => !/^(states|sqs):/.test(a))).toEqual([]);
   });
 
+  it("points the Slack worker's run at the state machine instead of the nightly function", () => {
+    const workerId = constructFunctionId(fanned, 'SlackWorker');
+    const worker = fanned.findResources('AWS::Lambda::Function')[workerId]!['Properties'];
+    expect(worker['Environment']['Variables']).toMatchObject({ STATE_MACHINE_ARN: { Ref: stateMachineId } });
+    const statements = roleStatements(fanned, workerId);
+    const states = statements.filter((s) => s.actions.some((a) => a.startsWith('states:')));
+    expect(states.flatMap((s) => s.actions).sort()).toEqual(['states:ListExecutions', 'states:StartExecution']);
+    for (const statement of states) expect(statement.resources).toEqual([`<${stateMachineId}>`]);
+    expect(statements.filter((s) => s.actions.includes('lambda:InvokeFunction'))).toEqual([]);
+  });
+
   it('deploys prepare, score and finish from functions/fanout.ts with the nightly variables and the engine sized to each', () => {
     const functions = fanned.findResources('AWS::Lambda::Function');
     const nightly = functions[nightlyId(fanned)]!['Properties'];
@@ -514,13 +570,18 @@ describe('CDK stack with orchestration "step-functions" (the fanned-out night)',
       expect(variables(id)).toEqual(variables(nightlyId(fanned)));
       expect(functions[id]!['Properties']).toMatchObject({ MemorySize: nightly['MemorySize'], Timeout: nightly['Timeout'], Runtime: 'nodejs22.x' });
     }
-    expect(Object.keys(variables(ids.score)).sort()).toEqual(Object.keys(variables(ids.prepare)).sort());
+    // Scoring a shard queries nothing: no Athena variables.
+    const phaseVariables = Object.keys(variables(ids.prepare)).filter((name) => !['ATHENA_WORKGROUP', 'GLUE_DATABASE'].includes(name));
+    expect(Object.keys(variables(ids.score)).sort()).toEqual(phaseVariables.sort());
     expect(variables(ids.score)).toMatchObject({ ENGINE_MEMORY_LIMIT: `${Math.floor(3072 * 0.6)}MB`, CONFIG_JSON: JSON.stringify(PIPELINE) });
     expect(functions[ids.score]!['Properties']).toMatchObject({ MemorySize: 3072, Timeout: 900 });
   });
 
   it('grants prepare and finish what the nightly function has, and the score function only the staging prefix', () => {
-    for (const id of [ids.prepare, ids.finish]) expect(s3Statements(roleStatements(fanned, id))).toEqual(runAccess(fanned));
+    for (const id of [ids.prepare, ids.finish]) {
+      expect(s3Statements(roleStatements(fanned, id))).toEqual(runAccess(fanned));
+      expectQueryAccess(fanned, roleStatements(fanned, id), 'crm-metrics-pipeline');
+    }
     const curated = `<${bucketId(fanned, 'Curated')}.Arn>`;
     const score = roleStatements(fanned, ids.score);
     expect(s3Statements(score)).toEqual([
@@ -576,12 +637,16 @@ describe('CDK stack with orchestration "step-functions" (the fanned-out night)',
     });
   });
 
-  it('bundles functions/fanout.ts with the native engine, exporting the handler each function names', async () => {
+  it('bundles the phases with the native engine and start without it, each exporting the handler its function names', async () => {
     const functions = fanned.findResources('AWS::Lambda::Function');
     for (const id of Object.values(ids)) {
       const { Handler, Code } = functions[id]!['Properties'] as { Handler: string; Code: { S3Key: string } };
       const asset = join(fannedOut, `asset.${Code.S3Key.replace(/\.zip$/, '')}`);
-      expect((await readdir(join(asset, 'node_modules', '@duckdb'))).sort()).toEqual(['node-api', 'node-bindings', 'node-bindings-linux-x64']);
+      if (id === ids.start) {
+        expect(await readdir(asset)).toEqual(['index.mjs']);
+      } else {
+        expect((await readdir(join(asset, 'node_modules', '@duckdb'))).sort()).toEqual(['node-api', 'node-bindings', 'node-bindings-linux-x64']);
+      }
       const script = `const m = await import(${JSON.stringify(join(asset, 'index.mjs'))}); process.stdout.write(typeof m[${JSON.stringify(Handler.replace(/^index\./, ''))}]);`;
       const { stdout } = await run(process.execPath, ['--no-warnings', '--input-type=module', '-e', script], { cwd: asset, env: { PATH: process.env['PATH'] } });
       expect(stdout, Handler).toBe('function');

@@ -7,9 +7,14 @@
  * (`X-Amz-Function-Error` when it threw), or 429 TooManyRequestsException when throttled.
  */
 import { createServer } from 'node:http';
+import { mkdir, writeFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { partitionKey, runManifest } from '../shared/catalog.js';
 import { slackSignature } from '../shared/slack/signature.js';
+import { fakeAwsJson } from './fake-aws.js';
+import { tempDir } from './helpers.js';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:crm-metrics-slack-AbCdEf';
 const SIGNING_SECRET = 'e2e-signing-secret';
@@ -145,5 +150,53 @@ describe('/crm worker run (functions/slack-worker.ts)', () => {
       'The run for 2024-03-21 failed: customer_scores: NULL in required column(s) segment (3 rows)',
       'The run for 2024-03-22 failed: a run is already in progress; try again when it has finished',
     ]);
+  });
+});
+
+describe('/crm worker run with the fanned-out night (STATE_MACHINE_ARN)', () => {
+  const runJob = (command: object) => ({ command, responseUrl: `${endpoint}/response-url`, teamId: 'T1', channelId: 'C1', userId: 'U1' });
+
+  it('starts the execution of the date, and answers a published date, a started one and a running one without starting', async () => {
+    const stateMachineArn = 'arn:aws:states:eu-west-1:123456789012:stateMachine:CrmMetricsNight';
+    const execution = (name: string) => `${stateMachineArn.replace('stateMachine', 'execution')}:${name}`;
+    // Shapes from the AWS Step Functions API Reference (awsJson1_0, timestamps in epoch seconds).
+    const sfnFake = await fakeAwsJson(
+      { target: 'AWSStepFunctions', contentType: 'application/x-amz-json-1.0' },
+      {
+        StartExecution: [
+          { body: { executionArn: execution('2024-03-21'), startDate: 1711000000 } },
+          { status: 400, body: { __type: 'ExecutionAlreadyExists', message: 'Execution Already Exists: 2024-03-21' } },
+        ],
+        ListExecutions: [{ body: { executions: [{ executionArn: execution('2024-03-21'), stateMachineArn, name: '2024-03-21', status: 'RUNNING', startDate: 1711000000 }] } }],
+      },
+    );
+    // A local destination where 2024-03-20 is published.
+    const dest = await tempDir('worker-dest');
+    await mkdir(join(dest, partitionKey(runManifest, '2024-03-20'), '..'), { recursive: true });
+    await writeFile(join(dest, partitionKey(runManifest, '2024-03-20')), 'manifest');
+    vi.stubEnv('DEST_URI', dest);
+    vi.stubEnv('STATE_MACHINE_ARN', stateMachineArn);
+    vi.stubEnv('AWS_ENDPOINT_URL_SFN', sfnFake.endpoint);
+    const { handler } = await import('../functions/slack-worker.js');
+    posts.length = 0;
+    const invokesBefore = requests.filter((r) => r.kind === 'invoke').length;
+    for (const command of [
+      { name: 'run', date: '2024-03-21', force: false },
+      { name: 'run', date: '2024-03-20', force: false },
+      { name: 'run', date: '2024-03-21', force: false },
+      { name: 'run', date: '2024-03-21', force: true },
+    ]) {
+      await handler(runJob(command), lambdaContext as never);
+    }
+    expect(posts.map((p) => p.text)).toEqual([
+      'The run for 2024-03-21 started (execution 2024-03-21). "status" shows it once published.',
+      '2024-03-20 is already published. Use "run 2024-03-20 --force" to run it again.',
+      'The run for 2024-03-21 was already started (execution 2024-03-21). Use "run 2024-03-21 --force" to run it again.',
+      'The run for 2024-03-21 is in progress (execution 2024-03-21); try again when it has finished.',
+    ]);
+    expect(sfnFake.calls('StartExecution').map((c) => c['name'])).toEqual(['2024-03-21', '2024-03-21']);
+    expect(sfnFake.calls('ListExecutions')).toEqual([{ stateMachineArn, statusFilter: 'RUNNING' }]);
+    // The nightly function is not invoked in this mode.
+    expect(requests.filter((r) => r.kind === 'invoke')).toHaveLength(invokesBefore);
   });
 });

@@ -5,6 +5,7 @@
  * engines hand back plain numbers.
  */
 import type { SqlParameter, SqlRow } from '../engine/sql-engine.js';
+import type { StartOutcome } from '../orchestration/start-night.js';
 import type { NightlyOutcome } from '../pipeline.js';
 import { type SlackCommand } from './commands.js';
 import { context, divider, escape, formatter, header, section, tableSections, type Display, type SlackMessage } from './blocks.js';
@@ -21,9 +22,15 @@ export interface AnswerContext {
 
 export type Question = Exclude<SlackCommand, { name: 'run' }>;
 
+/**
+ * How a `run` ended: the night itself (one function, waited for), or, when the night is fanned out
+ * on Step Functions, whether its execution started (it outlives the command; `status` shows it).
+ */
+export type RunOutcome = NightlyOutcome | StartOutcome;
+
 export interface RespondContext extends AnswerContext {
-  /** Starts the nightly run for a date and waits for its outcome (throws with the reason on failure). */
-  run: (date: string, force: boolean) => Promise<NightlyOutcome>;
+  /** Runs (or starts) the night for a date (throws with the reason on failure). */
+  run: (date: string, force: boolean) => Promise<RunOutcome>;
   /** The date `run` takes without one: yesterday in the schedule's time zone. */
   defaultRunDate: () => string;
 }
@@ -40,15 +47,23 @@ export async function respond(command: SlackCommand, ctx: RespondContext): Promi
   }
 }
 
-export function runMessage(outcome: NightlyOutcome, display: Display): SlackMessage {
+export function runMessage(outcome: RunOutcome, display: Display): SlackMessage {
   const { date } = outcome;
-  if (outcome.status === 'already_published') {
-    return notice(`${date} is already published. Use "run ${date} --force" to run it again.`);
-  }
-  if (outcome.status === 'missing_extract') {
-    return message(`No extract for ${date}: nothing was published.`, [
-      section(`:warning: No extract for *${date}* at \`${escape(outcome.extractLocation)}\`: nothing was published.`),
-    ]);
+  switch (outcome.status) {
+    case 'already_published':
+      return notice(`${date} is already published. Use "run ${date} --force" to run it again.`);
+    case 'started':
+      return message(`The run for ${date} started (execution ${outcome.name}). "status" shows it once published.`, [
+        section(`:hourglass_flowing_sand: The run for *${date}* started (execution \`${escape(outcome.name)}\`). \`/crm status\` shows it once published.`),
+      ]);
+    case 'already_started':
+      return notice(`The run for ${date} was already started (execution ${outcome.name}). Use "run ${date} --force" to run it again.`);
+    case 'running':
+      return notice(`The run for ${date} is in progress (execution ${outcome.name}); try again when it has finished.`);
+    case 'missing_extract':
+      return message(`No extract for ${date}: nothing was published.`, [
+        section(`:warning: No extract for *${date}* at \`${escape(outcome.extractLocation)}\`: nothing was published.`),
+      ]);
   }
   const f = formatter(display);
   const text = `Run for ${date} ${outcome.status === 'succeeded' ? 'succeeded' : 'found an empty extract'}: ${f.number(outcome.rowsRead)} rows read, ${f.number(outcome.rowsAccepted)} accepted, ${f.number(outcome.rowsRejected)} rejected, ${f.number(outcome.rowsDuplicate)} duplicates; ${f.number(outcome.customersScored)} customers scored.`;

@@ -1,0 +1,25 @@
+/**
+ * The schedule's target with `orchestration: "step-functions"`: starts the fanned-out night, the
+ * execution named after the run date (shared/orchestration/start-night.ts). Its own entry so that
+ * its bundle holds no engine.
+ *
+ * Payload: the scheduler's event or `{ date, force }` → {@link StartOutcome} (env STATE_MACHINE_ARN).
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import middy from '@middy/core';
+import { z } from 'zod';
+import { NIGHTLY_METRICS } from '../shared/metrics.js';
+import { parseNightlyEvent } from '../shared/nightly-event.js';
+import { startNight, type StartOutcome } from '../shared/orchestration/start-night.js';
+
+const logger = new Logger({ serviceName: NIGHTLY_METRICS.service });
+const sfn = new SFNClient({});
+
+export const handler = middy(async (event: unknown): Promise<StartOutcome> => {
+  const { STATE_MACHINE_ARN } = z.object({ STATE_MACHINE_ARN: z.string().min(1) }).parse(process.env);
+  const outcome = await startNight(parseNightlyEvent(event), sfn, STATE_MACHINE_ARN);
+  logger.info('start', { ...outcome });
+  return outcome;
+}).use(injectLambdaContext(logger));
