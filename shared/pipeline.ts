@@ -318,7 +318,7 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
   if (historyEngine === 'remote') {
     // The history stayed remote, so the ingest could only dedupe within the extract: the remote
     // engine names the staged orders it has seen on earlier days, and those are dropped here.
-    await history.materialize(SEEN_ORDERS, seenOrdersSql(history.earlier, history.history));
+    await history.materialize(SEEN_ORDERS, seenOrdersSql(history.staged, history.earlier));
     const [seen] = await engine.query<{ orders: number; rows: number }>(`SELECT CAST(count(*) AS DOUBLE) AS orders,
       CAST(coalesce(sum(row_count), 0) AS DOUBLE) AS rows FROM new_orders WHERE transaction_id IN (SELECT transaction_id FROM ${SEEN_ORDERS})`);
     if (seen!.orders > 0) {
@@ -478,13 +478,16 @@ function pick<T, K extends keyof T>(from: T, ...keys: K[]): Pick<T, K> {
 /** Orders of the extract the remote history has seen on earlier days. */
 const SEEN_ORDERS = 'seen_orders';
 
-/** Ids of the history (`history`, with the run's orders) that earlier nights (`earlier`) already hold. */
-export function seenOrdersSql(earlier: string, history: string): string {
-  return `SELECT DISTINCT transaction_id FROM (${earlier}) AS h
-    WHERE transaction_id IN (SELECT transaction_id FROM (${history}) AS n)`;
+/**
+ * Ids of the run's new orders (`staged`) that earlier nights (`earlier`) already hold: at most the
+ * extract's ids come back, however long the history.
+ */
+export function seenOrdersSql(staged: string, earlier: string): string {
+  return `SELECT DISTINCT transaction_id FROM (${staged}) AS n
+    WHERE transaction_id IN (SELECT transaction_id FROM (${earlier}) AS h)`;
 }
 
-/** The outputs of the first phase the last one needs: read back from staging by {@link resumeRun}. */
+/** The outputs of the first phase the last one needs: read back from staging by {@link finishFannedOut}. */
 const PREPARED_OUTPUTS = [transactions, rejects];
 
 export type PreparedRun =

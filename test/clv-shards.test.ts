@@ -36,7 +36,7 @@ beforeAll(async () => {
   ({ fitted } = await fitClv(engine, config));
   await scoreInEngine(engine, fitted);
   ids = (await engine.query<{ customer_id: string }>(`SELECT customer_id FROM clv_summary ORDER BY customer_id`)).map((r) => r.customer_id);
-  const s = await engine.queryNumbers(`SELECT CAST(x AS DOUBLE) AS x, t_x, T, mean_repeat_value FROM clv_summary ORDER BY customer_id`);
+  const s = await engine.queryNumbers(`SELECT CAST(x AS DOUBLE) AS x, t_x, age AS T, mean_repeat_value FROM clv_summary ORDER BY customer_id`);
   summaries = { x: s['x']!, tx: s['t_x']!, T: s['T']!, meanRepeatValue: s['mean_repeat_value']! };
   nightly = await engine.queryNumbers(`SELECT ${SCORE_COLUMNS.join(', ')} FROM ${CLV_SCORES_TABLE} ORDER BY customer_id`);
 }, 120_000);

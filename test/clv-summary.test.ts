@@ -20,7 +20,7 @@ type Row = {
   customer_id: string;
   x: number;
   t_x: number;
-  T: number;
+  age: number;
   mean_repeat_value: number | null;
 };
 
@@ -65,7 +65,7 @@ describe('CLV customer summary from raw CDNOW transactions', () => {
       const got = summary.get(want.id)!;
       expect(got.x).toBe(want.x);
       roundsTo(got.t_x, want.tx);
-      roundsTo(got.T, want.T);
+      roundsTo(got.age, want.T);
       if (want.x > 0) roundsTo(got.mean_repeat_value!, want.zbar);
       else expect(got.mean_repeat_value).toBeNull();
     }

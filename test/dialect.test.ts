@@ -43,7 +43,7 @@ const QUERIES: Record<string, (history: string, dialect: Dialect) => string> = {
   kpi_daily: (h) => kpiWideSql(h, `SELECT customer_id, holdout_group FROM holdout_assignment WHERE dt = DATE '${DATE}'`, DATE, config.kpi),
   validation_customers: (h) => validationCustomersSql(h, DATE, config.clv)!,
   period_spend: (h) => spendSql(h, '2024-03-01', DATE, true),
-  seen_orders: (h, d) => seenOrdersSql(d === TRINO ? ATHENA_EARLIER : h, h),
+  seen_orders: (h, d) => seenOrdersSql(d === TRINO ? ATHENA.stagedSql('0b5c3f6e-run') : h, d === TRINO ? ATHENA_EARLIER : h),
 };
 
 /** Spellings only DuckDB understands. */

@@ -3,8 +3,11 @@
  * separate engine that sees only what Athena would see — the store's published partitions, found
  * the way Glue's partition projection finds them (`<table>/dt=D/`), and runs' staged new orders
  * (`transactions_staged`, by run id) — and write their results into the store as Athena's UNLOAD
- * does (Parquet files under a folder; none for an empty result). The relation names are those of
- * the Athena text (shared/athena/remote.ts), without the database.
+ * does: Parquet files under a folder that must not exist yet (Athena fails with
+ * HIVE_PATH_ALREADY_EXISTS), none for an empty result, several for a larger one (here the rows
+ * dealt alternately into two files, so that nothing may depend on the rows' order), and column
+ * names lower-cased (Athena's catalog and results know no upper case). The relation names are
+ * those of the Athena text (shared/athena/remote.ts), without the database.
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -23,6 +26,8 @@ export class DuckDbRemote implements RemoteEngine {
   readonly dialect = DUCKDB;
   /** Every statement the "remote" engine ran, and how often an empty result's shape was asked. */
   readonly statements: string[] = [];
+  /** Each result's folder and row count. */
+  readonly unloaded: { folder: string; rows: number }[] = [];
   columnRequests = 0;
   private engine?: DuckDbEngine;
   private results = 0;
@@ -63,19 +68,26 @@ export class DuckDbRemote implements RemoteEngine {
 
   async unload(sql: string, folder: string): Promise<void> {
     this.statements.push(sql);
+    if ((await this.store.list(folder)).length) throw new Error(`HIVE_PATH_ALREADY_EXISTS: Target directory for table already exists: ${folder}`);
     const engine = await this.catalog();
+    const lowerCased = (await this.columns(sql, false)).map((c) => `${ident(c.name)} AS ${ident(c.name.toLowerCase())}`).join(', ');
+    await engine.run(`CREATE OR REPLACE TEMP TABLE unloaded AS SELECT ${lowerCased}, row_number() OVER () % 2 AS file_of_row FROM (${sql}) AS q`);
+    const [{ rows }] = (await engine.query(`SELECT CAST(count(*) AS DOUBLE) AS rows FROM unloaded`)) as [{ rows: number }];
+    this.unloaded.push({ folder, rows });
     const scratch = await mkdtemp(join(tmpdir(), 'crm-metrics-remote-'));
-    const file = join(scratch, 'part-0.parquet');
-    await engine.run(`COPY (${sql}) TO ${literal(file)} (FORMAT parquet)`);
-    const [{ n }] = (await engine.query(`SELECT count(*) AS n FROM ${readParquet([file])}`)) as [{ n: string }];
-    if (Number(n) > 0) await this.store.put(`${folder}part-${this.results++}.parquet`, file);
+    for (const part of [1, 0]) {
+      const file = join(scratch, `part-${part}.parquet`);
+      await engine.run(`COPY (SELECT * EXCLUDE (file_of_row) FROM unloaded WHERE file_of_row = ${part}) TO ${literal(file)} (FORMAT parquet)`);
+      const [{ n }] = (await engine.query(`SELECT count(*) AS n FROM ${readParquet([file])}`)) as [{ n: string }];
+      if (Number(n) > 0) await this.store.put(`${folder}${this.results++}-part-${part}.parquet`, file);
+    }
   }
 
-  async columns(sql: string): Promise<ResultColumn[]> {
-    this.columnRequests++;
+  async columns(sql: string, counted = true): Promise<ResultColumn[]> {
+    if (counted) this.columnRequests++;
     const engine = await this.catalog();
     const described = await engine.query<{ column_name: string; column_type: string }>(`DESCRIBE SELECT * FROM (${sql}) AS q`);
-    return described.map((c) => ({ name: c.column_name, type: c.column_type }));
+    return described.map((c) => ({ name: counted ? c.column_name.toLowerCase() : c.column_name, type: c.column_type }));
   }
 
   async close(): Promise<void> {

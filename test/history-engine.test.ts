@@ -9,14 +9,14 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { partitionKey, REPRODUCIBLE_TABLES } from '../shared/catalog.js';
+import { customerScores, partitionKey, REPRODUCIBLE_TABLES } from '../shared/catalog.js';
 import { parseConfig } from '../shared/config.js';
 import { generateExtracts } from '../shared/demo/generate.js';
 import { chooseHistoryEngine } from '../shared/pipeline.js';
 import { LocalObjectStore } from '../shared/store/local.js';
 import type { ObjectStore } from '../shared/store/object-store.js';
 import { DuckDbRemote } from './duckdb-remote.js';
-import { CSV_HEADER, runLocal, tempDir, writeExtract } from './helpers.js';
+import { CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const remotes: DuckDbRemote[] = [];
 afterAll(async () => {
@@ -70,6 +70,13 @@ describe('the night with the history on the remote engine', () => {
     // Per night: seen orders, CLV summary, RFM, validation customers, holdout assignment and
     // statistics, KPIs; plus the 1-day ROC period's spend on the two nights after a published one.
     expect(remote.statements).toHaveLength(3 * 7 + 2);
+    // What comes back is per customer or per group, never per transaction: the seen orders are ids
+    // of the night's extract that the history holds (none on the first night), not the history's ids.
+    const customers = (await readTable(local, customerScores, days[2]!)).length;
+    for (const { folder, rows } of remote.unloaded) expect(rows, folder).toBeLessThanOrEqual(customers);
+    const seen = remote.unloaded.filter((u) => u.folder.includes('/seen_orders/')).map((u) => u.rows);
+    expect(seen[0]).toBe(0);
+    expect(seen[2]).toBeGreaterThan(0);
     // Some result was empty (no purchases of a period yet …): its shape came from `columns`.
     expect(remote.columnRequests).toBeGreaterThan(0);
     expect(await store.list('_staging/')).toEqual([]);

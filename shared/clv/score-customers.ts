@@ -163,6 +163,6 @@ export async function scoreInEngine(engine: SqlEngine, fitted: FittedClv): Promi
       CASE WHEN s.x = 0 THEN ${newCustomerValue} ELSE v.expected_order_value END AS expected_order_value,
       f.discounted_purchases
     FROM ${CLV_SUMMARY_TABLE} AS s
-    LEFT JOIN clv_frequency AS f ON f.x = s.x AND f.t_x = s.t_x AND f.T = s.T
+    LEFT JOIN clv_frequency AS f ON f.x = s.x AND f.t_x = s.t_x AND f.T = s.age
     LEFT JOIN clv_spend AS v ON v.x = s.x AND v.mean_repeat_value = s.mean_repeat_value)`);
 }

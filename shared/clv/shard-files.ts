@@ -11,10 +11,10 @@ import { DUCKDB, literal, readParquet } from '../sql/dialect.js';
 import { CLV_SCORES_TABLE, CLV_SUMMARY_TABLE } from './score-customers.js';
 import { populationOrderValue, SCORE_COLUMNS, scoreSummaries, type FittedClv } from './shards.js';
 
-/** Scores the customers of one shard file (customer_id, x, t_x, T, mean_repeat_value) into `output`; returns how many. */
+/** Scores the customers of one shard file (customer_id, x, t_x, age, mean_repeat_value) into `output`; returns how many. */
 export async function scoreShardFile(engine: SqlEngine, input: string, fitted: FittedClv, output: string): Promise<number> {
   const rows = `SELECT * FROM ${readParquet([input])} ORDER BY customer_id`;
-  const s = await engine.queryNumbers(`SELECT x, t_x, T, mean_repeat_value FROM (${rows})`);
+  const s = await engine.queryNumbers(`SELECT x, t_x, age AS T, mean_repeat_value FROM (${rows})`);
   const scores = scoreSummaries(fitted, { x: s['x']!, tx: s['t_x']!, T: s['T']!, meanRepeatValue: s['mean_repeat_value']! });
   const row = Float64Array.from(s['x']!, (_, i) => i);
   await engine.run(`CREATE OR REPLACE TEMP TABLE shard_scores (i DOUBLE, x DOUBLE, ${SCORE_COLUMNS.map((c) => `${c} DOUBLE`).join(', ')})`);
@@ -31,7 +31,7 @@ export async function scoreShardFile(engine: SqlEngine, input: string, fitted: F
  * the id, as {@link shardOf}); returns their paths relative to `dir`, sorted.
  */
 export async function writeShardInputs(engine: SqlEngine, shards: number, dir: string): Promise<string[]> {
-  await engine.run(`COPY (SELECT customer_id, CAST(x AS DOUBLE) AS x, t_x, T, mean_repeat_value,
+  await engine.run(`COPY (SELECT customer_id, CAST(x AS DOUBLE) AS x, t_x, age, mean_repeat_value,
       ${DUCKDB.fnv1a32('customer_id')} % ${shards} AS shard FROM ${CLV_SUMMARY_TABLE})
     TO ${literal(dir)} (FORMAT parquet, PARTITION_BY (shard))`);
   const files = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);

@@ -5,8 +5,10 @@
  * As in Fader, Hardie & Lee (2005) and lifetimes' `summary_data_from_transaction_data`:
  * - purchases on the same day form one purchase period; returns are not purchases;
  * - x: repeat purchase periods (periods after the first);
- * - t_x: time from the first to the last purchase period; T: from the first purchase to the end
- *   of the observation period; both in the model's unit (weeks are days / 7, unrounded);
+ * - t_x: time from the first to the last purchase period; `age` (the literature's T): from the
+ *   first purchase to the end of the observation period; both in the model's unit (weeks are
+ *   days / 7, unrounded). Not named T: Athena lower-cases column names, and DuckDB would then
+ *   return it as `t`;
  * - mean_repeat_value: mean spend of the repeat periods (the first purchase is excluded, as the
  *   Gamma-Gamma model assumes), NULL when x = 0. Gross purchase values: a refund is not a negative
  *   order for a spend model.
@@ -19,7 +21,7 @@ export const DAYS_PER_UNIT: Record<TimeUnit, number> = { day: 1, week: 7 };
 
 /**
  * One row per customer with a purchase on or before `observationEnd`, first purchase from
- * `cohortStart` on (when given): customer_id, x, t_x, T, mean_repeat_value, first_purchase_date.
+ * `cohortStart` on (when given): customer_id, x, t_x, age, mean_repeat_value, first_purchase_date.
  */
 export function customerSummarySql(
   transactions: string,
@@ -47,7 +49,7 @@ customers AS (
 )
 SELECT customer_id, x,
   CAST(${daysBetween('first_purchase_date', 'last_purchase_date')} AS DOUBLE) / ${days} AS t_x,
-  CAST(${daysBetween('first_purchase_date', end)} AS DOUBLE) / ${days} AS T,
+  CAST(${daysBetween('first_purchase_date', end)} AS DOUBLE) / ${days} AS age,
   CASE WHEN x > 0 THEN CAST(repeat_spend AS DOUBLE) / x END AS mean_repeat_value,
   first_purchase_date
 FROM customers
@@ -60,6 +62,6 @@ ${cohortStart ? `WHERE first_purchase_date >= ${dateLiteral(cohortStart)}` : ''}
  * reproducible.
  */
 export function compressedFrequencySql(summary: string): string {
-  return `SELECT CAST(x AS DOUBLE) AS x, t_x AS tx, T, CAST(count(*) AS DOUBLE) AS weight
-    FROM ${summary} GROUP BY x, t_x, T ORDER BY x, t_x, T`;
+  return `SELECT CAST(x AS DOUBLE) AS x, t_x AS tx, age AS T, CAST(count(*) AS DOUBLE) AS weight
+    FROM ${summary} GROUP BY x, t_x, age ORDER BY x, t_x, age`;
 }

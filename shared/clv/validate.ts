@@ -37,13 +37,13 @@ export function validationDue(runDate: string, everyNDays: number): boolean {
 export const VALIDATION_CUSTOMERS = 'validation_customers';
 
 /**
- * Per customer of the calibration period (history up to run date − holdout): x, t_x, T there and
+ * Per customer of the calibration period (history up to run date − holdout): x, t_x, age (T) there and
  * `actual`, the purchase days in the holdout. Undefined when validation is not due on the date.
  */
 export function validationCustomersSql(transactions: string, runDate: string, config: ClvConfig): string | undefined {
   if (!validationDue(runDate, config.validation.every_n_days)) return undefined;
   const calibration = calibrationEnd(runDate, config.validation.holdout_days);
-  return `SELECT c.customer_id, c.x, c.t_x, c.T, coalesce(h.purchases, 0) AS actual
+  return `SELECT c.customer_id, c.x, c.t_x, c.age, coalesce(h.purchases, 0) AS actual
     FROM (${customerSummarySql(transactions, calibration, config.time_unit)}) AS c
     LEFT JOIN (
       SELECT customer_id, count(DISTINCT order_date) AS purchases FROM (${transactions}) AS t
@@ -78,7 +78,7 @@ export async function validateModel(engine: SqlEngine, runDate: string, config: 
         CAST(sum(c.actual) AS DOUBLE) AS actual_total,
         ${exactSum('abs(p.predicted - c.actual)')} AS absolute_error
       FROM ${VALIDATION_CUSTOMERS} AS c
-      JOIN validation_predictions AS p ON p.x = c.x AND p.t_x = c.t_x AND p.T = c.T
+      JOIN validation_predictions AS p ON p.x = c.x AND p.t_x = c.t_x AND p.T = c.age
       GROUP BY GROUPING SETS ((${bucket}), ())
     ),
     overall AS (SELECT abs(predicted_total - actual_total) / nullif(actual_total, 0) AS bias FROM per_bucket WHERE is_total = 1)

@@ -16,6 +16,8 @@ export interface HistoryEngine {
   readonly history: string;
   /** The curated transactions of earlier nights only. */
   readonly earlier: string;
+  /** This run's new orders only. */
+  readonly staged: string;
   /** An earlier run's published partition of a table, as a relation of this engine. */
   partition(table: Table, date: string): Promise<string>;
   /**
@@ -30,6 +32,7 @@ export class LocalHistory implements HistoryEngine {
   readonly dialect = DUCKDB;
   readonly history: string;
   readonly earlier: string;
+  readonly staged: string;
 
   constructor(
     private readonly engine: SqlEngine,
@@ -39,7 +42,8 @@ export class LocalHistory implements HistoryEngine {
     private readonly partitionFile: (table: Table, date: string) => Promise<string>,
   ) {
     this.history = `SELECT * FROM ${readParquet([...earlierFiles, newOrdersFile])}`;
-    this.earlier = earlierFiles.length ? `SELECT * FROM ${readParquet(earlierFiles)}` : `SELECT * FROM ${readParquet([newOrdersFile])} WHERE false`;
+    this.staged = `SELECT * FROM ${readParquet([newOrdersFile])}`;
+    this.earlier = earlierFiles.length ? `SELECT * FROM ${readParquet(earlierFiles)}` : `${this.staged} WHERE false`;
   }
 
   async partition(table: Table, date: string): Promise<string> {
@@ -84,6 +88,7 @@ export class RemoteHistory implements HistoryEngine {
   readonly dialect: Dialect;
   readonly history: string;
   readonly earlier: string;
+  readonly staged: string;
 
   constructor(
     private readonly remote: RemoteEngine,
@@ -95,7 +100,8 @@ export class RemoteHistory implements HistoryEngine {
   ) {
     this.dialect = remote.dialect;
     this.earlier = remote.earlierSql(run.date);
-    this.history = `${this.earlier}\nUNION ALL\n${remote.stagedSql(run.runId)}`;
+    this.staged = remote.stagedSql(run.runId);
+    this.history = `${this.earlier}\nUNION ALL\n${this.staged}`;
   }
 
   async partition(table: Table, date: string): Promise<string> {
