@@ -20,6 +20,7 @@ const sfn = new SFNClient({});
 export const handler = middy(async (event: unknown): Promise<StartOutcome> => {
   const { STATE_MACHINE_ARN } = z.object({ STATE_MACHINE_ARN: z.string().min(1) }).parse(process.env);
   const outcome = await startNight(parseNightlyEvent(event), sfn, STATE_MACHINE_ARN);
-  logger.info('start', { ...outcome });
+  if (outcome.status === 'running') logger.warn('not started: another night is running', { ...outcome });
+  else logger.info('start', { ...outcome });
   return outcome;
 }).use(injectLambdaContext(logger));

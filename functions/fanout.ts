@@ -6,15 +6,16 @@
  *
  * Payload contract (the state machine in infra/stack.ts relies on it):
  * - prepare: `{ date, force }` → {@link PreparedPayload}
- * - scoreShard: `{ key, runId, date }` (key: the shard file's full S3 key, as ListObjectsV2 gives it) → `{ key, customers }`
- * - finish: {@link PreparedPayload} → the run's result
+ * - scoreShard: `{ key }` (the shard file's full S3 key, as ListObjectsV2 gives it) → `{ key, customers }`
+ * - finish: {@link PreparedPayload} → the run's result (`already_published` when a retry finds the run published)
  */
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
 import { parseNightlyEvent } from '../shared/nightly-event.js';
-import { finishFannedOut, isPublished, prepareFannedOut, scoreShard as scoreOneShard, type RunResult } from '../shared/pipeline.js';
+import { finishFannedOut, isPublished, prepareFannedOut, scoreShard as scoreOneShard, type NightlyOutcome } from '../shared/pipeline.js';
+import { stateKey } from '../shared/staging.js';
 import { S3ObjectStore } from '../shared/store/s3.js';
 import { logger, metrics, recordRun, runDepsFromEnv } from './lambda-env.js';
 
@@ -49,7 +50,7 @@ export const prepare = middy(async (event: unknown): Promise<PreparedPayload> =>
   .use(injectLambdaContext(logger))
   .use(logMetrics(metrics));
 
-const ShardEvent = z.object({ key: z.string().min(1), runId: z.string().min(1), date: z.string() });
+const ShardEvent = z.object({ key: z.string().min(1) });
 
 export const scoreShard = middy(async (event: unknown) => {
   const { key } = ShardEvent.parse(event);
@@ -61,10 +62,17 @@ export const scoreShard = middy(async (event: unknown) => {
 
 const PreparedEvent = z.object({ date: z.string(), runId: z.string().min(1), status: z.literal('prepared') });
 
-export const finish = middy(async (event: unknown): Promise<RunResult> => {
+export const finish = middy(async (event: unknown): Promise<NightlyOutcome> => {
   const { runId, date } = PreparedEvent.parse(event);
   logger.appendKeys({ runDate: date, runId });
-  const result = await finishFannedOut(runId, runDepsFromEnv());
+  const deps = runDepsFromEnv();
+  // Step Functions may run a task again after its first attempt ended (a lost response): if that
+  // attempt published, the run's staging folder, state included, is gone.
+  if ((await deps.dest.list(stateKey(runId))).length === 0 && (await isPublished(deps.dest, date))) {
+    logger.warn('finish retried after the run published: nothing to do');
+    return { date, status: 'already_published' };
+  }
+  const result = await finishFannedOut(runId, deps);
   recordRun(result);
   return result;
 })

@@ -26,7 +26,6 @@ const EnvSchema = z.object({
   GLUE_DATABASE: z.string().min(1).optional(),
 });
 
-
 /** The run's dependencies from the function's environment; stage durations become metrics. */
 export function runDepsFromEnv(): RunDeps & { destUri: string } {
   const env = EnvSchema.parse(process.env);

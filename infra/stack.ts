@@ -149,7 +149,6 @@ export class CrmMetricsStack extends Stack {
     });
     const tableNames = tableInputs.map((t) => t.name);
 
-
     const failures = new sqs.Queue(this, 'NightlyFailures', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
@@ -176,7 +175,7 @@ export class CrmMetricsStack extends Stack {
       throw new Error(`pipeline config too large for the Lambda environment (${environmentBytes} bytes); shorten it`);
     }
 
-    // Deployed with either orchestration: the Slack command's `run` invokes it.
+    // Deployed with either orchestration: with the fanned-out night it remains for a one-off run by hand.
     this.nightly = this.nodeFunction('Nightly', 'functions/nightly.ts', {
       description: 'crm-metrics nightly run: ingest the day, score RFM, CLV and the holdout, publish tables',
       memorySize: memoryMb,
@@ -361,11 +360,11 @@ export class CrmMetricsStack extends Stack {
    * scores and publishes them as the single-Lambda night does (staged first, then moved, the
    * manifest last): the date reads as published only once every table is in place.
    *
-   * The schedule invokes `start`, which names the execution after the run date: Step Functions
-   * allows one execution of a name (for 90 days), so a repeated or retried trigger of a date cannot
-   * start a second, interleaving run (a forced re-run gets a suffixed name, and only while none of
-   * the date's executions is running). This is what the single function's reserved concurrency of 1
-   * guarded; the fan-out's functions need none.
+   * The schedule invokes `start` (functions/fanout-start.ts), which starts nothing while an
+   * execution runs and names the execution after the run date: Step Functions allows one execution
+   * of a name (for 90 days), so a repeated or retried trigger cannot run a date twice (a forced
+   * re-run gets a suffixed name). One night at a time is what the single function's reserved
+   * concurrency of 1 guarded; the fan-out's functions need none.
    */
   private fanOut(
     raw: s3.Bucket,
@@ -424,11 +423,8 @@ export class CrmMetricsStack extends Stack {
     const scoreShards = new sfn.DistributedMap(this, 'ScoreShards', {
       comment: 'One child execution per shard file Prepare staged.',
       itemReader: new ShardListingReader(curated, `${config.curatedPrefix}${STAGING_ROOT}`),
-      itemSelector: {
-        key: sfn.JsonPath.stringAt('$$.Map.Item.Value.Key'),
-        runId: sfn.JsonPath.stringAt('$.runId'),
-        date: sfn.JsonPath.stringAt('$.date'),
-      },
+      // The shard file's key names its run (`_staging/<run>/shards/input/…`): all a shard needs.
+      itemSelector: { key: sfn.JsonPath.stringAt('$$.Map.Item.Value.Key') },
       maxConcurrency: fanout.maxConcurrency,
       // A shard may take a shard function's whole 15 minutes: Express children stop at 5.
       mapExecutionType: sfn.StateMachineType.STANDARD,

@@ -335,7 +335,7 @@ export const runManifest = {
     col('rows_duplicate', 'bigint', 'Rows whose order id was already seen (this extract or an earlier day).'),
     col('orders_added', 'bigint', 'Orders added to transactions for this date.'),
     col('customers_scored', 'bigint', 'Rows written to customer_scores.'),
-    col('config_hash', 'string', 'SHA-256 of the effective configuration (first 16 hex digits).'),
+    col('config_hash', 'string', 'SHA-256 of the effective configuration that shapes results (first 16 hex digits; engine and shard settings left out).'),
     col('input_files', 'string', 'Lineage: the extract files read, as a JSON array of {file, bytes, etag} (S3 ETag; locally a weak tag of size and modification time).'),
     col('started_at', 'timestamp', 'Run start (UTC).'),
     col('finished_at', 'timestamp', 'Run end, before the manifest is published (UTC).'),

@@ -249,7 +249,14 @@ export function sourceColumn(input: InputConfig, field: Field): string {
   return input.columns[field] ?? field;
 }
 
-/** Short stable fingerprint of the effective configuration, recorded in the run manifest. */
+/** Settings of where and how the work runs, which by design never change a result. */
+const EXECUTION_ONLY = new Set(['engine', 'shards']);
+
+/**
+ * Short stable fingerprint of the effective configuration, recorded in the run manifest: the
+ * settings that shape results (the engine and the shard count are left out; see EXECUTION_ONLY).
+ */
 export function configHash(config: Config): string {
-  return createHash('sha256').update(JSON.stringify(config)).digest('hex').slice(0, 16);
+  const shaping = JSON.stringify(config, (key, value: unknown) => (EXECUTION_ONLY.has(key) ? undefined : value));
+  return createHash('sha256').update(shaping).digest('hex').slice(0, 16);
 }

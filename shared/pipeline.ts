@@ -56,7 +56,7 @@ import { forecastAccuracySql, rocSql, spendSql, type MaturedForecast, type Perio
 import { gatherReportData, TREND_RUNS } from './report/data.js';
 import { renderReport } from './report/html.js';
 import { copyToParquet, emptyRelation, literal, nullCountsSql, readParquet, selectAs, valuesRelation } from './sql/dialect.js';
-import { remoteResultFolder, runOfShardKey, shardInputPrefix, shardScoresKey, stagingPrefix, stateKey, workFolder } from './staging.js';
+import { runOfShardKey, shardInputPrefix, shardScoresKey, stagingPrefix, stateKey, workFolder } from './staging.js';
 import type { ObjectInfo, ObjectStore } from './store/object-store.js';
 
 export interface ProgressEvent {
@@ -282,11 +282,7 @@ export function chooseHistoryEngine(engine: Config['engine'], historyBytes: numb
 
 /** The history as the run sees it: earlier nights' partitions and this run's new orders. */
 async function historyOf(run: Run, kind: HistoryEngineKind): Promise<HistoryEngine> {
-  if (kind === 'remote') {
-    const fetchFolder = async (folder: string) =>
-      Promise.all((await run.deps.dest.list(folder)).map(({ key }) => run.deps.dest.localPath(key, run.scratch)));
-    return new RemoteHistory(run.deps.remote!, run.engine, run, (name) => remoteResultFolder(run.runId, name), fetchFolder);
-  }
+  if (kind === 'remote') return new RemoteHistory(run.deps.remote!, run.engine, run, run.deps.dest, run.scratch);
   const days = [...(await run.earlier(transactions)).keys()];
   const files = await Promise.all(days.map((day) => run.fetch(transactions, day)));
   return new LocalHistory(run.engine, files, run.output(transactions), run.fetch);
@@ -577,7 +573,6 @@ async function checkRequiredColumns(engine: SqlEngine, table: Table, file: strin
   if (bad.length) throw new RunError(`${table.name}: NULL in required column(s) ${bad.map(([c, n]) => `${c} (${n} rows)`).join(', ')}`);
 }
 
-export { STAGING_ROOT } from './staging.js';
 
 /**
  * Publishes a run in two steps. First every file is uploaded under the run's staging prefix, the
@@ -596,7 +591,8 @@ async function publish(dest: ObjectStore, runId: string, date: string, files: re
   try {
     for (const { key, file } of files) await dest.put(`${staging}${key}`, file);
   } catch (error) {
-    await dest.deletePrefix(staging);
+    // The uploads only: a fanned-out run's state and shard files stay for a retried Finish.
+    for (const folder of new Set(files.map(({ key }) => key.slice(0, key.indexOf('/') + 1)))) await dest.deletePrefix(`${staging}${folder}`);
     throw error;
   }
   await dest.deletePrefix(partitionPrefix(runManifest, date));

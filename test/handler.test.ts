@@ -289,7 +289,7 @@ describe('the fanned-out night (Step Functions handlers)', () => {
     const listing = await client.send(new ListObjectsV2Command(prepared.shardListing!));
     const items = (listing.Contents ?? []).map((o) => o.Key!);
     expect(items).toHaveLength(4);
-    const scored = await Promise.all(items.map((key) => scoreShard({ key, runId: prepared.runId, date: DATE }, {} as never)));
+    const scored = await Promise.all(items.map((key) => scoreShard({ key }, {} as never)));
     expect(scored.reduce((n, s) => n + s.customers, 0)).toBe(2000);
     expect(await finish(prepared, {} as never)).toMatchObject({ status: 'succeeded', runId: prepared.runId, customersScored: 2000 });
 
@@ -300,6 +300,9 @@ describe('the fanned-out night (Step Functions handlers)', () => {
       expect(fanned[`fanned/curated/${key}`], table.name).toBe(single[`single/curated/${key}`]);
     }
     expect(Object.keys(fanned).filter((k) => k.includes('_staging'))).toEqual([]);
+    // Finish run again after it published (Step Functions retrying a lost response): nothing changes.
+    expect(await finish(prepared, {} as never)).toEqual({ date: DATE, status: 'already_published' });
+    expect(await snapshot('fanned/curated/')).toEqual(fanned);
     // A second execution for the date stops at prepare: the night is published.
     vi.stubEnv('CONFIG_JSON', JSON.stringify({ clv: { shards: 4 } }));
     expect(await prepare({ date: DATE }, {} as never)).toMatchObject({ status: 'already_published' });
@@ -324,7 +327,9 @@ describe('the fanned-out night (Step Functions handlers)', () => {
           { body: { executionArn: `${stateMachineArn.replace('stateMachine', 'execution')}:2024-04-01-force-1`, startDate: 1711944100 } },
         ],
         ListExecutions: [
-          { body: { executions: [{ executionArn: 'arn:x', stateMachineArn, name: '2024-04-01', status: 'RUNNING', startDate: 1711944000 }] } },
+          { body: { executions: [] } },
+          { body: { executions: [] } },
+          { body: { executions: [{ executionArn: 'arn:x', stateMachineArn, name: '2024-03-25-force-9', status: 'RUNNING', startDate: 1711944000 }] } },
           { body: { executions: [] } },
         ],
       },
@@ -342,14 +347,11 @@ describe('the fanned-out night (Step Functions handlers)', () => {
     const sfn = new SFNClient({ endpoint: sfnFake.endpoint, region: 'eu-west-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, maxAttempts: 1 });
     const date = '2024-04-01';
     expect(await startNight({ date, force: false }, sfn, stateMachineArn)).toEqual({ date, status: 'already_started', name: date });
-    // Forced while the date's execution runs: refused without starting; once it ended, a new name.
-    expect(await startNight({ date, force: true }, sfn, stateMachineArn)).toEqual({ date, status: 'running', name: date });
+    // While a night of any date runs: refused without starting; once it ended, a forced run gets a new name.
+    expect(await startNight({ date, force: true }, sfn, stateMachineArn)).toEqual({ date, status: 'running', name: '2024-03-25-force-9' });
     expect(sfnFake.calls('StartExecution')).toHaveLength(2);
     expect(await startNight({ date, force: true }, sfn, stateMachineArn, 1)).toMatchObject({ status: 'started', name: '2024-04-01-force-1' });
-    expect(sfnFake.calls('ListExecutions')).toEqual([
-      { stateMachineArn, statusFilter: 'RUNNING' },
-      { stateMachineArn, statusFilter: 'RUNNING' },
-    ]);
+    expect(sfnFake.calls('ListExecutions')).toEqual(Array(4).fill({ stateMachineArn, statusFilter: 'RUNNING', maxResults: 1 }));
     sfn.destroy();
   });
 });

@@ -487,7 +487,7 @@ describe('CDK stack with orchestration "step-functions" (the fanned-out night)',
       Resource: 'arn:aws:states:::s3:listObjectsV2',
       Parameters: { 'Bucket.$': '$.shardListing.Bucket', 'Prefix.$': '$.shardListing.Prefix' },
     });
-    expect(map['ItemSelector']).toEqual({ 'key.$': '$$.Map.Item.Value.Key', 'runId.$': '$.runId', 'date.$': '$.date' });
+    expect(map['ItemSelector']).toEqual({ 'key.$': '$$.Map.Item.Value.Key' });
     expect(map['MaxConcurrency']).toBe(7);
     // No failed shard is tolerated (absent: the Step Functions default of 0).
     for (const field of ['ToleratedFailurePercentage', 'ToleratedFailureCount', 'ToleratedFailurePercentagePath', 'ToleratedFailureCountPath']) {

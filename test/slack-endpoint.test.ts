@@ -167,7 +167,11 @@ describe('/crm worker run with the fanned-out night (STATE_MACHINE_ARN)', () => 
           { body: { executionArn: execution('2024-03-21'), startDate: 1711000000 } },
           { status: 400, body: { __type: 'ExecutionAlreadyExists', message: 'Execution Already Exists: 2024-03-21' } },
         ],
-        ListExecutions: [{ body: { executions: [{ executionArn: execution('2024-03-21'), stateMachineArn, name: '2024-03-21', status: 'RUNNING', startDate: 1711000000 }] } }],
+        ListExecutions: [
+          { body: { executions: [] } },
+          { body: { executions: [] } },
+          { body: { executions: [{ executionArn: execution('2024-03-21'), stateMachineArn, name: '2024-03-21', status: 'RUNNING', startDate: 1711000000 }] } },
+        ],
       },
     );
     // A local destination where 2024-03-20 is published.
@@ -192,10 +196,10 @@ describe('/crm worker run with the fanned-out night (STATE_MACHINE_ARN)', () => 
       'The run for 2024-03-21 started (execution 2024-03-21). "status" shows it once published.',
       '2024-03-20 is already published. Use "run 2024-03-20 --force" to run it again.',
       'The run for 2024-03-21 was already started (execution 2024-03-21). Use "run 2024-03-21 --force" to run it again.',
-      'The run for 2024-03-21 is in progress (execution 2024-03-21); try again when it has finished.',
+      'A night is running (execution 2024-03-21): the run for 2024-03-21 was not started. Try again when it has finished.',
     ]);
     expect(sfnFake.calls('StartExecution').map((c) => c['name'])).toEqual(['2024-03-21', '2024-03-21']);
-    expect(sfnFake.calls('ListExecutions')).toEqual([{ stateMachineArn, statusFilter: 'RUNNING' }]);
+    expect(sfnFake.calls('ListExecutions')).toHaveLength(3);
     // The nightly function is not invoked in this mode.
     expect(requests.filter((r) => r.kind === 'invoke')).toHaveLength(invokesBefore);
   });

@@ -7,6 +7,8 @@
  */
 import type { Table } from '../catalog.js';
 import { DUCKDB, ident, readParquet, type Dialect } from '../sql/dialect.js';
+import { remoteResultFolder } from '../staging.js';
+import type { ObjectStore } from '../store/object-store.js';
 import type { SqlEngine } from './sql-engine.js';
 
 export interface HistoryEngine {
@@ -80,8 +82,6 @@ export interface RemoteEngine {
   columns(sql: string): Promise<ResultColumn[]>;
 }
 
-/** Files of a store folder as local paths (downloaded into `scratch`). */
-export type FetchFolder = (folder: string) => Promise<string[]>;
 
 /** The history on a {@link RemoteEngine}: each result comes back as Parquet and becomes a temp table. */
 export class RemoteHistory implements HistoryEngine {
@@ -94,9 +94,10 @@ export class RemoteHistory implements HistoryEngine {
     private readonly remote: RemoteEngine,
     private readonly engine: SqlEngine,
     private readonly run: { date: string; runId: string },
-    /** The store folder of a named result. */
-    private readonly resultFolder: (name: string) => string,
-    private readonly fetchFolder: FetchFolder,
+    /** Where the remote engine writes results (the destination store) … */
+    private readonly store: ObjectStore,
+    /** … and where the run downloads them. */
+    private readonly scratch: string,
   ) {
     this.dialect = remote.dialect;
     this.earlier = remote.earlierSql(run.date);
@@ -109,9 +110,11 @@ export class RemoteHistory implements HistoryEngine {
   }
 
   async materialize(name: string, sql: string): Promise<string> {
-    const folder = this.resultFolder(name);
+    const folder = remoteResultFolder(this.run.runId, name);
+    // A retried phase finds its earlier attempt's results: UNLOAD needs an empty folder.
+    await this.store.deletePrefix(folder);
     await this.remote.unload(sql, folder);
-    const files = await this.fetchFolder(folder);
+    const files = await Promise.all((await this.store.list(folder)).map(({ key }) => this.store.localPath(key, this.scratch)));
     const rows = files.length
       ? `SELECT * FROM ${readParquet(files)}`
       : `SELECT ${(await this.remote.columns(sql)).map((c) => `CAST(NULL AS ${c.type}) AS ${ident(c.name)}`).join(', ')} WHERE false`;

@@ -7,17 +7,23 @@ import { ExecutionAlreadyExists, ListExecutionsCommand, StartExecutionCommand, t
 
 /**
  * `started`: a new execution; `already_started`: the date's execution exists (the schedule or
- * another trigger started it, whatever became of it); `running`: a forced re-run was refused
- * because an execution of the date is still running.
+ * another trigger started it, whatever became of it); `running`: refused because an execution
+ * (`name`, of any date) is still running.
  */
 export type StartOutcome =
   | { date: string; status: 'started'; name: string; executionArn: string }
   | { date: string; status: 'already_started' | 'running'; name: string };
 
 /**
+ * One night at a time, as the single function's reserved concurrency of 1 ensures: a night reads
+ * earlier nights' partitions, which a re-run of an earlier date would be replacing meanwhile. So
+ * nothing starts while an execution runs (a scheduled night refused so is logged, and the
+ * no-successful-run alarm tells if it stays missing). The check and the start are two calls: two
+ * triggers in the same instant may both pass it, which the names settle for one date.
+ *
  * The execution's name is the run date: Step Functions refuses a second execution of a name
- * (for 90 days), so a doubled or retried trigger cannot start an interleaving run. A forced re-run
- * gets a suffixed name, and only while no execution of the date is running.
+ * (for 90 days), so a doubled or retried trigger cannot run a date twice. A forced re-run gets a
+ * suffixed name.
  */
 export async function startNight(
   request: { date: string; force: boolean },
@@ -26,11 +32,9 @@ export async function startNight(
   now = Date.now(),
 ): Promise<StartOutcome> {
   const { date, force } = request;
-  if (force) {
-    const running = await client.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING' }));
-    const same = running.executions?.find((e) => e.name === date || e.name?.startsWith(`${date}-force-`));
-    if (same) return { date, status: 'running', name: same.name! };
-  }
+  const running = await client.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING', maxResults: 1 }));
+  const busy = running.executions?.[0];
+  if (busy) return { date, status: 'running', name: busy.name! };
   const name = force ? `${date}-force-${now}` : date;
   try {
     const started = await client.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify({ date, force }) }));

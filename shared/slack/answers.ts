@@ -59,7 +59,7 @@ export function runMessage(outcome: RunOutcome, display: Display): SlackMessage 
     case 'already_started':
       return notice(`The run for ${date} was already started (execution ${outcome.name}). Use "run ${date} --force" to run it again.`);
     case 'running':
-      return notice(`The run for ${date} is in progress (execution ${outcome.name}); try again when it has finished.`);
+      return notice(`A night is running (execution ${outcome.name}): the run for ${date} was not started. Try again when it has finished.`);
     case 'missing_extract':
       return message(`No extract for ${date}: nothing was published.`, [
         section(`:warning: No extract for *${date}* at \`${escape(outcome.extractLocation)}\`: nothing was published.`),
