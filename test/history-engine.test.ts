@@ -40,7 +40,7 @@ describe('history engine choice', () => {
 });
 
 describe('the night with the history on the remote engine', () => {
-  it('publishes the same tables as the local engine, night after night, without fetching the history', async () => {
+  it("publishes the same tables as the local engine, night after night, without fetching the history (with shard files too)", async () => {
     const source = await tempDir('remote-src');
     const days = ['2024-06-28', '2024-06-29', '2024-06-30'];
     await generateExtracts({ dir: source, from: '2023-07-01', to: days[0]!, customers: 1500, seed: 21, malformedRows: 2, singleExtractDate: days[0]! });
@@ -61,10 +61,19 @@ describe('the night with the history on the remote engine', () => {
         return (store as ObjectStore).localPath(key, scratch, etag);
       },
     });
+    // And both scale-out switches at once: the history remote, the scoring through shard files.
+    const shardedDest = await tempDir('remote-sharded');
+    const shardedRemote = new DuckDbRemote(new LocalObjectStore(shardedDest));
+    remotes.push(shardedRemote);
     for (const day of days) {
       const [a, b] = [await runLocal(day, source, local), await runLocal(day, source, remoteDest, { engine: { history: 'athena' } }, { remote, dest: watched })];
       expect(b).toMatchObject({ ...a, runId: b.runId, report: b.report });
-      for (const table of REPRODUCIBLE_TABLES) expect(await digest(remoteDest, table, day), `${table.name} ${day}`).toBe(await digest(local, table, day));
+      await runLocal(day, source, shardedDest, { engine: { history: 'athena' }, clv: { shards: 3 } }, { remote: shardedRemote });
+      for (const table of REPRODUCIBLE_TABLES) {
+        const expected = await digest(local, table, day);
+        expect(await digest(remoteDest, table, day), `${table.name} ${day}`).toBe(expected);
+        expect(await digest(shardedDest, table, day), `${table.name} ${day}, sharded`).toBe(expected);
+      }
     }
     expect(fetched.filter((key) => key.startsWith('transactions/'))).toEqual([]);
     // Per night: seen orders, CLV summary, RFM, validation customers, holdout assignment and
