@@ -49,10 +49,12 @@ export function scanLinesSql(path: string, table: string): string {
 /**
  * Loads a file's lines into the `lines` table, numbered by physical line (re-inserting the gaps
  * left by undecodable lines). Numbering needs the file's order, so this scan runs on one thread;
- * everything after it reads the table in parallel.
+ * everything after it reads the table in parallel. Lines are stored in line order, which the
+ * curated rows keep: the join that re-inserts gaps does not keep it, so those lines are sorted.
  */
 export function loadLinesSql(fileIndex: number, path: string, errorTable: string | undefined, where = 'true'): string {
-  return `INSERT INTO lines SELECT ${fileIndex}, source_line, line FROM (${numberedLines(path, errorTable)}) WHERE ${where}`;
+  return `INSERT INTO lines SELECT ${fileIndex}, source_line, line FROM (${numberedLines(path, errorTable)}) WHERE ${where}
+    ${errorTable ? 'ORDER BY source_line' : ''}`;
 }
 
 function numberedLines(path: string, errorTable: string | undefined): string {
