@@ -38,7 +38,7 @@ import { configHash, type Config } from './config.js';
 import { isCalendarDate, shiftDate } from './dates.js';
 import { LocalHistory, RemoteHistory, type HistoryEngine, type RemoteEngine } from './engine/history.js';
 import type { SqlEngine } from './engine/sql-engine.js';
-import { ingestExtract, NEW_ORDERS_RELATION, orderedNewOrdersRelation, REJECTS_RELATION, type IngestCounts } from './ingest/ingest.js';
+import { dropOrdersSql, ingestExtract, orderedNewOrdersRelation, REJECTS_RELATION, type IngestCounts } from './ingest/ingest.js';
 import { localize } from './ingest/localize.js';
 import { formatOf } from './ingest/stage-sql.js';
 import { customerScoresSql, segmentMigrationSql, segmentSummarySql } from './rfm/rfm-sql.js';
@@ -325,7 +325,8 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
     const [seen] = await engine.query<{ orders: number; rows: number }>(`SELECT CAST(count(*) AS DOUBLE) AS orders,
       CAST(coalesce(sum(row_count), 0) AS DOUBLE) AS rows FROM new_orders WHERE transaction_id IN (SELECT transaction_id FROM ${SEEN_ORDERS})`);
     if (seen!.orders > 0) {
-      await run.write(transactions, `SELECT * FROM (${NEW_ORDERS_RELATION}) WHERE transaction_id NOT IN (SELECT transaction_id FROM ${SEEN_ORDERS})`);
+      await engine.run(dropOrdersSql(deps.config.input, `SELECT transaction_id FROM ${SEEN_ORDERS}`));
+      await run.write(transactions, await orderedNewOrdersRelation(engine, deps.config.input), true);
       counts = { ...counts, rowsAccepted: counts.rowsAccepted - seen!.rows, rowsDuplicate: counts.rowsDuplicate + seen!.rows, ordersAdded: counts.ordersAdded - seen!.orders };
       await stage();
     }
