@@ -38,7 +38,7 @@ import { configHash, type Config } from './config.js';
 import { isCalendarDate, shiftDate } from './dates.js';
 import { LocalHistory, RemoteHistory, type HistoryEngine, type RemoteEngine } from './engine/history.js';
 import type { SqlEngine } from './engine/sql-engine.js';
-import { ingestExtract, NEW_ORDERS_RELATION, REJECTS_RELATION, type IngestCounts } from './ingest/ingest.js';
+import { dropOrdersSql, ingestExtract, orderedNewOrdersRelation, REJECTS_RELATION, type IngestCounts } from './ingest/ingest.js';
 import { localize } from './ingest/localize.js';
 import { formatOf } from './ingest/stage-sql.js';
 import { customerScoresSql, segmentMigrationSql, segmentSummarySql } from './rfm/rfm-sql.js';
@@ -218,8 +218,11 @@ interface Run extends RunStart {
   scratch: string;
   /** The local file of a table this run writes. */
   output: (table: Table) => string;
-  /** Writes a relation as the run's file of `table` (catalog shape, required columns checked). */
-  write: (table: Table, relation: string) => Promise<void>;
+  /**
+   * Writes a relation as the run's file of `table` (catalog shape, required columns checked),
+   * sorted by the table's `orderBy` unless `inOrder` (the relation's row order is already fixed).
+   */
+  write: (table: Table, relation: string, inOrder?: boolean) => Promise<void>;
   progress: (stage: string, rows?: number) => void;
   /** Earlier runs' partitions of a table, by date (listed once per table). */
   earlier: (table: Table) => Promise<Map<string, ObjectInfo>>;
@@ -251,8 +254,8 @@ async function openRun(start: RunStart, deps: RunDeps): Promise<Run> {
     engine,
     scratch,
     output,
-    write: async (table, relation) => {
-      await engine.run(copyToParquet(selectAs(table, relation), output(table)));
+    write: async (table, relation, inOrder) => {
+      await engine.run(copyToParquet(selectAs(table, relation, inOrder), output(table)));
       await checkRequiredColumns(engine, table, output(table));
     },
     progress: (stage, rows) =>
@@ -303,7 +306,7 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
   const historyFiles = historyEngine === 'local' ? await Promise.all([...earlier.keys()].map((day) => run.fetch(transactions, day))) : [];
   run.progress('ingest');
   let counts = await ingestExtract(engine, files, deps.config.input, date, historyFiles);
-  await run.write(transactions, NEW_ORDERS_RELATION);
+  await run.write(transactions, await orderedNewOrdersRelation(engine, deps.config.input), true);
   await run.write(rejects, REJECTS_RELATION);
   // The remote engine and a later phase find the new orders in the run's staging folder.
   const stage = async () => {
@@ -318,7 +321,8 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
     const [seen] = await engine.query<{ orders: number; rows: number }>(`SELECT CAST(count(*) AS DOUBLE) AS orders,
       CAST(coalesce(sum(row_count), 0) AS DOUBLE) AS rows FROM new_orders WHERE transaction_id IN (SELECT transaction_id FROM ${SEEN_ORDERS})`);
     if (seen!.orders > 0) {
-      await run.write(transactions, `SELECT * FROM (${NEW_ORDERS_RELATION}) WHERE transaction_id NOT IN (SELECT transaction_id FROM ${SEEN_ORDERS})`);
+      await engine.run(dropOrdersSql(deps.config.input, `SELECT transaction_id FROM ${SEEN_ORDERS}`));
+      await run.write(transactions, await orderedNewOrdersRelation(engine, deps.config.input), true);
       counts = { ...counts, rowsAccepted: counts.rowsAccepted - seen!.rows, rowsDuplicate: counts.rowsDuplicate + seen!.rows, ordersAdded: counts.ordersAdded - seen!.orders };
       await stage();
     }

@@ -82,26 +82,54 @@ export async function ingestExtract(
   for (const [index, { key, local }] of files.entries()) {
     if (local?.readable && local.problem) await engine.run(fileReject(index, key, local.problem.reason, local.problem.raw));
   }
+  // Counted before the new orders are chosen: that drops the repeated rows from `typed`.
+  const [read] = await engine.query<{ rows_read: number; rows_rejected: number }>(`SELECT
+      CAST(count(*) AS DOUBLE) AS rows_read, CAST(count(reason) AS DOUBLE) AS rows_rejected FROM typed`);
   for (const sql of newOrdersSql(input, historyFiles)) await engine.run(sql);
-  const [counts] = await engine.query<Record<string, number>>(`SELECT
-      CAST((SELECT count(*) FROM typed) AS DOUBLE) AS rows_read,
-      CAST((SELECT count(*) FROM typed WHERE reason IS NOT NULL) AS DOUBLE) AS rows_rejected,
-      CAST((SELECT count(*) FROM typed WHERE reason IS NULL) AS DOUBLE) AS rows_valid,
-      CAST((SELECT coalesce(sum(row_count), 0) FROM new_orders) AS DOUBLE) AS rows_accepted,
-      CAST((SELECT count(*) FROM new_orders) AS DOUBLE) AS orders_added`);
-  const c = counts!;
+  const [added] = await engine.query<{ rows_accepted: number; orders_added: number }>(`SELECT
+      CAST(coalesce(sum(row_count), 0) AS DOUBLE) AS rows_accepted, CAST(count(*) AS DOUBLE) AS orders_added FROM new_orders`);
+  const { rows_read: rowsRead, rows_rejected: rowsRejected } = read!;
+  const { rows_accepted: rowsAccepted, orders_added: ordersAdded } = added!;
   return {
     filesRead: files.length,
-    rowsRead: c['rows_read']!,
-    rowsRejected: c['rows_rejected']!,
-    rowsAccepted: c['rows_accepted']!,
-    rowsDuplicate: c['rows_valid']! - c['rows_accepted']!,
-    ordersAdded: c['orders_added']!,
+    rowsRead,
+    rowsRejected,
+    rowsAccepted,
+    rowsDuplicate: rowsRead - rowsRejected - rowsAccepted,
+    ordersAdded,
   };
 }
 
 /** The new orders, shaped as the `transactions` table (before the catalog cast). */
 export const NEW_ORDERS_RELATION = `SELECT *, CAST(ordered_at AS DATE) AS order_date FROM new_orders`;
+
+/**
+ * {@link NEW_ORDERS_RELATION} in a fixed order that both ingest paths share, without sorting the
+ * extract (~2 s on 10M rows): file by file, each file's rows as read. Neither path appends a row of
+ * a file after its others, so each file's rows are in `typed` in line order, and a scan of one
+ * table keeps its row order (DuckDB's order preservation). Files usually follow each other in
+ * file order too; when they do not (header groups, files on the line path), a UNION ALL of one
+ * scan per file puts them in order. Line grain: `new_orders` is already sorted by order id.
+ */
+export async function orderedNewOrdersRelation(engine: SqlEngine, input: InputConfig): Promise<string> {
+  if (input.grain === 'line') return NEW_ORDERS_RELATION;
+  const files = await engine.query<{ file_index: number; after_previous: boolean | null }>(`SELECT file_index,
+      first_key > lag(last_key) OVER (ORDER BY file_index) AS after_previous
+    FROM (SELECT file_index, min(row_key) AS first_key, max(row_key) AS last_key FROM new_orders GROUP BY file_index)
+    ORDER BY file_index`);
+  if (files.every((f) => f.after_previous !== false)) return NEW_ORDERS_RELATION;
+  return files.map((f) => `${NEW_ORDERS_RELATION} WHERE file_index = ${f.file_index}`).join('\nUNION ALL\n');
+}
+
+/**
+ * Removes from the new orders those whose id is in `seen` (ids found on earlier days elsewhere),
+ * from the table under `new_orders`, so that {@link orderedNewOrdersRelation} keeps its order.
+ */
+export function dropOrdersSql(input: InputConfig, seen: string): string {
+  const ids = `transaction_id IN (SELECT transaction_id FROM (${seen}))`;
+  if (input.grain === 'line') return `DELETE FROM new_orders WHERE ${ids}`;
+  return input.transaction_id_from ? `DELETE FROM candidates WHERE ${ids}` : `DELETE FROM typed WHERE reason IS NULL AND ${ids}`;
+}
 
 /** Rejected rows, shaped as the `rejects` table. */
 export const REJECTS_RELATION = `SELECT source_file, source_line, reason, raw FROM typed WHERE reason IS NOT NULL`;
@@ -258,10 +286,14 @@ async function repairFast(
   // accepts are rows too; matched lines that pass were already typed above.
   await engine.run(`INSERT INTO typed SELECT * FROM (${validateSql(stageCsvSql(file, input, file.names), input, runDate)})
     WHERE reason IS NOT NULL OR source_line IN (${failed})`);
-  const [recheck] = await engine.query<{ found: number }>(`SELECT CAST(count(*) AS DOUBLE) AS found FROM typed
-    WHERE file_index = ${index} AND reason IS NOT NULL AND source_line NOT IN (${failed})`);
+  const [recheck] = await engine.query<{ found: number; accepted: number }>(`SELECT
+      CAST(count(*) FILTER (WHERE reason IS NOT NULL AND source_line NOT IN (${failed})) AS DOUBLE) AS found,
+      CAST(count(*) FILTER (WHERE reason IS NULL) AS DOUBLE) AS accepted
+    FROM typed WHERE file_index = ${index} AND source_line IS NOT NULL`);
   await engine.run(`DELETE FROM lines WHERE file_index = ${index}`);
-  return recheck!.found === suspects;
+  // A failed line the line path accepts would be a row after the file's others: the file goes
+  // whole, so that its rows stay in line order (as on the line path).
+  return recheck!.found === suspects && recheck!.accepted === 0;
 }
 
 function firstLine(message: string): string {
@@ -298,24 +330,28 @@ function newOrdersSql(input: InputConfig, historyFiles: readonly string[]): stri
           arg_min(currency, ${ROW_ORDER}) AS currency, bool_or(is_return) AS is_return,
           arg_min(source_file, ${ROW_ORDER}) AS source_file, count(*) AS row_count
         FROM (${candidates}) GROUP BY transaction_id)
-      SELECT * FROM orders AS o WHERE NOT EXISTS (SELECT 1 FROM (${seen}) AS h WHERE h.transaction_id = o.transaction_id)`,
+      SELECT * FROM orders AS o WHERE NOT EXISTS (SELECT 1 FROM (${seen}) AS h WHERE h.transaction_id = o.transaction_id)
+      ORDER BY transaction_id`,
     ];
   }
   // Order grain: duplicates are rare, so only their row keys are collected (repeats after the kept
-  // row, and ids seen on earlier days); the new orders are then a view that filters them out,
-  // streamed once into the Parquet writer instead of copied into another table.
+  // row, and ids seen on earlier days) and those rows deleted; the new orders are then a view over
+  // one table, streamed once into the Parquet writer in the table's order (a join would lose it).
+  const rows = input.transaction_id_from ? 'candidates' : 'typed';
   return [
-    // Derived ids come from a window: computed once into a table. Delivered ids need no copy.
-    `CREATE TEMP ${input.transaction_id_from ? 'TABLE' : 'VIEW'} candidates AS ${candidates}`,
+    // Derived ids come from a window, which loses the row order: computed once into a table, in
+    // the order of `typed`. Delivered ids need no copy.
+    input.transaction_id_from
+      ? `CREATE TEMP TABLE candidates AS ${candidates} ORDER BY row_key`
+      : `CREATE TEMP VIEW candidates AS ${candidates}`,
     `CREATE TEMP TABLE dropped AS
       SELECT row_key FROM candidates
       WHERE transaction_id IN (SELECT transaction_id FROM candidates GROUP BY transaction_id HAVING count(*) > 1)
       QUALIFY row_number() OVER (PARTITION BY transaction_id ORDER BY ${ROW_ORDER}) > 1
       UNION
       SELECT row_key FROM candidates WHERE transaction_id IN (${seen})`,
-    `CREATE TEMP VIEW new_orders AS
-      SELECT * EXCLUDE (row_key, file_index, source_line), 1 AS row_count FROM candidates
-      WHERE row_key NOT IN (SELECT row_key FROM dropped)`,
+    `DELETE FROM ${rows} WHERE ${input.transaction_id_from ? 'row_key' : 'rowid'} IN (SELECT row_key FROM dropped)`,
+    `CREATE TEMP VIEW new_orders AS SELECT * EXCLUDE (source_line), 1 AS row_count FROM candidates`,
   ];
 }
 

@@ -85,11 +85,13 @@ export function readParquet(files: readonly string[]): string {
 
 /**
  * The catalog's columns, in order and cast to their declared types, from any relation: the one
- * place where a table's shape is imposed on what a query produced.
+ * place where a table's shape is imposed on what a query produced. Rows are sorted by the table's
+ * `orderBy` unless `inOrder`: the relation already yields them in a fixed order.
  */
-export function selectAs(table: Table, from: string): string {
+export function selectAs(table: Table, from: string, inOrder = false): string {
   const columns = table.columns.map((c) => `CAST(${ident(c.name)} AS ${sqlType(c.type)}) AS ${ident(c.name)}`);
-  return `SELECT ${columns.join(', ')} FROM (${from}) ORDER BY ${table.orderBy.map(ident).join(', ')}`;
+  const order = inOrder ? '' : ` ORDER BY ${table.orderBy.map(ident).join(', ')}`;
+  return `SELECT ${columns.join(', ')} FROM (${from})${order}`;
 }
 
 /** Writes a query to one ZSTD-compressed Parquet file. */
