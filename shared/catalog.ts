@@ -81,6 +81,8 @@ export const transactions = {
     col('is_return', 'boolean', 'True for a refund/return (flagged in the extract or negative amount).'),
     col('source_file', 'string', 'Extract file the order came from (relative to the source root).'),
   ],
+  // Relations of it are written in this order; the ingest writes each night's new orders in the
+  // extract's own order instead, as fixed as a sort and 1.4 s cheaper at 10M rows (ingest.ts).
   orderBy: ['transaction_id'],
   history: true,
 } as const satisfies Table;
