@@ -53,7 +53,8 @@ export function holdoutStatsSql(
         CAST(coalesce(sum(t.amount) FILTER (WHERE t.order_date >= ${preStart} AND t.order_date < ${start}), 0) AS DECIMAL(38,4)) AS pre
       FROM (${assignment}) AS a
       ${segmentJoin}
-      LEFT JOIN (${transactions}) AS t ON t.customer_id = a.customer_id AND t.order_date <= ${end}
+      -- Only the pre-period and the window count: a short window then joins a few days, not the history.
+      LEFT JOIN (${transactions}) AS t ON t.customer_id = a.customer_id AND t.order_date BETWEEN ${preStart} AND ${end}
       WHERE a.assigned_at <= ${end}
       GROUP BY 1, 2, 3, 4`;
   });
