@@ -309,10 +309,10 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
   await run.write(transactions, await orderedNewOrdersRelation(engine, deps.config.input), true);
   await run.write(rejects, REJECTS_RELATION);
   // The remote engine and a later phase find the new orders in the run's staging folder.
-  const stage = async () => {
+  const stagePreparedOutputs = async () => {
     for (const table of PREPARED_OUTPUTS) await deps.dest.put(`${workFolder(run.runId, table.name)}data.parquet`, run.output(table));
   };
-  if (fanOut || historyEngine === 'remote') await stage();
+  if (fanOut || historyEngine === 'remote') await stagePreparedOutputs();
   const history = await historyOf(run, historyEngine);
   if (historyEngine === 'remote') {
     // The history stayed remote, so the ingest could only dedupe within the extract: the remote
@@ -324,7 +324,7 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
       await engine.run(dropOrdersSql(deps.config.input, `SELECT transaction_id FROM ${SEEN_ORDERS}`));
       await run.write(transactions, await orderedNewOrdersRelation(engine, deps.config.input), true);
       counts = { ...counts, rowsAccepted: counts.rowsAccepted - seen!.rows, rowsDuplicate: counts.rowsDuplicate + seen!.rows, ordersAdded: counts.ordersAdded - seen!.orders };
-      await stage();
+      await stagePreparedOutputs();
     }
   }
   run.progress('ingested', counts.rowsRead);
@@ -351,7 +351,10 @@ async function finish(run: Run, state: RunState): Promise<RunResult> {
   const previous = previousDate && { date: previousDate, relation: `SELECT * FROM ${readParquet([await run.fetch(customerScores, previousDate)])}` };
   await run.write(segmentMigration, segmentMigrationSql('SELECT * FROM rfm_scores', previous || undefined));
 
-  if (state.shardKeys) await loadShardScores(engine, state.fitted, await fetchShardScores(run, state.shardKeys));
+  if (state.shardKeys) {
+    const scoreFiles = await Promise.all(state.shardKeys.map((key) => deps.dest.localPath(shardScoresKey(key), run.scratch)));
+    await loadShardScores(engine, state.fitted, scoreFiles);
+  }
   else await scoreInEngine(engine, state.fitted);
   run.progress('clv');
   await run.write(modelFit, valuesRelation(modelFit, state.fits));
@@ -549,10 +552,6 @@ export async function scoreShard(inputKey: string, deps: RunDeps): Promise<{ key
 
 async function readState(runId: string, dest: ObjectStore, scratch: string): Promise<RunState> {
   return JSON.parse(await readFile(await dest.localPath(stateKey(runId), scratch), 'utf8')) as RunState;
-}
-
-async function fetchShardScores(run: Run, shardKeys: readonly string[]): Promise<string[]> {
-  return Promise.all(shardKeys.map((key) => run.deps.dest.localPath(shardScoresKey(key), run.scratch)));
 }
 
 /** Last phase of a fanned-out night: the prepared run's state and files back, then {@link finish}. */
