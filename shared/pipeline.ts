@@ -149,9 +149,6 @@ function isExtractFile({ key }: ObjectInfo): boolean {
 }
 
 export async function runNightly(date: string, deps: RunDeps): Promise<RunResult> {
-  if (!isCalendarDate(date)) {
-    throw new RunError(`invalid run date "${date}": expected YYYY-MM-DD`);
-  }
   if (deps.config.clv.shards > 1) {
     // The fan-out's protocol, in this process: three phases that share nothing but the store.
     const prepared = await prepareFannedOut(date, deps);
@@ -180,6 +177,7 @@ interface RunStart {
 
 /** Where the date's extract is and, when it has no files, the `missing_extract` result instead. */
 async function startRun(date: string, deps: RunDeps): Promise<RunStart | RunResult> {
+  if (!isCalendarDate(date)) throw new RunError(`invalid run date "${date}": expected YYYY-MM-DD`);
   const runId = randomUUID();
   const startedAt = (deps.now ?? (() => new Date()))().toISOString();
   const extractPrefix = `${EXTRACT_PREFIX}/dt=${date}/`;
@@ -223,6 +221,7 @@ interface Run extends RunStart {
    * sorted by the table's `orderBy` unless `inOrder` (the relation's row order is already fixed).
    */
   write: (table: Table, relation: string, inOrder?: boolean) => Promise<void>;
+  now: () => Date;
   progress: (stage: string, rows?: number) => void;
   /** Earlier runs' partitions of a table, by date (listed once per table). */
   earlier: (table: Table) => Promise<Map<string, ObjectInfo>>;
@@ -258,6 +257,7 @@ async function openRun(start: RunStart, deps: RunDeps): Promise<Run> {
       await engine.run(copyToParquet(selectAs(table, relation, inOrder), output(table)));
       await checkRequiredColumns(engine, table, output(table));
     },
+    now,
     progress: (stage, rows) =>
       deps.onProgress?.({ stage, ...(rows === undefined ? {} : { rows }), elapsedMs: now().getTime() - Date.parse(start.startedAt) }),
     earlier,
@@ -348,14 +348,17 @@ async function finish(run: Run, state: RunState): Promise<RunResult> {
   run.progress('rfm', customersScored);
   await run.write(segmentSummary, segmentSummarySql('SELECT * FROM rfm_scores'));
   const previousDate = [...(await run.earlier(customerScores)).keys()].sort().pop();
-  const previous = previousDate && { date: previousDate, relation: `SELECT * FROM ${readParquet([await run.fetch(customerScores, previousDate)])}` };
-  await run.write(segmentMigration, segmentMigrationSql('SELECT * FROM rfm_scores', previous || undefined));
+  const previous = previousDate
+    ? { date: previousDate, relation: `SELECT * FROM ${readParquet([await run.fetch(customerScores, previousDate)])}` }
+    : undefined;
+  await run.write(segmentMigration, segmentMigrationSql('SELECT * FROM rfm_scores', previous));
 
   if (state.shardKeys) {
     const scoreFiles = await Promise.all(state.shardKeys.map((key) => deps.dest.localPath(shardScoresKey(key), run.scratch)));
     await loadShardScores(engine, state.fitted, scoreFiles);
+  } else {
+    await scoreInEngine(engine, state.fitted);
   }
-  else await scoreInEngine(engine, state.fitted);
   run.progress('clv');
   await run.write(modelFit, valuesRelation(modelFit, state.fits));
   await engine.run(`CREATE TEMP VIEW scored AS SELECT * FROM rfm_scores AS s LEFT JOIN ${CLV_SCORES_TABLE} AS c USING (customer_id)`);
@@ -430,8 +433,7 @@ async function finish(run: Run, state: RunState): Promise<RunResult> {
     const dates = [...(await run.earlier(table)).keys()].sort().slice(-(TREND_RUNS - 1));
     return Promise.all(dates.map(async (day) => ({ date: day, file: await run.fetch(table, day) })));
   };
-  const now = deps.now ?? (() => new Date());
-  const seconds = (now().getTime() - Date.parse(run.startedAt)) / 1000;
+  const seconds = (run.now().getTime() - Date.parse(run.startedAt)) / 1000;
   const reportData = await gatherReportData(
     engine,
     { output: (name) => join(run.scratch, `${name}.parquet`), scores: 'SELECT * FROM scored', kpiHistory: await recent(kpiDaily), forecastHistory: await recent(forecastAccuracy) },
@@ -454,7 +456,7 @@ async function finish(run: Run, state: RunState): Promise<RunResult> {
     config_hash: configHash(deps.config),
     input_files: JSON.stringify(run.extract.map(({ key, bytes, etag }) => ({ file: key, bytes, etag }))),
     started_at: run.startedAt,
-    finished_at: now().toISOString(),
+    finished_at: run.now().toISOString(),
   };
   await run.write(runManifest, valuesRelation(runManifest, [manifest]));
 
@@ -502,7 +504,6 @@ export type PreparedRun =
  * state, the ingested tables and one customer-summary file per shard (under `shardPrefix`).
  */
 export async function prepareFannedOut(date: string, deps: RunDeps): Promise<PreparedRun> {
-  if (!isCalendarDate(date)) throw new RunError(`invalid run date "${date}": expected YYYY-MM-DD`);
   const started = await startRun(date, deps);
   if ('status' in started) return { status: 'missing_extract', runId: started.runId, date, result: started };
   const run = await openRun(started, deps);
