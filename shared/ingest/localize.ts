@@ -82,6 +82,35 @@ export class NormalizeNewlines extends Transform {
 }
 
 /** Whether a plain file holds anything {@link NormalizeNewlines} would change (most extracts do not). */
+/**
+ * Gunzip that ends its output where the input breaks off instead of failing the pipeline: a
+ * pipeline's error destroys every stage, discarding decoded lines still on their way to the file
+ * (how many depended on timing). The error is kept in `failure` for the caller to name.
+ */
+class TolerantGunzip extends Transform {
+  failure?: Error;
+  private readonly inner = createGunzip();
+
+  constructor() {
+    super();
+    // zlib hands over what it decoded before it reports an error on the same input.
+    this.inner.on('data', (chunk: Buffer) => this.push(chunk));
+    this.inner.on('error', (error: Error) => (this.failure ??= error));
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    if (this.failure) return callback();
+    this.inner.write(chunk, () => callback());
+  }
+
+  override _flush(callback: TransformCallback): void {
+    if (this.failure) return callback();
+    const done = () => callback();
+    this.inner.once('end', done).once('error', done);
+    this.inner.end();
+  }
+}
+
 async function needsNormalizing(path: string): Promise<boolean> {
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
     if (chunk.indexOf(CR) >= 0 || chunk.indexOf(NUL) >= 0 || chunk.indexOf(BOM) >= 0) return true;
@@ -95,23 +124,14 @@ export async function localize(store: ObjectStore, key: string, scratchDir: stri
   // Reading is cheaper than copying: a clean plain file is used where it lies.
   if (!gzipped && (!text || !(await needsNormalizing(path)))) return nonEmpty(path);
   const target = join(scratchDir, `extract-${index}`);
-  const stages = [
-    createReadStream(path),
-    // zlib pushes what it decodes as it goes, so a truncated stream still leaves its complete
-    // lines in the target before the "unexpected end of file" error.
-    ...(gzipped ? [createGunzip()] : []),
-    ...(text ? [new NormalizeNewlines()] : []),
-    createWriteStream(target),
-  ];
-  try {
-    await pipeline(stages);
-  } catch (error) {
-    const message = (error as Error).message;
-    const { size } = await stat(target).catch(() => ({ size: 0 }));
-    if (size === 0) return { path: target, readable: false, problem: { reason: `unreadable gzip: ${message}`, raw: null } };
-    return { path: target, readable: true, problem: await dropIncompleteLastLine(target, `gzip truncated: ${message}`) };
-  }
-  return nonEmpty(target);
+  // A truncated stream still leaves its complete lines in the target.
+  const gunzip = gzipped ? new TolerantGunzip() : undefined;
+  await pipeline([createReadStream(path), ...(gunzip ? [gunzip] : []), ...(text ? [new NormalizeNewlines()] : []), createWriteStream(target)]);
+  if (!gunzip?.failure) return nonEmpty(target);
+  const { message } = gunzip.failure;
+  const { size } = await stat(target);
+  if (size === 0) return { path: target, readable: false, problem: { reason: `unreadable gzip: ${message}`, raw: null } };
+  return { path: target, readable: true, problem: await dropIncompleteLastLine(target, `gzip truncated: ${message}`) };
 }
 
 async function nonEmpty(path: string): Promise<LocalFile> {
