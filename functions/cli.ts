@@ -2,10 +2,13 @@
  * The local command line: `crm-metrics generate | run | query`. Parses arguments, builds the local
  * dependencies and calls the same `runNightly` as the Lambda handler.
  */
+import { rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { AthenaQueryClient } from '../shared/athena/client.js';
 import { AthenaRemote } from '../shared/athena/remote.js';
-import { loadConfig } from '../shared/config.js';
+import { loadConfig, parseConfig } from '../shared/config.js';
+import { BUSINESS_DEFAULTS, businessConfig, generateBusiness } from '../shared/demo/business.js';
 import { generateExtracts } from '../shared/demo/generate.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import type { SqlRow } from '../shared/engine/sql-engine.js';
@@ -25,12 +28,21 @@ const HELP = {
 Usage: crm-metrics <command> [options]
 
 Commands:
+  demo       generate a retailer's two years of history and a month of nights, run them, print the report
   generate   write synthetic extracts (BG/NBD purchase timing, Gamma-Gamma spend)
   run        run the nightly pipeline for a date or a range of dates
   query      run SQL over the output tables with the embedded engine (or Athena)
   slack      answer a /crm Slack command from the local tables, as Block Kit JSON or text
 
 Run "crm-metrics <command> --help" for a command's options.`,
+  demo: `Usage: crm-metrics demo [--dir DIR] [--customers N] [--quiet]
+
+Writes a fashion retailer's extracts (an initial load of two years, then a daily extract each night to ${BUSINESS_DEFAULTS.to})
+to DIR/source, the run config to DIR/config.json and the CRM programme's true effect to
+DIR/truth.json; runs every night into DIR/out and prints the last report's path.
+  --dir DIR            demo directory (default .demo; DIR/source and DIR/out are replaced)
+  --customers N        customers to simulate (default ${BUSINESS_DEFAULTS.customers})
+  --quiet              no line per night`,
   generate: `Usage: crm-metrics generate --dir DIR [--from YYYY-MM-DD --to YYYY-MM-DD] [options]
 
 Writes DIR/transactions/dt=YYYY-MM-DD/part-00000.csv, one extract per day.
@@ -170,6 +182,44 @@ async function generate(argv: string[]): Promise<number> {
   return 0;
 }
 
+async function demo(argv: string[]): Promise<number> {
+  const { values } = args(argv, { dir: { type: 'string' }, customers: { type: 'string' }, quiet: { type: 'boolean' } });
+  if (values.help) return help('demo');
+  const started = Date.now();
+  const dir = values.dir ?? '.demo';
+  const [source, dest] = [join(dir, 'source'), join(dir, 'out')];
+  const business = await generateBusiness({ dir: source, ...(values.customers ? { customers: Number(values.customers) } : {}) });
+  const config = businessConfig();
+  await writeFile(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
+  await writeFile(join(dir, 'truth.json'), `${JSON.stringify(business.truth, null, 2)}\n`);
+  console.log(
+    `A fashion retailer: ${business.customers} customers, ${business.orders} orders and ${business.returns} returns since ${BUSINESS_DEFAULTS.historyFrom}; ` +
+      `an initial load on ${business.extractDates[0]}, then ${business.extractDates.length - 1} daily extracts (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+  );
+  await rm(dest, { recursive: true, force: true });
+  const deps = { source: new LocalObjectStore(source), dest: new LocalObjectStore(dest), config: parseConfig(config), openEngine: DuckDbEngine.open };
+  let last: RunResult | undefined;
+  for (const date of business.extractDates) {
+    last = await runNightly(date, deps);
+    if (!values.quiet) console.log(summary(last));
+  }
+  const [result] = await queryLocal(dest, `SELECT incremental_revenue, ci_low, ci_high, verdict FROM holdout_results_latest WHERE "window" = 'since_start' AND segment = 'ALL'`);
+  const truth = Object.entries(business.truth.incrementalByDay).reduce((sum, [day, amount]) => (day >= business.truth.programmeStart ? sum + amount : sum), 0);
+  const eur = (v: unknown) => `EUR ${Math.round(Number(v)).toLocaleString('en-US')}`;
+  const q = (text: string) => `  npx crm-metrics ${text}`;
+  console.log(`
+${business.extractDates.length} nights in ${((Date.now() - started) / 1000).toFixed(0)} s. The last night's report: ${last && 'report' in last ? last.report : '(none)'}
+
+The CRM programme (since ${business.truth.programmeStart}, +${business.truth.crmEffect * 100} % purchase rate for treated customers) truly added ${eur(truth)};
+the 95/5 holdout measured ${eur(result?.['incremental_revenue'])} (95 % CI ${eur(result?.['ci_low'])} to ${eur(result?.['ci_high'])}): ${String(result?.['verdict'])}.
+
+Three questions to try:
+${q(`slack "holdout" --dest ${dest} --text`)}
+${q(`slack "segments" --dest ${dest} --text`)}
+${q(`query --dest ${dest} "select segment, customers, round(share_of_monetary * 100, 1) as pct_of_value from segment_summary_latest order by customers desc"`)}`);
+  return 0;
+}
+
 async function query(argv: string[]): Promise<number> {
   const { values, positionals } = args(argv, {
     dest: { type: 'string' },
@@ -255,7 +305,7 @@ function help(command: keyof typeof HELP): number {
   return 0;
 }
 
-const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { run, generate, query, slack };
+const COMMANDS: Record<string, (argv: string[]) => Promise<number>> = { demo, run, generate, query, slack };
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
