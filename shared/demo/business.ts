@@ -53,13 +53,13 @@ export interface BusinessOptions {
 }
 
 export const BUSINESS_DEFAULTS = {
-  customers: 60_000,
+  customers: 80_000,
   seed: 2024,
   historyFrom: '2022-11-01',
   initialLoad: '2024-10-31',
   to: '2024-11-30',
   programmeStart: '2024-01-01',
-  crmEffect: 0.12,
+  crmEffect: 0.1,
 } as const satisfies Required<Omit<BusinessOptions, 'dir'>>;
 
 /** The run configuration the demo is analysed with: the holdout experiment starts with the programme. */
