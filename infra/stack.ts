@@ -6,7 +6,7 @@
  */
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CfnOutput, Duration, RemovalPolicy, Size, Stack, TimeZone, Validations, type StackProps } from 'aws-cdk-lib';
+import { Arn, ArnFormat, CfnOutput, Duration, RemovalPolicy, Size, Stack, TimeZone, Validations, type StackProps } from 'aws-cdk-lib';
 import * as athena from 'aws-cdk-lib/aws-athena';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
@@ -25,6 +25,7 @@ import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
+import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
 import type { Construct } from 'constructs';
 import { glueCatalogInputs } from '../shared/athena/tables.js';
 import { CATALOG } from '../shared/catalog.js';
@@ -692,23 +693,28 @@ interface HistoryQueryAccess {
 }
 
 /**
- * cdk-nag names each wildcard finding by the resource as written in the template; acknowledging
- * exactly those (and no others) keeps any wildcard added later a finding.
+ * Acknowledges cdk-nag's wildcard finding (AwsSolutions-IAM5) on each of these resources, and on no
+ * other, so a wildcard added later stays a finding. cdk-nag names the finding by the resource as the
+ * stack resolves it, flattened by its own `flattenCfnReference`: an ARN built by `formatArn` holds
+ * `<AWS::Region>`/`<AWS::AccountId>` while the environment is unresolved but the literal region and
+ * account under the CDK CLI (and on every deploy). Resolving the same ARN here names the finding as
+ * cdk-nag will, whichever the environment. (`flattenCfnReference` is cdk-nag's own module, not
+ * re-exported by its index: should an upgrade move it, this import fails rather than drift.)
  */
-function acknowledgeObjectWildcards(scope: Construct, reason: string, objects: [s3.Bucket, string][]): void {
-  for (const [bucket, pattern] of objects) {
-    const logicalId = Stack.of(bucket).getLogicalId(bucket.node.defaultChild as s3.CfnBucket);
-    Validations.of(scope).acknowledge({ id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>/${pattern}]`, reason });
+function acknowledgeWildcards(scope: Construct, resources: string[], reason: string): void {
+  for (const resource of resources) {
+    Validations.of(scope).acknowledge({ id: `AwsSolutions-IAM5[Resource::${flattenCfnReference(Stack.of(scope).resolve(resource))}]`, reason });
   }
+}
+
+/** Objects under a prefix of a bucket (`arnForObjects`, as the grants write them). */
+function acknowledgeObjectWildcards(scope: Construct, reason: string, objects: [s3.Bucket, string][]): void {
+  acknowledgeWildcards(scope, objects.map(([bucket, pattern]) => bucket.arnForObjects(pattern)), reason);
 }
 
 /** `grantInvoke` also allows the function's versions (`<arn>:*`): still that one function only. */
 function acknowledgeInvokeVersions(scope: Construct, target: lambda.Function, who: string): void {
-  const logicalId = Stack.of(target).getLogicalId(target.node.defaultChild as lambda.CfnFunction);
-  Validations.of(scope).acknowledge({
-    id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>:*]`,
-    reason: `${who} may invoke one function (any of its versions) and nothing else.`,
-  });
+  acknowledgeWildcards(scope, [`${target.functionArn}:*`], `${who} may invoke one function (any of its versions) and nothing else.`);
 }
 
 /**
@@ -740,15 +746,15 @@ class ShardListingReader extends sfn.S3ObjectsItemReader {
 /**
  * The Distributed Map's child executions: CDK lets the state machine describe and stop executions
  * of itself (`<state machine>:*`) and redrive its map runs (`<state machine>/<label>:*`), whose
- * names are made at run time. Acknowledged as cdk-nag writes them (the name split from the ARN).
+ * names are made at run time. The ARNs are built as CDK builds them (the name split from the ARN).
  */
 function acknowledgeChildExecutions(stateMachine: sfn.StateMachine, label: string): void {
-  const logicalId = Stack.of(stateMachine).getLogicalId(stateMachine.node.defaultChild as sfn.CfnStateMachine);
-  const executions = `arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${logicalId}"}]}]}`;
-  for (const pattern of [`${executions}:*`, `${executions}/${label}:*`]) {
-    Validations.of(stateMachine).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${pattern}]`,
-      reason: "The Distributed Map's child executions and map runs: this state machine's own executions only.",
-    });
-  }
+  const name = Arn.split(stateMachine.stateMachineArn, ArnFormat.COLON_RESOURCE_NAME).resourceName;
+  const execution = (resourceName: string) =>
+    Stack.of(stateMachine).formatArn({ service: 'states', resource: 'execution', resourceName, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+  acknowledgeWildcards(
+    stateMachine,
+    [`${execution(name!)}:*`, execution(`${name}/${label}:*`)],
+    "The Distributed Map's child executions and map runs: this state machine's own executions only.",
+  );
 }
