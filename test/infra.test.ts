@@ -8,8 +8,10 @@ import { execFile } from 'node:child_process';
 import { cp, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { App, Stack, Validations } from 'aws-cdk-lib';
+import { App, ArnFormat, Stack, Validations } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { TrinoSQL } from 'dt-sql-parser';
@@ -623,6 +625,28 @@ describe('CDK stack with orchestration "step-functions" (the fanned-out night)',
     // Only log delivery and X-Ray (no resource-level permissions exist for them) are on every resource.
     const everywhere = statements.filter((s) => s.resources.includes('*')).flatMap((s) => s.actions);
     expect(everywhere.every((a) => /^(logs|xray):/.test(a)), everywhere.join()).toBe(true);
+  });
+
+  it('acknowledges only the wildcards it names: another execution, or the same grant in another role, stays a finding', async () => {
+    const dir = await tempDir('cdk-nag-exact');
+    const configFile = join(dir, 'deploy.json');
+    await writeFile(configFile, JSON.stringify({ orchestration: 'step-functions' }));
+    // No bundling: only cdk-nag's findings matter here.
+    const { app, stack } = buildApp(new App({ outdir: dir, context: { config: configFile, 'aws:cdk:bundling-stacks': [] } }));
+    const machine = stack.fanOutStateMachine!;
+    const otherExecutions = stack.formatArn({ service: 'states', resource: 'execution', resourceName: 'Other:*', arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+    machine.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [otherExecutions] }));
+    // The state machine may invoke any version of prepare; the nightly function may not.
+    const prepare = stack.node.findChild('FanOutPrepare') as lambda.Function;
+    stack.nightly.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [`${prepare.functionArn}:*`] }));
+    let report = '';
+    try {
+      app.synth();
+    } catch (error) {
+      report = String(error);
+    }
+    expect(report).toContain('AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:execution:Other:*]');
+    expect(report).toContain(`AwsSolutions-IAM5[Resource::<${ids.prepare}.Arn>:*]`);
   });
 
   it('alarms when an execution fails, times out or is aborted', () => {
