@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { customerScores, rejects, transactions } from '../shared/catalog.js';
 import { ConfigError, parseConfig } from '../shared/config.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
-import { NormalizeNewlines } from '../shared/ingest/localize.js';
+import { NormalizeLines } from '../shared/ingest/localize.js';
 import { CSV_HEADER, money, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const DATE = '2024-02-10';
@@ -151,7 +151,7 @@ describe('configuration', () => {
 describe('line endings', () => {
   it('turns CRLF into LF across chunk boundaries and keeps lone CR and NUL visible', async () => {
     const chunks = [Buffer.from('a,1\r'), Buffer.from('\nb,2\rc\r'), Buffer.from('d\0\r\n')];
-    const out = await buffer(Readable.from(chunks).pipe(new NormalizeNewlines()));
+    const out = await buffer(Readable.from(chunks).pipe(new NormalizeLines()));
     expect(out.toString()).toBe('a,1\nb,2\u240dc\u240dd\u2400\n');
   });
 });

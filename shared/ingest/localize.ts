@@ -8,8 +8,9 @@ import { open, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
-import type { ObjectStore } from '../store/object-store.js';
+import { Gunzip } from 'fflate';
+import { OutsideRootError, type ObjectStore } from '../store/object-store.js';
+import { MAX_LINE_BYTES } from './stage-sql.js';
 
 export interface LocalFile {
   path: string;
@@ -25,6 +26,17 @@ const CR = 0x0d;
 const LF = 0x0a;
 const NUL = 0x00;
 const BOM = Buffer.from('\ufeff');
+const NEWLINE = Buffer.from('\n');
+/** Longer lines are cut to one byte past the limit, which the engine then rejects. */
+const LINE_KEPT = MAX_LINE_BYTES + 1;
+/** Compressed bytes given to the gzip decoder at a time. */
+const GUNZIP_STEP = 4096;
+/**
+ * A gzip file may decompress to this many times its size (CSV extracts compress 5 to 20 times),
+ * and to at least MIN_DECOMPRESSION_CAP bytes; past that it is taken for a bomb.
+ */
+export const MAX_DECOMPRESSION_RATIO = 200;
+export const MIN_DECOMPRESSION_CAP = 256 * 1024 * 1024;
 /** A lone carriage return becomes the visible symbol ␍ (U+240D): data, not a line break. */
 const CR_SYMBOL = Buffer.from('\u240d');
 /** NUL becomes ␀ (U+2400): the engine takes a NUL byte for its "no quote" marker and loses the line. */
@@ -36,9 +48,11 @@ const NUL_SYMBOL = Buffer.from('\u2400');
  * NUL bytes, so those bytes are replaced by visible symbols (the line is then kept or rejected).
  * Byte-order marks at the start of a line (concatenated extracts) are removed.
  */
-export class NormalizeNewlines extends Transform {
+export class NormalizeLines extends Transform {
   private pendingCr = false;
   private atLineStart = true;
+  /** Bytes of the current line passed on so far. */
+  private lineLength = 0;
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     const parts: Buffer[] = [];
@@ -73,7 +87,35 @@ export class NormalizeNewlines extends Transform {
       cr = chunk.indexOf(CR, start);
     }
     if (chunk.length > 0) this.atLineStart = chunk[chunk.length - 1] === LF;
-    done(null, parts.length === 0 ? chunk : Buffer.concat([...parts, chunk.subarray(start)]));
+    done(null, this.capLines(parts.length === 0 ? chunk : Buffer.concat([...parts, chunk.subarray(start)])));
+  }
+
+  /**
+   * Cuts every line to LINE_KEPT bytes: one byte over the limit, so the engine still rejects it as
+   * "line longer than …" and counts it as one row, whatever its length (past ~32 MB DuckDB loses
+   * such a line without a trace). Lines under the limit pass untouched, chunk by chunk.
+   */
+  private capLines(out: Buffer): Buffer {
+    const first = out.indexOf(LF);
+    const last = out.lastIndexOf(LF);
+    const fits = out.length <= LINE_KEPT && this.lineLength + (first < 0 ? out.length : first) <= LINE_KEPT;
+    if (fits) {
+      this.lineLength = first < 0 ? this.lineLength + out.length : out.length - last - 1;
+      return out;
+    }
+    const kept: Buffer[] = [];
+    for (let at = 0; at <= out.length; ) {
+      const newline = out.indexOf(LF, at);
+      const end = newline < 0 ? out.length : newline;
+      const room = Math.max(0, LINE_KEPT - this.lineLength);
+      kept.push(out.subarray(at, Math.min(end, at + room)));
+      this.lineLength += Math.min(end - at, room);
+      if (newline < 0) break;
+      kept.push(NEWLINE);
+      this.lineLength = 0;
+      at = newline + 1;
+    }
+    return Buffer.concat(kept);
   }
 
   override _flush(done: TransformCallback): void {
@@ -81,57 +123,85 @@ export class NormalizeNewlines extends Transform {
   }
 }
 
-/** Whether a plain file holds anything {@link NormalizeNewlines} would change (most extracts do not). */
 /**
- * Gunzip that ends its output where the input breaks off instead of failing the pipeline: a
- * pipeline's error destroys every stage, discarding decoded lines still on their way to the file
- * (how many depended on timing). The error is kept in `failure` for the caller to name.
+ * Gunzip that keeps everything it could decode before damage, and stops a decompression bomb.
+ * fflate rather than Node's zlib: zlib discards the output of the write in which it fails, so a
+ * valid member followed by garbage lost its last rows (or all of them). Compressed bytes are fed
+ * {@link GUNZIP_STEP} at a time, which bounds what damage in the middle of a member can cost.
  */
 class TolerantGunzip extends Transform {
-  failure?: Error;
-  private readonly inner = createGunzip();
+  failure?: string;
+  private decoded = 0;
+  private readonly decoder = new Gunzip((data) => {
+    this.decoded += data.length;
+    // fflate hands over a fresh array each time: wrapping it copies nothing.
+    this.push(Buffer.from(data.buffer, data.byteOffset, data.length));
+  });
 
-  constructor() {
+  constructor(private readonly maxDecoded: number) {
     super();
-    // zlib hands over what it decoded before it reports an error on the same input.
-    this.inner.on('data', (chunk: Buffer) => this.push(chunk));
-    this.inner.on('error', (error: Error) => (this.failure ??= error));
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    if (this.failure) return callback();
-    this.inner.write(chunk, () => callback());
+    for (let at = 0; at < chunk.length && !this.failure; at += GUNZIP_STEP) this.feed(chunk.subarray(at, at + GUNZIP_STEP), false);
+    callback();
   }
 
   override _flush(callback: TransformCallback): void {
-    if (this.failure) return callback();
-    const done = () => callback();
-    this.inner.once('end', done).once('error', done);
-    this.inner.end();
+    this.feed(new Uint8Array(0), true);
+    callback();
+  }
+
+  private feed(data: Uint8Array, final: boolean): void {
+    if (this.failure) return;
+    try {
+      this.decoder.push(data, final);
+    } catch (error) {
+      const { message } = error as Error;
+      this.failure = message === 'unexpected EOF' ? 'gzip truncated: the file ends mid-stream' : `gzip damaged: ${message}`;
+      return;
+    }
+    if (this.decoded > this.maxDecoded) {
+      this.failure = `decompressed past ${this.maxDecoded} bytes (${MAX_DECOMPRESSION_RATIO} times the file's size, at least ${MIN_DECOMPRESSION_CAP} bytes): a decompression bomb, read no further`;
+    }
   }
 }
 
+/**
+ * Whether a plain file holds anything {@link NormalizeLines} would change (most extracts do not):
+ * CR, NUL, BOM, or a line longer than the limit. Chunks are at most MAX_LINE_BYTES long, so only
+ * a line running across chunks can be too long: two searches a chunk tell.
+ */
 async function needsNormalizing(path: string): Promise<boolean> {
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 }) as AsyncIterable<Buffer>) {
+  let sinceNewline = 0;
+  for await (const chunk of createReadStream(path, { highWaterMark: MAX_LINE_BYTES }) as AsyncIterable<Buffer>) {
     if (chunk.indexOf(CR) >= 0 || chunk.indexOf(NUL) >= 0 || chunk.indexOf(BOM) >= 0) return true;
+    const first = chunk.indexOf(LF);
+    if (sinceNewline + (first < 0 ? chunk.length : first) > MAX_LINE_BYTES) return true;
+    sinceNewline = first < 0 ? sinceNewline + chunk.length : chunk.length - chunk.lastIndexOf(LF) - 1;
   }
   return false;
 }
 
 export async function localize(store: ObjectStore, key: string, scratchDir: string, index: number, text: boolean, etag?: string): Promise<LocalFile> {
-  const path = await store.localPath(key, scratchDir, etag);
+  let path: string;
+  try {
+    path = await store.localPath(key, scratchDir, etag);
+  } catch (error) {
+    if (error instanceof OutsideRootError) return { path: '', readable: false, problem: { reason: 'a symbolic link to a file outside the source: not read', raw: null } };
+    throw error;
+  }
   const gzipped = key.toLowerCase().endsWith('.gz');
-  // Reading is cheaper than copying: a clean plain file is used where it lies.
+  // Reading is cheaper than copying: a clean plain file is read where it lies (a link in scratch).
   if (!gzipped && (!text || !(await needsNormalizing(path)))) return nonEmpty(path);
   const target = join(scratchDir, `extract-${index}`);
-  // A truncated stream still leaves its complete lines in the target.
-  const gunzip = gzipped ? new TolerantGunzip() : undefined;
-  await pipeline([createReadStream(path), ...(gunzip ? [gunzip] : []), ...(text ? [new NormalizeNewlines()] : []), createWriteStream(target)]);
+  // A damaged stream still leaves its complete lines in the target.
+  const gunzip = gzipped ? new TolerantGunzip(Math.max(MIN_DECOMPRESSION_CAP, MAX_DECOMPRESSION_RATIO * (await stat(path)).size)) : undefined;
+  await pipeline([createReadStream(path), ...(gunzip ? [gunzip] : []), ...(text ? [new NormalizeLines()] : []), createWriteStream(target)]);
   if (!gunzip?.failure) return nonEmpty(target);
-  const { message } = gunzip.failure;
   const { size } = await stat(target);
-  if (size === 0) return { path: target, readable: false, problem: { reason: `unreadable gzip: ${message}`, raw: null } };
-  return { path: target, readable: true, problem: await dropIncompleteLastLine(target, `gzip truncated: ${message}`) };
+  if (size === 0) return { path: target, readable: false, problem: { reason: `unreadable gzip (${gunzip.failure})`, raw: null } };
+  return { path: target, readable: true, problem: await dropIncompleteLastLine(target, gunzip.failure) };
 }
 
 async function nonEmpty(path: string): Promise<LocalFile> {

@@ -1,7 +1,7 @@
-import { copyFile, mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, realpath, rename, rm, stat, symlink } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { assertFolderPrefix, type ObjectInfo, type ObjectStore } from './object-store.js';
+import { assertFolderPrefix, OutsideRootError, scratchPath, type ObjectInfo, type ObjectStore } from './object-store.js';
 
 /** An {@link ObjectStore} over a local directory (demo runs, tests, the local CLI). */
 export class LocalObjectStore implements ObjectStore {
@@ -40,8 +40,15 @@ export class LocalObjectStore implements ObjectStore {
     return objects.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   }
 
-  async localPath(key: string): Promise<string> {
-    return this.describe(key);
+  async localPath(key: string, scratchDir: string): Promise<string> {
+    const [file, root] = await Promise.all([realpath(this.describe(key)), realpath(this.root)]);
+    // A symbolic link may point anywhere on the machine; only files under the root are objects.
+    if (!`${file}${sep}`.startsWith(`${root}${sep}`)) throw new OutsideRootError(`${key} is a link to a file outside ${this.root}: not read`);
+    const link = scratchPath(scratchDir, key);
+    await mkdir(dirname(link), { recursive: true });
+    await rm(link, { force: true });
+    await symlink(file, link);
+    return link;
   }
 
   async put(key: string, localFile: string): Promise<void> {

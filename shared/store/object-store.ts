@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+import { join } from 'node:path';
 /**
  * The port through which the core reads extracts and publishes results. Keys are `/`-separated
  * paths relative to the store's root (e.g. `transactions/dt=2024-01-01/part-0.csv`).
@@ -9,9 +11,10 @@ export interface ObjectStore {
   /** Objects under a prefix, sorted by key, recursively. An absent prefix lists nothing. */
   list(prefix: string): Promise<ObjectInfo[]>;
   /**
-   * A local file holding the object's bytes, for the embedded engine. A local store returns the
-   * file itself; a remote store downloads into `scratchDir`. With `etag`, the download fails if the
-   * object is no longer that version (lineage records what was listed: it must be what was read).
+   * A local file holding the object's bytes, for the embedded engine, at {@link scratchPath}: a
+   * local store links the file there, a remote store downloads it. With `etag`, the download
+   * fails if the object is no longer that version (lineage records what was listed: it must be
+   * what was read).
    */
   localPath(key: string, scratchDir: string, etag?: string): Promise<string>;
   /**
@@ -33,6 +36,20 @@ export interface ObjectInfo {
   bytes: number;
   /** S3's ETag; locally a weak tag from size and modification time, as HTTP servers make them. */
   etag: string;
+}
+
+/**
+ * Where an object's local copy lives: a name made from a hash of the key, so that no key can leave
+ * `scratchDir` (`../` in an S3 key) and no engine reads the name as a glob (DuckDB expands `*`,
+ * `?` and `[…]` in the paths it is given, so `brack[1].csv` would read `brack1.csv`).
+ */
+export function scratchPath(scratchDir: string, key: string): string {
+  return join(scratchDir, 'objects', createHash('sha256').update(key).digest('hex').slice(0, 32));
+}
+
+/** A key that resolves (through a symbolic link) to a file outside the store's root: not an object to read. */
+export class OutsideRootError extends Error {
+  override name = 'OutsideRootError';
 }
 
 /** Deleting by prefix is for folders: an empty or partial prefix could take far more than meant. */

@@ -1,6 +1,6 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
 import {
@@ -13,7 +13,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { assertFolderPrefix, type ObjectInfo, type ObjectStore } from './object-store.js';
+import { assertFolderPrefix, scratchPath, type ObjectInfo, type ObjectStore } from './object-store.js';
 
 /**
  * Throttling (503 SlowDown) and 5xx answers are retried by the SDK itself; adaptive mode also
@@ -67,7 +67,7 @@ export class S3ObjectStore implements ObjectStore {
   }
 
   async localPath(key: string, scratchDir: string, etag?: string): Promise<string> {
-    const target = join(scratchDir, 's3', key);
+    const target = scratchPath(scratchDir, key);
     await mkdir(dirname(target), { recursive: true });
     const object = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), IfMatch: etag }));
     await pipeline(object.Body as Readable, createWriteStream(target));
