@@ -1,6 +1,6 @@
-/** `npm run docs`: rewrites the README's table reference from the catalog. */
+/** `npm run docs`: rewrites the README's generated sections (table and configuration references). */
 import { readFile, writeFile } from 'node:fs/promises';
-import { withTableReference } from '../shared/docs/table-reference.js';
+import { regenerateReadme } from '../shared/docs/readme.js';
 
 const path = new URL('../README.md', import.meta.url);
-await writeFile(path, withTableReference(await readFile(path, 'utf8')));
+await writeFile(path, regenerateReadme(await readFile(path, 'utf8')));

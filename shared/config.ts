@@ -2,6 +2,10 @@
  * Run configuration: how to read a source's extracts and how to score. Validated with zod so that a
  * bad file fails before any data is read, with an error naming the bad key.
  *
+ * Each key's meaning is its `.describe()` text: the README's run configuration reference (key, type,
+ * default, meaning) is generated from this schema by `npm run docs`, so a default is written once,
+ * in its `.default()`, and never repeated in a comment.
+ *
  * @example A CDNOW-shaped source (whitespace-separated, no transaction id, YYYYMMDD dates):
  * ```json
  * { "input": { "delimiter": "whitespace", "timestamp_format": "%Y%m%d",
@@ -30,10 +34,10 @@ export type Field = (typeof FIELDS)[number];
 const scoreRange = z.tuple([z.int().min(1).max(5), z.int().min(1).max(5)]);
 
 const SegmentRuleSchema = z.strictObject({
-  segment: z.string().min(1),
-  r: scoreRange.default([1, 5]),
-  f: scoreRange.default([1, 5]),
-  m: scoreRange.default([1, 5]),
+  segment: z.string().min(1).describe('Name of the segment.'),
+  r: scoreRange.default([1, 5]).describe('Recency scores the rule matches: [lowest, highest].'),
+  f: scoreRange.default([1, 5]).describe('Frequency scores the rule matches: [lowest, highest].'),
+  m: scoreRange.default([1, 5]).describe('Monetary scores the rule matches: [lowest, highest].'),
 });
 export type SegmentRule = z.infer<typeof SegmentRuleSchema>;
 
@@ -64,28 +68,49 @@ export const DEFAULT_SEGMENTS: SegmentRule[] = [
 
 const InputSchema = z
   .strictObject({
-    /** File format; by default taken from the file name (.csv, .jsonl/.ndjson, .parquet, each optionally .gz). */
-    format: z.enum(['csv', 'jsonl', 'parquet']).optional(),
-    /** CSV field separator: one character, or "whitespace" for runs of blanks (CDNOW). */
-    delimiter: z.union([z.literal('whitespace'), z.string().length(1)]).default(','),
-    /** Whether CSV files start with a header line. Without one, `names` names the columns. */
-    header: z.boolean().default(true),
-    names: z.array(z.string().min(1)).optional(),
-    /** Canonical field -> source column name. Unmapped fields default to their canonical names. */
-    columns: z.partialRecord(z.enum(FIELDS), z.string().min(1)).default({}),
-    /** strptime format of ordered_at (e.g. "%Y%m%d"); by default ISO 8601 date or date-time. */
-    timestamp_format: z.string().min(1).optional(),
-    /** "order": one row per order. "line": one row per order line, lines of an order share its id. */
-    grain: z.enum(['order', 'line']).default('order'),
-    /** Fields whose values identify an order when the source has no id (CDNOW). */
-    transaction_id_from: z.array(z.enum(FIELDS)).min(1).optional(),
-    /**
-     * "auto": clean CSV files go through DuckDB's parallel reader, files with any problem through
-     * the line-by-line path that names each bad line. "lines": always line by line.
-     */
-    parser: z.enum(['auto', 'lines']).default('auto'),
-    /** Order ids starting with this prefix are returns (Online Retail's "C" invoices). */
-    return_id_prefix: z.string().min(1).optional(),
+    format: z
+      .enum(['csv', 'jsonl', 'parquet'])
+      .optional()
+      .describe('File format; when absent, taken from the file name (.csv, .jsonl/.ndjson, .parquet, each optionally .gz).'),
+    delimiter: z
+      .union([z.literal('whitespace'), z.string().length(1)])
+      .default(',')
+      .describe('CSV field separator: one character, or `"whitespace"` for runs of blanks (CDNOW).'),
+    header: z
+      .boolean()
+      .default(true)
+      .describe('Whether CSV files start with a header line. Without one, `input.names` names the columns.'),
+    names: z
+      .array(z.string().min(1))
+      .optional()
+      .describe('Column names of CSV files without a header line, in file order; required when `input.header` is false.'),
+    columns: z
+      .partialRecord(z.enum(FIELDS), z.string().min(1))
+      .default({})
+      .describe('Canonical field → source column name. An unmapped field is read from the column of its canonical name.'),
+    timestamp_format: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('strptime format of `ordered_at` (e.g. `"%Y%m%d"`); when absent, ISO 8601 date or date-time.'),
+    grain: z
+      .enum(['order', 'line'])
+      .default('order')
+      .describe('`"order"`: one row per order. `"line"`: one row per order line; the lines of an order share its id and are summed into one order.'),
+    transaction_id_from: z
+      .array(z.enum(FIELDS))
+      .min(1)
+      .optional()
+      .describe('Fields whose values identify an order when the source has no id (CDNOW): the id is a hash of them plus the occurrence number.'),
+    parser: z
+      .enum(['auto', 'lines'])
+      .default('auto')
+      .describe('`"auto"`: clean CSV files go through DuckDB\'s parallel reader, files with any problem through the line-by-line path that names each bad line. `"lines"`: always line by line.'),
+    return_id_prefix: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Order ids starting with this prefix are returns (Online Retail\'s `"C"` invoices).'),
   })
   .refine((input) => !(input.header === false && !input.names), {
     message: 'input.names is required when input.header is false',
@@ -93,100 +118,148 @@ const InputSchema = z
   });
 
 const ClvSchema = z.strictObject({
-  /** Purchase-timing models in order of preference; the first whose fit converges scores customers. */
-  models: z.array(z.enum(['bgnbd', 'mbgnbd', 'pareto_nbd'])).min(1).default(['bgnbd', 'mbgnbd', 'pareto_nbd']),
-  /** Unit of t_x, T and the fitted rates: "day" (default) or "week" (the CDNOW literature's unit). */
-  time_unit: z.enum(['day', 'week']).default('day'),
-  /** L2 penalty on the models' log-parameters; 0 is plain maximum likelihood. */
-  penalizer: z.number().min(0).default(0),
-  /** CLV horizon in months of 30 days. */
-  horizon_months: z.int().min(1).max(120).default(12),
-  /** Discount rate per month for CLV (0.01 ≈ 12.7 % a year). */
-  monthly_discount_rate: z.number().min(0).max(1).default(0.01),
-  /** Share of revenue that is profit, applied to CLV (1 = CLV in revenue). */
-  margin: z.number().min(0).max(1).default(1),
-  /**
-   * Score customers in this many shards, each through files as a fanned-out worker would (1: in
-   * one batch inside the engine). The scores are the same either way, bit for bit.
-   */
-  shards: z.int().min(1).max(1000).default(1),
-  /** Calibration/holdout check of the purchase-timing model (model_validation). */
+  models: z
+    .array(z.enum(['bgnbd', 'mbgnbd', 'pareto_nbd']))
+    .min(1)
+    .default(['bgnbd', 'mbgnbd', 'pareto_nbd'])
+    .describe('Purchase-timing models in order of preference; the first whose fit converges scores customers.'),
+  time_unit: z
+    .enum(['day', 'week'])
+    .default('day')
+    .describe('Unit of t_x, T and the fitted rates (`"week"` is the CDNOW literature\'s unit).'),
+  penalizer: z.number().min(0).default(0).describe('L2 penalty on the models\' log-parameters; 0 is plain maximum likelihood.'),
+  horizon_months: z.int().min(1).max(120).default(12).describe('CLV horizon in months of 30 days.'),
+  monthly_discount_rate: z
+    .number()
+    .min(0)
+    .max(1)
+    .default(0.01)
+    .describe('Discount rate per month for CLV (0.01 ≈ 12.7 % a year).'),
+  margin: z.number().min(0).max(1).default(1).describe('Share of revenue that is profit, applied to CLV (1 = CLV in revenue).'),
+  shards: z
+    .int()
+    .min(1)
+    .max(1000)
+    .default(1)
+    .describe('Score customers in this many shards, each through files as a fanned-out worker would (1: in one batch inside the engine). The scores are the same either way, bit for bit.'),
   validation: z
     .strictObject({
-      holdout_days: z.int().min(7).max(730).default(90),
-      every_n_days: z.int().min(1).max(366).default(1),
-      max_relative_bias: z.number().positive().default(0.2),
+      holdout_days: z
+        .int()
+        .min(7)
+        .max(730)
+        .default(90)
+        .describe('Length of the holdout period: the model is refitted on the history up to run date − holdout_days and its predicted repeat purchases in the holdout compared with the actual ones.'),
+      every_n_days: z
+        .int()
+        .min(1)
+        .max(366)
+        .default(1)
+        .describe('Validate on run dates whose day number (days since 1970-01-01) is a multiple of this; 1 is every run.'),
+      max_relative_bias: z
+        .number()
+        .positive()
+        .default(0.2)
+        .describe('A relative bias of predicted against actual repeat purchases beyond this raises `drift`.'),
     })
-    .default({ holdout_days: 90, every_n_days: 1, max_relative_bias: 0.2 }),
+    .default({ holdout_days: 90, every_n_days: 1, max_relative_bias: 0.2 })
+    .describe('Calibration/holdout check of the purchase-timing model (`model_validation`).'),
 });
 
 const HoldoutSchema = z.strictObject({
-  /** Salt of the assignment hash; changing it reshuffles everyone and starts a new experiment. */
-  salt: z.string().default('crm-metrics-holdout'),
-  /** Share of customers in the control group (receives no CRM communication). */
-  control_share: z.number().gt(0).lt(1).default(0.05),
-  /** GrowthBook hash version; 2 is unbiased, 1 only for compatibility with old experiments. */
-  hash_version: z.union([z.literal(1), z.literal(2)]).default(2),
-  /**
-   * First day of the current experiment: set it to the day the salt is rotated, so that the
-   * "since_start" window covers the new groups only. Default: the start of the history.
-   */
-  started_at: z.iso.date().optional(),
-  /** Length of the rolling analysis window ("last_<N>_days"). */
-  window_days: z.int().min(1).max(366).default(30),
-  /** Smallest group (treatment or control) for which a segment's statistics are reported. */
-  min_group_size: z.int().min(2).default(30),
-  /** Quantile of pooled per-customer revenue at which the winsorized estimate caps. */
-  winsor_quantile: z.number().gt(0.5).lt(1).default(0.99),
+  salt: z
+    .string()
+    .default('crm-metrics-holdout')
+    .describe('Salt of the assignment hash; changing it reshuffles everyone and starts a new experiment.'),
+  control_share: z
+    .number()
+    .gt(0)
+    .lt(1)
+    .default(0.05)
+    .describe('Share of customers in the control group, which receives no CRM communication.'),
+  hash_version: z
+    .union([z.literal(1), z.literal(2)])
+    .default(2)
+    .describe('GrowthBook hash version; 2 is unbiased, 1 only for compatibility with old experiments.'),
+  started_at: z.iso
+    .date()
+    .optional()
+    .describe('First day of the current experiment: set it to the day the salt is rotated, so that the `"since_start"` window covers the new groups only. When absent, the start of the history.'),
+  window_days: z.int().min(1).max(366).default(30).describe('Length of the rolling analysis window (`"last_<N>_days"`).'),
+  min_group_size: z
+    .int()
+    .min(2)
+    .default(30)
+    .describe('Smallest group (treatment or control) for which a segment\'s statistics are reported.'),
+  winsor_quantile: z
+    .number()
+    .gt(0.5)
+    .lt(1)
+    .default(0.99)
+    .describe('Quantile of pooled per-customer revenue at which the winsorized estimate caps.'),
 });
 
 const DisplaySchema = z.strictObject({
-  /** BCP 47 locale of numbers and dates in Slack answers and reports. */
   locale: z
     .string()
     .refine((locale) => Intl.NumberFormat.supportedLocalesOf([locale]).length > 0, 'a BCP 47 locale, e.g. en-US or de-DE')
-    .default('en-US'),
-  /** ISO 4217 code of the currency the amounts are in. */
-  currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code, e.g. EUR').default('EUR'),
+    .default('en-US')
+    .describe('BCP 47 locale of numbers and dates in Slack answers and reports.'),
+  currency: z
+    .string()
+    .regex(/^[A-Z]{3}$/, 'an ISO 4217 code, e.g. EUR')
+    .default('EUR')
+    .describe('ISO 4217 code of the currency the amounts are in.'),
 });
 
 const KpiSchema = z.strictObject({
-  /** A customer is active while their last purchase is at most this many days old. */
-  activity_days: z.int().min(1).max(3660).default(90),
-  /** Length of the period flow KPIs (orders, revenue, new, reactivated, churned) cover, ending at the run date. */
-  period_days: z.int().min(1).max(366).default(30),
+  activity_days: z
+    .int()
+    .min(1)
+    .max(3660)
+    .default(90)
+    .describe('A customer is active while their last purchase is at most this many days old.'),
+  period_days: z
+    .int()
+    .min(1)
+    .max(366)
+    .default(30)
+    .describe('Length of the period flow KPIs (orders, revenue, new, reactivated, churned) cover, ending at the run date.'),
 });
 
 const EngineSchema = z.strictObject({
-  /**
-   * Where the queries over the whole history run: `local` (the embedded engine, on files fetched
-   * into the function), `athena` (next to the data; only per-customer and per-group rows come
-   * back), or `auto`: Athena once the history outgrows one function (when Athena is configured).
-   */
-  history: z.enum(['local', 'athena', 'auto']).default('auto'),
-  /**
-   * `auto` switches to Athena above this much curated history (Parquet). 1.5 GB ≈ 120M orders at
-   * the benchmark's 12 bytes per order ≈ 12M customers: where one 10 GB function keeps a third
-   * of its memory and half of its 15 minutes free (README, "The envelope of one Lambda").
-   */
-  auto_max_history_gb: z.number().positive().default(1.5),
+  history: z
+    .enum(['local', 'athena', 'auto'])
+    .default('auto')
+    .describe('Where the queries over the whole history run: `"local"` (the embedded engine, on files fetched into the function), `"athena"` (next to the data; only per-customer and per-group rows come back), or `"auto"`: Athena once the history outgrows one function (when Athena is configured).'),
+  // Why this default: 1.5 GB ≈ 120M orders at the benchmark's 12 bytes per order ≈ 12M customers,
+  // where one 10 GB function keeps a third of its memory and half of its 15 minutes free (README,
+  // "The envelope of one Lambda").
+  auto_max_history_gb: z
+    .number()
+    .positive()
+    .default(1.5)
+    .describe('`"auto"` switches to Athena above this much curated history (Parquet, GB).'),
 });
 
 export const ConfigSchema = z.strictObject({
-  engine: EngineSchema.default(() => EngineSchema.parse({})),
-  kpi: KpiSchema.default(() => KpiSchema.parse({})),
-  display: DisplaySchema.default(() => DisplaySchema.parse({})),
-  input: InputSchema.default(() => InputSchema.parse({})),
-  holdout: HoldoutSchema.default(() => HoldoutSchema.parse({})),
-  clv: ClvSchema.default(() => ClvSchema.parse({})),
+  engine: EngineSchema.default(() => EngineSchema.parse({})).describe('Where the history queries run.'),
+  kpi: KpiSchema.default(() => KpiSchema.parse({})).describe('The KPIs of `kpi_daily`.'),
+  display: DisplaySchema.default(() => DisplaySchema.parse({})).describe('How numbers and amounts are shown in Slack answers and reports.'),
+  input: InputSchema.default(() => InputSchema.parse({})).describe('How to read the extracts: format, columns, grain.'),
+  holdout: HoldoutSchema.default(() => HoldoutSchema.parse({})).describe('The holdout: who is in the control group, and how the difference is analysed (`holdout_results`).'),
+  clv: ClvSchema.default(() => ClvSchema.parse({})).describe('The customer-lifetime models and the value they give each customer.'),
   rfm: z
     .strictObject({
-      /** Ordered rules; the first match names the segment. Must cover every R/F/M combination. */
-      segments: z.array(SegmentRuleSchema).min(1).default(DEFAULT_SEGMENTS),
-      /** Minimum r_score + f_score + m_score for grades A-D; lower is E. */
+      segments: z
+        .array(SegmentRuleSchema)
+        .min(1)
+        .default(DEFAULT_SEGMENTS)
+        .describe('Ordered rules on score ranges; the first match names the segment. Must cover every one of the 125 R/F/M combinations. The default is the segment map under [RFM](#rfm).'),
       grade_min_score: z
         .strictObject({ A: z.int(), B: z.int(), C: z.int(), D: z.int() })
-        .default({ A: 13, B: 10, C: 7, D: 5 }),
+        .default({ A: 13, B: 10, C: 7, D: 5 })
+        .describe('Minimum `r_score + f_score + m_score` for grades A-D; lower is E.'),
     })
     .default(() => ({ segments: DEFAULT_SEGMENTS, grade_min_score: { A: 13, B: 10, C: 7, D: 5 } }))
     .superRefine((rfm, ctx) => {
@@ -198,7 +271,8 @@ export const ConfigSchema = z.strictObject({
           message: `no rule matches r=${gap[0]}, f=${gap[1]}, m=${gap[2]}: every combination needs a segment`,
         });
       }
-    }),
+    })
+    .describe('RFM segments and grades.'),
 });
 
 export type Config = z.infer<typeof ConfigSchema>;
