@@ -8,7 +8,7 @@ import { open, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { Gunzip } from 'fflate';
+import { createGunzip } from 'node:zlib';
 import { OutsideRootError, type ObjectStore } from '../store/object-store.js';
 import { MAX_LINE_BYTES } from './stage-sql.js';
 
@@ -20,8 +20,9 @@ export interface LocalFile {
   readable: boolean;
 }
 
-/** Bytes of a truncated stream's incomplete last line kept in the reject, at most. */
+/** Characters of a truncated stream's incomplete last line kept in the reject, at most. */
 const TAIL_SHOWN = 4096;
+const SEARCH_WINDOW = 1 << 20;
 const CR = 0x0d;
 const LF = 0x0a;
 const NUL = 0x00;
@@ -29,11 +30,9 @@ const BOM = Buffer.from('\ufeff');
 const NEWLINE = Buffer.from('\n');
 /** Longer lines are cut to one byte past the limit, which the engine then rejects. */
 const LINE_KEPT = MAX_LINE_BYTES + 1;
-/** Compressed bytes given to the gzip decoder at a time. */
-const GUNZIP_STEP = 4096;
 /**
- * A gzip file may decompress to this many times its size (CSV extracts compress 5 to 20 times),
- * and to at least MIN_DECOMPRESSION_CAP bytes; past that it is taken for a bomb.
+ * A gzip file may decompress to this many times its size (CSV extracts compress 5 to 20 times)
+ * or to MIN_DECOMPRESSION_CAP bytes, whichever is more; past that it is taken for a bomb.
  */
 export const MAX_DECOMPRESSION_RATIO = 200;
 export const MIN_DECOMPRESSION_CAP = 256 * 1024 * 1024;
@@ -54,7 +53,9 @@ export class NormalizeLines extends Transform {
   /** Bytes of the current line passed on so far. */
   private lineLength = 0;
 
-  override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+  override _transform(input: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
+    // Long lines are cut first, so that a line of a billion NUL bytes costs a read, not a rewrite.
+    const chunk = this.capLines(input);
     const parts: Buffer[] = [];
     let start = 0;
     if (this.pendingCr) {
@@ -87,13 +88,13 @@ export class NormalizeLines extends Transform {
       cr = chunk.indexOf(CR, start);
     }
     if (chunk.length > 0) this.atLineStart = chunk[chunk.length - 1] === LF;
-    done(null, this.capLines(parts.length === 0 ? chunk : Buffer.concat([...parts, chunk.subarray(start)])));
+    done(null, parts.length === 0 ? chunk : Buffer.concat([...parts, chunk.subarray(start)]));
   }
 
   /**
-   * Cuts every line to LINE_KEPT bytes: one byte over the limit, so the engine still rejects it as
-   * "line longer than …" and counts it as one row, whatever its length (past ~32 MB DuckDB loses
-   * such a line without a trace). Lines under the limit pass untouched, chunk by chunk.
+   * Cuts every line to LINE_KEPT bytes of input: one byte over the limit, so the engine still
+   * rejects it as "line longer than …" and counts it as one row, whatever its length (past ~32 MB
+   * DuckDB loses such a line without a trace). Lines under the limit pass untouched.
    */
   private capLines(out: Buffer): Buffer {
     const first = out.indexOf(LF);
@@ -124,46 +125,79 @@ export class NormalizeLines extends Transform {
 }
 
 /**
- * Gunzip that keeps everything it could decode before damage, and stops a decompression bomb.
- * fflate rather than Node's zlib: zlib discards the output of the write in which it fails, so a
- * valid member followed by garbage lost its last rows (or all of them). Compressed bytes are fed
- * {@link GUNZIP_STEP} at a time, which bounds what damage in the middle of a member can cost.
+ * Gunzip that ends its output where the input breaks off instead of failing the pipeline (whose
+ * error would destroy every stage, discarding decoded lines still on their way to the file), and
+ * stops a decompression bomb. The problem is kept in `failure` for the caller to name.
+ *
+ * zlib discards the output of the write in which it fails: with a valid member followed by
+ * garbage, that is the member's last rows. `failedAt` records where that write began, so that a
+ * second pass can feed the same bytes one at a time from there and lose nothing before the damage.
  */
 class TolerantGunzip extends Transform {
   failure?: string;
+  failedAt?: number;
+  private readonly inner = createGunzip();
+  private consumed = 0;
   private decoded = 0;
-  private readonly decoder = new Gunzip((data) => {
-    this.decoded += data.length;
-    // fflate hands over a fresh array each time: wrapping it copies nothing.
-    this.push(Buffer.from(data.buffer, data.byteOffset, data.length));
-  });
+  /** The callback of the write zlib is working on: after an error zlib never calls it, the error does. */
+  private pending?: () => void;
 
-  constructor(private readonly maxDecoded: number) {
+  constructor(private readonly maxDecoded: number, private readonly oneByteFrom = Infinity) {
     super();
+    this.inner.on('data', (chunk: Buffer) => {
+      if (this.failure) return;
+      this.decoded += chunk.length;
+      this.push(chunk);
+      if (this.decoded > this.maxDecoded) {
+        this.failure = `decompressed past ${this.maxDecoded} bytes, the cap for this file (${MAX_DECOMPRESSION_RATIO} times its size, at least ${MIN_DECOMPRESSION_CAP}): taken for a decompression bomb, read no further`;
+        this.inner.destroy();
+        this.release();
+      }
+    });
+    this.inner.on('error', (error: Error & { code?: string }) => {
+      if (!this.failure) {
+        const truncated = error.code === 'Z_BUF_ERROR';
+        this.failure = truncated ? 'gzip truncated: the file ends mid-stream' : `gzip damaged: ${error.message}`;
+        // A truncated file fails at its end, where nothing follows to recover.
+        if (!truncated) this.failedAt = this.consumed;
+      }
+      this.release();
+    });
+  }
+
+  private release(): void {
+    const pending = this.pending;
+    this.pending = undefined;
+    pending?.();
+  }
+
+  private decode(bytes: Buffer): Promise<void> {
+    return new Promise((resolve) => {
+      this.pending = resolve;
+      this.inner.write(bytes, () => {
+        if (!this.failure) this.consumed += bytes.length;
+        this.release();
+      });
+    });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
-    for (let at = 0; at < chunk.length && !this.failure; at += GUNZIP_STEP) this.feed(chunk.subarray(at, at + GUNZIP_STEP), false);
-    callback();
+    void this.feed(chunk).then(() => callback());
+  }
+
+  private async feed(chunk: Buffer): Promise<void> {
+    const start = this.consumed;
+    const slow = Math.max(0, this.oneByteFrom - start);
+    if (slow >= chunk.length || this.failure) return this.failure ? undefined : this.decode(chunk);
+    if (slow > 0) await this.decode(chunk.subarray(0, slow));
+    for (let at = slow; at < chunk.length && !this.failure; at++) await this.decode(chunk.subarray(at, at + 1));
   }
 
   override _flush(callback: TransformCallback): void {
-    this.feed(new Uint8Array(0), true);
-    callback();
-  }
-
-  private feed(data: Uint8Array, final: boolean): void {
-    if (this.failure) return;
-    try {
-      this.decoder.push(data, final);
-    } catch (error) {
-      const { message } = error as Error;
-      this.failure = message === 'unexpected EOF' ? 'gzip truncated: the file ends mid-stream' : `gzip damaged: ${message}`;
-      return;
-    }
-    if (this.decoded > this.maxDecoded) {
-      this.failure = `decompressed past ${this.maxDecoded} bytes (${MAX_DECOMPRESSION_RATIO} times the file's size, at least ${MIN_DECOMPRESSION_CAP} bytes): a decompression bomb, read no further`;
-    }
+    if (this.failure) return callback();
+    this.pending = callback;
+    this.inner.once('end', () => this.release());
+    this.inner.end();
   }
 }
 
@@ -195,9 +229,14 @@ export async function localize(store: ObjectStore, key: string, scratchDir: stri
   // Reading is cheaper than copying: a clean plain file is read where it lies (a link in scratch).
   if (!gzipped && (!text || !(await needsNormalizing(path)))) return nonEmpty(path);
   const target = join(scratchDir, `extract-${index}`);
-  // A damaged stream still leaves its complete lines in the target.
-  const gunzip = gzipped ? new TolerantGunzip(Math.max(MIN_DECOMPRESSION_CAP, MAX_DECOMPRESSION_RATIO * (await stat(path)).size)) : undefined;
-  await pipeline([createReadStream(path), ...(gunzip ? [gunzip] : []), ...(text ? [new NormalizeLines()] : []), createWriteStream(target)]);
+  const maxDecoded = Math.max(MIN_DECOMPRESSION_CAP, MAX_DECOMPRESSION_RATIO * (await stat(path)).size);
+  const copy = async (gunzip?: TolerantGunzip) => {
+    await pipeline([createReadStream(path), ...(gunzip ? [gunzip] : []), ...(text ? [new NormalizeLines()] : []), createWriteStream(target)]);
+    return gunzip;
+  };
+  // A damaged stream still leaves its complete lines in the target; the second pass all of them.
+  let gunzip = await copy(gzipped ? new TolerantGunzip(maxDecoded) : undefined);
+  if (gunzip?.failedAt !== undefined) gunzip = await copy(new TolerantGunzip(maxDecoded, gunzip.failedAt));
   if (!gunzip?.failure) return nonEmpty(target);
   const { size } = await stat(target);
   if (size === 0) return { path: target, readable: false, problem: { reason: `unreadable gzip (${gunzip.failure})`, raw: null } };
@@ -217,14 +256,24 @@ async function dropIncompleteLastLine(path: string, reason: string): Promise<{ r
   const handle = await open(path, 'r');
   try {
     const { size } = await handle.stat();
-    const length = Math.min(size, 1 << 20);
-    const buffer = Buffer.alloc(length);
-    await handle.read(buffer, 0, length, size - length);
-    const lastNewline = buffer.lastIndexOf(LF);
-    if (lastNewline === length - 1) return { reason: `${reason}; rows after the last complete line are lost`, raw: null };
-    const tail = buffer.subarray(lastNewline + 1);
-    await truncate(path, size - tail.length);
-    return { reason: `${reason}; incomplete last line not loaded`, raw: tail.toString('utf8').slice(0, TAIL_SHOWN) };
+    // The last line can be longer than one window (a line cut at LINE_KEPT bytes, its NUL bytes
+    // shown as three-byte symbols), so the search goes back window by window.
+    let lineStart = 0;
+    for (let end = size; end > 0; end -= SEARCH_WINDOW) {
+      const buffer = Buffer.alloc(Math.min(end, SEARCH_WINDOW));
+      await handle.read(buffer, 0, buffer.length, end - buffer.length);
+      const newline = buffer.lastIndexOf(LF);
+      if (newline >= 0) {
+        lineStart = end - buffer.length + newline + 1;
+        break;
+      }
+    }
+    if (lineStart === size) return { reason: `${reason}; rows after the last complete line are lost`, raw: null };
+    // Shown from the line's start: a cut in the middle of a character can only be at the end.
+    const shown = Buffer.alloc(Math.min(size - lineStart, 4 * TAIL_SHOWN));
+    await handle.read(shown, 0, shown.length, lineStart);
+    await truncate(path, lineStart);
+    return { reason: `${reason}; incomplete last line not loaded`, raw: shown.toString('utf8').slice(0, TAIL_SHOWN) };
   } finally {
     await handle.close();
   }
