@@ -73,7 +73,11 @@ const InputSchema = z
       .optional()
       .describe('File format; when absent, taken from the file name (.csv, .jsonl/.ndjson, .parquet, each optionally .gz).'),
     delimiter: z
-      .union([z.literal('whitespace'), z.string().length(1)])
+      .union([
+        z.literal('whitespace'),
+        // `"` quotes fields and line breaks end records: neither can also separate fields.
+        z.string().length(1).refine((c) => !'"\r\n'.includes(c), 'the quote character " and line breaks cannot separate fields'),
+      ])
       .default(',')
       .describe('CSV field separator: one character, or `"whitespace"` for runs of blanks (CDNOW).'),
     header: z

@@ -9,12 +9,14 @@
 import { createWriteStream } from 'node:fs';
 import { mkdir, readdir, symlink, writeFile } from 'node:fs/promises';
 import { once } from 'node:events';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rejects, runManifest, transactions } from '../shared/catalog.js';
+import { parseConfig } from '../shared/config.js';
 import { MAX_LINE_BYTES } from '../shared/ingest/stage-sql.js';
 import { S3ObjectStore } from '../shared/store/s3.js';
 import { CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
@@ -135,6 +137,33 @@ describe('file names', () => {
       expect(ids, parser).toEqual(['t1']);
       expect(rejected, parser).toEqual([{ file: file('linked.csv'), line: null, reason: 'a symbolic link to a file outside the source: not read' }]);
     }
+  });
+});
+
+describe('headers and config', () => {
+  it('a mapped column that occurs twice in the header rejects every row of that file, with the reason', async () => {
+    const source = await tempDir('dup-src');
+    await writeExtract(source, D, 'ok.csv', csv(row(1)));
+    await writeExtract(source, D, 'dup.csv', `${CSV_HEADER},amount\n${row(2)},99.00\n${row(3)},98.00\n`);
+    for (const { parser, ids, rejected } of await runBothPaths(source)) {
+      expect(ids, parser).toEqual(['t1']);
+      expect(rejected.map((r) => [r.file, r.line, r.reason]), parser).toEqual([2, 3].map((line) => [file('dup.csv'), line, 'column(s) amount (amount) occur more than once in the header']));
+    }
+  });
+
+  it('the quote character as delimiter is refused when the config is read', () => {
+    expect(() => parseConfig({ input: { delimiter: '"' } })).toThrow(/input\.delimiter: the quote character/);
+    expect(parseConfig({ input: { delimiter: ';' } }).input.delimiter).toBe(';');
+  });
+
+  it("an unreadable file's reason names it as the source does, never by its local copy", async () => {
+    const source = await tempDir('bad-parquet-src');
+    await writeExtract(source, D, 'broken.parquet', 'PAR1 this is not parquet PAR1');
+    const dest = await tempDir('bad-parquet-dest');
+    await runLocal(D, source, dest);
+    const [reject] = await readTable(dest, rejects, D);
+    expect(reject!['reason']).toMatch(/^unreadable parquet file/);
+    expect(String(reject!['reason'])).not.toContain(tmpdir());
   });
 });
 

@@ -12,6 +12,7 @@ import {
   LINES_TABLE,
   lineErrorsSql,
   loadLinesSql,
+  duplicateColumnsReason,
   missingColumnsReason,
   readLines,
   scanLinesSql,
@@ -188,7 +189,7 @@ async function routeFile(
     }
     if (format === 'csv' && input.parser === 'auto' && input.delimiter !== 'whitespace') {
       const names = await columnNames(engine, `SELECT line FROM ${readLines(local.path, 'ignore_errors = true')} LIMIT 1`, input);
-      if (!missingColumnsReason(input, fieldPositions(input, names))) {
+      if (!missingColumnsReason(input, fieldPositions(input, names)) && !duplicateColumnsReason(input, names)) {
         return { route: 'fast', ...stage, names, nonEmptyLines: scan!.non_empty };
       }
     }
@@ -198,7 +199,9 @@ async function routeFile(
     // Other errors (binder, parser) are bugs in our SQL and must fail the run.
     if (!DATA_ERROR.test((error as Error).message)) throw error;
     await engine.run(`DELETE FROM typed WHERE file_index = ${index} AND source_line IS NOT NULL`);
-    await engine.run(fileReject(index, key, `unreadable ${format} file: ${firstLine((error as Error).message)}`, null));
+    // The engine's message names the local copy; the reject names the file as the source knows it.
+    const message = firstLine((error as Error).message).replaceAll(local.path, key);
+    await engine.run(fileReject(index, key, `unreadable ${format} file: ${message}`, null));
     return undefined;
   }
 }

@@ -102,17 +102,30 @@ function fileLines(fileIndex: number): string {
   return `SELECT source_line, line FROM lines WHERE file_index = ${fileIndex} AND line <> ''`;
 }
 
+/** Positions (1-based) of the columns a field's source column name matches: exactly, else ignoring case. */
+function matchingColumns(input: InputConfig, names: readonly string[], field: Field): number[] {
+  const clean = names.map((n) => n.trim().replace(/^\uFEFF/, ''));
+  const wanted = sourceColumn(input, field);
+  const positions = (match: (name: string) => boolean) => clean.flatMap((name, i) => (match(name) ? [i + 1] : []));
+  const exact = positions((name) => name === wanted);
+  return exact.length ? exact : positions((name) => name.toLowerCase() === wanted.toLowerCase());
+}
+
 /** Position (1-based) of each canonical field among the source's column names; missing ones absent. */
 export function fieldPositions(input: InputConfig, names: readonly string[]): Map<Field, number> {
-  const clean = names.map((n) => n.trim().replace(/^\uFEFF/, ''));
   const positions = new Map<Field, number>();
   for (const field of FIELDS) {
-    const wanted = sourceColumn(input, field);
-    let index = clean.indexOf(wanted);
-    if (index < 0) index = clean.findIndex((n) => n.toLowerCase() === wanted.toLowerCase());
-    if (index >= 0) positions.set(field, index + 1);
+    const [first] = matchingColumns(input, names, field);
+    if (first) positions.set(field, first);
   }
   return positions;
+}
+
+/** Why a file's header cannot be used: a field's column occurs more than once (which one is meant?). */
+export function duplicateColumnsReason(input: InputConfig, names: readonly string[]): string | undefined {
+  const repeated = FIELDS.filter((field) => matchingColumns(input, names, field).length > 1);
+  if (repeated.length === 0) return undefined;
+  return `column(s) ${repeated.map((f) => `${sourceColumn(input, f)} (${f})`).join(', ')} occur more than once in the header`;
 }
 
 export interface StageFile {
@@ -133,7 +146,7 @@ export function missingColumnsReason(input: InputConfig, positions: Map<Field, n
 /** Staged rows of a delimited text file. `names` are its column names (header or config). */
 export function stageCsvSql(file: StageFile, input: InputConfig, names: readonly string[]): string {
   const positions = fieldPositions(input, names);
-  const fileReason = missingColumnsReason(input, positions);
+  const fileReason = missingColumnsReason(input, positions) ?? (input.header ? duplicateColumnsReason(input, names) : undefined);
   const firstDataLine = input.header ? 2 : 1;
   const fields = FIELDS.map((f) => {
     const position = positions.get(f);
@@ -231,7 +244,7 @@ export function stageJsonlSql(file: StageFile, input: InputConfig): string {
 /** Staged rows of a Parquet file; `names` are the file's column names. */
 export function stageParquetSql(file: StageFile, input: InputConfig, names: readonly string[]): string {
   const positions = fieldPositions(input, names);
-  const fileReason = missingColumnsReason(input, positions);
+  const fileReason = missingColumnsReason(input, positions) ?? (input.header ? duplicateColumnsReason(input, names) : undefined);
   const fields = FIELDS.map((f) => {
     const position = positions.get(f);
     return `${position ? `CAST(${ident(names[position - 1]!)} AS VARCHAR)` : 'NULL'} AS f_${f}`;
