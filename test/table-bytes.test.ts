@@ -1,0 +1,36 @@
+/**
+ * A restructuring guard: a fixed fixture (the demo business's initial load and two nights) published by the
+ * current code has, partition for partition, the bytes recorded before the tables became model
+ * files (test/fixtures/table-bytes.json). A change that means to change a table's bytes records
+ * them anew, and says so in its commit: `RECORD_TABLE_BYTES=1 npx vitest run test/table-bytes.test.ts`.
+ * (DuckDB's version is written into every Parquet file, so an engine upgrade records anew too.)
+ */
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { partitionKey, REPRODUCIBLE_TABLES } from '../shared/catalog.js';
+import { generateBusiness } from '../shared/demo/business.js';
+import { runLocal, tempDir } from './helpers.js';
+
+const DATES = ['2024-05-01', '2024-05-02', '2024-05-03'];
+const CONFIG = { holdout: { started_at: '2024-04-01', window_days: 2, min_group_size: 5 } };
+const RECORDED = new URL('./fixtures/table-bytes.json', import.meta.url);
+
+describe('published bytes of a fixed fixture', () => {
+  it('every reproducible partition of every night has its recorded SHA-256', async () => {
+    const source = await tempDir('bytes-src');
+    const dest = await tempDir('bytes-dest');
+    await generateBusiness({ dir: source, customers: 1500, seed: 99, historyFrom: '2023-05-01', initialLoad: DATES[0]!, to: DATES.at(-1)!, programmeStart: '2024-04-01' });
+    const hashes: Record<string, string> = {};
+    for (const date of DATES) {
+      await runLocal(date, source, dest, CONFIG);
+      for (const table of REPRODUCIBLE_TABLES) {
+        const key = partitionKey(table, date);
+        hashes[key] = createHash('sha256').update(await readFile(join(dest, key))).digest('hex');
+      }
+    }
+    if (process.env['RECORD_TABLE_BYTES']) await writeFile(RECORDED, `${JSON.stringify(hashes, null, 2)}\n`);
+    expect(hashes).toEqual(JSON.parse(await readFile(RECORDED, 'utf8')));
+  }, 120_000);
+});
