@@ -13,7 +13,8 @@ import { readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { partitionKey, REPRODUCIBLE_TABLES } from '../shared/catalog.js';
+import { partitionKey } from '../shared/catalog.js';
+import { REPRODUCIBLE_TABLES } from '../shared/tables/index.js';
 import { benchData, LOAD_DATE, NEXT_DATE, prepareBenchData, step } from './data.js';
 
 const { values } = parseArgs({ options: { customers: { type: 'string' }, keep: { type: 'boolean' } } });

@@ -28,7 +28,7 @@ import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
 import type { Construct } from 'constructs';
 import { glueCatalogInputs } from '../shared/athena/tables.js';
-import { CATALOG } from '../shared/catalog.js';
+import { TABLES } from '../shared/tables/index.js';
 import { ConfigSchema } from '../shared/config.js';
 import { NIGHTLY_METRICS } from '../shared/metrics.js';
 import { STAGING_ROOT } from '../shared/staging.js';
@@ -585,7 +585,7 @@ export class CrmMetricsStack extends Stack {
    * this database's tables, read the curated prefix, write query results.
    */
   private biReaderPolicy(curated: s3.Bucket, config: DeployConfig, workGroup: athena.CfnWorkGroup, tableNames: string[]): iam.ManagedPolicy {
-    const tableFolders = CATALOG.map((table) => table.name);
+    const tableFolders = TABLES.map((table) => table.name);
     const policy = new iam.ManagedPolicy(this, 'BiReader', {
       description: 'crm-metrics: query the curated tables through the Athena workgroup',
       statements: [

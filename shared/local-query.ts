@@ -6,12 +6,13 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { latestViewName, latestViewSql, SNAPSHOT_TABLES } from './athena/tables.js';
-import { CATALOG, PARTITION_COLUMN, sqlType } from './catalog.js';
+import { PARTITION_COLUMN, sqlType } from './catalog.js';
+import { TABLES } from './tables/index.js';
 import type { SqlEngine } from './engine/sql-engine.js';
 import { emptyRelation, ident, literal } from './sql/dialect.js';
 
 export async function registerTableViews(engine: SqlEngine, destDir: string): Promise<void> {
-  for (const table of CATALOG) {
+  for (const table of TABLES) {
     const hasFiles = await readdir(join(destDir, table.name)).then(
       (entries) => entries.some((e) => e.startsWith('dt=')),
       () => false,

@@ -13,49 +13,28 @@ import { randomUUID } from 'node:crypto';
 import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
-import {
-  CATALOG,
-  customerScores,
-  partitionPrefix,
-  FORECAST_HORIZON_DAYS,
-  forecastAccuracy,
-  kpiDaily,
-  roc,
-  holdoutAssignment,
-  holdoutResults,
-  modelFit,
-  modelValidation,
-  partitionKey,
-  rejects,
-  runManifest,
-  segmentForecast,
-  segmentMigration,
-  segmentSummary,
-  transactions,
-  type Table,
-} from './catalog.js';
-import { configHash, type Config } from './config.js';
-import { isCalendarDate, shiftDate } from './dates.js';
+import { partitionKey, partitionPrefix, type Table } from './catalog.js';
+import { checkTable } from './tables/checks.js';
+import { kpiDaily, forecastAccuracy, rejects, runManifest, TABLES, transactions } from './tables/index.js';
+import type { BuildContext, IngestContext, TableModel } from './tables/model.js';
+import type { ModelFitRow } from './tables/model-fit.js';
+import type { Config } from './config.js';
+import { isCalendarDate } from './dates.js';
 import { LocalHistory, RemoteHistory, type HistoryEngine, type RemoteEngine } from './engine/history.js';
 import type { SqlEngine } from './engine/sql-engine.js';
-import { dropOrdersSql, ingestExtract, orderedNewOrdersRelation, REJECTS_RELATION, type IngestCounts } from './ingest/ingest.js';
+import { dropOrdersSql, ingestExtract, type IngestCounts } from './ingest/ingest.js';
 import { localize } from './ingest/localize.js';
 import { formatOf } from './ingest/stage-sql.js';
-import { customerScoresSql, segmentMigrationSql, segmentSummarySql } from './rfm/rfm-sql.js';
-import { segmentForecastSql } from './clv/forecast-sql.js';
-import { CLV_SCORES_TABLE, CLV_SUMMARY_TABLE, fitClv, scoreInEngine, type ModelFitRow } from './clv/score-customers.js';
+import { customerScoresSql } from './rfm/rfm-sql.js';
+import { CLV_SCORES_TABLE, CLV_SUMMARY_TABLE, fitClv, scoreInEngine } from './clv/score-customers.js';
 import { loadShardScores, scoreShardFile, writeShardInputs } from './clv/shard-files.js';
 import type { FittedClv } from './clv/shards.js';
 import { customerSummarySql } from './clv/summary-sql.js';
-import { validateModel, validationCustomersSql, VALIDATION_CUSTOMERS } from './clv/validate.js';
 import { holdoutAssignmentSql } from './holdout/assign-sql.js';
-import { holdoutReport, type StatRow } from './holdout/report.js';
-import { holdoutStatsSql } from './holdout/results-sql.js';
-import { kpiRows, kpiWideSql } from './kpi/kpi-sql.js';
-import { forecastAccuracySql, rocSql, spendSql, type MaturedForecast, type Period } from './kpi/value-sql.js';
+import { controlExportSql } from './holdout/export-sql.js';
 import { gatherReportData, TREND_RUNS } from './report/data.js';
 import { renderReport } from './report/html.js';
-import { copyToParquet, emptyRelation, literal, nullCountsSql, readParquet, selectAs, valuesRelation } from './sql/dialect.js';
+import { copyToParquet, selectAs } from './sql/dialect.js';
 import { runOfShardKey, shardInputPrefix, shardScoresKey, stagingPrefix, stateKey, workFolder } from './staging.js';
 import type { ObjectInfo, ObjectStore } from './store/object-store.js';
 
@@ -94,12 +73,6 @@ export interface RunResult extends IngestCounts {
 }
 
 const EXTRACT_PREFIX = 'transactions';
-
-/** Periods of the Return on Customer table, ending at the run date. */
-const ROC_PERIODS = [
-  ['1d', 1],
-  ['30d', 30],
-] as const;
 
 /** Where a run's HTML report is published (self-contained: open it from anywhere). */
 export function reportKey(date: string): string {
@@ -216,11 +189,8 @@ interface Run extends RunStart {
   scratch: string;
   /** The local file of a table this run writes. */
   output: (table: Table) => string;
-  /**
-   * Writes a relation as the run's file of `table` (catalog shape, required columns checked),
-   * sorted by the table's `orderBy` unless `inOrder` (the relation's row order is already fixed).
-   */
-  write: (table: Table, relation: string, inOrder?: boolean) => Promise<void>;
+  /** Builds a table, writes it as the run's file (catalog shape, sorted by its orderBy) and checks it. */
+  write: <C>(table: TableModel & { build(ctx: C): Promise<string> | string }, ctx: C) => Promise<void>;
   now: () => Date;
   progress: (stage: string, rows?: number) => void;
   /** Earlier runs' partitions of a table, by date (listed once per table). */
@@ -253,9 +223,10 @@ async function openRun(start: RunStart, deps: RunDeps): Promise<Run> {
     engine,
     scratch,
     output,
-    write: async (table, relation, inOrder) => {
-      await engine.run(copyToParquet(selectAs(table, relation, inOrder), output(table)));
-      await checkRequiredColumns(engine, table, output(table));
+    write: async (table, ctx) => {
+      const relation = await table.build(ctx);
+      await engine.run(copyToParquet(selectAs(table, relation, 'keepsBuildOrder' in table), output(table)));
+      await checkTable(engine, table, output(table), deps.config);
     },
     now,
     progress: (stage, rows) =>
@@ -306,8 +277,9 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
   const historyFiles = historyEngine === 'local' ? await Promise.all([...earlier.keys()].map((day) => run.fetch(transactions, day))) : [];
   run.progress('ingest');
   let counts = await ingestExtract(engine, files, deps.config.input, date, historyFiles);
-  await run.write(transactions, await orderedNewOrdersRelation(engine, deps.config.input), true);
-  await run.write(rejects, REJECTS_RELATION);
+  const ingested: IngestContext = { engine, config: deps.config };
+  await run.write(transactions, ingested);
+  await run.write(rejects, ingested);
   // The remote engine and a later phase find the new orders in the run's staging folder.
   const stagePreparedOutputs = async () => {
     for (const table of PREPARED_OUTPUTS) await deps.dest.put(`${workFolder(run.runId, table.name)}data.parquet`, run.output(table));
@@ -322,7 +294,7 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
       CAST(coalesce(sum(row_count), 0) AS DOUBLE) AS rows FROM new_orders WHERE transaction_id IN (SELECT transaction_id FROM ${SEEN_ORDERS})`);
     if (seen!.orders > 0) {
       await engine.run(dropOrdersSql(deps.config.input, `SELECT transaction_id FROM ${SEEN_ORDERS}`));
-      await run.write(transactions, await orderedNewOrdersRelation(engine, deps.config.input), true);
+      await run.write(transactions, ingested);
       counts = { ...counts, rowsAccepted: counts.rowsAccepted - seen!.rows, rowsDuplicate: counts.rowsDuplicate + seen!.rows, ordersAdded: counts.ordersAdded - seen!.orders };
       await stagePreparedOutputs();
     }
@@ -337,98 +309,16 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
   return state;
 }
 
-/** Last phase: score, analyse and report; publish everything. */
+/** Last phase: the night's shared intermediates, then every table from the index, the report; publish everything. */
 async function finish(run: Run, state: RunState): Promise<RunResult> {
   const { deps, engine, date } = run;
-  const { counts } = state;
-  const history = await historyOf(run, state.historyEngine);
-  await history.materialize('rfm_scores', customerScoresSql(history.history, date, deps.config.rfm, history.dialect));
-  const [scored] = await engine.query<{ n: number }>(`SELECT CAST(count(*) AS DOUBLE) AS n FROM rfm_scores`);
-  const customersScored = scored!.n;
-  run.progress('rfm', customersScored);
-  await run.write(segmentSummary, segmentSummarySql('SELECT * FROM rfm_scores'));
-  const previousDate = [...(await run.earlier(customerScores)).keys()].sort().pop();
-  const previous = previousDate
-    ? { date: previousDate, relation: `SELECT * FROM ${readParquet([await run.fetch(customerScores, previousDate)])}` }
-    : undefined;
-  await run.write(segmentMigration, segmentMigrationSql('SELECT * FROM rfm_scores', previous));
-
-  if (state.shardKeys) {
-    const scoreFiles = await Promise.all(state.shardKeys.map((key) => deps.dest.localPath(shardScoresKey(key), run.scratch)));
-    await loadShardScores(engine, state.fitted, scoreFiles);
-  } else {
-    await scoreInEngine(engine, state.fitted);
+  const ctx = await intermediates(run, state);
+  for (const table of TABLES) {
+    if ('phase' in table) continue;
+    await run.write(table, ctx);
+    run.progress(table.name);
   }
-  run.progress('clv');
-  await run.write(modelFit, valuesRelation(modelFit, state.fits));
-  await engine.run(`CREATE TEMP VIEW scored AS SELECT * FROM rfm_scores AS s LEFT JOIN ${CLV_SCORES_TABLE} AS c USING (customer_id)`);
-  await run.write(customerScores, 'SELECT * FROM scored');
-  await run.write(segmentForecast, segmentForecastSql('SELECT * FROM scored'));
-  const validation = validationCustomersSql(history.history, date, deps.config.clv);
-  if (validation) await history.materialize(VALIDATION_CUSTOMERS, validation);
-  await run.write(modelValidation, validation ? await validateModel(engine, date, deps.config.clv) : emptyRelation(modelValidation));
-  run.progress('validated');
-
-  const holdout = deps.config.holdout;
-  const assignment = await history.materialize('assignment', holdoutAssignmentSql(history.history, holdout, history.dialect));
-  await run.write(holdoutAssignment, 'SELECT * FROM assignment');
-  // The exclusion list a sending tool imports, so that the control group really receives nothing.
-  await engine.run(`COPY (SELECT customer_id FROM assignment WHERE holdout_group = 'control'
-    ORDER BY customer_id) TO ${literal(join(run.scratch, 'control.csv'))} (FORMAT csv, HEADER)`);
-  // The history's first day, from the per-customer assignment rather than the history.
-  const [first] = await engine.query<{ first: string | null }>(`SELECT CAST(min(assigned_at) AS VARCHAR) AS first FROM assignment`);
-  const windows = [
-    { name: `last_${holdout.window_days}_days`, start: shiftDate(date, 1 - holdout.window_days), end: date },
-    { name: 'since_start', start: holdout.started_at ?? first!.first ?? date, end: date },
-  ];
-  const scoresBefore = await run.earlier(customerScores);
-  const segmentRelations = new Map<string, string>();
-  for (const w of windows) {
-    const day = shiftDate(w.start, -1);
-    if (scoresBefore.has(day)) segmentRelations.set(w.name, `SELECT customer_id, segment FROM (${await history.partition(customerScores, day)}) AS p`);
-  }
-  await history.materialize(
-    'holdout_stats',
-    holdoutStatsSql(history.history, assignment, windows, (w) => segmentRelations.get(w.name), holdout.winsor_quantile, history.dialect),
-  );
-  const report = holdoutReport(await engine.query<StatRow>('SELECT * FROM holdout_stats'), {
-    controlShare: holdout.control_share,
-    minGroupSize: holdout.min_group_size,
-  });
-  await run.write(holdoutResults, valuesRelation(holdoutResults, report));
-  run.progress('holdout');
-
-  await history.materialize('kpi_wide', kpiWideSql(history.history, assignment, date, deps.config.kpi));
-  await run.write(kpiDaily, valuesRelation(kpiDaily, kpiRows(await engine.query('SELECT * FROM kpi_wide'))));
-  /** An earlier run's scores, as a local relation, when that run exists. */
-  const scoresAt = async (day: string) => (scoresBefore.has(day) ? readParquet([await run.fetch(customerScores, day)]) : undefined);
-  const periods: Period[] = [];
-  for (const [name, days] of ROC_PERIODS) {
-    const start = shiftDate(date, -days);
-    const startScores = await scoresAt(start);
-    if (!startScores) continue;
-    await history.materialize(`cash_flow_${name}`, spendSql(history.history, start, date, false));
-    periods.push({ name, start, startScores: `SELECT customer_id, segment, clv FROM ${startScores}`, cashFlow: `SELECT * FROM cash_flow_${name}` });
-  }
-  await run.write(roc, rocSql(periods, 'SELECT customer_id, clv FROM scored') ?? emptyRelation(roc));
-  const forecasts = await run.earlier(segmentForecast);
-  const matured: MaturedForecast[] = [];
-  for (const horizonDays of FORECAST_HORIZON_DAYS) {
-    const forecastDate = shiftDate(date, -horizonDays);
-    const startScores = await scoresAt(forecastDate);
-    if (!startScores || !forecasts.has(forecastDate)) continue;
-    await history.materialize(`purchases_${horizonDays}d`, spendSql(history.history, forecastDate, date, true));
-    matured.push({
-      horizonDays,
-      forecastDate,
-      scores: `SELECT customer_id, segment, grade FROM ${startScores}`,
-      forecast: `SELECT * FROM ${readParquet([await run.fetch(segmentForecast, forecastDate)])}`,
-      purchases: `SELECT * FROM purchases_${horizonDays}d`,
-    });
-  }
-  await run.write(forecastAccuracy, forecastAccuracySql(matured) ?? emptyRelation(forecastAccuracy));
-  run.progress('kpi');
-  const status: RunStatus = counts.rowsAccepted + counts.rowsDuplicate === 0 ? 'empty_extract' : 'succeeded';
+  const { counts, customersScored, status } = ctx.run;
   const recent = async (table: Table) => {
     const dates = [...(await run.earlier(table)).keys()].sort().slice(-(TREND_RUNS - 1));
     return Promise.all(dates.map(async (day) => ({ date: day, file: await run.fetch(table, day) })));
@@ -436,33 +326,17 @@ async function finish(run: Run, state: RunState): Promise<RunResult> {
   const seconds = (run.now().getTime() - Date.parse(run.startedAt)) / 1000;
   const reportData = await gatherReportData(
     engine,
-    { output: (name) => join(run.scratch, `${name}.parquet`), scores: 'SELECT * FROM scored', kpiHistory: await recent(kpiDaily), forecastHistory: await recent(forecastAccuracy) },
+    { output: (name) => join(run.scratch, `${name}.parquet`), scores: ctx.scored, kpiHistory: await recent(kpiDaily), forecastHistory: await recent(forecastAccuracy) },
     { date, display: deps.config.display, run: { status, ...pick(counts, 'rowsRead', 'rowsAccepted', 'rowsRejected', 'rowsDuplicate'), customersScored, seconds } },
-    report,
   );
   await writeFile(join(run.scratch, 'report.html'), renderReport(reportData));
+  // The exclusion list a sending tool imports, so that the control group really receives nothing.
+  await engine.run(controlExportSql(ctx.assignment, join(run.scratch, 'control.csv')));
   run.progress('report');
-
-  const manifest: Record<(typeof runManifest.columns)[number]['name'], string | number> = {
-    run_id: run.runId,
-    status,
-    files_read: counts.filesRead,
-    rows_read: counts.rowsRead,
-    rows_accepted: counts.rowsAccepted,
-    rows_rejected: counts.rowsRejected,
-    rows_duplicate: counts.rowsDuplicate,
-    orders_added: counts.ordersAdded,
-    customers_scored: customersScored,
-    config_hash: configHash(deps.config),
-    input_files: JSON.stringify(run.extract.map(({ key, bytes, etag }) => ({ file: key, bytes, etag }))),
-    started_at: run.startedAt,
-    finished_at: run.now().toISOString(),
-  };
-  await run.write(runManifest, valuesRelation(runManifest, [manifest]));
 
   const tableFile = (table: Table) => ({ key: partitionKey(table, date), file: run.output(table) });
   await publish(deps.dest, run.runId, date, [
-    ...CATALOG.filter((table) => table !== runManifest).map(tableFile),
+    ...TABLES.filter((table) => table !== runManifest).map(tableFile),
     { key: controlExportKey(date), file: join(run.scratch, 'control.csv') },
     { key: reportKey(date), file: join(run.scratch, 'report.html') },
     // Last: a reader who sees the manifest sees a complete run.
@@ -471,6 +345,50 @@ async function finish(run: Run, state: RunState): Promise<RunResult> {
   run.progress('published');
   const extractLocation = deps.source.describe(`${EXTRACT_PREFIX}/dt=${date}/`);
   return { runId: run.runId, date, extractLocation, ...counts, status, customersScored, report: deps.dest.describe(reportKey(date)) };
+}
+
+/**
+ * The intermediates several tables share, built once a night: the RFM scores from the history,
+ * the CLV scores (in the engine or from the shard files), both joined, and the holdout assignment.
+ */
+async function intermediates(run: Run, state: RunState): Promise<BuildContext> {
+  const { deps, engine, date } = run;
+  const history = await historyOf(run, state.historyEngine);
+  await history.materialize('rfm_scores', customerScoresSql(history.history, date, deps.config.rfm, history.dialect));
+  const [scored] = await engine.query<{ n: number }>(`SELECT CAST(count(*) AS DOUBLE) AS n FROM rfm_scores`);
+  run.progress('rfm', scored!.n);
+  if (state.shardKeys) {
+    const scoreFiles = await Promise.all(state.shardKeys.map((key) => deps.dest.localPath(shardScoresKey(key), run.scratch)));
+    await loadShardScores(engine, state.fitted, scoreFiles);
+  } else {
+    await scoreInEngine(engine, state.fitted);
+  }
+  await engine.run(`CREATE TEMP VIEW scored AS SELECT * FROM rfm_scores AS s LEFT JOIN ${CLV_SCORES_TABLE} AS c USING (customer_id)`);
+  const assignmentInHistory = await history.materialize('assignment', holdoutAssignmentSql(history.history, deps.config.holdout, history.dialect));
+  run.progress('clv');
+  const { counts } = state;
+  return {
+    engine,
+    config: deps.config,
+    date,
+    history,
+    rfmScores: 'SELECT * FROM rfm_scores',
+    scored: 'SELECT * FROM scored',
+    assignment: 'SELECT * FROM assignment',
+    assignmentInHistory,
+    run: {
+      runId: run.runId,
+      startedAt: run.startedAt,
+      extract: run.extract,
+      counts,
+      customersScored: scored!.n,
+      fits: state.fits,
+      status: counts.rowsAccepted + counts.rowsDuplicate === 0 ? 'empty_extract' : 'succeeded',
+    },
+    now: run.now,
+    earlier: run.earlier,
+    fetch: run.fetch,
+  };
 }
 
 function pick<T, K extends keyof T>(from: T, ...keys: K[]): Pick<T, K> {
@@ -567,16 +485,6 @@ export async function finishFannedOut(runId: string, deps: RunDeps): Promise<Run
     await run.close();
   }
 }
-
-/** A required column with NULLs is a bug upstream: the run fails before anything is published. */
-async function checkRequiredColumns(engine: SqlEngine, table: Table, file: string): Promise<void> {
-  const sql = nullCountsSql(table, `SELECT * FROM ${readParquet([file])}`);
-  if (!sql) return;
-  const [counts] = await engine.query<Record<string, number>>(sql);
-  const bad = Object.entries(counts ?? {}).filter(([, n]) => n > 0);
-  if (bad.length) throw new RunError(`${table.name}: NULL in required column(s) ${bad.map(([c, n]) => `${c} (${n} rows)`).join(', ')}`);
-}
-
 
 /**
  * Publishes a run in two steps. First every file is uploaded under the run's staging prefix, the

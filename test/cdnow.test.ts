@@ -4,7 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { customerScores, modelFit, runManifest, segmentSummary } from '../shared/catalog.js';
+import { customerScores, modelFit, runManifest, segmentSummary } from '../shared/tables/index.js';
 import { readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const RUN_DATE = '1998-06-30';

@@ -8,7 +8,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { compressFrequency, conditionalExpectedPurchases, probabilityAlive } from '../shared/clv/bgnbd.js';
 import { FREQUENCY_MODELS, type FrequencyModel } from '../shared/clv/models.js';
 import { fitFirstConverging } from '../shared/clv/score-customers.js';
-import { customerScores, modelFit, modelValidation, segmentForecast } from '../shared/catalog.js';
+import { customerScores, modelFit, modelValidation, segmentForecast } from '../shared/tables/index.js';
 import { cdnowSummary, CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const FIXTURE = new URL('./fixtures/cdnow/', import.meta.url);

@@ -13,7 +13,8 @@ import { CLV_SCORES_TABLE, CLV_SUMMARY_TABLE, fitClv, scoreInEngine } from '../s
 import { customerSummarySql } from '../shared/clv/summary-sql.js';
 import { SCORE_COLUMNS, scoreInShards, shardOf, type CustomerSummaries, type FittedClv } from '../shared/clv/shards.js';
 import { literal } from '../shared/sql/dialect.js';
-import { customerScores, partitionKey, segmentForecast } from '../shared/catalog.js';
+import { partitionKey } from '../shared/catalog.js';
+import { customerScores, segmentForecast } from '../shared/tables/index.js';
 import { CSV_HEADER, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const DATE = '2024-06-30';

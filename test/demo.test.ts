@@ -6,7 +6,7 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it, vi } from 'vitest';
-import { holdoutResults } from '../shared/catalog.js';
+import { holdoutResults } from '../shared/tables/index.js';
 import { businessConfig, generateBusiness, type BusinessResult } from '../shared/demo/business.js';
 import { main } from '../functions/cli.js';
 import { readTable, runLocal, tempDir } from './helpers.js';

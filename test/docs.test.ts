@@ -6,7 +6,7 @@ import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { parseDeployConfig } from '../infra/config.js';
-import { CATALOG } from '../shared/catalog.js';
+import { TABLES } from '../shared/tables/index.js';
 import { parseConfig } from '../shared/config.js';
 import { configKeys, configReference } from '../shared/docs/config-reference.js';
 import { markedBlock, withMarkedSection } from '../shared/docs/marked-section.js';
@@ -30,7 +30,7 @@ describe('README table reference', () => {
 
   it('lists every column of every table', () => {
     const reference = tableReference();
-    for (const table of CATALOG) {
+    for (const table of TABLES) {
       expect(reference).toContain(`### \`${table.name}\``);
       for (const column of table.columns) expect(reference).toContain(`| \`${column.name}\` |`);
     }

@@ -12,7 +12,8 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CATALOG, PARTITION_COLUMN, transactions, type Table } from '../shared/catalog.js';
+import { PARTITION_COLUMN, type Table } from '../shared/catalog.js';
+import { TABLES, transactions } from '../shared/tables/index.js';
 import { STAGED_RUN_COLUMN, STAGED_TRANSACTIONS } from '../shared/athena/tables.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import type { RemoteEngine, ResultColumn } from '../shared/engine/history.js';
@@ -50,7 +51,7 @@ export class DuckDbRemote implements RemoteEngine {
   private async catalog(): Promise<DuckDbEngine> {
     this.engine ??= await DuckDbEngine.open({ threads: 1 });
     const paths = async (prefix: string) => (await this.store.list(prefix)).filter((o) => o.key.endsWith('.parquet')).map((o) => this.store.describe(o.key));
-    for (const table of CATALOG) {
+    for (const table of TABLES) {
       const files = await paths(`${table.name}/`);
       const relation = files.length
         ? `SELECT * FROM read_parquet(${literal(`${this.store.describe(table.name)}/dt=*/data.parquet`)}, hive_partitioning = true, hive_types = {'dt': DATE})`

@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
-import { customerScores, rejects, transactions } from '../shared/catalog.js';
+import { customerScores, rejects, transactions } from '../shared/tables/index.js';
 import { ConfigError, parseConfig } from '../shared/config.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import { NormalizeLines } from '../shared/ingest/localize.js';

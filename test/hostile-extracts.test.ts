@@ -15,7 +15,7 @@ import { gzipSync } from 'node:zlib';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import S3rver from 's3rver';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { rejects, runManifest, transactions } from '../shared/catalog.js';
+import { rejects, runManifest, transactions } from '../shared/tables/index.js';
 import { parseConfig } from '../shared/config.js';
 import { MAX_LINE_BYTES } from '../shared/ingest/stage-sql.js';
 import { S3ObjectStore } from '../shared/store/s3.js';

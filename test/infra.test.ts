@@ -16,7 +16,8 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { TrinoSQL } from 'dt-sql-parser';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { CATALOG, COLUMN_TYPES, PARTITION_COLUMN, type Table } from '../shared/catalog.js';
+import { COLUMN_TYPES, PARTITION_COLUMN, type Table } from '../shared/catalog.js';
+import { TABLES } from '../shared/tables/index.js';
 import { NIGHTLY_METRICS } from '../shared/metrics.js';
 import { buildApp } from '../infra/app.js';
 import { parseDeployConfig } from '../infra/config.js';
@@ -245,7 +246,7 @@ describe('CDK stack', () => {
 
   it('defines a Glue table per catalog table with exactly its columns, partitioned by dt with projection', () => {
     const tables = resources('AWS::Glue::Table').map((t) => t.Properties['TableInput'] as TableInput);
-    for (const table of CATALOG as readonly Table[]) {
+    for (const table of TABLES as readonly Table[]) {
       const glue = tables.find((t) => t['Name'] === table.name);
       expect(glue, table.name).toBeDefined();
       expect(glue!['StorageDescriptor'].Columns.map((c) => [c.Name, c.Type])).toEqual(
@@ -263,7 +264,7 @@ describe('CDK stack', () => {
     const views = resources('AWS::Glue::Table')
       .map((t) => t.Properties['TableInput'] as TableInput)
       .filter((t) => t['TableType'] === 'VIRTUAL_VIEW');
-    const snapshots = (CATALOG as readonly Table[]).filter((t) => t.name !== 'transactions');
+    const snapshots = (TABLES as readonly Table[]).filter((t) => t.name !== 'transactions');
     expect(views.map((v) => v['Name']).sort()).toEqual(snapshots.map((t) => `${t.name}_latest`).sort());
     const trino = new TrinoSQL();
     for (const table of snapshots) {

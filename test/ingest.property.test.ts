@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { rejects, runManifest, transactions } from '../shared/catalog.js';
+import { rejects, runManifest, transactions } from '../shared/tables/index.js';
 import { CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const DATE = '2024-06-01';

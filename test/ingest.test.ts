@@ -4,7 +4,7 @@
  */
 import { gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
-import { rejects, runManifest, transactions } from '../shared/catalog.js';
+import { rejects, runManifest, transactions } from '../shared/tables/index.js';
 import { CSV_HEADER, money, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const D1 = '2024-03-01';

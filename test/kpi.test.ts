@@ -4,7 +4,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { customerScores, kpiDaily, roc as rocTable, transactions } from '../shared/catalog.js';
+import { customerScores, kpiDaily, roc as rocTable, transactions } from '../shared/tables/index.js';
 import { generateExtracts } from '../shared/demo/generate.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import { kpiRows, kpiWideSql } from '../shared/kpi/kpi-sql.js';

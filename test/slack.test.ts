@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { TrinoSQL } from 'dt-sql-parser';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { customerScores, holdoutAssignment, holdoutResults, runManifest } from '../shared/catalog.js';
+import { customerScores, holdoutAssignment, holdoutResults, runManifest } from '../shared/tables/index.js';
 import { parseConfig } from '../shared/config.js';
 import { generateExtracts } from '../shared/demo/generate.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';

@@ -9,7 +9,8 @@ import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { partitionKey, REPRODUCIBLE_TABLES } from '../shared/catalog.js';
+import { partitionKey } from '../shared/catalog.js';
+import { REPRODUCIBLE_TABLES } from '../shared/tables/index.js';
 import { generateBusiness } from '../shared/demo/business.js';
 import { runLocal, tempDir } from './helpers.js';
 

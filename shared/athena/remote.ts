@@ -4,7 +4,8 @@
  * date plus the run's new orders, staged where the `transactions_staged` table finds them; each
  * result is UNLOADed as Parquet into the run's staging folder and read back by the embedded engine.
  */
-import { PARTITION_COLUMN, transactions, type Table } from '../catalog.js';
+import { PARTITION_COLUMN, type Table } from '../catalog.js';
+import { transactions } from '../tables/index.js';
 import type { RemoteEngine, ResultColumn } from '../engine/history.js';
 import { dateLiteral, ident, literal, TRINO } from '../sql/dialect.js';
 import type { ObjectStore } from '../store/object-store.js';

@@ -8,7 +8,8 @@
  * queryable the moment its file lands, with no `MSCK REPAIR`, no Glue call in the run, and no
  * registration step that could half-fail after publishing.
  */
-import { CATALOG, COLUMN_TYPES, PARTITION_COLUMN, runManifest, transactions, type Table } from '../catalog.js';
+import { COLUMN_TYPES, PARTITION_COLUMN, type Table } from '../catalog.js';
+import { TABLES, runManifest, transactions } from '../tables/index.js';
 import { STAGING_ROOT, workFolder } from '../staging.js';
 
 export interface TableLocation {
@@ -106,7 +107,7 @@ export function latestViewSql(table: Table, database?: string): string {
 }
 
 /** Tables whose partitions are snapshots: each has a `<table>_latest` view. */
-export const SNAPSHOT_TABLES: readonly Table[] = (CATALOG as readonly Table[]).filter((table) => !table.history);
+export const SNAPSHOT_TABLES: readonly Table[] = (TABLES as readonly Table[]).filter((table) => !table.history);
 
 /**
  * An Athena view stored in Glue: Athena keeps the view's SQL and column types as base64 JSON in
@@ -162,7 +163,7 @@ export function glueStagedTableInput(location: TableLocation): GlueTableInput {
 /** Every Glue table and view the product defines, in catalog order, then the staging table. */
 export function glueCatalogInputs(location: TableLocation, database: string): GlueTableInput[] {
   return [
-    ...(CATALOG as readonly Table[]).map((table) => glueTableInput(table, location)),
+    ...(TABLES as readonly Table[]).map((table) => glueTableInput(table, location)),
     ...SNAPSHOT_TABLES.map((table) => glueLatestViewInput(table, database)),
     glueStagedTableInput(location),
   ];

@@ -6,6 +6,7 @@
  * not converge is reported and never used: the next model is tried, and when none converges the
  * predictions are left NULL.
  */
+import type { ModelFitRow } from '../tables/model-fit.js';
 import { FORECAST_HORIZON_DAYS } from '../catalog.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
 import { expectedOrderValues, fitGammaGamma } from './gamma-gamma.js';
@@ -28,19 +29,6 @@ export interface ClvConfig {
 }
 
 
-/** One row of the `model_fit` table. */
-export type ModelFitRow = {
-  model: string;
-  time_unit: TimeUnit;
-  params: string;
-  log_likelihood: number | null;
-  n_customers: number;
-  n_distinct_rows: number;
-  converged: boolean;
-  iterations: number;
-  seconds: number;
-  message: string;
-};
 
 /** Temp table the step leaves behind: one row per customer with its CLV predictions. */
 export const CLV_SCORES_TABLE = 'clv_scores';

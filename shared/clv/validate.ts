@@ -4,10 +4,9 @@
  * the holdout, and compare with what they did, per calibration frequency bucket (0, 1, …, 6, 7+)
  * and overall. The overall relative bias beyond the configured bound raises the drift flag.
  */
-import { modelValidation } from '../catalog.js';
 import { dayNumber, shiftDate } from '../dates.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
-import { dateLiteral, emptyRelation, exactSum } from '../sql/dialect.js';
+import { dateLiteral, exactSum } from '../sql/dialect.js';
 import type { ClvConfig } from './score-customers.js';
 import { fitFirstConverging } from './score-customers.js';
 import { compressedFrequencySql, customerSummarySql, DAYS_PER_UNIT } from './summary-sql.js';
@@ -53,10 +52,10 @@ export function validationCustomersSql(transactions: string, runDate: string, co
 }
 
 /**
- * A relation with the `model_validation` table's columns from {@link VALIDATION_CUSTOMERS} (empty
- * when no model can be fitted on the calibration period, e.g. the history is shorter than the holdout).
+ * A relation with the `model_validation` table's columns from {@link VALIDATION_CUSTOMERS}; none
+ * when no model can be fitted on the calibration period (e.g. the history is shorter than the holdout).
  */
-export async function validateModel(engine: SqlEngine, runDate: string, config: ClvConfig): Promise<string> {
+export async function validateModel(engine: SqlEngine, runDate: string, config: ClvConfig): Promise<string | undefined> {
   const { holdout_days: holdoutDays, max_relative_bias: maxBias } = config.validation;
   const calibration = calibrationEnd(runDate, holdoutDays);
   const unit = config.time_unit;
@@ -65,7 +64,7 @@ export async function validateModel(engine: SqlEngine, runDate: string, config: 
     ? fitFirstConverging(frequency, config.models, { penalizer: config.penalizer }, unit)
     : { fits: [], chosen: undefined };
   const model = fits.at(-1)?.model ?? 'none';
-  if (!chosen) return emptyRelation(modelValidation);
+  if (!chosen) return undefined;
   await engine.run(`CREATE TEMP TABLE validation_predictions (x DOUBLE, t_x DOUBLE, T DOUBLE, predicted DOUBLE)`);
   const { x, tx, T } = frequency;
   const predicted = chosen.model.conditionalExpectedPurchases(chosen.params, holdoutDays / DAYS_PER_UNIT[unit], x, tx, T);

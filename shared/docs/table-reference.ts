@@ -1,5 +1,6 @@
 /** The README's table reference, generated from the catalog so the two cannot drift apart. */
-import { CATALOG, COLUMN_TYPES, kpiDaily, PARTITION_COLUMN } from '../catalog.js';
+import { COLUMN_TYPES, PARTITION_COLUMN } from '../catalog.js';
+import { TABLES, kpiDaily } from '../tables/index.js';
 import { parseConfig } from '../config.js';
 import { KPI_DEFINITIONS } from '../kpi/kpi-sql.js';
 import { markedBlock, withMarkedSection, type MarkedSection } from './marked-section.js';
@@ -22,7 +23,7 @@ export const TABLE_REFERENCE: MarkedSection = {
 };
 
 function tableSections(): string {
-  const sections = CATALOG.map((table) => {
+  const sections = TABLES.map((table) => {
     const rows = [...table.columns, PARTITION_COLUMN].map(
       (c) => `| \`${c.name}\` | ${COLUMN_TYPES[c.type].glue} | ${c.nullable ? 'yes' : 'no'} | ${c.description} |`,
     );

@@ -4,7 +4,6 @@
  * little to a night.
  */
 import type { SqlEngine, SqlRow } from '../engine/sql-engine.js';
-import type { ResultRow } from '../holdout/report.js';
 import { exactSum, readParquet } from '../sql/dialect.js';
 import type { ReportData } from './html.js';
 
@@ -26,8 +25,8 @@ export interface ReportSources {
   scores: string;
 }
 
-const num = (row: SqlRow | ResultRow, column: string) => (row[column] === null || row[column] === undefined ? null : Number(row[column]));
-const str = (row: SqlRow | ResultRow, column: string) => String(row[column] ?? '');
+const num = (row: SqlRow, column: string) => (row[column] === null || row[column] === undefined ? null : Number(row[column]));
+const str = (row: SqlRow, column: string) => String(row[column] ?? '');
 
 /** `SELECT … FROM` each dated file, with its date as a column, in one relation. */
 function dated(files: readonly { date: string; file: string }[], columns: string): string | undefined {
@@ -39,7 +38,6 @@ export async function gatherReportData(
   engine: SqlEngine,
   sources: ReportSources,
   base: Pick<ReportData, 'date' | 'display' | 'run'>,
-  holdoutResults: readonly ResultRow[],
 ): Promise<ReportData> {
   const from = (table: string) => readParquet([sources.output(table)]);
   const query = (sql: string) => engine.query(sql);
@@ -62,6 +60,8 @@ export async function gatherReportData(
   const calibration = await query(`SELECT model, CAST(calibration_end AS VARCHAR) AS calibration_end, holdout_days, frequency_bucket,
       CAST(customers AS DOUBLE) AS customers, predicted_mean, actual_mean
     FROM ${from('model_validation')} ORDER BY frequency_bucket`);
+  const holdoutResults = await query(`SELECT "window", segment, incremental_revenue, ci_low, ci_high, p_value, verdict, n_treatment, n_control
+    FROM ${from('holdout_results')} ORDER BY "window", segment`);
   const roc = await query(`SELECT period, segment, equity_start, cash_flow, equity_change, roc FROM ${from('roc')} ORDER BY period, segment`);
   const kpiFiles = [...sources.kpiHistory, { date: base.date, file: sources.output('kpi_daily') }];
   const metrics = TREND_METRICS.map((m) => `'${m}'`).join(', ');

@@ -1,0 +1,95 @@
+/**
+ * Incremental revenue against the holdout, per analysis window and pre-period segment: sufficient
+ * statistics from the history (one row per window, segment and group), the statistics in TypeScript.
+ */
+import { col } from '../catalog.js';
+import { shiftDate } from '../dates.js';
+import { holdoutReport, type StatRow } from '../holdout/report.js';
+import { holdoutStatsSql } from '../holdout/results-sql.js';
+import { valuesRelation } from '../sql/dialect.js';
+import { customerScores } from './customer-scores.js';
+import type { TableModel } from './model.js';
+
+/** The verdicts a row can carry ({@link holdoutReport}). */
+const verdicts = (config: { holdout: { min_group_size: number } }) => [
+  'significant gain',
+  'significant loss',
+  'inconclusive',
+  `suppressed: fewer than ${config.holdout.min_group_size} customers in a group`,
+];
+
+const num = (name: string, description: string) => col(name, 'double', description, true);
+
+export const holdoutResults = {
+  name: 'holdout_results',
+  description:
+    'Incremental revenue of CRM communication: treatment vs the holdout control, per analysis window and pre-period segment ("ALL" for everyone).',
+  columns: [
+    col('window', 'string', '"last_<N>_days" (holdout.window_days) or "since_start" (from holdout.started_at, the salt\'s first day; default the start of the history).'),
+    col('segment', 'string', 'Segment at the start of the window (from the scores of the day before), "unknown" without one, or "ALL".'),
+    col('n_treatment', 'bigint', 'Treatment customers known by the end of the window.'),
+    col('n_control', 'bigint', 'Control customers known by the end of the window.'),
+    num('revenue_treatment', 'Net revenue of the treatment group in the window.'),
+    num('revenue_control', 'Net revenue of the control group in the window.'),
+    num('mean_treatment', 'Revenue per treatment customer.'),
+    num('mean_control', 'Revenue per control customer.'),
+    num('sd_treatment', 'Standard deviation of revenue per treatment customer.'),
+    num('sd_control', 'Standard deviation of revenue per control customer.'),
+    num('delta_per_customer', 'mean_treatment − mean_control.'),
+    num('df', 'Welch–Satterthwaite degrees of freedom of the test.'),
+    num('incremental_revenue', '(revenue_treatment / n_treatment − revenue_control / n_control) × n_treatment.'),
+    num('ci_low', '95 % CI of incremental_revenue: n_treatment × Welch CI of the difference in means.'),
+    num('ci_high', 'Upper end of that CI.'),
+    num('p_value', "Two-sided Welch t-test p-value (Welch–Satterthwaite df)."),
+    num('p_value_bh', 'Benjamini–Hochberg adjusted p-value across the segments of the window (NULL for ALL).'),
+    num('relative_lift', 'mean_treatment / mean_control − 1.'),
+    num('relative_ci_low', '95 % CI of the relative lift (delta method).'),
+    num('relative_ci_high', 'Upper end of that CI.'),
+    num('mde_per_customer', 'Minimum detectable difference in revenue per customer at 80 % power.'),
+    num('conversion_treatment', 'Share of treatment customers who purchased in the window.'),
+    num('conversion_control', 'Share of control customers who purchased in the window.'),
+    num('conversion_difference', 'conversion_treatment − conversion_control.'),
+    num('conversion_p_value', 'Two-proportion z-test p-value of the conversion difference.'),
+    num('cuped_incremental_revenue', 'incremental_revenue with CUPED (covariate: revenue in the equally long period before the window).'),
+    num('cuped_ci_low', '95 % CI of the CUPED estimate.'),
+    num('cuped_ci_high', 'Upper end of that CI.'),
+    num('cuped_p_value', 'p-value of the CUPED estimate.'),
+    num('winsor_cap', 'Cap on per-customer revenue: the pooled holdout.winsor_quantile of the window.'),
+    num('winsorized_incremental_revenue', 'incremental_revenue with per-customer revenue capped at winsor_cap.'),
+    num('winsorized_ci_low', '95 % CI of the winsorized estimate.'),
+    num('winsorized_ci_high', 'Upper end of that CI.'),
+    num('winsorized_p_value', 'p-value of the winsorized estimate.'),
+    num('srm_p_value', 'Chi-square p-value of the group sizes against holdout.control_share.'),
+    col('srm_flag', 'boolean', 'True when srm_p_value < 0.001: the split is not what was configured, distrust the row.'),
+    col('verdict', 'string', '"significant gain", "significant loss", "inconclusive", or "suppressed: …" for groups below holdout.min_group_size.'),
+  ],
+  orderBy: ['window', 'segment'],
+  key: ['window', 'segment'],
+  checks: { accepted: { verdict: verdicts } },
+  build: async (ctx): Promise<string> => {
+    const { holdout } = ctx.config;
+    const { date, history } = ctx;
+    // The history's first day, from the per-customer assignment rather than the history.
+    const [first] = await ctx.engine.query<{ first: string | null }>(`SELECT CAST(min(assigned_at) AS VARCHAR) AS first FROM (${ctx.assignment}) AS a`);
+    const windows = [
+      { name: `last_${holdout.window_days}_days`, start: shiftDate(date, 1 - holdout.window_days), end: date },
+      { name: 'since_start', start: holdout.started_at ?? first!.first ?? date, end: date },
+    ];
+    // Each window's segments are the customers' segments the day before it starts, when scored.
+    const scoresBefore = await ctx.earlier(customerScores);
+    const segmentRelations = new Map<string, string>();
+    for (const w of windows) {
+      const day = shiftDate(w.start, -1);
+      if (scoresBefore.has(day)) segmentRelations.set(w.name, `SELECT customer_id, segment FROM (${await history.partition(customerScores, day)}) AS p`);
+    }
+    await history.materialize(
+      'holdout_stats',
+      holdoutStatsSql(history.history, ctx.assignmentInHistory, windows, (w) => segmentRelations.get(w.name), holdout.winsor_quantile, history.dialect),
+    );
+    const rows = holdoutReport(await ctx.engine.query<StatRow>('SELECT * FROM holdout_stats'), {
+      controlShare: holdout.control_share,
+      minGroupSize: holdout.min_group_size,
+    });
+    return valuesRelation(holdoutResults, rows);
+  },
+} as const satisfies TableModel;

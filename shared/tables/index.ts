@@ -1,0 +1,41 @@
+/**
+ * The published tables, one model file each, in publishing order: the manifest last, so that a
+ * reader who sees it sees a complete run. A new table is a new file here and its test.
+ */
+import type { Table } from '../catalog.js';
+import { transactions } from './transactions.js';
+import { rejects } from './rejects.js';
+import { customerScores } from './customer-scores.js';
+import { segmentSummary } from './segment-summary.js';
+import { segmentMigration } from './segment-migration.js';
+import { segmentForecast } from './segment-forecast.js';
+import { holdoutAssignment } from './holdout-assignment.js';
+import { holdoutResults } from './holdout-results.js';
+import { modelValidation } from './model-validation.js';
+import { kpiDaily } from './kpi-daily.js';
+import { roc } from './roc.js';
+import { forecastAccuracy } from './forecast-accuracy.js';
+import { modelFit } from './model-fit.js';
+import { runManifest } from './run-manifest.js';
+
+export { transactions, rejects, customerScores, segmentSummary, segmentMigration, segmentForecast, holdoutAssignment, holdoutResults, modelValidation, kpiDaily, roc, forecastAccuracy, modelFit, runManifest };
+
+export const TABLES = [
+  transactions,
+  rejects,
+  customerScores,
+  segmentSummary,
+  segmentMigration,
+  segmentForecast,
+  holdoutAssignment,
+  holdoutResults,
+  modelValidation,
+  kpiDaily,
+  roc,
+  forecastAccuracy,
+  modelFit,
+  runManifest,
+] as const;
+
+/** The tables a re-run of a date reproduces byte for byte (all but those describing the run). */
+export const REPRODUCIBLE_TABLES: readonly Table[] = (TABLES as readonly Table[]).filter((t) => !t.describesRun);

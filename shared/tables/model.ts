@@ -1,0 +1,63 @@
+/**
+ * What a table's `build` may use: the run's engine, its history, the night's shared intermediates
+ * and the earlier runs' partitions. The pipeline builds these once a night, then every table.
+ */
+import type { Table } from '../catalog.js';
+import { readParquet } from '../sql/dialect.js';
+import type { Config } from '../config.js';
+import type { HistoryEngine } from '../engine/history.js';
+import type { SqlEngine } from '../engine/sql-engine.js';
+import type { IngestCounts } from '../ingest/ingest.js';
+import type { ObjectInfo } from '../store/object-store.js';
+
+/** What the ingest's tables (transactions, rejects) are built from, in the run's first phase. */
+export interface IngestContext {
+  readonly engine: SqlEngine;
+  readonly config: Config;
+}
+
+export interface BuildContext extends IngestContext {
+  readonly date: string;
+  readonly history: HistoryEngine;
+  /** The night's shared intermediates, as relations of the engine. */
+  readonly rfmScores: string;
+  /** RFM scores with the CLV predictions: customer_scores as published. */
+  readonly scored: string;
+  /** The holdout assignment as a temp table of the embedded engine … */
+  readonly assignment: string;
+  /** … and as a relation of the history engine (for queries joining it with the history). */
+  readonly assignmentInHistory: string;
+  /** The run itself, for the tables that describe it. */
+  readonly run: {
+    readonly runId: string;
+    readonly startedAt: string;
+    readonly extract: readonly ObjectInfo[];
+    readonly counts: IngestCounts;
+    readonly customersScored: number;
+    readonly fits: readonly Record<string, string | number | boolean | null>[];
+    readonly status: 'succeeded' | 'empty_extract';
+  };
+  now(): Date;
+  /** Earlier runs' partitions of a table, by date (listed once per table). */
+  earlier(table: Table): Promise<Map<string, ObjectInfo>>;
+  /** The local file of an earlier run's partition (fetched once). */
+  fetch(table: Table, date: string): Promise<string>;
+}
+
+/** A published table: its catalog entry and checks, and the SQL that builds it from a night's intermediates. */
+export type TableModel = Table &
+  (
+    | {
+        /** Built by the ingest, in the run's first phase. */
+        readonly phase: 'ingest';
+        build(ctx: IngestContext): Promise<string> | string;
+        /** The relation's row order is already fixed (no sort by orderBy when written). */
+        readonly keepsBuildOrder?: true;
+      }
+    | { readonly phase?: undefined; build(ctx: BuildContext): Promise<string> | string }
+  );
+
+/** An earlier run's partition of a table as a relation of the embedded engine, when that run exists. */
+export async function earlierPartition(ctx: BuildContext, table: Table, date: string): Promise<string | undefined> {
+  return (await ctx.earlier(table)).has(date) ? `SELECT * FROM ${readParquet([await ctx.fetch(table, date)])}` : undefined;
+}
