@@ -22,11 +22,11 @@ import type { Config } from './config.js';
 import { isCalendarDate } from './dates.js';
 import { LocalHistory, RemoteHistory, type HistoryEngine, type RemoteEngine } from './engine/history.js';
 import type { SqlEngine } from './engine/sql-engine.js';
-import { dropOrdersSql, ingestExtract, type IngestCounts } from './ingest/ingest.js';
+import { dropSeenOrders, ingestExtract, type IngestCounts } from './ingest/ingest.js';
 import { localize } from './ingest/localize.js';
 import { formatOf } from './ingest/stage-sql.js';
 import { customerScoresSql } from './rfm/rfm-sql.js';
-import { CLV_SCORES_TABLE, CLV_SUMMARY_TABLE, fitClv, scoreInEngine } from './clv/score-customers.js';
+import { CLV_SUMMARY_TABLE, fitClv, scoredViewSql, scoreInEngine } from './clv/score-customers.js';
 import { loadShardScores, scoreShardFile, writeShardInputs } from './clv/shard-files.js';
 import type { FittedClv } from './clv/shards.js';
 import { customerSummarySql } from './clv/summary-sql.js';
@@ -34,7 +34,7 @@ import { holdoutAssignmentSql } from './holdout/assign-sql.js';
 import { controlExportSql } from './holdout/export-sql.js';
 import { gatherReportData, TREND_RUNS } from './report/data.js';
 import { renderReport } from './report/html.js';
-import { copyToParquet, selectAs } from './sql/dialect.js';
+import { copyToParquet, countRows, selectAs } from './sql/dialect.js';
 import { runOfShardKey, shardInputPrefix, shardScoresKey, stagingPrefix, stateKey, workFolder } from './staging.js';
 import type { ObjectInfo, ObjectStore } from './store/object-store.js';
 
@@ -289,13 +289,10 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
   if (historyEngine === 'remote') {
     // The history stayed remote, so the ingest could only dedupe within the extract: the remote
     // engine names the staged orders it has seen on earlier days, and those are dropped here.
-    await history.materialize(SEEN_ORDERS, seenOrdersSql(history.staged, history.earlier));
-    const [seen] = await engine.query<{ orders: number; rows: number }>(`SELECT CAST(count(*) AS DOUBLE) AS orders,
-      CAST(coalesce(sum(row_count), 0) AS DOUBLE) AS rows FROM new_orders WHERE transaction_id IN (SELECT transaction_id FROM ${SEEN_ORDERS})`);
-    if (seen!.orders > 0) {
-      await engine.run(dropOrdersSql(deps.config.input, `SELECT transaction_id FROM ${SEEN_ORDERS}`));
+    const seen = await dropSeenOrders(engine, deps.config.input, history);
+    if (seen.orders > 0) {
       await run.write(transactions, ingested);
-      counts = { ...counts, rowsAccepted: counts.rowsAccepted - seen!.rows, rowsDuplicate: counts.rowsDuplicate + seen!.rows, ordersAdded: counts.ordersAdded - seen!.orders };
+      counts = { ...counts, rowsAccepted: counts.rowsAccepted - seen.rows, rowsDuplicate: counts.rowsDuplicate + seen.rows, ordersAdded: counts.ordersAdded - seen.orders };
       await stagePreparedOutputs();
     }
   }
@@ -355,15 +352,15 @@ async function intermediates(run: Run, state: RunState): Promise<BuildContext> {
   const { deps, engine, date } = run;
   const history = await historyOf(run, state.historyEngine);
   await history.materialize('rfm_scores', customerScoresSql(history.history, date, deps.config.rfm, history.dialect));
-  const [scored] = await engine.query<{ n: number }>(`SELECT CAST(count(*) AS DOUBLE) AS n FROM rfm_scores`);
-  run.progress('rfm', scored!.n);
+  const customersScored = await countRows(engine, 'SELECT * FROM rfm_scores');
+  run.progress('rfm', customersScored);
   if (state.shardKeys) {
     const scoreFiles = await Promise.all(state.shardKeys.map((key) => deps.dest.localPath(shardScoresKey(key), run.scratch)));
     await loadShardScores(engine, state.fitted, scoreFiles);
   } else {
     await scoreInEngine(engine, state.fitted);
   }
-  await engine.run(`CREATE TEMP VIEW scored AS SELECT * FROM rfm_scores AS s LEFT JOIN ${CLV_SCORES_TABLE} AS c USING (customer_id)`);
+  await engine.run(scoredViewSql('scored', 'rfm_scores'));
   const assignmentInHistory = await history.materialize('assignment', holdoutAssignmentSql(history.history, deps.config.holdout, history.dialect));
   run.progress('clv');
   const { counts } = state;
@@ -381,7 +378,7 @@ async function intermediates(run: Run, state: RunState): Promise<BuildContext> {
       startedAt: run.startedAt,
       extract: run.extract,
       counts,
-      customersScored: scored!.n,
+      customersScored,
       fits: state.fits,
       status: counts.rowsAccepted + counts.rowsDuplicate === 0 ? 'empty_extract' : 'succeeded',
     },
@@ -397,18 +394,6 @@ function pick<T, K extends keyof T>(from: T, ...keys: K[]): Pick<T, K> {
 
 // ---------------------------------------------------------------------------------------------
 // The fanned-out night: the same phases, in separate processes that share the run's staging folder.
-
-/** Orders of the extract the remote history has seen on earlier days. */
-const SEEN_ORDERS = 'seen_orders';
-
-/**
- * Ids of the run's new orders (`staged`) that earlier nights (`earlier`) already hold: at most the
- * extract's ids come back, however long the history.
- */
-export function seenOrdersSql(staged: string, earlier: string): string {
-  return `SELECT DISTINCT transaction_id FROM (${staged}) AS n
-    WHERE transaction_id IN (SELECT transaction_id FROM (${earlier}) AS h)`;
-}
 
 /** The outputs of the first phase the last one needs: read back from staging by {@link finishFannedOut}. */
 const PREPARED_OUTPUTS = [transactions, rejects];

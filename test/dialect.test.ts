@@ -13,7 +13,7 @@ import { holdoutAssignmentSql } from '../shared/holdout/assign-sql.js';
 import { holdoutStatsSql } from '../shared/holdout/results-sql.js';
 import { kpiWideSql } from '../shared/kpi/kpi-sql.js';
 import { spendSql } from '../shared/kpi/value-sql.js';
-import { seenOrdersSql } from '../shared/pipeline.js';
+import { seenOrdersSql } from '../shared/ingest/ingest.js';
 import { AthenaRemote } from '../shared/athena/remote.js';
 import { validationCustomersSql } from '../shared/clv/validate.js';
 import { customerScoresSql } from '../shared/rfm/rfm-sql.js';

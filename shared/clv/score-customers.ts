@@ -33,6 +33,11 @@ export interface ClvConfig {
 /** Temp table the step leaves behind: one row per customer with its CLV predictions. */
 export const CLV_SCORES_TABLE = 'clv_scores';
 
+/** A view `name` of the RFM scores (temp table `rfm`) with each customer's CLV predictions: customer_scores as published. */
+export function scoredViewSql(name: string, rfm: string): string {
+  return `CREATE TEMP VIEW ${name} AS SELECT * FROM ${rfm} AS s LEFT JOIN ${CLV_SCORES_TABLE} AS c USING (customer_id)`;
+}
+
 function describeFit(model: string, unit: TimeUnit, fit: FitResult<object> | Error, rows: number): ModelFitRow {
   if (fit instanceof Error) {
     return { model, time_unit: unit, params: '{}', log_likelihood: null, n_customers: 0, n_distinct_rows: rows, converged: false, iterations: 0, seconds: 0, message: fit.message };

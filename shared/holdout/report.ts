@@ -12,6 +12,8 @@ import {
   welch,
   type CupedGroupStats,
 } from './stats.js';
+import type { RowOf } from '../catalog.js';
+import type { holdoutResults } from '../tables/holdout-results.js';
 
 export type StatRow = {
   window: string;
@@ -29,7 +31,8 @@ export type StatRow = {
   capped_squares: number;
 };
 
-export type ResultRow = Record<string, string | number | boolean | null>;
+/** A row of `holdout_results`; a suppressed row leaves the statistics out (NULL when written). */
+export type ResultRow = Partial<RowOf<typeof holdoutResults>>;
 
 export interface ReportOptions {
   controlShare: number;

@@ -4,6 +4,7 @@
  * the valid rows are counted as duplicates.
  */
 import { FIELDS, type InputConfig } from '../config.js';
+import type { HistoryEngine } from '../engine/history.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
 import { ident, literal, readParquet } from '../sql/dialect.js';
 import type { LocalFile } from './localize.js';
@@ -130,6 +131,31 @@ export function dropOrdersSql(input: InputConfig, seen: string): string {
   const ids = `transaction_id IN (SELECT transaction_id FROM (${seen}))`;
   if (input.grain === 'line') return `DELETE FROM new_orders WHERE ${ids}`;
   return input.transaction_id_from ? `DELETE FROM candidates WHERE ${ids}` : `DELETE FROM typed WHERE reason IS NULL AND ${ids}`;
+}
+
+/** Orders of the extract the remote history has seen on earlier days. */
+const SEEN_ORDERS = 'seen_orders';
+
+/**
+ * Ids of the run's new orders (`staged`) that earlier nights (`earlier`) already hold: at most the
+ * extract's ids come back, however long the history.
+ */
+export function seenOrdersSql(staged: string, earlier: string): string {
+  return `SELECT DISTINCT transaction_id FROM (${staged}) AS n
+    WHERE transaction_id IN (SELECT transaction_id FROM (${earlier}) AS h)`;
+}
+
+/**
+ * When the history stays remote, the ingest could only dedupe within the extract: the remote
+ * engine names the new orders it has seen on earlier days, and those are dropped from the new
+ * orders here. Returns how many orders, and input rows, were dropped.
+ */
+export async function dropSeenOrders(engine: SqlEngine, input: InputConfig, history: HistoryEngine): Promise<{ orders: number; rows: number }> {
+  await history.materialize(SEEN_ORDERS, seenOrdersSql(history.staged, history.earlier));
+  const [seen] = await engine.query<{ orders: number; rows: number }>(`SELECT CAST(count(*) AS DOUBLE) AS orders,
+    CAST(coalesce(sum(row_count), 0) AS DOUBLE) AS rows FROM new_orders WHERE transaction_id IN (SELECT transaction_id FROM ${SEEN_ORDERS})`);
+  if (seen!.orders > 0) await engine.run(dropOrdersSql(input, `SELECT transaction_id FROM ${SEEN_ORDERS}`));
+  return seen!;
 }
 
 /** Rejected rows, shaped as the `rejects` table. */

@@ -4,6 +4,7 @@
  * a query builder takes a {@link Dialect} and renders the same query for either engine.
  */
 import { sqlType, type Table } from '../catalog.js';
+import type { SqlEngine } from '../engine/sql-engine.js';
 
 /** A SQL string literal. */
 export function literal(value: string): string {
@@ -114,7 +115,7 @@ export function nullCountsSql(table: Table, relation: string): string | undefine
 }
 
 /** A relation of literal rows shaped as `table` (numbers, strings, booleans, NULL). */
-export function valuesRelation(table: Table, rows: readonly Record<string, string | number | boolean | null>[]): string {
+export function valuesRelation(table: Table, rows: readonly Partial<Record<string, string | number | boolean | null>>[]): string {
   if (rows.length === 0) return emptyRelation(table);
   const value = (v: string | number | boolean | null) =>
     v === null ? 'NULL' : typeof v === 'string' ? literal(v) : typeof v === 'boolean' ? String(v).toUpperCase() : String(v);
@@ -129,4 +130,10 @@ export function valuesRelation(table: Table, rows: readonly Record<string, strin
  */
 export function exactSum(expr: string): string {
   return `CAST(sum(CAST(${expr} AS DECIMAL(38,10))) AS DOUBLE)`;
+}
+
+/** The number of rows of a relation. */
+export async function countRows(engine: SqlEngine, relation: string): Promise<number> {
+  const [row] = await engine.query<{ n: number }>(`SELECT CAST(count(*) AS DOUBLE) AS n FROM (${relation}) AS r`);
+  return row!.n;
 }

@@ -18,7 +18,7 @@ const verdicts = (config: { holdout: { min_group_size: number } }) => [
   `suppressed: fewer than ${config.holdout.min_group_size} customers in a group`,
 ];
 
-const num = (name: string, description: string) => col(name, 'double', description, true);
+const num = <const N extends string>(name: N, description: string) => col(name, 'double', description, true);
 
 export const holdoutResults = {
   name: 'holdout_results',
