@@ -10,6 +10,7 @@ import { Arn, ArnFormat, CfnOutput, Duration, RemovalPolicy, Size, Stack, TimeZo
 import * as athena from 'aws-cdk-lib/aws-athena';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -31,6 +32,7 @@ import { glueCatalogInputs } from '../shared/athena/tables.js';
 import { CATALOG } from '../shared/catalog.js';
 import { ConfigSchema } from '../shared/config.js';
 import { NIGHTLY_METRICS } from '../shared/metrics.js';
+import { REPLAY_EXPIRY_ATTRIBUTE, REPLAY_KEY_ATTRIBUTE } from '../shared/slack/replay.js';
 import { STAGING_ROOT } from '../shared/staging.js';
 import type { DeployConfig } from './config.js';
 
@@ -332,6 +334,18 @@ export class CrmMetricsStack extends Stack {
       this.nightly.grantInvoke(worker);
       acknowledgeInvokeVersions(worker, this.nightly, 'The Slack worker');
     }
+    // Each accepted request, remembered until its signature's window has closed (functions/slack.ts).
+    const replays = new dynamodb.Table(this, 'SlackReplays', {
+      partitionKey: { name: REPLAY_KEY_ATTRIBUTE, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: REPLAY_EXPIRY_ATTRIBUTE,
+      // Nothing in it outlives five minutes' use: losing it loses nothing.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    Validations.of(replays).acknowledge({
+      id: 'AwsSolutions-DDB3',
+      reason: 'Items are needed for five minutes only (the replay window); a restored copy would protect nothing.',
+    });
     const endpoint = this.nodeFunction('SlackCommand', 'functions/slack.ts', {
       description: 'crm-metrics /crm endpoint: verifies, authorizes and acknowledges slash commands',
       memorySize: 256,
@@ -340,8 +354,11 @@ export class CrmMetricsStack extends Stack {
         SLACK_SECRET_ARN: secret.secretArn,
         WORKER_FUNCTION: worker.functionName,
         SLACK_ACCESS_JSON: JSON.stringify(config.slack),
+        REPLAY_TABLE: replays.tableName,
       },
     });
+    // The conditional put only: the endpoint never reads, updates or deletes what it remembered.
+    endpoint.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:PutItem'], resources: [replays.tableArn] }));
     secret.grantRead(endpoint);
     worker.grantInvoke(endpoint);
     acknowledgeInvokeVersions(endpoint, worker, 'The Slack endpoint');

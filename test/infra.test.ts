@@ -18,6 +18,7 @@ import { TrinoSQL } from 'dt-sql-parser';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CATALOG, COLUMN_TYPES, PARTITION_COLUMN, type Table } from '../shared/catalog.js';
 import { NIGHTLY_METRICS } from '../shared/metrics.js';
+import { REPLAY_EXPIRY_ATTRIBUTE, REPLAY_KEY_ATTRIBUTE } from '../shared/slack/replay.js';
 import { buildApp } from '../infra/app.js';
 import { parseDeployConfig } from '../infra/config.js';
 import { CSV_HEADER, tempDir, writeExtract } from './helpers.js';
@@ -368,7 +369,7 @@ describe('CDK stack', () => {
     const variables = (endpoint.Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
     // The ARN (a reference), never a secret value, is in the environment.
     expect(variables['SLACK_SECRET_ARN']).toEqual({ Ref: expect.stringMatching(/^SlackSecret/) });
-    expect(Object.keys(variables).sort()).toEqual(['SLACK_ACCESS_JSON', 'SLACK_SECRET_ARN', 'WORKER_FUNCTION']);
+    expect(Object.keys(variables).sort()).toEqual(['REPLAY_TABLE', 'SLACK_ACCESS_JSON', 'SLACK_SECRET_ARN', 'WORKER_FUNCTION']);
     expect(endpoint.Properties['Timeout']).toBeLessThanOrEqual(10);
     const workerId = constructFunctionId(template, 'SlackWorker');
     const worker = template.findResources('AWS::Lambda::Function')[workerId]!['Properties'];
@@ -381,6 +382,28 @@ describe('CDK stack', () => {
     expect(JSON.stringify(workerRole['Properties']['ManagedPolicyArns'])).toContain('BiReader');
     const invoked = roleStatements(template, workerId).filter((st) => st.actions.includes('lambda:InvokeFunction'));
     expect(invoked.flatMap((st) => st.resources)).toEqual([`<${nightlyId(template)}.Arn>`, `<${nightlyId(template)}.Arn>:*`]);
+  });
+
+  it('remembers /crm requests in a DynamoDB table with a TTL, which the endpoint may only PutItem into', () => {
+    const tables = Object.entries(template.findResources('AWS::DynamoDB::Table'));
+    expect(tables).toHaveLength(1);
+    const [tableId, table] = tables[0]!;
+    expect(table['Properties']).toMatchObject({
+      // The key and TTL attributes the endpoint writes (shared/slack/replay.ts).
+      KeySchema: [{ AttributeName: REPLAY_KEY_ATTRIBUTE, KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: REPLAY_KEY_ATTRIBUTE, AttributeType: 'S' }],
+      TimeToLiveSpecification: { AttributeName: REPLAY_EXPIRY_ATTRIBUTE, Enabled: true },
+      BillingMode: 'PAY_PER_REQUEST',
+    });
+    const endpointId = constructFunctionId(template, 'SlackCommand');
+    const endpoint = template.findResources('AWS::Lambda::Function')[endpointId]!['Properties'];
+    expect(endpoint['Environment']['Variables']['REPLAY_TABLE']).toEqual({ Ref: tableId });
+    const dynamo = policyDocuments(template)
+      .flatMap((d) => d.Statement)
+      .filter((st) => [st.Action].flat().some((a) => a.startsWith('dynamodb:')))
+      .map(rendered);
+    expect(dynamo).toEqual([{ effect: 'Allow', actions: ['dynamodb:PutItem'], resources: [`<${tableId}.Arn>`] }]);
+    expect(roleStatements(template, endpointId)).toContainEqual(dynamo[0]);
   });
 
   it('cdk-nag fails synthesis on an unacknowledged finding (so the clean synth above means something)', () => {
