@@ -71,6 +71,14 @@ const LAMBDA_SERVICE_ERRORS = [
   'Lambda.TooManyRequestsException',
 ];
 
+/**
+ * Concurrent executions reserved for (and capping) the public /crm endpoint. An acknowledgement
+ * takes well under a second, so 5 serve dozens of commands a second, far beyond a team's use; a
+ * flood of requests to the public URL holds at most 5 of the account's executions (the rest are
+ * throttled, HTTP 429, before any code runs), leaving the rest to the worker and other functions.
+ */
+const SLACK_ENDPOINT_CONCURRENCY = 5;
+
 /** The Distributed Map's label: names its map runs (and scopes the permission to redrive them). */
 const SCORE_SHARDS_LABEL = 'ScoreShards';
 
@@ -350,6 +358,7 @@ export class CrmMetricsStack extends Stack {
       description: 'crm-metrics /crm endpoint: verifies, authorizes and acknowledges slash commands',
       memorySize: 256,
       timeout: Duration.seconds(10),
+      reservedConcurrentExecutions: SLACK_ENDPOINT_CONCURRENCY,
       environment: {
         SLACK_SECRET_ARN: secret.secretArn,
         WORKER_FUNCTION: worker.functionName,

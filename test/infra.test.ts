@@ -406,6 +406,11 @@ describe('CDK stack', () => {
     expect(roleStatements(template, endpointId)).toContainEqual(dynamo[0]);
   });
 
+  it('caps the public /crm endpoint with a reserved concurrency', () => {
+    const endpoint = template.findResources('AWS::Lambda::Function')[constructFunctionId(template, 'SlackCommand')]!['Properties'];
+    expect(endpoint['ReservedConcurrentExecutions']).toBe(5);
+  });
+
   it('cdk-nag fails synthesis on an unacknowledged finding (so the clean synth above means something)', () => {
     const app = new App({ outdir: join(outdir, 'nag') });
     const stack = new Stack(app, 'Careless');
