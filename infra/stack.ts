@@ -28,8 +28,8 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
 import type { Construct } from 'constructs';
-import { glueCatalogInputs } from '../shared/athena/tables.js';
-import { CATALOG } from '../shared/catalog.js';
+import { glueCatalogInputs, latestViewName } from '../shared/athena/tables.js';
+import { CATALOG, rejects, type Table } from '../shared/catalog.js';
 import { ConfigSchema } from '../shared/config.js';
 import { NIGHTLY_METRICS } from '../shared/metrics.js';
 import { REPLAY_EXPIRY_ATTRIBUTE, REPLAY_KEY_ATTRIBUTE } from '../shared/slack/replay.js';
@@ -78,6 +78,13 @@ const LAMBDA_SERVICE_ERRORS = [
  * throttled, HTTP 429, before any code runs), leaving the rest to the worker and other functions.
  */
 const SLACK_ENDPOINT_CONCURRENCY = 5;
+
+/**
+ * Tables BI readers (and the Slack worker, which queries through their policy) are not granted:
+ * `rejects` holds raw input lines, which can carry personal data; whoever fixes the extracts needs
+ * access granted apart from this policy.
+ */
+const BI_HIDDEN_TABLES: readonly Table[] = [rejects];
 
 /** The Distributed Map's label: names its map runs (and scopes the permission to redrive them). */
 const SCORE_SHARDS_LABEL = 'ScoreShards';
@@ -608,21 +615,24 @@ export class CrmMetricsStack extends Stack {
 
   /**
    * What a BI tool (or the Slack command) needs to query: run queries in this workgroup only, read
-   * this database's tables, read the curated prefix, write query results.
+   * this database's tables and their files but the hidden ones (BI_HIDDEN_TABLES) and the reports,
+   * write query results.
    */
   private biReaderPolicy(curated: s3.Bucket, config: DeployConfig, workGroup: athena.CfnWorkGroup, tableNames: string[]): iam.ManagedPolicy {
-    const tableFolders = CATALOG.map((table) => table.name);
+    const tableFolders = CATALOG.filter((table) => !BI_HIDDEN_TABLES.includes(table)).map((table) => table.name);
+    // Neither a hidden table nor its `_latest` view is in the readers' catalog.
+    const hidden = BI_HIDDEN_TABLES.flatMap((table) => [table.name, latestViewName(table)]);
     const policy = new iam.ManagedPolicy(this, 'BiReader', {
       description: 'crm-metrics: query the curated tables through the Athena workgroup',
       statements: [
-        ...this.queryStatements(workGroup, config.glueDatabase, tableNames),
+        ...this.queryStatements(workGroup, config.glueDatabase, tableNames.filter((name) => !hidden.includes(name))),
         new iam.PolicyStatement({ actions: ['s3:GetBucketLocation'], resources: [curated.bucketArn] }),
         new iam.PolicyStatement({
           actions: ['s3:ListBucket'],
           resources: [curated.bucketArn],
           conditions: { StringLike: { 's3:prefix': [`${config.curatedPrefix}*`, `${ATHENA_RESULTS_PREFIX}*`] } },
         }),
-        // The tables and reports only: not the staging area, nor the holdout export.
+        // The tables (but the hidden ones) and reports only: not the staging area, nor the holdout export.
         new iam.PolicyStatement({
           actions: ['s3:GetObject'],
           resources: [...tableFolders, 'reports'].map((folder) => curated.arnForObjects(`${config.curatedPrefix}${folder}/*`)),
