@@ -1,8 +1,10 @@
 /**
  * The `/crm` slash command's endpoint (a Lambda function URL): verify, authorize, hand the work to
  * the worker Lambda (asynchronous invoke) and answer within Slack's 3 seconds. The signing secret
- * comes from Secrets Manager (cached by the middleware), never from an environment variable.
+ * comes from Secrets Manager (cached by the middleware), never from an environment variable; each
+ * accepted request is remembered in the replay table, so a captured one cannot be sent again.
  */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -10,6 +12,7 @@ import middy from '@middy/core';
 import secretsManager from '@middy/secrets-manager';
 import { z } from 'zod';
 import { acknowledge, SlackAccessSchema, type FunctionUrlRequest, type FunctionUrlResponse } from '../shared/slack/ack.js';
+import { dynamoDbReplayGuard } from '../shared/slack/replay.js';
 
 const logger = new Logger({ serviceName: 'crm-metrics-slack' });
 
@@ -17,11 +20,14 @@ const EnvSchema = z.object({
   SLACK_SECRET_ARN: z.string().min(1),
   WORKER_FUNCTION: z.string().min(1),
   SLACK_ACCESS_JSON: z.string().default('{}'),
+  /** The DynamoDB table of accepted requests (key and TTL attributes as shared/slack/replay.ts names them). */
+  REPLAY_TABLE: z.string().min(1),
 });
 
 const env = EnvSchema.parse(process.env);
 const access = SlackAccessSchema.parse(JSON.parse(env.SLACK_ACCESS_JSON));
 const lambda = new LambdaClient({});
+const replay = dynamoDbReplayGuard(new DynamoDBClient({}), env.REPLAY_TABLE);
 
 /** The secret holds `{ "signing_secret": "…", "bot_token": "…" }` (set after deploying). */
 const SlackSecretSchema = z.object({ signing_secret: z.string().min(1) });
@@ -35,6 +41,7 @@ export const handler = middy<FunctionUrlRequest, FunctionUrlResponse, Error, { s
       access,
       nowSeconds: () => Math.floor(Date.now() / 1000),
       audit: (entry) => logger.info('slack command', entry),
+      replay,
       dispatch: async (job) => {
         // InvocationType Event: Lambda queues the job and answers 202 at once.
         await lambda.send(new InvokeCommand({ FunctionName: env.WORKER_FUNCTION, InvocationType: 'Event', Payload: JSON.stringify(job) }));

@@ -10,6 +10,7 @@ import { Arn, ArnFormat, CfnOutput, Duration, RemovalPolicy, Size, Stack, TimeZo
 import * as athena from 'aws-cdk-lib/aws-athena';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as glue from 'aws-cdk-lib/aws-glue';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -27,10 +28,12 @@ import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import * as tasks from 'aws-cdk-lib/aws-stepfunctions-tasks';
 import { flattenCfnReference } from 'cdk-nag/lib/utils/flatten-cfn-reference.js';
 import type { Construct } from 'constructs';
-import { glueCatalogInputs } from '../shared/athena/tables.js';
-import { TABLES } from '../shared/tables/index.js';
+import { glueCatalogInputs, latestViewName } from '../shared/athena/tables.js';
+import type { Table } from '../shared/catalog.js';
+import { rejects, TABLES } from '../shared/tables/index.js';
 import { ConfigSchema } from '../shared/config.js';
 import { NIGHTLY_METRICS } from '../shared/metrics.js';
+import { REPLAY_EXPIRY_ATTRIBUTE, REPLAY_KEY_ATTRIBUTE } from '../shared/slack/replay.js';
 import { STAGING_ROOT } from '../shared/staging.js';
 import type { DeployConfig } from './config.js';
 
@@ -68,6 +71,21 @@ const LAMBDA_SERVICE_ERRORS = [
   'Lambda.ClientExecutionTimeoutException',
   'Lambda.TooManyRequestsException',
 ];
+
+/**
+ * Concurrent executions reserved for (and capping) the public /crm endpoint. An acknowledgement
+ * takes well under a second, so 5 serve dozens of commands a second, far beyond a team's use; a
+ * flood of requests to the public URL holds at most 5 of the account's executions (the rest are
+ * throttled, HTTP 429, before any code runs), leaving the rest to the worker and other functions.
+ */
+const SLACK_ENDPOINT_CONCURRENCY = 5;
+
+/**
+ * Tables BI readers (and the Slack worker, which queries through their policy) are not granted:
+ * `rejects` holds raw input lines, which can carry personal data; whoever fixes the extracts needs
+ * access granted apart from this policy.
+ */
+const BI_HIDDEN_TABLES: readonly Table[] = [rejects];
 
 /** The Distributed Map's label: names its map runs (and scopes the permission to redrive them). */
 const SCORE_SHARDS_LABEL = 'ScoreShards';
@@ -332,16 +350,32 @@ export class CrmMetricsStack extends Stack {
       this.nightly.grantInvoke(worker);
       acknowledgeInvokeVersions(worker, this.nightly, 'The Slack worker');
     }
+    // Each accepted request, remembered until its signature's window has closed (functions/slack.ts).
+    const replays = new dynamodb.Table(this, 'SlackReplays', {
+      partitionKey: { name: REPLAY_KEY_ATTRIBUTE, type: dynamodb.AttributeType.STRING },
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      timeToLiveAttribute: REPLAY_EXPIRY_ATTRIBUTE,
+      // Nothing in it outlives five minutes' use: losing it loses nothing.
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    Validations.of(replays).acknowledge({
+      id: 'AwsSolutions-DDB3',
+      reason: 'Items are needed for five minutes only (the replay window); a restored copy would protect nothing.',
+    });
     const endpoint = this.nodeFunction('SlackCommand', 'functions/slack.ts', {
       description: 'crm-metrics /crm endpoint: verifies, authorizes and acknowledges slash commands',
       memorySize: 256,
       timeout: Duration.seconds(10),
+      reservedConcurrentExecutions: SLACK_ENDPOINT_CONCURRENCY,
       environment: {
         SLACK_SECRET_ARN: secret.secretArn,
         WORKER_FUNCTION: worker.functionName,
         SLACK_ACCESS_JSON: JSON.stringify(config.slack),
+        REPLAY_TABLE: replays.tableName,
       },
     });
+    // The conditional put only: the endpoint never reads, updates or deletes what it remembered.
+    endpoint.addToRolePolicy(new iam.PolicyStatement({ actions: ['dynamodb:PutItem'], resources: [replays.tableArn] }));
     secret.grantRead(endpoint);
     worker.grantInvoke(endpoint);
     acknowledgeInvokeVersions(endpoint, worker, 'The Slack endpoint');
@@ -582,21 +616,24 @@ export class CrmMetricsStack extends Stack {
 
   /**
    * What a BI tool (or the Slack command) needs to query: run queries in this workgroup only, read
-   * this database's tables, read the curated prefix, write query results.
+   * this database's tables and their files but the hidden ones (BI_HIDDEN_TABLES) and the reports,
+   * write query results.
    */
   private biReaderPolicy(curated: s3.Bucket, config: DeployConfig, workGroup: athena.CfnWorkGroup, tableNames: string[]): iam.ManagedPolicy {
-    const tableFolders = TABLES.map((table) => table.name);
+    const tableFolders = (TABLES as readonly Table[]).filter((table) => !BI_HIDDEN_TABLES.includes(table)).map((table) => table.name);
+    // Neither a hidden table nor its `_latest` view is in the readers' catalog.
+    const hidden = BI_HIDDEN_TABLES.flatMap((table) => [table.name, latestViewName(table)]);
     const policy = new iam.ManagedPolicy(this, 'BiReader', {
       description: 'crm-metrics: query the curated tables through the Athena workgroup',
       statements: [
-        ...this.queryStatements(workGroup, config.glueDatabase, tableNames),
+        ...this.queryStatements(workGroup, config.glueDatabase, tableNames.filter((name) => !hidden.includes(name))),
         new iam.PolicyStatement({ actions: ['s3:GetBucketLocation'], resources: [curated.bucketArn] }),
         new iam.PolicyStatement({
           actions: ['s3:ListBucket'],
           resources: [curated.bucketArn],
           conditions: { StringLike: { 's3:prefix': [`${config.curatedPrefix}*`, `${ATHENA_RESULTS_PREFIX}*`] } },
         }),
-        // The tables and reports only: not the staging area, nor the holdout export.
+        // The tables (but the hidden ones) and reports only: not the staging area, nor the holdout export.
         new iam.PolicyStatement({
           actions: ['s3:GetObject'],
           resources: [...tableFolders, 'reports'].map((folder) => curated.arnForObjects(`${config.curatedPrefix}${folder}/*`)),

@@ -19,6 +19,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { COLUMN_TYPES, PARTITION_COLUMN, type Table } from '../shared/catalog.js';
 import { TABLES } from '../shared/tables/index.js';
 import { NIGHTLY_METRICS } from '../shared/metrics.js';
+import { REPLAY_EXPIRY_ATTRIBUTE, REPLAY_KEY_ATTRIBUTE } from '../shared/slack/replay.js';
 import { buildApp } from '../infra/app.js';
 import { parseDeployConfig } from '../infra/config.js';
 import { CSV_HEADER, tempDir, writeExtract } from './helpers.js';
@@ -166,14 +167,19 @@ function runAccess(t: Template) {
 
 const arn = (service: string, resource: string) => `arn:aws:${service}:<AWS::Region>:<AWS::AccountId>:${resource}`;
 
-/** The Glue resources a query may read: the catalog, the database, each table and view by name (as the template defines them). */
-function glueResources(t: Template): string[] {
-  const tables = Object.values(t.findResources('AWS::Glue::Table')).map((r) => (r['Properties']['TableInput'] as TableInput).Name);
+/**
+ * The Glue resources a query may read: the catalog, the database, each table and view by name (as
+ * the template defines them), but those in `hidden`.
+ */
+function glueResources(t: Template, hidden: readonly string[] = []): string[] {
+  const tables = Object.values(t.findResources('AWS::Glue::Table'))
+    .map((r) => (r['Properties']['TableInput'] as TableInput).Name)
+    .filter((name) => !hidden.includes(name));
   return [arn('glue', 'catalog'), arn('glue', 'database/crm_metrics'), ...tables.map((name) => arn('glue', `table/crm_metrics/${name}`))].sort();
 }
 
-/** The Athena and Glue statements among `statements`: exactly one of each, the Athena one on `workGroup`. */
-function expectQueryAccess(t: Template, statements: ReturnType<typeof rendered>[], workGroup: string): void {
+/** The Athena and Glue statements among `statements`: exactly one of each, the Athena one on `workGroup`, Glue on all tables but `hidden`. */
+function expectQueryAccess(t: Template, statements: ReturnType<typeof rendered>[], workGroup: string, hidden: readonly string[] = []): void {
   const athena = statements.filter((s) => s.actions.some((a) => a.startsWith('athena:')));
   expect(athena).toHaveLength(1);
   expect(athena[0]!.resources).toEqual([arn('athena', `workgroup/${workGroup}`)]);
@@ -181,10 +187,25 @@ function expectQueryAccess(t: Template, statements: ReturnType<typeof rendered>[
   const glue = statements.filter((s) => s.actions.some((a) => a.startsWith('glue:')));
   expect(glue).toHaveLength(1);
   expect(glue[0]!.actions.every((a) => /^glue:Get/.test(a))).toBe(true);
-  expect(glue[0]!.resources.sort()).toEqual(glueResources(t));
+  expect(glue[0]!.resources.sort()).toEqual(glueResources(t, hidden));
 }
 
 const s3Statements = (statements: ReturnType<typeof rendered>[]) => statements.filter((s) => s.actions.some((a) => a.startsWith('s3:')));
+
+/** The statements of the BI reader managed policy (the stack's only managed policy), rendered. */
+function biReaderStatements(t: Template) {
+  const policies = Object.entries(t.findResources('AWS::IAM::ManagedPolicy'));
+  expect(policies.map(([id]) => id)).toEqual([expect.stringMatching(/^BiReader/)]);
+  return (policies[0]![1]['Properties']['PolicyDocument'] as { Statement: Statement[] }).Statement.map(rendered);
+}
+
+/** Whether an S3 object resource (`<Bucket.Arn>/pattern`, IAM wildcards `*` and `?`) covers a key of `bucket`. */
+function coversObject(resource: string, bucket: string, key: string): boolean {
+  const prefix = `${bucket}/`;
+  if (!resource.startsWith(prefix)) return false;
+  const pattern = resource.slice(prefix.length).replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  return new RegExp(`^${pattern}$`).test(key);
+}
 
 describe('CDK stack', () => {
   it('schedules the nightly run in the configured time zone, passing the scheduled time', () => {
@@ -322,9 +343,9 @@ describe('CDK stack', () => {
   });
 
   it('scopes query access to the workgroup, the Glue database and its tables, and reading to the published prefixes', () => {
-    const [policy] = Object.values(template.findResources('AWS::IAM::ManagedPolicy'));
-    const statements = (policy!['Properties']['PolicyDocument'] as { Statement: Statement[] }).Statement.map(rendered);
-    expectQueryAccess(template, statements, 'crm-metrics');
+    const statements = biReaderStatements(template);
+    // Every table and view but the rejects (see the test on rejects below).
+    expectQueryAccess(template, statements, 'crm-metrics', ['rejects', 'rejects_latest']);
     // Listing the curated bucket only under the tables' and the query results' prefixes.
     const curated = `<${bucketId(template, 'Curated')}.Arn>`;
     expect(statements).toContainEqual({
@@ -369,7 +390,7 @@ describe('CDK stack', () => {
     const variables = (endpoint.Properties['Environment'] as { Variables: Record<string, unknown> }).Variables;
     // The ARN (a reference), never a secret value, is in the environment.
     expect(variables['SLACK_SECRET_ARN']).toEqual({ Ref: expect.stringMatching(/^SlackSecret/) });
-    expect(Object.keys(variables).sort()).toEqual(['SLACK_ACCESS_JSON', 'SLACK_SECRET_ARN', 'WORKER_FUNCTION']);
+    expect(Object.keys(variables).sort()).toEqual(['REPLAY_TABLE', 'SLACK_ACCESS_JSON', 'SLACK_SECRET_ARN', 'WORKER_FUNCTION']);
     expect(endpoint.Properties['Timeout']).toBeLessThanOrEqual(10);
     const workerId = constructFunctionId(template, 'SlackWorker');
     const worker = template.findResources('AWS::Lambda::Function')[workerId]!['Properties'];
@@ -382,6 +403,46 @@ describe('CDK stack', () => {
     expect(JSON.stringify(workerRole['Properties']['ManagedPolicyArns'])).toContain('BiReader');
     const invoked = roleStatements(template, workerId).filter((st) => st.actions.includes('lambda:InvokeFunction'));
     expect(invoked.flatMap((st) => st.resources)).toEqual([`<${nightlyId(template)}.Arn>`, `<${nightlyId(template)}.Arn>:*`]);
+  });
+
+  it('remembers /crm requests in a DynamoDB table with a TTL, which the endpoint may only PutItem into', () => {
+    const tables = Object.entries(template.findResources('AWS::DynamoDB::Table'));
+    expect(tables).toHaveLength(1);
+    const [tableId, table] = tables[0]!;
+    expect(table['Properties']).toMatchObject({
+      // The key and TTL attributes the endpoint writes (shared/slack/replay.ts).
+      KeySchema: [{ AttributeName: REPLAY_KEY_ATTRIBUTE, KeyType: 'HASH' }],
+      AttributeDefinitions: [{ AttributeName: REPLAY_KEY_ATTRIBUTE, AttributeType: 'S' }],
+      TimeToLiveSpecification: { AttributeName: REPLAY_EXPIRY_ATTRIBUTE, Enabled: true },
+      BillingMode: 'PAY_PER_REQUEST',
+    });
+    const endpointId = constructFunctionId(template, 'SlackCommand');
+    const endpoint = template.findResources('AWS::Lambda::Function')[endpointId]!['Properties'];
+    expect(endpoint['Environment']['Variables']['REPLAY_TABLE']).toEqual({ Ref: tableId });
+    const dynamo = policyDocuments(template)
+      .flatMap((d) => d.Statement)
+      .filter((st) => [st.Action].flat().some((a) => a.startsWith('dynamodb:')))
+      .map(rendered);
+    expect(dynamo).toEqual([{ effect: 'Allow', actions: ['dynamodb:PutItem'], resources: [`<${tableId}.Arn>`] }]);
+    expect(roleStatements(template, endpointId)).toContainEqual(dynamo[0]);
+  });
+
+  it('caps the public /crm endpoint with a reserved concurrency', () => {
+    const endpoint = template.findResources('AWS::Lambda::Function')[constructFunctionId(template, 'SlackCommand')]!['Properties'];
+    expect(endpoint['ReservedConcurrentExecutions']).toBe(5);
+  });
+
+  it('the BI reader policy reads every published table but rejects (raw input lines can hold personal data)', () => {
+    const curated = `<${bucketId(template, 'Curated')}.Arn>`;
+    const objects = s3Statements(biReaderStatements(template)).flatMap((st) => st.resources.filter((r) => r.startsWith(`${curated}/`)));
+    const key = (table: string) => `curated/${table}/dt=2024-03-21/part-0.parquet`;
+    expect(objects.filter((r) => coversObject(r, curated, key('rejects')))).toEqual([]);
+    for (const table of (TABLES as readonly Table[]).filter((t) => t.name !== 'rejects')) {
+      expect(objects.some((r) => coversObject(r, curated, key(table.name))), table.name).toBe(true);
+    }
+    // The matcher itself: the grant that was there before covers a rejects file.
+    expect(coversObject(`${curated}/curated/rejects/*`, curated, key('rejects'))).toBe(true);
+    expect(coversObject(`${curated}/curated/*`, curated, key('rejects'))).toBe(true);
   });
 
   it('cdk-nag fails synthesis on an unacknowledged finding (so the clean synth above means something)', () => {

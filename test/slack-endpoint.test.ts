@@ -4,7 +4,8 @@
  * Manager (GetSecretValue, awsJson1_1) and Lambda (Invoke, REST). Response shapes follow the AWS API
  * references: GetSecretValue returns ARN, Name, VersionId, SecretString, VersionStages, CreatedDate;
  * an `Event` Invoke answers 202 with an empty body; a synchronous one 200 with the function's result
- * (`X-Amz-Function-Error` when it threw), or 429 TooManyRequestsException when throttled.
+ * (`X-Amz-Function-Error` when it threw), or 429 TooManyRequestsException when throttled. The
+ * replay table is test/fake-dynamodb.ts (PutItem with its condition evaluated).
  */
 import { createServer } from 'node:http';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -12,13 +13,17 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { partitionKey } from '../shared/catalog.js';
+import { REPLAY_KEY_ATTRIBUTE } from '../shared/slack/replay.js';
 import { runManifest } from '../shared/tables/index.js';
 import { slackSignature } from '../shared/slack/signature.js';
 import { fakeAwsJson } from './fake-aws.js';
+import { fakeDynamoDb } from './fake-dynamodb.js';
 import { tempDir } from './helpers.js';
 
 const SECRET_ARN = 'arn:aws:secretsmanager:eu-west-1:123456789012:secret:crm-metrics-slack-AbCdEf';
 const SIGNING_SECRET = 'e2e-signing-secret';
+const REPLAY_TABLE = 'crm-metrics-slack-replays';
+let replays: Awaited<ReturnType<typeof fakeDynamoDb>>;
 const requests: { kind: 'secret' | 'invoke'; invocationType?: string; path?: string; body: string }[] = [];
 let close: () => void;
 let endpoint: string;
@@ -58,8 +63,14 @@ beforeAll(async () => {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   endpoint = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  close = () => server.close();
+  replays = await fakeDynamoDb({ [REPLAY_TABLE]: { key: REPLAY_KEY_ATTRIBUTE } });
+  close = () => {
+    server.close();
+    replays.close();
+  };
   vi.stubEnv('AWS_ENDPOINT_URL_SECRETS_MANAGER', endpoint);
+  vi.stubEnv('AWS_ENDPOINT_URL_DYNAMODB', replays.endpoint);
+  vi.stubEnv('REPLAY_TABLE', REPLAY_TABLE);
   vi.stubEnv('AWS_ENDPOINT_URL_LAMBDA', endpoint);
   vi.stubEnv('AWS_REGION', 'eu-west-1');
   vi.stubEnv('AWS_ACCESS_KEY_ID', 'test');
@@ -112,6 +123,30 @@ describe('/crm endpoint (functions/slack.ts)', () => {
     const secretCalls = requests.filter((r) => r.kind === 'secret');
     expect(secretCalls).toHaveLength(1);
     expect(JSON.parse(secretCalls[0]!.body)).toEqual({ SecretId: SECRET_ARN });
+  });
+
+  it('accepts a signed request once: the same event again is refused without invoking the worker', async () => {
+    const { handler } = await import('../functions/slack.js');
+    // A command no other test sends: the same one signed in the same second would be a replay.
+    const event = functionUrlEvent('top 3');
+    const invokes = () => requests.filter((r) => r.kind === 'invoke').length;
+    const before = invokes();
+    expect((await handler(event, lambdaContext as never)).statusCode).toBe(200);
+    const replayed = await handler(structuredClone(event), lambdaContext as never);
+    expect(replayed.statusCode).toBe(401);
+    expect(JSON.parse(replayed.body)).toEqual({ error: 'request already received' });
+    expect(invokes()).toBe(before + 1);
+    // Remembered in the replay table under its timestamp and signature.
+    const key = `${event.headers['x-slack-request-timestamp']}:${event.headers['x-slack-signature']}`;
+    expect(Object.keys(replays.items(REPLAY_TABLE))).toContain(key);
+  });
+
+  it('refuses a body above the limit with 413 before anything else', async () => {
+    const { handler } = await import('../functions/slack.js');
+    const event = { ...functionUrlEvent('status'), body: Buffer.from('x'.repeat(64 * 1024)).toString('base64') };
+    const puts = replays.calls('PutItem').length;
+    expect((await handler(event, lambdaContext as never)).statusCode).toBe(413);
+    expect(replays.calls('PutItem')).toHaveLength(puts);
   });
 
   it('rejects a request signed with another secret without invoking anything', async () => {

@@ -220,6 +220,8 @@ describe('/crm acknowledgement and worker', () => {
     dispatch: async (job) => {
       dispatched.push(job);
     },
+    // Replays are refused in test/slack-edge.test.ts; here every request is new.
+    replay: { firstUse: async () => true },
   });
 
   it('acknowledges at once and hands the understood command to the worker', async () => {

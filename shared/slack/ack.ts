@@ -7,7 +7,15 @@ import { z } from 'zod';
 import { helpMessage, notice } from './answers.js';
 import type { SlackMessage } from './blocks.js';
 import { CommandError, parseCommand, type SlackCommand } from './commands.js';
-import { verifySlackSignature } from './signature.js';
+import type { ReplayGuard } from './replay.js';
+import { REPLAY_WINDOW_SECONDS, verifySlackSignature } from './signature.js';
+
+/**
+ * The largest request body accepted, in bytes. A slash command's form (ids, names, response URL,
+ * trigger id and the typed text) is well under 2 KiB for any command /crm understands; 16 KiB
+ * leaves room for long text while a larger body is refused before it is decoded or hashed.
+ */
+export const MAX_BODY_BYTES = 16 * 1024;
 
 /** Who may use the command: Slack team (workspace) and channel ids, and who may start runs. */
 export const SlackAccessSchema = z.strictObject({
@@ -48,6 +56,8 @@ export interface AckDeps {
   nowSeconds: () => number;
   /** One line per command: who, where, what, and how it ended. */
   audit: (entry: Record<string, string>) => void;
+  /** Remembers accepted requests so that each is accepted once (shared by every container). */
+  replay: ReplayGuard;
 }
 
 const json = (statusCode: number, message: SlackMessage | { error: string }): FunctionUrlResponse => ({
@@ -56,12 +66,36 @@ const json = (statusCode: number, message: SlackMessage | { error: string }): Fu
   body: JSON.stringify(message),
 });
 
+/** The body's size in bytes, from the string as delivered: nothing is decoded or copied to measure it. */
+function bodyBytes(request: FunctionUrlRequest): number {
+  return Buffer.byteLength(request.body ?? '', request.isBase64Encoded ? 'base64' : 'utf8');
+}
+
 export async function acknowledge(request: FunctionUrlRequest, deps: AckDeps): Promise<FunctionUrlResponse> {
+  // Before anything else: an unsigned megabyte costs nothing but this check.
+  if (bodyBytes(request) > MAX_BODY_BYTES) {
+    deps.audit({ outcome: 'rejected', reason: 'body too large' });
+    return json(413, { error: `request body over ${MAX_BODY_BYTES} bytes` });
+  }
   const rawBody = request.isBase64Encoded ? Buffer.from(request.body ?? '', 'base64').toString('utf8') : (request.body ?? '');
   const verdict = verifySlackSignature({ headers: request.headers, rawBody }, deps.signingSecret, deps.nowSeconds());
   if (!verdict.ok) {
     deps.audit({ outcome: 'rejected', reason: verdict.reason });
     return json(401, { error: 'invalid request signature' });
+  }
+  // Only signed requests are remembered, so junk cannot fill the store. The signature check accepts
+  // this request until its timestamp plus the window; it must be remembered at least that long.
+  let first: boolean;
+  try {
+    first = await deps.replay.firstUse({ timestamp: verdict.timestamp, signature: verdict.signature }, Number(verdict.timestamp) + REPLAY_WINDOW_SECONDS);
+  } catch (error) {
+    // Unable to tell a replay from a first use: refuse (Slack shows the failure; the user retries).
+    deps.audit({ outcome: 'failed', reason: `replay check: ${error instanceof Error ? error.message : String(error)}` });
+    return json(503, { error: 'could not check the request for replay; try again' });
+  }
+  if (!first) {
+    deps.audit({ outcome: 'rejected', reason: 'replayed' });
+    return json(401, { error: 'request already received' });
   }
   const form = new URLSearchParams(rawBody);
   const who = { team: form.get('team_id') ?? '', channel: form.get('channel_id') ?? '', user: form.get('user_id') ?? '' };

@@ -8,7 +8,7 @@ import type { SqlParameter, SqlRow } from '../engine/sql-engine.js';
 import type { StartOutcome } from '../orchestration/start-night.js';
 import type { NightlyOutcome } from '../pipeline.js';
 import { type SlackCommand } from './commands.js';
-import { context, divider, escape, formatter, header, section, tableSections, type Display, type SlackMessage } from './blocks.js';
+import { context, divider, escape, formatter, header, section, slackMessage, tableSections, type Display, type SlackMessage } from './blocks.js';
 
 /** Runs parameterized SQL on the output tables (Athena's client or the local engine). */
 export type QueryRunner = (sql: string, parameters?: readonly SqlParameter[]) => Promise<SqlRow[]>;
@@ -111,7 +111,7 @@ const num = (row: SqlRow, column: string) => (row[column] === null || row[column
 const str = (row: SqlRow, column: string) => (row[column] === null || row[column] === undefined ? '' : String(row[column]));
 
 function message(text: string, blocks: SlackMessage['blocks'], responseType: SlackMessage['response_type'] = 'in_channel'): SlackMessage {
-  return { response_type: responseType, text, blocks };
+  return slackMessage(text, blocks, responseType);
 }
 
 /** A one-block answer only the asker sees (nothing to show, or a question to fix). */

@@ -20,16 +20,63 @@ export interface SlackMessage {
   blocks: Block[];
 }
 
-/** Slack's limit on a section's text. */
-const SECTION_CHARS = 3000;
+/**
+ * Slack's Block Kit limits (https://docs.slack.dev/reference/block-kit/blocks), in characters. The
+ * builders below cut to them, so no answer, whatever text it echoes, is refused by Slack.
+ */
+const LIMITS = {
+  sectionText: 3000,
+  fields: 10,
+  fieldText: 2000,
+  headerText: 150,
+  /** A context element is a text object: at most 3,000 characters. */
+  contextText: 3000,
+  blocks: 50,
+  /** The fallback text: Slack truncates at 40,000 and has long advised under 4,000 (longer may be split). */
+  messageText: 4000,
+} as const;
 
-export const header = (text: string): Block => ({ type: 'header', text: { type: 'plain_text', text: text.slice(0, 150) } });
+const ELLIPSIS = '…';
+/** The fences around a table's section text: "```\n" and "\n```". */
+const FENCE_CHARS = 8;
+/** A table cell's width at most: wider, a monospaced table no longer reads, and rows must fit a section. */
+const TABLE_CELL_CHARS = 80;
+
+/**
+ * `text` cut to at most `max` characters, ending in "…" when cut. Length is counted in UTF-16 code
+ * units, never fewer than the characters Slack counts, and a surrogate pair is never split. In
+ * mrkdwn, the cut never falls inside an entity (`&amp;`) or a `<link|label>`, which Slack would
+ * show half-parsed: `escape` leaves `&` and `<` only as the start of one.
+ */
+export function clip(text: string, max: number, mrkdwn = false): string {
+  if (text.length <= max) return text;
+  let end = max - ELLIPSIS.length;
+  const last = text.charCodeAt(end - 1);
+  if (last >= 0xd800 && last <= 0xdbff) end -= 1;
+  if (mrkdwn) {
+    const amp = text.lastIndexOf('&', end - 1);
+    // The longest entity, `&amp;`, is 5 characters.
+    if (amp !== -1 && amp > end - 5 && !text.slice(amp, end).includes(';')) end = amp;
+    const open = text.lastIndexOf('<', end - 1);
+    if (open !== -1 && text.lastIndexOf('>', end - 1) < open) end = open;
+  }
+  return text.slice(0, end) + ELLIPSIS;
+}
+
+/** A message within Slack's limits: the fallback text cut, blocks beyond the 50th replaced by a note. */
+export function slackMessage(text: string, blocks: Block[], responseType: SlackMessage['response_type']): SlackMessage {
+  const shown =
+    blocks.length <= LIMITS.blocks ? blocks : [...blocks.slice(0, LIMITS.blocks - 1), context(`${blocks.length - LIMITS.blocks + 1} more blocks not shown.`)];
+  return { response_type: responseType, text: clip(text, LIMITS.messageText), blocks: shown };
+}
+
+export const header = (text: string): Block => ({ type: 'header', text: { type: 'plain_text', text: clip(text, LIMITS.headerText) } });
 export const section = (text: string, fields?: string[]): Block => ({
   type: 'section',
-  text: { type: 'mrkdwn', text },
-  ...(fields ? { fields: fields.map((f) => ({ type: 'mrkdwn' as const, text: f })) } : {}),
+  text: { type: 'mrkdwn', text: clip(text, LIMITS.sectionText, true) },
+  ...(fields ? { fields: fields.slice(0, LIMITS.fields).map((f) => ({ type: 'mrkdwn' as const, text: clip(f, LIMITS.fieldText, true) })) } : {}),
 });
-export const context = (text: string): Block => ({ type: 'context', elements: [{ type: 'mrkdwn', text }] });
+export const context = (text: string): Block => ({ type: 'context', elements: [{ type: 'mrkdwn', text: clip(text, LIMITS.contextText, true) }] });
 export const divider: Block = { type: 'divider' };
 
 /** User text shown in mrkdwn: Slack's three control characters escaped, as its docs require. */
@@ -38,24 +85,30 @@ export function escape(text: string): string {
 }
 
 /**
- * A table as monospaced text, split into sections under Slack's size limit. Numbers are
- * right-aligned (columns whose every value starts with a digit, sign or currency).
+ * A table as monospaced text, split into sections under Slack's size limit, each repeating the
+ * column heads. Numbers are right-aligned (columns whose every value starts with a digit, sign or
+ * currency). Cells are cut to TABLE_CELL_CHARS and rows to what fits beside the heads, so every
+ * section stays a closed code block.
  */
 export function tableSections(head: string[], rows: string[][]): Block[] {
-  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const numeric = head.map((_, i) => rows.length > 0 && rows.every((r) => /^[-+−]?[\p{Sc}A-Z]{0,3}\s?[\d.,]|^–$/u.test(r[i]!)));
-  const line = (cells: string[]) => cells.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
-  const lines = [line(head), ...rows.map(line)].map(escape);
+  const cells = rows.map((r) => r.map((c) => clip(c, TABLE_CELL_CHARS)));
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((r) => r[i]!.length)));
+  const numeric = head.map((_, i) => cells.length > 0 && cells.every((r) => /^[-+−]?[\p{Sc}A-Z]{0,3}\s?[\d.,]|^–$/u.test(r[i]!)));
+  const line = (row: string[]) => row.map((c, i) => (numeric[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ').trimEnd();
+  const heads = escape(line(head));
+  // Escaping can lengthen a row up to five times; one row must always fit under the heads.
+  const room = LIMITS.sectionText - FENCE_CHARS - heads.length - 1;
+  const fenced = (chunk: string[]) => section('```\n' + chunk.join('\n') + '\n```');
   const blocks: Block[] = [];
-  let chunk: string[] = [];
-  for (const l of lines) {
-    if ([...chunk, l].join('\n').length + 8 > SECTION_CHARS) {
-      blocks.push(section('```\n' + chunk.join('\n') + '\n```'));
-      chunk = [lines[0]!];
+  let chunk = [heads];
+  for (const row of cells.map((r) => clip(escape(line(r)), room, true))) {
+    if (chunk.length > 1 && [...chunk, row].join('\n').length + FENCE_CHARS > LIMITS.sectionText) {
+      blocks.push(fenced(chunk));
+      chunk = [heads];
     }
-    chunk.push(l);
+    chunk.push(row);
   }
-  blocks.push(section('```\n' + chunk.join('\n') + '\n```'));
+  blocks.push(fenced(chunk));
   return blocks;
 }
 

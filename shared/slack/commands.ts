@@ -3,6 +3,7 @@
  * that lists them. Pure; the Lambda and the local `crm-metrics slack` share it.
  */
 import { isCalendarDate } from '../dates.js';
+import { clip } from './blocks.js';
 
 export type SlackCommand =
   | { name: 'help' }
@@ -30,13 +31,19 @@ export class CommandError extends Error {
   override name = 'CommandError';
 }
 
+/**
+ * What the user typed, quoted in an error: cut short so that the usage after it still shows (the
+ * block builders would cut a long message at Slack's limit, and with it the part that helps).
+ */
+const quoted = (text: string) => `"${clip(text, 40)}"`;
+
 /** Words of the text; "double" or “curly” quotes group words (segment names have spaces). */
 function words(text: string): string[] {
   return [...text.matchAll(/["“”]([^"“”]*)["“”]|(\S+)/g)].map((m) => m[1] ?? m[2]!);
 }
 
 function date(word: string | undefined, command: SlackCommand['name']): string {
-  if (!word || !isCalendarDate(word)) throw new CommandError(`"${word ?? ''}" is not a date (YYYY-MM-DD). Usage: ${COMMAND_HELP[command]}`);
+  if (!word || !isCalendarDate(word)) throw new CommandError(`${quoted(word ?? '')} is not a date (YYYY-MM-DD). Usage: ${COMMAND_HELP[command]}`);
   return word;
 }
 
@@ -47,7 +54,7 @@ export function parseCommand(text: string): SlackCommand {
   const name = (first ?? 'help').toLowerCase();
   const usage = () => COMMAND_HELP[name as SlackCommand['name']];
   const noMore = (extra: string[]) => {
-    if (extra.length) throw new CommandError(`unexpected "${extra.join(' ')}". Usage: ${usage()}`);
+    if (extra.length) throw new CommandError(`unexpected ${quoted(extra.join(' '))}. Usage: ${usage()}`);
   };
   switch (name) {
     case 'help':
@@ -84,7 +91,7 @@ export function parseCommand(text: string): SlackCommand {
       if (rest[0]?.toLowerCase() === 'by') {
         rest.shift();
         const what = rest.shift()?.toLowerCase();
-        if (what !== 'clv' && what !== 'revenue') throw new CommandError(`top is by clv or revenue, not "${what ?? ''}". Usage: ${usage()}`);
+        if (what !== 'clv' && what !== 'revenue') throw new CommandError(`top is by clv or revenue, not ${quoted(what ?? '')}. Usage: ${usage()}`);
         by = what;
       }
       noMore(rest);
@@ -92,6 +99,6 @@ export function parseCommand(text: string): SlackCommand {
       return { name: 'top', n, by };
     }
     default:
-      throw new CommandError(`unknown command "${first}". Try: ${Object.keys(COMMAND_HELP).join(', ')} (or "help").`);
+      throw new CommandError(`unknown command ${quoted(first ?? '')}. Try: ${Object.keys(COMMAND_HELP).join(', ')} (or "help").`);
   }
 }

@@ -6,13 +6,14 @@
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
 export type SignatureVerdict =
-  | { ok: true }
+  /** The timestamp and signature exactly as sent: together they name this request (for replay refusal). */
+  | { ok: true; timestamp: string; signature: string }
   | { ok: false; reason: 'missing headers' | 'malformed timestamp' | 'stale timestamp' | 'malformed signature' | 'bad signature' };
 
 const SIGNATURE_HEADER = 'x-slack-signature';
 const TIMESTAMP_HEADER = 'x-slack-request-timestamp';
-/** Slack's documented replay window. */
-const DEFAULT_TOLERANCE_SECONDS = 300;
+/** Slack's documented replay window: a request is accepted this many seconds either side of its timestamp. */
+export const REPLAY_WINDOW_SECONDS = 300;
 /** ASCII digits only (no sign, space, decimal point or exponent); 15 digits always convert to a Number exactly. */
 const TIMESTAMP_PATTERN = /^[0-9]{1,15}$/;
 /** Only version 0 exists; lower-case hex is what Slack sends, so anything else was not made by Slack. */
@@ -56,7 +57,7 @@ export function verifySlackSignature(
   request: { headers: Readonly<Record<string, string | undefined>>; rawBody: string },
   signingSecret: string,
   nowSeconds: number,
-  toleranceSeconds: number = DEFAULT_TOLERANCE_SECONDS,
+  toleranceSeconds: number = REPLAY_WINDOW_SECONDS,
 ): SignatureVerdict {
   requireSecret(signingSecret);
   // Bad clocks or windows are programming errors; NaN would otherwise make every age comparison false.
@@ -83,5 +84,5 @@ export function verifySlackSignature(
   // The HMAC covers the timestamp exactly as sent, so it cannot be swapped for another spelling.
   const expected = hmac(request.rawBody, timestamp.value, signingSecret);
   const given = Buffer.from(match[1], 'hex');
-  return timingSafeEqual(given, expected) ? { ok: true } : { ok: false, reason: 'bad signature' };
+  return timingSafeEqual(given, expected) ? { ok: true, timestamp: timestamp.value, signature: match[0] } : { ok: false, reason: 'bad signature' };
 }
