@@ -118,6 +118,20 @@ export function controlExportKey(date: string): string {
   return `exports/holdout/dt=${date}/control.csv`;
 }
 
+/**
+ * One field of control.csv, as SQL over the text column `column`. The list is opened in
+ * spreadsheets too, which run a cell that starts with `=`, `+`, `-`, `@`, tab or CR as a formula
+ * (CSV injection): such an id is written behind a single quote and in double quotes, as OWASP
+ * advises, so that it shows as text. So is an id that starts with a single quote itself, so that
+ * dropping one leading quote gives every id back exactly. Other ids are written as they are,
+ * quoted (RFC 4180) only when they hold a comma, a double quote or a line break.
+ */
+function controlCsvField(column: string): string {
+  const quoted = (prefix: string) => `'"${prefix}' || replace(${column}, '"', '""') || '"'`;
+  return `CASE WHEN regexp_matches(${column}, '^[=+\\-@\\t\\r'']') THEN ${quoted("''")}
+    WHEN regexp_matches(${column}, '[",\\n\\r]') THEN ${quoted('')} ELSE ${column} END`;
+}
+
 /** Whether a run for the date has been published (its manifest exists, and it is written last). */
 export async function isPublished(dest: ObjectStore, date: string): Promise<boolean> {
   return (await dest.list(partitionKey(runManifest, date))).length > 0;
@@ -454,8 +468,10 @@ async function finish(run: Run, state: RunState): Promise<RunResult> {
   const assignment = await history.materialize('assignment', holdoutAssignmentSql(history.history, holdout, history.dialect));
   await run.write(holdoutAssignment, 'SELECT * FROM assignment');
   // The exclusion list a sending tool imports, so that the control group really receives nothing.
-  await engine.run(`COPY (SELECT customer_id FROM assignment WHERE holdout_group = 'control'
-    ORDER BY customer_id) TO ${literal(join(run.scratch, 'control.csv'))} (FORMAT csv, HEADER)`);
+  // Its fields are rendered here (the writer quotes nothing), so that ids a spreadsheet would run
+  // are neutralised while every other line stays as it was.
+  await engine.run(`COPY (SELECT ${controlCsvField('id')} AS customer_id FROM (SELECT customer_id AS id FROM assignment
+    WHERE holdout_group = 'control') AS c ORDER BY id) TO ${literal(join(run.scratch, 'control.csv'))} (FORMAT csv, HEADER, QUOTE '')`);
   // The history's first day, from the per-customer assignment rather than the history.
   const [first] = await engine.query<{ first: string | null }>(`SELECT CAST(min(assigned_at) AS VARCHAR) AS first FROM assignment`);
   const windows = [

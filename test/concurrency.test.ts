@@ -1,11 +1,11 @@
 /**
- * Issue 15, defects 5 and 6: one run per destination at a time (the lease
+ * Issue 15, defects 5 and 6 and the export hardening: one run per destination at a time (the lease
  * under `_lock/`, locally and on S3 over the loopback server), no run over a history with an
- * unpublished earlier extract date unless allowed, and what killed runs leave behind (staging
- * folders, scratch directories) swept at the next run's start.
+ * unpublished earlier extract date unless allowed, what killed runs leave behind (staging folders,
+ * scratch directories) swept at the next run's start, and a control.csv that a spreadsheet cannot run.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdir, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -14,7 +14,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { main } from '../functions/cli.js';
 import { parseConfig } from '../shared/config.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
-import { finishFannedOut, isPublished, prepareFannedOut, runNightly, scoreShard, type RunDeps } from '../shared/pipeline.js';
+import { assignGroup } from '../shared/holdout/assign.js';
+import { controlExportKey, finishFannedOut, isPublished, prepareFannedOut, runNightly, scoreShard, type RunDeps } from '../shared/pipeline.js';
 import { LocalObjectStore } from '../shared/store/local.js';
 import type { ObjectStore } from '../shared/store/object-store.js';
 import { S3_RETRY, S3ObjectStore } from '../shared/store/s3.js';
@@ -336,5 +337,37 @@ describe('scratch directories left by killed runs', () => {
     }
     expect(await runNightly(D1, depsOf(place, { scratchRoot: root }))).toMatchObject({ status: 'succeeded' });
     expect((await readdir(root)).sort()).toEqual([names.liveProcess, names.notOurs, names.otherThread].sort());
+  });
+});
+
+describe('control.csv', () => {
+  it('an id a spreadsheet would run is written quoted behind a single quote; ordinary ids are unchanged', async () => {
+    const place = await localPlace();
+    const holdout = { salt: 'spreadsheet', control_share: 0.99 };
+    const formula = "=cmd|' /C calc'!A0";
+    const risky = [formula, '+4915112345678', '-42', '@SUM(A1:A9)', '\tTAB', '\rCR', "'quoted"];
+    const ordinary = ['c1', 'c2', 'x=1', 'a,b'];
+    const ids = [...risky, ...ordinary];
+    const control = ids.filter((id) => assignGroup(id, { salt: holdout.salt, controlShare: holdout.control_share, hashVersion: 2 }) === 'control');
+    expect(control).toEqual(ids); // the salt puts every id of the test into the exported group
+    const lines = ids.map((id, i) => JSON.stringify({ transaction_id: `t${i}`, customer_id: id, ordered_at: `${D1}T10:00:00`, amount: 10 + i }));
+    await place.sourceFile(`transactions/dt=${D1}/orders.jsonl`, lines.join('\n'));
+    expect(await runNightly(D1, depsOf(place, {}, { holdout }))).toMatchObject({ status: 'succeeded', rowsAccepted: ids.length });
+
+    const file = join(place.destDir, controlExportKey(D1));
+    const text = await readFile(file, 'utf8');
+    expect(text).toContain(`"'${formula}"\n`);
+    for (const id of ['c1', 'c2', 'x=1']) expect(text).toContain(`\n${id}\n`);
+    // Read back as CSV: each risky id behind one quote, every other id exactly as delivered.
+    const engine = await DuckDbEngine.open();
+    try {
+      const rows = await engine.query<{ customer_id: string }>(
+        `SELECT customer_id FROM read_csv('${file}', header = true, all_varchar = true, delim = ',', quote = '"', escape = '"', auto_detect = false, columns = {'customer_id': 'VARCHAR'})`,
+      );
+      const expected = [...ids].sort().map((id) => (risky.includes(id) ? `'${id}` : id));
+      expect(rows.map((r) => r.customer_id).sort()).toEqual(expected.sort());
+    } finally {
+      await engine.close();
+    }
   });
 });
