@@ -13,12 +13,13 @@ import { generateExtracts } from '../shared/demo/generate.js';
 import { DuckDbEngine } from '../shared/engine/duckdb.js';
 import type { SqlRow } from '../shared/engine/sql-engine.js';
 import { registerTableViews } from '../shared/local-query.js';
-import { reportKey, runNightly, runUnlessPublished, type ProgressEvent, type RunResult } from '../shared/pipeline.js';
+import { EarlierDatesUnpublished, reportKey, runNightly, runUnlessPublished, type ProgressEvent, type RunResult } from '../shared/pipeline.js';
 import { notice, respond } from '../shared/slack/answers.js';
 import { toPlainText, type SlackMessage } from '../shared/slack/blocks.js';
 import { COMMAND_HELP, CommandError, parseCommand } from '../shared/slack/commands.js';
 import { shiftDate } from '../shared/dates.js';
 import { LocalObjectStore } from '../shared/store/local.js';
+import { DestinationLocked } from '../shared/store/lock.js';
 import { storeFor } from '../shared/store/index.js';
 import { datesBetween, formatTable } from './cli-format.js';
 
@@ -52,12 +53,16 @@ Writes DIR/transactions/dt=YYYY-MM-DD/part-00000.csv, one extract per day.
   --seed N             random seed (default 42)
   --malformed N        malformed lines to sprinkle in (default 25)
   --gzip               write .csv.gz`,
-  run: `Usage: crm-metrics run --date YYYY-MM-DD --source DIR --dest DIR [--config FILE]
+  run: `Usage: crm-metrics run --date YYYY-MM-DD --source DIR --dest DIR [--config FILE] [--allow-gaps]
        crm-metrics run --from YYYY-MM-DD --to YYYY-MM-DD --source DIR --dest DIR [--config FILE]
 
-Reads SOURCE/transactions/dt=DATE/*, writes DEST/<table>/dt=DATE/data.parquet.
+Reads SOURCE/transactions/dt=DATE/*, writes DEST/<table>/dt=DATE/data.parquet. One run per
+destination at a time (a lease in DEST/_lock/; a killed run's runs out within 5 minutes), and none
+while an earlier extract date in SOURCE has no published run in DEST.
   --date DATE          run date
-  --from, --to DATE    backfill: one run per date, in order
+  --from, --to DATE    backfill: one run per date, in order (stops at a refused date)
+  --allow-gaps         run although an earlier extract date is not published (its orders are then
+                       missing from the history the run scores)
   --source DIR         extract root (required; a directory or s3://bucket/prefix)
   --dest DIR           output root (required; a directory or s3://bucket/prefix)
   --config FILE        JSON config (column mapping, formats, segment rules); default: canonical columns
@@ -65,7 +70,8 @@ Reads SOURCE/transactions/dt=DATE/*, writes DEST/<table>/dt=DATE/data.parquet.
                        Athena workgroup and Glue database for the history queries (config
                        engine.history athena or auto; DEST must then be the tables' S3 location)
   --quiet              no progress lines
-Exit codes: 0 success, 1 error, 3 no extract for a date.`,
+Exit codes: 0 success, 1 error, 3 no extract for a date, 4 refused: an earlier extract date is not
+published, 5 refused: another run holds the destination's lock.`,
   slack: `Usage: crm-metrics slack "COMMAND" --dest DIR [--text] [--source DIR] [--config FILE]
 
 Answers a /crm command from the output tables with the embedded engine and prints the Block Kit
@@ -92,6 +98,8 @@ Every output table is a view (dt is a column), and every snapshot table has a <t
 };
 
 const EXIT_MISSING_EXTRACT = 3;
+const EXIT_EARLIER_UNPUBLISHED = 4;
+const EXIT_LOCKED = 5;
 const EXIT_BAD_COMMAND = 2;
 
 function args<T extends ParseArgsConfig['options']>(argv: string[], options: T) {
@@ -128,6 +136,7 @@ async function run(argv: string[]): Promise<number> {
     quiet: { type: 'boolean' },
     workgroup: { type: 'string' },
     database: { type: 'string' },
+    'allow-gaps': { type: 'boolean' },
   });
   if (values.help) return help('run');
   const dates = values.date ? [values.date] : datesBetween(required(values.from, 'from'), required(values.to, 'to'));
@@ -141,10 +150,19 @@ async function run(argv: string[]): Promise<number> {
     config: await loadConfig(values.config),
     openEngine: DuckDbEngine.open,
     ...(values.quiet ? {} : { onProgress: printProgress }),
+    allowGaps: values['allow-gaps'] ?? false,
   };
   let missing = 0;
   for (const date of dates) {
-    const result = await runNightly(date, deps);
+    let result;
+    try {
+      result = await runNightly(date, deps);
+    } catch (error) {
+      // Refused, not failed: a backfill stops here, as every later date would be refused too.
+      if (!(error instanceof EarlierDatesUnpublished || error instanceof DestinationLocked)) throw error;
+      console.error(`crm-metrics: ${error.name}: ${error.message}`);
+      return error instanceof EarlierDatesUnpublished ? EXIT_EARLIER_UNPUBLISHED : EXIT_LOCKED;
+    }
     if (result.status === 'missing_extract') missing++;
     console.log(summary(result));
   }

@@ -4,8 +4,15 @@
  * the run's staging prefix; a Distributed Map runs `scoreShard` once per shard file; `finish`
  * builds every table and publishes. Same pipeline as the single-Lambda night.
  *
+ * The night holds the destination's lock from Prepare to Finish (shared/pipeline.ts,
+ * prepareFannedOut): Prepare takes it, and refuses (throws) while another run holds it or an
+ * earlier extract date is unpublished; it hands the lock over with a two-hour lease; the shards
+ * leave it alone (their role reaches the staging prefix only); Finish resumes it, unless another
+ * run has taken it since, and releases it. A night that fails on the way leaves the lease to run
+ * out.
+ *
  * Payload contract (the state machine in infra/stack.ts relies on it):
- * - prepare: `{ date, force }` → {@link PreparedPayload}
+ * - prepare: `{ date, force, allowGaps? }` → {@link PreparedPayload}
  * - scoreShard: `{ key }` (the shard file's full S3 key, as ListObjectsV2 gives it) → `{ key, customers }`
  * - finish: {@link PreparedPayload} → the run's result (`already_published` when a retry finds the run published)
  */
@@ -14,6 +21,7 @@ import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import middy from '@middy/core';
 import { z } from 'zod';
 import { parseNightlyEvent } from '../shared/nightly-event.js';
+import { parseRunOptions } from '../shared/orchestration/run-options.js';
 import { finishFannedOut, isPublished, prepareFannedOut, scoreShard as scoreOneShard, type NightlyOutcome } from '../shared/pipeline.js';
 import { stateKey } from '../shared/staging.js';
 import { S3ObjectStore } from '../shared/store/s3.js';
@@ -37,7 +45,7 @@ function s3Location(destUri: string, key: string): { Bucket: string; Prefix: str
 export const prepare = middy(async (event: unknown): Promise<PreparedPayload> => {
   const { date, force } = parseNightlyEvent(event);
   logger.appendKeys({ runDate: date });
-  const deps = runDepsFromEnv();
+  const deps = { ...runDepsFromEnv(), ...parseRunOptions(event) };
   if (!force && (await isPublished(deps.dest, date))) return { date, runId: '', status: 'already_published' };
   const prepared = await prepareFannedOut(date, deps);
   if (prepared.status === 'missing_extract') {

@@ -10,7 +10,7 @@
  * shard scorers between them (the Step Functions night; `clv.shards` > 1 runs that protocol here).
  */
 import { randomUUID } from 'node:crypto';
-import { copyFile, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { partitionKey, partitionPrefix, type Table } from './catalog.js';
@@ -35,8 +35,10 @@ import { controlExportSql } from './holdout/export-sql.js';
 import { gatherReportData, TREND_RUNS } from './report/data.js';
 import { renderReport } from './report/html.js';
 import { copyToParquet, countRows, selectAs } from './sql/dialect.js';
-import { runOfShardKey, shardInputPrefix, shardScoresKey, stagingPrefix, stateKey, workFolder } from './staging.js';
+import { runOfShardKey, shardInputPrefix, shardScoresKey, STAGING_ROOT, stagingPrefix, stateKey, workFolder } from './staging.js';
+import { RunLock, type LockOptions } from './store/lock.js';
 import type { ObjectInfo, ObjectStore } from './store/object-store.js';
+import { makeScratch, removeScratch, type ScratchKind } from './store/scratch.js';
 
 export interface ProgressEvent {
   stage: string;
@@ -55,6 +57,11 @@ export interface RunDeps {
   remote?: RemoteEngine;
   /** Parent of the run's scratch directory (default: the OS temp dir; /tmp on Lambda). */
   scratchRoot?: string;
+  /**
+   * Run although an earlier extract date is not published (see {@link unpublishedEarlierDates}):
+   * the run's history then lacks those dates' orders. Off by default.
+   */
+  allowGaps?: boolean;
   onProgress?: (event: ProgressEvent) => void;
   now?: () => Date;
 }
@@ -105,6 +112,22 @@ export class RunError extends Error {
   override name = 'RunError';
 }
 
+/** The run was refused: an earlier extract date is not published, so its history would lack those orders. */
+export class EarlierDatesUnpublished extends RunError {
+  override name = 'EarlierDatesUnpublished';
+  constructor(
+    readonly date: string,
+    readonly dates: readonly string[],
+  ) {
+    const listed = dates.length <= 3 ? dates.join(', ') : `${dates[0]}, ${dates[1]} … ${dates.at(-1)}`;
+    const count = dates.length === 1 ? '1 earlier extract date is' : `${dates.length} earlier extract dates are`;
+    super(
+      `${date}: ${count} not published (${listed}): this run would score a history without their orders. ` +
+        `Run them first, in date order (crm-metrics run --from ${dates[0]} --to ${date}), or run anyway with --allow-gaps (allowGaps in a Lambda event)`,
+    );
+  }
+}
+
 /** A table's partitions in a store, by date, for dates passing `keep`. */
 async function partitions(store: ObjectStore, table: Table, keep: (date: string) => boolean): Promise<Map<string, ObjectInfo>> {
   const found = new Map<string, ObjectInfo>();
@@ -122,21 +145,26 @@ function isExtractFile({ key }: ObjectInfo): boolean {
 }
 
 export async function runNightly(date: string, deps: RunDeps): Promise<RunResult> {
-  if (deps.config.clv.shards > 1) {
-    // The fan-out's protocol, in this process: three phases that share nothing but the store.
-    const prepared = await prepareFannedOut(date, deps);
-    if (prepared.status === 'missing_extract') return prepared.result;
-    for (const key of prepared.shardKeys) await scoreShard(key, deps);
-    return finishFannedOut(prepared.runId, deps);
-  }
   const started = await startRun(date, deps);
   if ('status' in started) return started;
-  const run = await openRun(started, deps);
+  const lock = await claimDestination(started, deps);
   try {
-    const state = await prepare(run, false);
-    return await finish(run, state);
+    if (deps.config.clv.shards > 1) {
+      // The fan-out's protocol, in this process and under one lock: three phases that share
+      // nothing but the store.
+      const prepared = await prepareClaimed(started, deps, lock);
+      for (const key of prepared.shardKeys) await scoreShard(key, deps);
+      return await finishClaimed(prepared.runId, deps, lock);
+    }
+    const run = await openRun(started, deps, lock);
+    try {
+      const state = await prepare(run, false);
+      return await finish(run, state);
+    } finally {
+      await run.close();
+    }
   } finally {
-    await run.close();
+    await release(lock);
   }
 }
 
@@ -168,6 +196,53 @@ async function startRun(date: string, deps: RunDeps): Promise<RunStart | RunResu
   return { runId, date, startedAt, extract };
 }
 
+function lockOptions(deps: RunDeps): LockOptions {
+  return { now: deps.now ?? (() => new Date()), scratchRoot: deps.scratchRoot ?? tmpdir() };
+}
+
+/**
+ * Takes the destination's lock for the run (DestinationLocked while another run holds it), refuses
+ * the run while an earlier extract date is unpublished (EarlierDatesUnpublished, unless
+ * `allowGaps`), and then removes what killed runs left in the staging folder: with the lock held,
+ * no other run is live, so every other run's staging is stale. A refused run changes nothing.
+ */
+async function claimDestination(start: RunStart, deps: RunDeps): Promise<RunLock> {
+  const lock = await RunLock.acquire(deps.dest, { runId: start.runId, date: start.date }, lockOptions(deps));
+  try {
+    if (!deps.allowGaps) {
+      const gaps = await unpublishedEarlierDates(deps.source, deps.dest, start.date);
+      if (gaps.length > 0) throw new EarlierDatesUnpublished(start.date, gaps);
+    }
+    const staged = new Set((await deps.dest.list(STAGING_ROOT)).map(({ key }) => key.slice(STAGING_ROOT.length).split('/')[0]!));
+    for (const runId of staged) if (runId !== start.runId) await deps.dest.deletePrefix(stagingPrefix(runId));
+    return lock;
+  } catch (error) {
+    await release(lock);
+    throw error;
+  }
+}
+
+/** A lease that could not be deleted (the store failing) runs out by itself: not worth failing a run over. */
+async function release(lock: RunLock): Promise<void> {
+  await lock.release().catch(() => {});
+}
+
+/**
+ * Extract dates before `date` whose run is not published: extract files under
+ * `transactions/dt=X/` in the source, no `run_manifest` partition for X in the destination. A run
+ * for `date` would score a history without their orders (and mark it "succeeded"). A date without
+ * extract files (a missing extract) is no gap: there is nothing to wait for.
+ */
+export async function unpublishedEarlierDates(source: ObjectStore, dest: ObjectStore, date: string): Promise<string[]> {
+  const extractDates = new Set<string>();
+  for (const object of await source.list(`${EXTRACT_PREFIX}/`)) {
+    const day = /^transactions\/dt=(\d{4}-\d{2}-\d{2})\//.exec(object.key)?.[1];
+    if (day !== undefined && day < date && isExtractFile(object)) extractDates.add(day);
+  }
+  const published = await partitions(dest, runManifest, (day) => day < date);
+  return [...extractDates].filter((day) => !published.has(day)).sort();
+}
+
 /**
  * What the first phase hands the last: serialisable, so that the phases can run in different
  * processes (the fanned-out night keeps it in the run's staging folder).
@@ -185,6 +260,8 @@ interface RunState extends RunStart {
 /** A run with its engine and scratch folder open: the phases' working context. */
 interface Run extends RunStart {
   deps: RunDeps;
+  /** The destination's lock, held by this run: confirmed right before publishing. */
+  lock: RunLock;
   engine: SqlEngine;
   scratch: string;
   /** The local file of a table this run writes. */
@@ -200,10 +277,13 @@ interface Run extends RunStart {
   close: () => Promise<void>;
 }
 
-async function openRun(start: RunStart, deps: RunDeps): Promise<Run> {
+async function openRun(start: RunStart, deps: RunDeps, lock: RunLock): Promise<Run> {
   const now = deps.now ?? (() => new Date());
-  const scratch = await mkdtemp(join(deps.scratchRoot ?? tmpdir(), 'crm-metrics-run-'));
-  const engine = await deps.openEngine({ tempDirectory: join(scratch, 'engine') });
+  const scratch = await newScratch(deps, 'run');
+  const engine = await deps.openEngine({ tempDirectory: join(scratch, 'engine') }).catch(async (error: unknown) => {
+    await removeScratch(scratch);
+    throw error;
+  });
   const output = (table: Table) => join(scratch, `${table.name}.parquet`);
   const listed = new Map<string, Promise<Map<string, ObjectInfo>>>();
   const earlier = (table: Table) => {
@@ -220,6 +300,7 @@ async function openRun(start: RunStart, deps: RunDeps): Promise<Run> {
   return {
     ...start,
     deps,
+    lock,
     engine,
     scratch,
     output,
@@ -235,7 +316,7 @@ async function openRun(start: RunStart, deps: RunDeps): Promise<Run> {
     fetch,
     close: async () => {
       await engine.close();
-      await rm(scratch, { recursive: true, force: true });
+      await removeScratch(scratch);
     },
   };
 }
@@ -332,6 +413,8 @@ async function finish(run: Run, state: RunState): Promise<RunResult> {
   run.progress('report');
 
   const tableFile = (table: Table) => ({ key: partitionKey(table, date), file: run.output(table) });
+  // The lease renewed (and proven this run's) right before the destination changes.
+  await run.lock.confirm();
   await publish(deps.dest, run.runId, date, [
     ...TABLES.filter((table) => table !== runManifest).map(tableFile),
     { key: controlExportKey(date), file: join(run.scratch, 'control.csv') },
@@ -403,19 +486,44 @@ export type PreparedRun =
   | { status: 'missing_extract'; runId: string; date: string; result: RunResult };
 
 /**
+ * How long a fanned-out night's lease lasts from the end of Prepare: the shards do not renew it
+ * and Finish resumes it, so it spans the Distributed Map (the execution's default time limit is two
+ * hours; a longer Map still resumes the lease as long as no other run has taken it).
+ */
+export const FANNED_OUT_LEASE_MS = 2 * 3600_000;
+
+/**
  * First phase of a fanned-out night: ingest and fit, then leave in the run's staging folder the
  * state, the ingested tables and one customer-summary file per shard (under `shardPrefix`).
+ *
+ * The night holds the destination's lock from here to the end of {@link finishFannedOut}, across
+ * invocations: Prepare takes it and hands it over with a lease of {@link FANNED_OUT_LEASE_MS} (the
+ * shards, which touch only the run's staging folder, leave it alone), Finish resumes it unless
+ * another run has taken it meanwhile, and releases it. A night that fails before Finish leaves the
+ * lease to run out.
  */
 export async function prepareFannedOut(date: string, deps: RunDeps): Promise<PreparedRun> {
   const started = await startRun(date, deps);
   if ('status' in started) return { status: 'missing_extract', runId: started.runId, date, result: started };
-  const run = await openRun(started, deps);
+  const lock = await claimDestination(started, deps);
+  try {
+    const prepared = await prepareClaimed(started, deps, lock);
+    await lock.handOver(FANNED_OUT_LEASE_MS);
+    return prepared;
+  } catch (error) {
+    await release(lock);
+    throw error;
+  }
+}
+
+async function prepareClaimed(started: RunStart, deps: RunDeps, lock: RunLock): Promise<PreparedRun & { status: 'prepared' }> {
+  const run = await openRun(started, deps, lock);
   try {
     const state = await prepare(run, true);
     const stateFile = join(run.scratch, 'state.json');
     await writeFile(stateFile, JSON.stringify(state));
     await deps.dest.put(stateKey(run.runId), stateFile);
-    return { status: 'prepared', runId: run.runId, date, shardPrefix: shardInputPrefix(run.runId), shardKeys: state.shardKeys ?? [] };
+    return { status: 'prepared', runId: run.runId, date: run.date, shardPrefix: shardInputPrefix(run.runId), shardKeys: state.shardKeys ?? [] };
   } finally {
     await run.close();
   }
@@ -440,17 +548,20 @@ async function stageShardInputs(run: Run): Promise<string[]> {
 export async function scoreShard(inputKey: string, deps: RunDeps): Promise<{ key: string; customers: number }> {
   const runId = runOfShardKey(inputKey);
   if (!runId) throw new RunError(`not a shard input key: ${inputKey}`);
-  const scratch = await mkdtemp(join(deps.scratchRoot ?? tmpdir(), 'crm-metrics-shard-'));
-  const engine = await deps.openEngine({ tempDirectory: join(scratch, 'engine') });
+  const scratch = await newScratch(deps, 'shard');
   try {
-    const state = await readState(runId, deps.dest, scratch);
-    const output = join(scratch, 'scores.parquet');
-    const customers = await scoreShardFile(engine, await deps.dest.localPath(inputKey, scratch), state.fitted, output);
-    await deps.dest.put(shardScoresKey(inputKey), output);
-    return { key: inputKey, customers };
+    const engine = await deps.openEngine({ tempDirectory: join(scratch, 'engine') });
+    try {
+      const state = await readState(runId, deps.dest, scratch);
+      const output = join(scratch, 'scores.parquet');
+      const customers = await scoreShardFile(engine, await deps.dest.localPath(inputKey, scratch), state.fitted, output);
+      await deps.dest.put(shardScoresKey(inputKey), output);
+      return { key: inputKey, customers };
+    } finally {
+      await engine.close();
+    }
   } finally {
-    await engine.close();
-    await rm(scratch, { recursive: true, force: true });
+    await removeScratch(scratch);
   }
 }
 
@@ -458,17 +569,34 @@ async function readState(runId: string, dest: ObjectStore, scratch: string): Pro
   return JSON.parse(await readFile(await dest.localPath(stateKey(runId), scratch), 'utf8')) as RunState;
 }
 
-/** Last phase of a fanned-out night: the prepared run's state and files back, then {@link finish}. */
+/**
+ * Last phase of a fanned-out night: resumes the lock Prepare handed over (LockLost if another run
+ * has taken it since: the prepared state may be out of date), then the prepared run's state and
+ * files back, {@link finish}, and the lock released.
+ */
 export async function finishFannedOut(runId: string, deps: RunDeps): Promise<RunResult> {
-  const probe = await mkdtemp(join(deps.scratchRoot ?? tmpdir(), 'crm-metrics-state-'));
-  const state = await readState(runId, deps.dest, probe).finally(() => rm(probe, { recursive: true, force: true }));
-  const run = await openRun(state, deps);
+  const lock = await RunLock.resume(deps.dest, runId, lockOptions(deps));
+  try {
+    return await finishClaimed(runId, deps, lock);
+  } finally {
+    await release(lock);
+  }
+}
+
+async function finishClaimed(runId: string, deps: RunDeps, lock: RunLock): Promise<RunResult> {
+  const probe = await newScratch(deps, 'state');
+  const state = await readState(runId, deps.dest, probe).finally(() => removeScratch(probe));
+  const run = await openRun(state, deps, lock);
   try {
     for (const table of PREPARED_OUTPUTS) await copyFile(await deps.dest.localPath(`${workFolder(runId, table.name)}data.parquet`, run.scratch), run.output(table));
     return await finish(run, state);
   } finally {
     await run.close();
   }
+}
+
+function newScratch(deps: RunDeps, kind: ScratchKind): Promise<string> {
+  return makeScratch(deps.scratchRoot ?? tmpdir(), kind);
 }
 
 /**

@@ -14,11 +14,11 @@ describe('latest views', () => {
     const day = (date: string, customer: string) =>
       writeExtract(source, date, 'a.csv', [CSV_HEADER, `t-${date},${customer},${date}T10:00:00,10.00,1,online,EUR,false`].join('\n'));
     await day('2024-04-01', 'c1');
-    await day('2024-04-02', 'c2');
     await day('2024-04-03', 'c3');
     await runLocal('2024-04-01', source, dest);
     await runLocal('2024-04-03', source, dest);
-    // Backfilling the 2nd after the 3rd must leave the 3rd as the latest run.
+    // The 2nd is delivered late; backfilling it after the 3rd must leave the 3rd as the latest run.
+    await day('2024-04-02', 'c2');
     await runLocal('2024-04-02', source, dest);
 
     const engine = await DuckDbEngine.open();

@@ -1,4 +1,5 @@
-import { copyFile, mkdir, readdir, realpath, rename, rm, stat, symlink } from 'node:fs/promises';
+import { randomUUID } from 'node:crypto';
+import { copyFile, link, mkdir, readdir, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { assertFolderPrefix, OutsideRootError, scratchPath, type ObjectInfo, type ObjectStore } from './object-store.js';
@@ -70,6 +71,24 @@ export class LocalObjectStore implements ObjectStore {
     await mkdir(dirname(target), { recursive: true });
     // Both keys live under one root, on one file system: rename(2) replaces the target atomically.
     await rename(this.describe(from), target);
+  }
+
+  async create(key: string, body: string): Promise<boolean> {
+    const target = this.describe(key);
+    await mkdir(dirname(target), { recursive: true });
+    // Written whole beside the target, then linked to its name: link(2) fails with EEXIST rather
+    // than replace a file, and a reader never sees the object half written.
+    const temporary = join(dirname(target), `.${process.pid}-${randomUUID()}.tmp`);
+    try {
+      await writeFile(temporary, body);
+      await link(temporary, target);
+      return true;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') return false;
+      throw error;
+    } finally {
+      await rm(temporary, { force: true });
+    }
   }
 
   async link(key: string): Promise<string> {

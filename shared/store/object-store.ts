@@ -24,6 +24,12 @@ export interface ObjectStore {
   put(key: string, localFile: string): Promise<void>;
   /** Replace the object at `to` with the object at `from`, atomically, and remove `from`. */
   move(from: string, to: string): Promise<void>;
+  /**
+   * The lock primitive: write a small object only if no object exists at `key`, in one atomic step,
+   * so that of any number of concurrent creates of a key exactly one returns true (S3: PutObject
+   * with If-None-Match: *; locally link(2), which never replaces a file). False when it exists.
+   */
+  create(key: string, body: string): Promise<boolean>;
   /** A URL a person can open to read the object: a file URL locally, a presigned HTTPS GET on S3. */
   link(key: string): Promise<string>;
   /** Remove every object under a folder prefix (ending in `/`); nothing to do when there is none. */

@@ -9,7 +9,9 @@ import {
   DeleteObjectsCommand,
   GetObjectCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   S3Client,
+  S3ServiceException,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
@@ -22,6 +24,9 @@ import { assertFolderPrefix, scratchPath, type ObjectInfo, type ObjectStore } fr
 export const S3_RETRY = { maxAttempts: 8, retryMode: 'adaptive' } as const;
 
 const LINK_SECONDS = 3600;
+
+/** Tries of a conditional create that S3 answers with 409 (a concurrent conditional write of the key). */
+const CONFLICT_ATTEMPTS = 5;
 
 /**
  * An {@link ObjectStore} over an S3 prefix. Objects are downloaded into the run's scratch directory
@@ -92,6 +97,27 @@ export class S3ObjectStore implements ObjectStore {
       .join('/');
     await this.client.send(new CopyObjectCommand({ Bucket: this.bucket, Key: this.objectKey(to), CopySource: source }));
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(from) }));
+  }
+
+  /**
+   * S3's conditional write (since August 2024): with If-None-Match: * a PUT of an existing key is
+   * refused with 412 PreconditionFailed, so of concurrent creates exactly one succeeds. While another
+   * conditional write of the key is in flight S3 may answer 409 ConditionalRequestConflict, which
+   * decides nothing: that request is sent again.
+   */
+  async create(key: string, body: string): Promise<boolean> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), Body: body, IfNoneMatch: '*', ContentType: 'application/json' }),
+        );
+        return true;
+      } catch (error) {
+        const status = error instanceof S3ServiceException ? error.$metadata.httpStatusCode : undefined;
+        if (status === 412) return false;
+        if (status !== 409 || attempt === CONFLICT_ATTEMPTS) throw error;
+      }
+    }
   }
 
   /**
