@@ -12,4 +12,21 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
+  {
+    // The core (shared/ outside adapters/) is pure: an SDK or a native engine is reached through a
+    // port (ObjectStore, SqlEngine, RemoteEngine) that an adapter implements.
+    files: ['shared/**/*.ts'],
+    ignores: ['shared/adapters/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['@aws-sdk/*', '@duckdb/*', '@aws-lambda-powertools/*', '@middy/*'], message: 'The core imports no SDK or native engine: put the code in shared/adapters/.' },
+            { group: ['**/adapters/*'], message: 'The core does not depend on adapters: take a port (an interface) instead.' },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -6,11 +6,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { parseConfig } from '../shared/config.js';
-import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { runNightly } from '../shared/pipeline.js';
 import { customerScoresSql } from '../shared/rfm/rfm-sql.js';
 import { copyToParquet, literal } from '../shared/sql/dialect.js';
-import { LocalObjectStore } from '../shared/store/local.js';
+import { LocalObjectStore } from '../shared/adapters/local-store.js';
 
 const [mode, ...args] = process.argv.slice(2);
 const started = performance.now();

@@ -5,12 +5,12 @@
 import { rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { AthenaQueryClient } from '../shared/athena/client.js';
-import { AthenaRemote } from '../shared/athena/remote.js';
+import { AthenaQueryClient } from '../shared/adapters/athena-client.js';
+import { AthenaRemote } from '../shared/adapters/athena-remote.js';
 import { loadConfig, parseConfig } from '../shared/config.js';
 import { BUSINESS_DEFAULTS, businessConfig, generateBusiness } from '../shared/demo/business.js';
 import { generateExtracts } from '../shared/demo/generate.js';
-import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import type { SqlRow } from '../shared/engine/sql-engine.js';
 import { registerTableViews } from '../shared/local-query.js';
 import { EarlierDatesUnpublished, reportKey, runNightly, runUnlessPublished, type ProgressEvent, type RunResult } from '../shared/pipeline.js';
@@ -18,9 +18,9 @@ import { notice, respond } from '../shared/slack/answers.js';
 import { toPlainText, type SlackMessage } from '../shared/slack/blocks.js';
 import { COMMAND_HELP, CommandError, parseCommand } from '../shared/slack/commands.js';
 import { shiftDate } from '../shared/dates.js';
-import { LocalObjectStore } from '../shared/store/local.js';
+import { LocalObjectStore } from '../shared/adapters/local-store.js';
 import { DestinationLocked } from '../shared/store/lock.js';
-import { storeFor } from '../shared/store/index.js';
+import { storeFor } from '../shared/adapters/stores.js';
 import { datesBetween, formatTable } from './cli-format.js';
 
 const HELP = {

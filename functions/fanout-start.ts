@@ -1,6 +1,6 @@
 /**
  * The schedule's target with `orchestration: "step-functions"`: starts the fanned-out night, the
- * execution named after the run date (shared/orchestration/start-night.ts). Its own entry so that
+ * execution named after the run date (shared/adapters/step-functions.ts). Its own entry so that
  * its bundle holds no engine.
  *
  * Payload: the scheduler's event or `{ date, force }` → {@link StartOutcome} (env STATE_MACHINE_ARN).
@@ -12,7 +12,8 @@ import middy from '@middy/core';
 import { z } from 'zod';
 import { NIGHTLY_METRICS } from '../shared/metrics.js';
 import { parseNightlyEvent } from '../shared/nightly-event.js';
-import { startNight, type StartOutcome } from '../shared/orchestration/start-night.js';
+import { startNight } from '../shared/adapters/step-functions.js';
+import type { StartOutcome } from '../shared/orchestration/start-outcome.js';
 
 const logger = new Logger({ serviceName: NIGHTLY_METRICS.service });
 const sfn = new SFNClient({});

@@ -24,7 +24,7 @@ import { parseNightlyEvent } from '../shared/nightly-event.js';
 import { parseRunOptions } from '../shared/orchestration/run-options.js';
 import { finishFannedOut, isPublished, prepareFannedOut, scoreShard as scoreOneShard, type NightlyOutcome } from '../shared/pipeline.js';
 import { stateKey } from '../shared/staging.js';
-import { S3ObjectStore } from '../shared/store/s3.js';
+import { S3ObjectStore } from '../shared/adapters/s3-store.js';
 import { logger, metrics, recordRun, runDepsFromEnv } from './lambda-env.js';
 
 export interface PreparedPayload {

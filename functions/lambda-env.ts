@@ -5,12 +5,12 @@
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { z } from 'zod';
-import { AthenaRemote } from '../shared/athena/remote.js';
+import { AthenaRemote } from '../shared/adapters/athena-remote.js';
 import { parseConfig } from '../shared/config.js';
-import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { NIGHTLY_METRICS } from '../shared/metrics.js';
 import type { RunDeps, RunResult } from '../shared/pipeline.js';
-import { storeFor } from '../shared/store/index.js';
+import { storeFor } from '../shared/adapters/stores.js';
 
 export const logger = new Logger({ serviceName: NIGHTLY_METRICS.service });
 export const metrics = new Metrics({ namespace: NIGHTLY_METRICS.namespace, serviceName: NIGHTLY_METRICS.service });

@@ -12,7 +12,7 @@ import middy from '@middy/core';
 import secretsManager from '@middy/secrets-manager';
 import { z } from 'zod';
 import { acknowledge, SlackAccessSchema, type FunctionUrlRequest, type FunctionUrlResponse } from '../shared/slack/ack.js';
-import { dynamoDbReplayGuard } from '../shared/slack/replay.js';
+import { dynamoDbReplayGuard } from '../shared/adapters/dynamodb-replay.js';
 
 const logger = new Logger({ serviceName: 'crm-metrics-slack' });
 

@@ -5,10 +5,10 @@
 import type { GetQueryExecutionOutput, GetQueryResultsOutput } from '@aws-sdk/client-athena';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { AthenaQueryClient, AthenaQueryError, athenaLiteral } from '../shared/athena/client.js';
-import { AthenaRemote } from '../shared/athena/remote.js';
+import { AthenaQueryClient, AthenaQueryError, athenaLiteral } from '../shared/adapters/athena-client.js';
+import { AthenaRemote } from '../shared/adapters/athena-remote.js';
 import { remoteResultFolder } from '../shared/staging.js';
-import { S3ObjectStore } from '../shared/store/s3.js';
+import { S3ObjectStore } from '../shared/adapters/s3-store.js';
 import { fails, fakeAthena, fixture, ok, singlePage } from './fake-aws.js';
 
 const QUERY_ID = '5f2d1a8e-3c47-4b9e-a1d6-7e0c9b4f2a13';

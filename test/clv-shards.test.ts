@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../shared/config.js';
 import { generateExtracts } from '../shared/demo/generate.js';
-import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { CLV_SCORES_TABLE, CLV_SUMMARY_TABLE, fitClv, scoreInEngine } from '../shared/clv/score-customers.js';
 import { customerSummarySql } from '../shared/clv/summary-sql.js';
 import { SCORE_COLUMNS, scoreInShards, shardOf, type CustomerSummaries, type FittedClv } from '../shared/clv/shards.js';

@@ -9,7 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { customerSummarySql } from '../shared/clv/summary-sql.js';
-import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { literal } from '../shared/sql/dialect.js';
 import { runLocal, tempDir, writeExtract } from './helpers.js';
 

@@ -13,12 +13,12 @@ import S3rver from 's3rver';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../functions/cli.js';
 import { parseConfig } from '../shared/config.js';
-import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { assignGroup } from '../shared/holdout/assign.js';
 import { controlExportKey, finishFannedOut, isPublished, prepareFannedOut, runNightly, scoreShard, type RunDeps } from '../shared/pipeline.js';
-import { LocalObjectStore } from '../shared/store/local.js';
+import { LocalObjectStore } from '../shared/adapters/local-store.js';
 import type { ObjectStore } from '../shared/store/object-store.js';
-import { S3_RETRY, S3ObjectStore } from '../shared/store/s3.js';
+import { S3_RETRY, S3ObjectStore } from '../shared/adapters/s3-store.js';
 import { CSV_HEADER, tempDir } from './helpers.js';
 
 const BUCKET = 'crm-concurrency';

@@ -15,11 +15,11 @@ import { join } from 'node:path';
 import { PARTITION_COLUMN, type Table } from '../shared/catalog.js';
 import { TABLES, transactions } from '../shared/tables/index.js';
 import { STAGED_RUN_COLUMN, STAGED_TRANSACTIONS } from '../shared/athena/tables.js';
-import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import type { RemoteEngine, ResultColumn } from '../shared/engine/history.js';
 import { dateLiteral, DUCKDB, emptyRelation, ident, literal, readParquet } from '../shared/sql/dialect.js';
 import { STAGING_ROOT } from '../shared/staging.js';
-import type { LocalObjectStore } from '../shared/store/local.js';
+import type { LocalObjectStore } from '../shared/adapters/local-store.js';
 
 const COLUMNS = transactions.columns.map((c) => ident(c.name)).join(', ');
 

@@ -8,7 +8,7 @@ import { buffer } from 'node:stream/consumers';
 import { describe, expect, it } from 'vitest';
 import { customerScores, rejects, transactions } from '../shared/tables/index.js';
 import { ConfigError, parseConfig } from '../shared/config.js';
-import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { NormalizeLines } from '../shared/ingest/localize.js';
 import { CSV_HEADER, money, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 

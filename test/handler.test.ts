@@ -14,11 +14,11 @@ import { partitionKey } from '../shared/catalog.js';
 import { customerScores, REPRODUCIBLE_TABLES, runManifest, TABLES } from '../shared/tables/index.js';
 import { parseConfig } from '../shared/config.js';
 import { generateExtracts } from '../shared/demo/generate.js';
-import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { parseNightlyEvent } from '../shared/nightly-event.js';
-import { startNight } from '../shared/orchestration/start-night.js';
+import { startNight } from '../shared/adapters/step-functions.js';
 import { isPublished, reportKey, runNightly, runUnlessPublished } from '../shared/pipeline.js';
-import { S3ObjectStore } from '../shared/store/s3.js';
+import { S3ObjectStore } from '../shared/adapters/s3-store.js';
 import { fakeAwsJson } from './fake-aws.js';
 import { CSV_HEADER, tempDir } from './helpers.js';
 

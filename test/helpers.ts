@@ -8,10 +8,10 @@ import { compressors } from 'hyparquet-compressors';
 import { afterAll } from 'vitest';
 import { partitionKey, type Table } from '../shared/catalog.js';
 import { parseConfig } from '../shared/config.js';
-import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import type { SqlEngine } from '../shared/engine/sql-engine.js';
 import { runNightly, type RunDeps } from '../shared/pipeline.js';
-import { LocalObjectStore } from '../shared/store/local.js';
+import { LocalObjectStore } from '../shared/adapters/local-store.js';
 
 const created: string[] = [];
 afterAll(async () => {

@@ -14,7 +14,7 @@ import { customerScores, REPRODUCIBLE_TABLES } from '../shared/tables/index.js';
 import { parseConfig } from '../shared/config.js';
 import { generateExtracts } from '../shared/demo/generate.js';
 import { chooseHistoryEngine } from '../shared/pipeline.js';
-import { LocalObjectStore } from '../shared/store/local.js';
+import { LocalObjectStore } from '../shared/adapters/local-store.js';
 import type { ObjectStore } from '../shared/store/object-store.js';
 import { DuckDbRemote } from './duckdb-remote.js';
 import { CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';

@@ -7,7 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { holdoutAssignment, holdoutResults } from '../shared/tables/index.js';
-import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { assignGroup, hash, type HashVersion } from '../shared/holdout/assign.js';
 import { holdoutHashSql } from '../shared/holdout/assign-sql.js';
 import { controlExportKey } from '../shared/pipeline.js';

@@ -18,7 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { rejects, runManifest, transactions } from '../shared/tables/index.js';
 import { parseConfig } from '../shared/config.js';
 import { MAX_LINE_BYTES } from '../shared/ingest/stage-sql.js';
-import { S3ObjectStore } from '../shared/store/s3.js';
+import { S3ObjectStore } from '../shared/adapters/s3-store.js';
 import { CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const D = '2024-03-01';

@@ -6,7 +6,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { customerScores, kpiDaily, roc as rocTable, transactions } from '../shared/tables/index.js';
 import { generateExtracts } from '../shared/demo/generate.js';
-import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { kpiRows, kpiWideSql } from '../shared/kpi/kpi-sql.js';
 import { forecastAccuracySql, rocSql, spendSql } from '../shared/kpi/value-sql.js';
 import { money, readTable, runLocal, tempDir } from './helpers.js';

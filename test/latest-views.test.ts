@@ -3,7 +3,7 @@
  * local engine, and it follows the newest published run, not the newest date touched.
  */
 import { describe, expect, it } from 'vitest';
-import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { registerTableViews } from '../shared/local-query.js';
 import { CSV_HEADER, runLocal, tempDir, writeExtract } from './helpers.js';
 

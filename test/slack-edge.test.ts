@@ -8,7 +8,8 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createHmac } from 'node:crypto';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { acknowledge, type AckDeps, type SlackJob } from '../shared/slack/ack.js';
-import { dynamoDbReplayGuard, REPLAY_EXPIRY_ATTRIBUTE, REPLAY_KEY_ATTRIBUTE, type ReplayGuard, type SignedRequestId } from '../shared/slack/replay.js';
+import { dynamoDbReplayGuard } from '../shared/adapters/dynamodb-replay.js';
+import { REPLAY_EXPIRY_ATTRIBUTE, REPLAY_KEY_ATTRIBUTE, type ReplayGuard, type SignedRequestId } from '../shared/slack/replay.js';
 import { slackSignature } from '../shared/slack/signature.js';
 import { fakeDynamoDb } from './fake-dynamodb.js';
 

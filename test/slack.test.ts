@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { customerScores, holdoutAssignment, holdoutResults, runManifest } from '../shared/tables/index.js';
 import { parseConfig } from '../shared/config.js';
 import { generateExtracts } from '../shared/demo/generate.js';
-import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { registerTableViews } from '../shared/local-query.js';
 import { reportKey, runUnlessPublished } from '../shared/pipeline.js';
 import { acknowledge, type AckDeps, type SlackJob } from '../shared/slack/ack.js';
@@ -20,7 +20,7 @@ import { ANSWER_SQL, respond, type RespondContext } from '../shared/slack/answer
 import { toPlainText, type SlackMessage } from '../shared/slack/blocks.js';
 import { parseCommand, type SlackCommand } from '../shared/slack/commands.js';
 import { slackSignature } from '../shared/slack/signature.js';
-import { LocalObjectStore } from '../shared/store/local.js';
+import { LocalObjectStore } from '../shared/adapters/local-store.js';
 import { work } from '../functions/slack-worker.js';
 import { readTable, runLocal, tempDir } from './helpers.js';
 

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Table } from '../shared/catalog.js';
 import { parseConfig } from '../shared/config.js';
-import { DuckDbEngine } from '../shared/engine/duckdb.js';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { checkQueries } from '../shared/tables/checks.js';
 import { runManifest, TABLES } from '../shared/tables/index.js';
 import { CSV_HEADER, engineWithRun, runLocal, tempDir, writeExtract } from './helpers.js';

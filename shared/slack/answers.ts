@@ -5,7 +5,7 @@
  * engines hand back plain numbers.
  */
 import type { SqlParameter, SqlRow } from '../engine/sql-engine.js';
-import type { StartOutcome } from '../orchestration/start-night.js';
+import type { StartOutcome } from '../orchestration/start-outcome.js';
 import type { NightlyOutcome } from '../pipeline.js';
 import { type SlackCommand } from './commands.js';
 import { context, divider, escape, formatter, header, section, slackMessage, tableSections, type Display, type SlackMessage } from './blocks.js';

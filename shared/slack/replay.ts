@@ -7,10 +7,8 @@
  * per-container cache would let a replay through whenever it reached another container. A DynamoDB
  * conditional put is atomic across all of them (of two puts of one key, exactly one succeeds), and
  * the item's TTL lets DynamoDB delete it once the window is over (deletion may lag by days, which
- * only keeps an already useless item longer).
+ * only keeps an already useless item longer): shared/adapters/dynamodb-replay.ts.
  */
-import { ConditionalCheckFailedException, PutItemCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-
 /** The replay table's partition key (a string, `<timestamp>:<signature>`) and its TTL attribute (epoch seconds). */
 export const REPLAY_KEY_ATTRIBUTE = 'request';
 export const REPLAY_EXPIRY_ATTRIBUTE = 'expiresAt';
@@ -27,28 +25,4 @@ export interface ReplayGuard {
    * (epoch seconds). Throws when it cannot tell: the caller must then refuse, not accept.
    */
   firstUse(request: SignedRequestId, expiresAt: number): Promise<boolean>;
-}
-
-export function dynamoDbReplayGuard(client: DynamoDBClient, tableName: string): ReplayGuard {
-  return {
-    async firstUse({ timestamp, signature }, expiresAt) {
-      try {
-        await client.send(
-          new PutItemCommand({
-            TableName: tableName,
-            Item: {
-              [REPLAY_KEY_ATTRIBUTE]: { S: `${timestamp}:${signature}` },
-              [REPLAY_EXPIRY_ATTRIBUTE]: { N: String(expiresAt) },
-            },
-            ConditionExpression: 'attribute_not_exists(#key)',
-            ExpressionAttributeNames: { '#key': REPLAY_KEY_ATTRIBUTE },
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (error instanceof ConditionalCheckFailedException) return false;
-        throw error;
-      }
-    },
-  };
 }

@@ -1,5 +1,5 @@
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { SqlError, type SqlEngine, type SqlParameter, type SqlRow } from './sql-engine.js';
+import { SqlError, type SqlEngine, type SqlParameter, type SqlRow } from '../engine/sql-engine.js';
 
 export interface DuckDbOptions {
   /** Worker threads; DuckDB's default is one per core. */

@@ -1,6 +1,6 @@
-import { LocalObjectStore } from './local.js';
-import type { ObjectStore } from './object-store.js';
-import { S3ObjectStore } from './s3.js';
+import { LocalObjectStore } from './local-store.js';
+import type { ObjectStore } from '../store/object-store.js';
+import { S3ObjectStore } from './s3-store.js';
 
 /** A store for a location: `s3://bucket/prefix` or a local directory. */
 export function storeFor(location: string): ObjectStore {

@@ -15,7 +15,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { assertFolderPrefix, scratchPath, type ObjectInfo, type ObjectStore } from './object-store.js';
+import { assertFolderPrefix, scratchPath, type ObjectInfo, type ObjectStore } from '../store/object-store.js';
 
 /**
  * Throttling (503 SlowDown) and 5xx answers are retried by the SDK itself; adaptive mode also

@@ -4,15 +4,7 @@
  * Slack worker) does not load the engine.
  */
 import { ExecutionAlreadyExists, ListExecutionsCommand, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
-
-/**
- * `started`: a new execution; `already_started`: the date's execution exists (the schedule or
- * another trigger started it, whatever became of it); `running`: refused because an execution
- * (`name`, of any date) is still running.
- */
-export type StartOutcome =
-  | { date: string; status: 'started'; name: string; executionArn: string }
-  | { date: string; status: 'already_started' | 'running'; name: string };
+import type { StartOutcome } from '../orchestration/start-outcome.js';
 
 /**
  * One night at a time, as the single function's reserved concurrency of 1 ensures: a night reads

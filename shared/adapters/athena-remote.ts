@@ -9,8 +9,8 @@ import { transactions } from '../tables/index.js';
 import type { RemoteEngine, ResultColumn } from '../engine/history.js';
 import { dateLiteral, ident, literal, TRINO } from '../sql/dialect.js';
 import type { ObjectStore } from '../store/object-store.js';
-import { AthenaQueryClient } from './client.js';
-import { STAGED_RUN_COLUMN, STAGED_TRANSACTIONS } from './tables.js';
+import { AthenaQueryClient } from './athena-client.js';
+import { STAGED_RUN_COLUMN, STAGED_TRANSACTIONS } from '../athena/tables.js';
 
 /** Athena's type names that DuckDB spells differently (the rest are the same words). */
 const DUCKDB_TYPE: Record<string, string> = { varchar: 'VARCHAR', char: 'VARCHAR', real: 'FLOAT', timestamp: 'TIMESTAMP' };

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { copyFile, link, mkdir, readdir, realpath, rename, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { assertFolderPrefix, OutsideRootError, scratchPath, type ObjectInfo, type ObjectStore } from './object-store.js';
+import { assertFolderPrefix, OutsideRootError, scratchPath, type ObjectInfo, type ObjectStore } from '../store/object-store.js';
 
 /** An {@link ObjectStore} over a local directory (demo runs, tests, the local CLI). */
 export class LocalObjectStore implements ObjectStore {
