@@ -20,6 +20,7 @@ import { LocalObjectStore } from '../shared/adapters/local-store.js';
 import type { ObjectStore } from '../shared/store/object-store.js';
 import { S3_RETRY, S3ObjectStore } from '../shared/adapters/s3-store.js';
 import { CSV_HEADER, tempDir } from './helpers.js';
+import { loopbackS3Client, startLoopbackS3 } from './loopback-s3.js';
 
 const BUCKET = 'crm-concurrency';
 let server: S3rver;
@@ -61,18 +62,8 @@ function withConditionalCreate(s3rver: S3rver): void {
 }
 
 beforeAll(async () => {
-  server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: await tempDir('s3rver-conc'), configureBuckets: [{ name: BUCKET, configs: [] }] });
-  withConditionalCreate(server);
-  const { port } = (await server.run()) as { port: number };
-  endpoint = `http://127.0.0.1:${port}`;
-  client = new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+  ({ server, endpoint } = await startLoopbackS3([BUCKET], withConditionalCreate));
+  client = loopbackS3Client(endpoint);
 });
 
 afterAll(async () => {

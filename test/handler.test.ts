@@ -21,27 +21,17 @@ import { isPublished, reportKey, runNightly, runUnlessPublished } from '../share
 import { S3ObjectStore } from '../shared/adapters/s3-store.js';
 import { fakeAwsJson } from './fake-aws.js';
 import { CSV_HEADER, tempDir } from './helpers.js';
+import { loopbackS3Client, startLoopbackS3 } from './loopback-s3.js';
 
 const BUCKET = 'crm-test';
 let server: S3rver;
 let client: S3Client;
 let endpoint: string;
 
-const testClient = () =>
-  new S3Client({
-    endpoint,
-    region: 'us-east-1',
-    forcePathStyle: true,
-    credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-    // s3rver stores aws-chunked framing verbatim otherwise (see the AWS issue's notes).
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-  });
+const testClient = () => loopbackS3Client(endpoint);
 
 beforeAll(async () => {
-  server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: await tempDir('s3rver'), configureBuckets: [{ name: BUCKET, configs: [] }] });
-  const { port } = (await server.run()) as { port: number };
-  endpoint = `http://127.0.0.1:${port}`;
+  ({ server, endpoint } = await startLoopbackS3([BUCKET]));
   client = testClient();
 });
 

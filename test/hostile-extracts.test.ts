@@ -20,6 +20,7 @@ import { parseConfig } from '../shared/config.js';
 import { MAX_LINE_BYTES } from '../shared/ingest/stage-sql.js';
 import { S3ObjectStore } from '../shared/adapters/s3-store.js';
 import { CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
+import { loopbackS3Client, startLoopbackS3 } from './loopback-s3.js';
 
 const D = '2024-03-01';
 const row = (n: number) => `t${n},c${n},2024-03-01T10:00:00,10.00,1,online,EUR,false`;
@@ -171,16 +172,9 @@ describe('S3 keys', () => {
   let server: S3rver;
   let client: S3Client;
   beforeAll(async () => {
-    server = new S3rver({ port: 0, address: '127.0.0.1', silent: true, directory: await tempDir('s3rver'), configureBuckets: [{ name: 'hostile', configs: [] }] });
-    const { port } = (await server.run()) as { port: number };
-    client = new S3Client({
-      endpoint: `http://127.0.0.1:${port}`,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' },
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-    });
+    let endpoint: string;
+    ({ server, endpoint } = await startLoopbackS3(['hostile']));
+    client = loopbackS3Client(endpoint);
   });
   afterAll(async () => {
     client?.destroy();
