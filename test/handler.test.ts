@@ -174,7 +174,7 @@ describe('nightly handler', () => {
     await runNightly('2024-04-01', deps(client));
     const before = await snapshot('fail/curated/');
 
-    // The day's extract is corrected; the re-run's sixth upload fails (after five staged files).
+    // The day's extract is corrected; the re-run's sixth PutObject fails (its lease and the first staged files went through).
     await upload('fail/raw/transactions/dt=2024-04-01/a.csv', [CSV_HEADER, 't1,c1,2024-04-01T10:00:00,99.00,1,online,EUR,false']);
     const { failing, calls } = clientFailingOn('PutObjectCommand', 6, 'connection reset');
     await expect(runNightly('2024-04-01', deps(failing))).rejects.toThrow(/injected/);
