@@ -4,7 +4,7 @@
  * the run's staging prefix; a Distributed Map runs `scoreShard` once per shard file; `finish`
  * builds every table and publishes. Same pipeline as the single-Lambda night.
  *
- * Payload contract (the state machine in infra/stack.ts relies on it):
+ * Payload contract (the state machine of infra/constructs/fanned-out-night.ts relies on it):
  * - prepare: `{ date, force }` → {@link PreparedPayload}
  * - scoreShard: `{ key }` (the shard file's full S3 key, as ListObjectsV2 gives it) → `{ key, customers }`
  * - finish: {@link PreparedPayload} → the run's result (`already_published` when a retry finds the run published)
