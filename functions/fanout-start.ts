@@ -9,17 +9,17 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import middy from '@middy/core';
-import { z } from 'zod';
 import { NIGHTLY_METRICS } from '../shared/metrics.js';
 import { parseNightlyEvent } from '../shared/nightly-event.js';
 import { startNight } from '../shared/adapters/step-functions.js';
 import type { StartOutcome } from '../shared/orchestration/start-outcome.js';
+import { readEnv } from './env.js';
 
 const logger = new Logger({ serviceName: NIGHTLY_METRICS.service });
 const sfn = new SFNClient({});
 
 export const handler = middy(async (event: unknown): Promise<StartOutcome> => {
-  const { STATE_MACHINE_ARN } = z.object({ STATE_MACHINE_ARN: z.string().min(1) }).parse(process.env);
+  const { STATE_MACHINE_ARN } = readEnv(['STATE_MACHINE_ARN']);
   const outcome = await startNight(parseNightlyEvent(event), sfn, STATE_MACHINE_ARN);
   if (outcome.status === 'running') logger.warn('not started: another night is running', { ...outcome });
   else logger.info('start', { ...outcome });

@@ -11,7 +11,7 @@
  * run has taken it since, and releases it. A night that fails on the way leaves the lease to run
  * out.
  *
- * Payload contract (the state machine in infra/stack.ts relies on it):
+ * Payload contract (the state machine of infra/constructs/fanned-out-night.ts relies on it):
  * - prepare: `{ date, force, allowGaps? }` → {@link PreparedPayload}
  * - scoreShard: `{ key }` (the shard file's full S3 key, as ListObjectsV2 gives it) → `{ key, customers }`
  * - finish: {@link PreparedPayload} → the run's result (`already_published` when a retry finds the run published)

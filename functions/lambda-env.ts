@@ -4,31 +4,20 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { z } from 'zod';
 import { AthenaRemote } from '../shared/adapters/athena-remote.js';
 import { parseConfig } from '../shared/config.js';
 import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { NIGHTLY_METRICS } from '../shared/metrics.js';
 import type { RunDeps, RunResult } from '../shared/pipeline.js';
 import { storeFor } from '../shared/adapters/stores.js';
+import { readEnv } from './env.js';
 
 export const logger = new Logger({ serviceName: NIGHTLY_METRICS.service });
 export const metrics = new Metrics({ namespace: NIGHTLY_METRICS.namespace, serviceName: NIGHTLY_METRICS.service });
 
-const EnvSchema = z.object({
-  SOURCE_URI: z.string().min(1),
-  DEST_URI: z.string().min(1),
-  CONFIG_JSON: z.string().optional(),
-  /** DuckDB's share of the function's memory (e.g. "7GB"); the rest is Node's. */
-  ENGINE_MEMORY_LIMIT: z.string().optional(),
-  /** Athena for the history queries (`engine.history` athena or auto): both or neither. */
-  ATHENA_WORKGROUP: z.string().min(1).optional(),
-  GLUE_DATABASE: z.string().min(1).optional(),
-});
-
 /** The run's dependencies from the function's environment; stage durations become metrics. */
 export function runDepsFromEnv(): RunDeps & { destUri: string } {
-  const env = EnvSchema.parse(process.env);
+  const env = readEnv(['SOURCE_URI', 'DEST_URI'], ['CONFIG_JSON', 'ENGINE_MEMORY_LIMIT', 'ATHENA_WORKGROUP', 'GLUE_DATABASE']);
   let previousMs = 0;
   const dest = storeFor(env.DEST_URI);
   const { ATHENA_WORKGROUP: workGroup, GLUE_DATABASE: database } = env;

@@ -8,7 +8,6 @@ import { SFNClient } from '@aws-sdk/client-sfn';
 import { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import middy from '@middy/core';
-import { z } from 'zod';
 import { AthenaQueryClient } from '../shared/adapters/athena-client.js';
 import { parseConfig } from '../shared/config.js';
 import { localDate, shiftDate } from '../shared/dates.js';
@@ -18,21 +17,9 @@ import { storeFor } from '../shared/adapters/stores.js';
 import type { SlackJob } from '../shared/slack/ack.js';
 import { notice, respond, type RespondContext, type RunOutcome } from '../shared/slack/answers.js';
 import { postResponse, SLACK_RESPONSE_URL_PREFIX } from '../shared/slack/post.js';
+import { readEnv } from './env.js';
 
 const logger = new Logger({ serviceName: 'crm-metrics-slack' });
-
-const EnvSchema = z.object({
-  ATHENA_WORKGROUP: z.string().min(1),
-  GLUE_DATABASE: z.string().min(1),
-  /** Where the tables and reports are published (reports are linked from `status`). */
-  DEST_URI: z.string().min(1),
-  NIGHTLY_FUNCTION: z.string().min(1),
-  /** Set when the night is fanned out (`orchestration: "step-functions"`): `run` starts an execution. */
-  STATE_MACHINE_ARN: z.string().min(1).optional(),
-  SCHEDULE_TIMEZONE: z.string().default('UTC'),
-  CONFIG_JSON: z.string().optional(),
-  SLACK_RESPONSE_URL_PREFIX: z.string().default(SLACK_RESPONSE_URL_PREFIX),
-});
 
 /**
  * Starts the nightly function and waits for its outcome. It has a reserved concurrency of 1, so
@@ -89,18 +76,23 @@ export async function work(job: SlackJob, deps: WorkerDeps): Promise<void> {
 }
 
 function depsFromEnvironment(): WorkerDeps {
-  const env = EnvSchema.parse(process.env);
+  // DEST_URI: reports are linked from `status`; STATE_MACHINE_ARN is set when the night is fanned
+  // out (`orchestration: "step-functions"`): `run` then starts an execution.
+  const env = readEnv(
+    ['ATHENA_WORKGROUP', 'GLUE_DATABASE', 'DEST_URI', 'NIGHTLY_FUNCTION'],
+    ['STATE_MACHINE_ARN', 'SCHEDULE_TIMEZONE', 'CONFIG_JSON', 'SLACK_RESPONSE_URL_PREFIX'],
+  );
   const athena = new AthenaQueryClient({ workGroup: env.ATHENA_WORKGROUP, database: env.GLUE_DATABASE });
   return {
     query: (sql, parameters) => athena.query(sql, parameters),
     display: parseConfig(env.CONFIG_JSON ? JSON.parse(env.CONFIG_JSON) : {}).display,
     reportLink: (date) => storeFor(env.DEST_URI).link(reportKey(date)),
-    defaultRunDate: () => shiftDate(localDate(new Date(), env.SCHEDULE_TIMEZONE), -1),
+    defaultRunDate: () => shiftDate(localDate(new Date(), env.SCHEDULE_TIMEZONE ?? 'UTC'), -1),
     run: (date, force) =>
       env.STATE_MACHINE_ARN
         ? startFannedOutNight(env.STATE_MACHINE_ARN, env.DEST_URI, date, force)
         : runNightlyFunction(env.NIGHTLY_FUNCTION, date, force),
-    responseUrlPrefix: env.SLACK_RESPONSE_URL_PREFIX,
+    responseUrlPrefix: env.SLACK_RESPONSE_URL_PREFIX ?? SLACK_RESPONSE_URL_PREFIX,
   };
 }
 

@@ -13,19 +13,13 @@ import secretsManager from '@middy/secrets-manager';
 import { z } from 'zod';
 import { acknowledge, SlackAccessSchema, type FunctionUrlRequest, type FunctionUrlResponse } from '../shared/slack/ack.js';
 import { dynamoDbReplayGuard } from '../shared/adapters/dynamodb-replay.js';
+import { readEnv } from './env.js';
 
 const logger = new Logger({ serviceName: 'crm-metrics-slack' });
 
-const EnvSchema = z.object({
-  SLACK_SECRET_ARN: z.string().min(1),
-  WORKER_FUNCTION: z.string().min(1),
-  SLACK_ACCESS_JSON: z.string().default('{}'),
-  /** The DynamoDB table of accepted requests (key and TTL attributes as shared/slack/replay.ts names them). */
-  REPLAY_TABLE: z.string().min(1),
-});
-
-const env = EnvSchema.parse(process.env);
-const access = SlackAccessSchema.parse(JSON.parse(env.SLACK_ACCESS_JSON));
+const env = readEnv(['SLACK_SECRET_ARN', 'WORKER_FUNCTION', 'REPLAY_TABLE'], ['SLACK_ACCESS_JSON']);
+// No access list: the command answers nobody.
+const access = SlackAccessSchema.parse(JSON.parse(env.SLACK_ACCESS_JSON ?? '{}'));
 const lambda = new LambdaClient({});
 const replay = dynamoDbReplayGuard(new DynamoDBClient({}), env.REPLAY_TABLE);
 

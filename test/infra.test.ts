@@ -5,7 +5,7 @@
  * (`orchestration: "step-functions"`): its state machine, functions, IAM and bundle.
  */
 import { execFile } from 'node:child_process';
-import { cp, readdir, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { App, ArnFormat, Stack, Validations } from 'aws-cdk-lib';
@@ -207,7 +207,29 @@ function coversObject(resource: string, bucket: string, key: string): boolean {
   return new RegExp(`^${pattern}$`).test(key);
 }
 
+/**
+ * The logical id and type of every resource, compared with those recorded from the stack before it
+ * was split into constructs (test/fixtures/infra-logical-ids.json). A changed logical id replaces
+ * the resource on deploy: a bucket starts empty, the Slack secret loses its value, a named Glue
+ * table, workgroup or log group fails to be created again under its name. A change that means to
+ * change them records anew and says so in its commit: `RECORD_LOGICAL_IDS=1 npx vitest run test/infra.test.ts`.
+ */
+async function expectLogicalIds(t: Template, orchestration: 'lambda' | 'step-functions'): Promise<void> {
+  const recorded = new URL('./fixtures/infra-logical-ids.json', import.meta.url);
+  const resources = t.toJSON()['Resources'] as Record<string, { Type: string }>;
+  const ids = Object.fromEntries(Object.keys(resources).sort().map((id) => [id, resources[id]!.Type]));
+  if (process.env['RECORD_LOGICAL_IDS']) {
+    const all = await readFile(recorded, 'utf8').then((text) => JSON.parse(text) as Record<string, unknown>, () => ({}));
+    await writeFile(recorded, `${JSON.stringify({ ...all, [orchestration]: ids }, null, 2)}\n`);
+  }
+  expect(ids).toEqual(JSON.parse(await readFile(recorded, 'utf8'))[orchestration]);
+}
+
 describe('CDK stack', () => {
+  it('keeps the logical id of every resource (buckets, Glue tables, workgroups and the rest)', async () => {
+    await expectLogicalIds(template, 'lambda');
+  });
+
   it('schedules the nightly run in the configured time zone, passing the scheduled time', () => {
     template.hasResourceProperties('AWS::Scheduler::Schedule', {
       ScheduleExpression: 'cron(15 3 * * ? *)',
@@ -529,6 +551,10 @@ describe('CDK stack with orchestration "step-functions" (the fanned-out night)',
     ids.score = functionId(fanned, 'index.scoreShard');
     ids.finish = functionId(fanned, 'index.finish');
   }, 180_000);
+
+  it('keeps the logical id of every resource of the fanned-out night', async () => {
+    await expectLogicalIds(fanned, 'step-functions');
+  });
 
   it('prepares, chooses on the status, scores the shards in a Distributed Map over the staged files, then finishes', () => {
     const states = definition.States;

@@ -1,7 +1,7 @@
 /**
- * Starting the fanned-out night on AWS Step Functions (the state machine of infra/stack.ts). Kept
- * apart from the pipeline so that what only starts a night (the schedule's `start` function, the
- * Slack worker) does not load the engine.
+ * Starting the fanned-out night on AWS Step Functions (the state machine of
+ * infra/constructs/fanned-out-night.ts). Kept apart from the pipeline so that what only starts a
+ * night (the schedule's `start` function, the Slack worker) does not load the engine.
  */
 import { ExecutionAlreadyExists, ListExecutionsCommand, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { StartOutcome } from '../orchestration/start-outcome.js';
