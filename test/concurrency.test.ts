@@ -18,6 +18,7 @@ import { assignGroup } from '../shared/holdout/assign.js';
 import { controlExportKey, finishFannedOut, isPublished, prepareFannedOut, runNightly, scoreShard, type RunDeps } from '../shared/pipeline.js';
 import { LocalObjectStore } from '../shared/adapters/local-store.js';
 import type { ObjectStore } from '../shared/store/object-store.js';
+import { RunLock } from '../shared/store/lock.js';
 import { S3_RETRY, S3ObjectStore } from '../shared/adapters/s3-store.js';
 import { CSV_HEADER, tempDir } from './helpers.js';
 import { loopbackS3Client, startLoopbackS3 } from './loopback-s3.js';
@@ -209,6 +210,22 @@ describe('S3 create (PutObject with If-None-Match: *)', () => {
     const object = await client.send(new GetObjectCommand({ Bucket: BUCKET, Key: 'create/_lock/000000000001/lease.json' }));
     expect(await object.Body!.transformToString()).toBe(bodies[won.indexOf(true)]);
     lambdaLike.destroy();
+  });
+});
+
+describe('a lease whose create response was lost', () => {
+  it('is still taken: the retried create finds its own lease, so the run does not lock itself out', async () => {
+    const store = new LocalObjectStore(await tempDir('lock-lossy'));
+    // The create goes through but reports a conflict, as an SDK retry of a lost success does (412).
+    const lossy: ObjectStore = Object.assign(Object.create(store) as ObjectStore, {
+      create: async (key: string, body: string) => (await store.create(key, body), false),
+    });
+    const options = { now: () => new Date(), scratchRoot: await tempDir('lock-scratch') };
+    const lock = await RunLock.acquire(lossy, { runId: 'run-a', date: D1 }, options);
+    await lock.confirm();
+    await expect(RunLock.acquire(store, { runId: 'run-b', date: D1 }, options)).rejects.toThrow(/held by run run-a/);
+    await lock.release();
+    await (await RunLock.acquire(store, { runId: 'run-b', date: D1 }, options)).release();
   });
 });
 

@@ -83,7 +83,7 @@ export class RunLock {
       const lease = { ...run, host: hostname(), pid: process.pid, expiresAt: expiry(options, LEASE_MS) };
       const lock = new RunLock(store, (top ?? 0) + 1, lease, options);
       // Another run created this epoch first: look again (it will be that run's live lease).
-      if (!(await store.create(leaseKey(lock.epoch), JSON.stringify(lease)))) continue;
+      if (!(await createLease(store, lock.epoch, lease, options))) continue;
       try {
         await lock.giveWayOrPrune();
       } catch (error) {
@@ -149,7 +149,7 @@ export class RunLock {
   private async renew(ms: number): Promise<void> {
     const next = this.epoch + 1;
     const lease = { ...this.lease, expiresAt: expiry(this.options, ms) };
-    if (!(await this.store.create(leaseKey(next), JSON.stringify(lease)))) {
+    if (!(await createLease(this.store, next, lease, this.options))) {
       throw lost(this.store, this.lease.runId, await readLease(this.store, next, this.options));
     }
     if (!(await this.holdsEpoch(this.epoch))) {
@@ -222,6 +222,16 @@ async function readLease(store: ObjectStore, epoch: number, options: LockOptions
   } finally {
     await removeScratch(scratch);
   }
+}
+
+/**
+ * Creates a lease object; false when another run's is there. A create whose success response was
+ * lost (the SDK retries it into a 412 against its own object) finds its own lease and has won.
+ */
+async function createLease(store: ObjectStore, epoch: number, lease: Lease, options: LockOptions): Promise<boolean> {
+  if (await store.create(leaseKey(epoch), JSON.stringify(lease))) return true;
+  const found = await readLease(store, epoch, options);
+  return found !== undefined && (Object.keys(lease) as (keyof Lease)[]).every((field) => found[field] === lease[field]);
 }
 
 const isLive = (lease: Lease, now: Date) => Date.parse(lease.expiresAt) > now.getTime();
