@@ -136,6 +136,8 @@ export class NormalizeLines extends Transform {
 class TolerantGunzip extends Transform {
   failure?: string;
   failedAt?: number;
+  /** Stopped at the decompression cap: nothing of the file is to be loaded. */
+  bomb = false;
   private readonly inner = createGunzip();
   private consumed = 0;
   private decoded = 0;
@@ -149,7 +151,8 @@ class TolerantGunzip extends Transform {
       this.decoded += chunk.length;
       this.push(chunk);
       if (this.decoded > this.maxDecoded) {
-        this.failure = `decompressed past ${this.maxDecoded} bytes, the cap for this file (${MAX_DECOMPRESSION_RATIO} times its size, at least ${MIN_DECOMPRESSION_CAP}): taken for a decompression bomb, read no further`;
+        this.failure = `decompressed past ${this.maxDecoded} bytes, the cap for this file (${MAX_DECOMPRESSION_RATIO} times its size, at least ${MIN_DECOMPRESSION_CAP}): taken for a decompression bomb, not loaded`;
+        this.bomb = true;
         this.inner.destroy();
         this.release();
       }
@@ -238,6 +241,9 @@ export async function localize(store: ObjectStore, key: string, scratchDir: stri
   let gunzip = await copy(gzipped ? new TolerantGunzip(maxDecoded) : undefined);
   if (gunzip?.failedAt !== undefined) gunzip = await copy(new TolerantGunzip(maxDecoded, gunzip.failedAt));
   if (!gunzip?.failure) return nonEmpty(target);
+  // A bomb's first rows are not loaded either: a file cut at an arbitrary cap is no extract, and
+  // one re-delivered whole must not find half of itself already taken.
+  if (gunzip.bomb) return { path: target, readable: false, problem: { reason: gunzip.failure, raw: null } };
   const { size } = await stat(target);
   if (size === 0) return { path: target, readable: false, problem: { reason: `unreadable gzip (${gunzip.failure})`, raw: null } };
   return { path: target, readable: true, problem: await dropIncompleteLastLine(target, gunzip.failure) };
