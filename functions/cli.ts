@@ -19,7 +19,7 @@ import { toPlainText, type SlackMessage } from '../shared/slack/blocks.js';
 import { COMMAND_HELP, CommandError, parseCommand } from '../shared/slack/commands.js';
 import { shiftDate } from '../shared/dates.js';
 import { LocalObjectStore } from '../shared/adapters/local-store.js';
-import { DestinationLocked } from '../shared/store/lock.js';
+import { DestinationLocked, LockLost } from '../shared/store/lock.js';
 import { storeFor } from '../shared/adapters/stores.js';
 import { datesBetween, formatTable } from './cli-format.js';
 
@@ -158,8 +158,9 @@ async function run(argv: string[]): Promise<number> {
     try {
       result = await runNightly(date, deps);
     } catch (error) {
-      // Refused, not failed: a backfill stops here, as every later date would be refused too.
-      if (!(error instanceof EarlierDatesUnpublished || error instanceof DestinationLocked)) throw error;
+      // Refused, not failed: a backfill stops here, as every later date would be refused too. A
+      // run that lost its lock midway has failed (exit 1), though LockLost is a DestinationLocked.
+      if (!(error instanceof EarlierDatesUnpublished || error instanceof DestinationLocked) || error instanceof LockLost) throw error;
       console.error(`crm-metrics: ${error.name}: ${error.message}`);
       return error instanceof EarlierDatesUnpublished ? EXIT_EARLIER_UNPUBLISHED : EXIT_LOCKED;
     }
@@ -206,7 +207,9 @@ async function demo(argv: string[]): Promise<number> {
   const started = Date.now();
   const dir = values.dir ?? '.demo';
   const [source, dest] = [join(dir, 'source'), join(dir, 'out')];
-  const business = await generateBusiness({ dir: source, ...(values.customers ? { customers: Number(values.customers) } : {}) });
+  const customers = values.customers === undefined ? undefined : Number(values.customers);
+  if (customers !== undefined && !(Number.isSafeInteger(customers) && customers > 0)) throw new UsageError(`--customers must be a positive integer, not "${values.customers}"`);
+  const business = await generateBusiness({ dir: source, ...(customers ? { customers } : {}) });
   const config = businessConfig();
   await writeFile(join(dir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
   await writeFile(join(dir, 'truth.json'), `${JSON.stringify(business.truth, null, 2)}\n`);

@@ -125,6 +125,8 @@ const ClvSchema = z.strictObject({
   models: z
     .array(z.enum(['bgnbd', 'mbgnbd', 'pareto_nbd']))
     .min(1)
+    // model_fit has one row per model: a model twice would be fitted twice and break that grain.
+    .refine((models) => new Set(models).size === models.length, 'each model at most once')
     .default(['bgnbd', 'mbgnbd', 'pareto_nbd'])
     .describe('Purchase-timing models in order of preference; the first whose fit converges scores customers.'),
   time_unit: z

@@ -80,6 +80,7 @@ export interface RunResult extends IngestCounts {
 }
 
 const EXTRACT_PREFIX = 'transactions';
+const RUN_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Where a run's HTML report is published (self-contained: open it from anywhere). */
 export function reportKey(date: string): string {
@@ -213,8 +214,9 @@ async function claimDestination(start: RunStart, deps: RunDeps): Promise<RunLock
       const gaps = await unpublishedEarlierDates(deps.source, deps.dest, start.date);
       if (gaps.length > 0) throw new EarlierDatesUnpublished(start.date, gaps);
     }
+    // Runs' folders only (ids are UUIDs): the pipeline workgroup's Athena results live there too.
     const staged = new Set((await deps.dest.list(STAGING_ROOT)).map(({ key }) => key.slice(STAGING_ROOT.length).split('/')[0]!));
-    for (const runId of staged) if (runId !== start.runId) await deps.dest.deletePrefix(stagingPrefix(runId));
+    for (const runId of staged) if (RUN_ID.test(runId) && runId !== start.runId) await deps.dest.deletePrefix(stagingPrefix(runId));
     return lock;
   } catch (error) {
     await release(lock);
@@ -237,7 +239,8 @@ export async function unpublishedEarlierDates(source: ObjectStore, dest: ObjectS
   const extractDates = new Set<string>();
   for (const object of await source.list(`${EXTRACT_PREFIX}/`)) {
     const day = /^transactions\/dt=(\d{4}-\d{2}-\d{2})\//.exec(object.key)?.[1];
-    if (day !== undefined && day < date && isExtractFile(object)) extractDates.add(day);
+    // A folder named after no real day (dt=2024-02-30) can never be run, so it is no gap to wait for.
+    if (day !== undefined && day < date && isCalendarDate(day) && isExtractFile(object)) extractDates.add(day);
   }
   const published = await partitions(dest, runManifest, (day) => day < date);
   return [...extractDates].filter((day) => !published.has(day)).sort();

@@ -192,10 +192,13 @@ describe.each([
   it("staging folders of other runs are swept at the next run's start", async () => {
     const place = await makePlace();
     await extract(place, D1);
-    await place.destFile('_staging/killed-run/customer_scores/dt=2024-04-01/data.parquet', 'half an upload');
-    await place.destFile('_staging/killed-run/work/state.json', '{}');
+    const killed = '0b5c3f6e-1a2b-4c3d-8e9f-0123456789ab';
+    await place.destFile(`_staging/${killed}/customer_scores/dt=2024-04-01/data.parquet`, 'half an upload');
+    await place.destFile(`_staging/${killed}/work/state.json`, '{}');
+    // Not a run's folder: the pipeline workgroup's Athena results, which the sweep leaves alone.
+    await place.destFile('_staging/athena-results/query.csv', 'a result');
     expect(await runNightly(D1, depsOf(place))).toMatchObject({ status: 'succeeded' });
-    expect(await keys(place.dest, '_staging/')).toEqual([]);
+    expect(await keys(place.dest, '_staging/')).toEqual(['_staging/athena-results/query.csv']);
   });
 });
 

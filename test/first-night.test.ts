@@ -89,6 +89,9 @@ describe.each(['one night', 'several nights'] as const)('from a destination with
       expect(code, view).toBe(0);
       const rows = JSON.parse(out) as { dt: string }[];
       expect(rows.every((r) => r.dt === last), view).toBe(true);
+      // A view over a table with rows on the last night shows them.
+      const latestRows = await cli('query', '--dest', dest, '--format', 'json', `SELECT count(*) AS n FROM ${table.name} WHERE dt = DATE '${last}'`);
+      if ((JSON.parse(latestRows.out) as { n: number }[])[0]!.n > 0) expect(rows, view).toEqual([{ dt: last }]);
     }
   });
 });

@@ -155,6 +155,8 @@ describe('headers and config', () => {
   it('the quote character as delimiter is refused when the config is read', () => {
     expect(() => parseConfig({ input: { delimiter: '"' } })).toThrow(/input\.delimiter: the quote character/);
     expect(parseConfig({ input: { delimiter: ';' } }).input.delimiter).toBe(';');
+    // model_fit has one row per model.
+    expect(() => parseConfig({ clv: { models: ['bgnbd', 'bgnbd'] } })).toThrow(/clv\.models: each model at most once/);
   });
 
   it("an unreadable file's reason names it as the source does, never by its local copy", async () => {

@@ -244,7 +244,8 @@ export function stageJsonlSql(file: StageFile, input: InputConfig): string {
 /** Staged rows of a Parquet file; `names` are the file's column names. */
 export function stageParquetSql(file: StageFile, input: InputConfig, names: readonly string[]): string {
   const positions = fieldPositions(input, names);
-  const fileReason = missingColumnsReason(input, positions) ?? (input.header ? duplicateColumnsReason(input, names) : undefined);
+  // A Parquet file always names its columns: `input.header` is a CSV setting.
+  const fileReason = missingColumnsReason(input, positions) ?? duplicateColumnsReason(input, names);
   const fields = FIELDS.map((f) => {
     const position = positions.get(f);
     return `${position ? `CAST(${ident(names[position - 1]!)} AS VARCHAR)` : 'NULL'} AS f_${f}`;
