@@ -27,6 +27,8 @@ export interface Env {
   readonly NIGHTLY_FUNCTION?: string;
   /** The fanned-out night's state machine: the start function starts it; the Slack worker's `run` does when it is set. */
   readonly STATE_MACHINE_ARN?: string;
+  /** How long Prepare hands the destination's lock over to Finish, in hours: the state machine's timeout (absent: 2). Fan-out Prepare. */
+  readonly FANOUT_LEASE_HOURS?: string;
   /** The schedule's time zone, in which the Slack worker's default run date is yesterday (absent: UTC). */
   readonly SCHEDULE_TIMEZONE?: string;
   /** Response URLs the Slack worker posts to must start with this (absent: Slack's own); tests point it elsewhere. */

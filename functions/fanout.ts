@@ -6,7 +6,7 @@
  *
  * The night holds the destination's lock from Prepare to Finish (shared/pipeline.ts,
  * prepareFannedOut): Prepare takes it, and refuses (throws) while another run holds it or an
- * earlier extract date is unpublished; it hands the lock over with a two-hour lease; the shards
+ * earlier extract date is unpublished; it hands the lock over with a lease as long as the execution may run (FANOUT_LEASE_HOURS); the shards
  * leave it alone (their role reaches the staging prefix only); Finish resumes it, unless another
  * run has taken it since, and releases it. A night that fails on the way leaves the lease to run
  * out.
@@ -25,6 +25,7 @@ import { parseRunOptions } from '../shared/orchestration/run-options.js';
 import { finishFannedOut, isPublished, prepareFannedOut, scoreShard as scoreOneShard, type NightlyOutcome } from '../shared/pipeline.js';
 import { stateKey } from '../shared/staging.js';
 import { S3ObjectStore } from '../shared/adapters/s3-store.js';
+import { readEnv } from './env.js';
 import { logger, metrics, recordRun, runDepsFromEnv } from './lambda-env.js';
 
 export interface PreparedPayload {
@@ -45,7 +46,8 @@ function s3Location(destUri: string, key: string): { Bucket: string; Prefix: str
 export const prepare = middy(async (event: unknown): Promise<PreparedPayload> => {
   const { date, force } = parseNightlyEvent(event);
   logger.appendKeys({ runDate: date });
-  const deps = { ...runDepsFromEnv(), ...parseRunOptions(event) };
+  const { FANOUT_LEASE_HOURS: leaseHours } = readEnv([], ['FANOUT_LEASE_HOURS']);
+  const deps = { ...runDepsFromEnv(), ...parseRunOptions(event), ...(leaseHours ? { fannedOutLeaseMs: Number(leaseHours) * 3600_000 } : {}) };
   if (!force && (await isPublished(deps.dest, date))) return { date, runId: '', status: 'already_published' };
   const prepared = await prepareFannedOut(date, deps);
   if (prepared.status === 'missing_extract') {

@@ -171,14 +171,17 @@ export class CrmMetricsStack extends Stack {
     let fannedOutNight: FannedOutNight | undefined;
     if (config.orchestration === 'step-functions') {
       const { fanout } = config;
-      const phase = (phaseId: string, handler: 'prepare' | 'finish', description: string) => {
+      const phase = (phaseId: string, handler: 'prepare' | 'finish', description: string, env: Env = {}) => {
         // Each phase is as heavy as the single-function night at its worst (ingest + fit; build + publish).
-        const fn = new EngineFunction(this, phaseId, { entry: FANOUT_ENTRY, handler, description, ...nightSize, env: { ...runEnv, ...historyEnv } });
+        const fn = new EngineFunction(this, phaseId, { entry: FANOUT_ENTRY, handler, description, ...nightSize, env: { ...runEnv, ...historyEnv, ...env } });
         grantRunAccess(fn, data);
         grantHistoryQueries(fn, historyQueries);
         return fn;
       };
-      const prepare = phase('FanOutPrepare', 'prepare', 'crm-metrics fan-out: ingest the day, fit the models, stage the shard files');
+      // The lock Prepare hands over must outlast the execution, or another run could take it mid-Map.
+      const prepare = phase('FanOutPrepare', 'prepare', 'crm-metrics fan-out: ingest the day, fit the models, stage the shard files', {
+        FANOUT_LEASE_HOURS: String(fanout.timeoutHours),
+      });
       const finish = phase('FanOutFinish', 'finish', 'crm-metrics fan-out: build every table from the shard scores and publish');
       const scoreShard = new EngineFunction(this, 'FanOutScore', {
         entry: FANOUT_ENTRY,

@@ -62,6 +62,8 @@ export interface RunDeps {
    * the run's history then lacks those dates' orders. Off by default.
    */
   allowGaps?: boolean;
+  /** How long a fanned-out Prepare hands the lock over for: the whole night's timeout (default FANNED_OUT_LEASE_MS). */
+  fannedOutLeaseMs?: number;
   onProgress?: (event: ProgressEvent) => void;
   now?: () => Date;
 }
@@ -511,7 +513,7 @@ export async function prepareFannedOut(date: string, deps: RunDeps): Promise<Pre
   const lock = await claimDestination(started, deps);
   try {
     const prepared = await prepareClaimed(started, deps, lock);
-    await lock.handOver(FANNED_OUT_LEASE_MS);
+    await lock.handOver(deps.fannedOutLeaseMs ?? FANNED_OUT_LEASE_MS);
     return prepared;
   } catch (error) {
     await release(lock);

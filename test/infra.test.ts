@@ -657,11 +657,15 @@ describe('CDK stack with orchestration "step-functions" (the fanned-out night)',
     const nightly = functions[nightlyId(fanned)]!['Properties'];
     const variables = (id: string) => (functions[id]!['Properties']['Environment'] as { Variables: Record<string, unknown> }).Variables;
     for (const id of [ids.prepare, ids.finish]) {
-      expect(variables(id)).toEqual(variables(nightlyId(fanned)));
+      const phase = Object.entries(variables(id)).filter(([name]) => name !== 'FANOUT_LEASE_HOURS');
+      expect(Object.fromEntries(phase)).toEqual(variables(nightlyId(fanned)));
       expect(functions[id]!['Properties']).toMatchObject({ MemorySize: nightly['MemorySize'], Timeout: nightly['Timeout'], Runtime: 'nodejs22.x' });
     }
+    // Prepare hands the lock over for as long as the execution may run (fanout.timeoutHours: 3 here).
+    expect(variables(ids.prepare)['FANOUT_LEASE_HOURS']).toBe('3');
+    expect(variables(ids.finish)['FANOUT_LEASE_HOURS']).toBeUndefined();
     // Scoring a shard queries nothing: no Athena variables.
-    const phaseVariables = Object.keys(variables(ids.prepare)).filter((name) => !['ATHENA_WORKGROUP', 'GLUE_DATABASE'].includes(name));
+    const phaseVariables = Object.keys(variables(ids.finish)).filter((name) => !['ATHENA_WORKGROUP', 'GLUE_DATABASE'].includes(name));
     expect(Object.keys(variables(ids.score)).sort()).toEqual(phaseVariables.sort());
     expect(variables(ids.score)).toMatchObject({ ENGINE_MEMORY_LIMIT: `${Math.floor(3072 * 0.6)}MB`, CONFIG_JSON: JSON.stringify(PIPELINE) });
     expect(functions[ids.score]!['Properties']).toMatchObject({ MemorySize: 3072, Timeout: 900 });
