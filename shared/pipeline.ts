@@ -237,7 +237,7 @@ async function release(lock: RunLock): Promise<void> {
  * for `date` would score a history without their orders (and mark it "succeeded"). A date without
  * extract files (a missing extract) is no gap: there is nothing to wait for.
  */
-export async function unpublishedEarlierDates(source: ObjectStore, dest: ObjectStore, date: string): Promise<string[]> {
+async function unpublishedEarlierDates(source: ObjectStore, dest: ObjectStore, date: string): Promise<string[]> {
   const extractDates = new Set<string>();
   for (const object of await source.list(`${EXTRACT_PREFIX}/`)) {
     const day = /^transactions\/dt=(\d{4}-\d{2}-\d{2})\//.exec(object.key)?.[1];

@@ -127,7 +127,7 @@ export async function orderedNewOrdersRelation(engine: SqlEngine, input: InputCo
  * Removes from the new orders those whose id is in `seen` (ids found on earlier days elsewhere),
  * from the table under `new_orders`, so that {@link orderedNewOrdersRelation} keeps its order.
  */
-export function dropOrdersSql(input: InputConfig, seen: string): string {
+function dropOrdersSql(input: InputConfig, seen: string): string {
   const ids = `transaction_id IN (SELECT transaction_id FROM (${seen}))`;
   if (input.grain === 'line') return `DELETE FROM new_orders WHERE ${ids}`;
   return input.transaction_id_from ? `DELETE FROM candidates WHERE ${ids}` : `DELETE FROM typed WHERE reason IS NULL AND ${ids}`;

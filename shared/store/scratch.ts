@@ -46,9 +46,8 @@ export async function removeScratch(dir: string): Promise<void> {
   }
 }
 
-/** Removes the scratch directories under `root` whose run is gone; returns them. */
-export async function sweepScratch(root: string): Promise<string[]> {
-  const swept: string[] = [];
+/** Removes the scratch directories under `root` whose run is gone. */
+async function sweepScratch(root: string): Promise<void> {
   for (const name of await readdir(root).catch(() => [])) {
     const match = NAME.exec(name);
     if (!match) continue;
@@ -57,9 +56,7 @@ export async function sweepScratch(root: string): Promise<string[]> {
     const gone = pid === process.pid ? thread === threadId && !held.has(dir) : !processExists(pid);
     if (!gone) continue;
     await rm(dir, { recursive: true, force: true });
-    swept.push(dir);
   }
-  return swept;
 }
 
 function processExists(pid: number): boolean {

@@ -42,6 +42,7 @@ export async function checkTable(engine: SqlEngine, table: Table, file: string, 
   if (bad.length) throw new CheckError(`${table.name}: NULL in required column(s) ${bad.map(([c, n]) => `${c} (${n} rows)`).join(', ')}`);
   for (const { check, sql } of checkQueries(table, relation, config)) {
     const [row] = await engine.query(sql);
-    if (row) throw new CheckError(`${table.name}: check ${check} failed, e.g. ${JSON.stringify(row, (_, v: unknown) => (typeof v === 'bigint' ? Number(v) : v))}`);
+    // Rows arrive JSON-safe (BIGINT and DECIMAL as text).
+    if (row) throw new CheckError(`${table.name}: check ${check} failed, e.g. ${JSON.stringify(row)}`);
   }
 }
