@@ -7,10 +7,35 @@
 import { readFileSync } from 'node:fs';
 import { parseConfig } from '../shared/config.js';
 import { DuckDbEngine } from '../shared/adapters/duckdb.js';
+import type { SqlEngine, SqlParameter } from '../shared/engine/sql-engine.js';
 import { runNightly } from '../shared/pipeline.js';
 import { customerScoresSql } from '../shared/rfm/rfm-sql.js';
 import { copyToParquet, literal } from '../shared/sql/dialect.js';
 import { LocalObjectStore } from '../shared/adapters/local-store.js';
+
+/**
+ * With BENCH_TRACE=1, every statement over 100 ms is printed to stderr with its time: where a
+ * night's seconds go.
+ */
+function traced(engine: SqlEngine): SqlEngine {
+  if (!process.env['BENCH_TRACE']) return engine;
+  const time = <A extends unknown[], R>(call: (...args: A) => Promise<R>) => async (...args: A): Promise<R> => {
+    const start = performance.now();
+    try {
+      return await call(...args);
+    } finally {
+      const ms = performance.now() - start;
+      if (ms > 100) console.error(`${Math.round(ms)} ms  ${String(args[0]).replace(/\s+/g, ' ').slice(0, 160)}`);
+    }
+  };
+  return {
+    run: time((sql: string) => engine.run(sql)),
+    query: time((sql: string, parameters?: readonly SqlParameter[]) => engine.query(sql, parameters)) as SqlEngine['query'],
+    queryNumbers: time((sql: string) => engine.queryNumbers(sql)),
+    insertNumbers: time((table: string, columns: Record<string, ArrayLike<number>>) => engine.insertNumbers(table, columns)),
+    close: () => engine.close(),
+  };
+}
 
 const [mode, ...args] = process.argv.slice(2);
 const started = performance.now();
@@ -24,7 +49,7 @@ if (mode === 'pipeline') {
     dest: new LocalObjectStore(dest),
     config: parseConfig(config ? JSON.parse(config) : {}),
     // ENGINE_MEMORY_LIMIT, as on Lambda (default 3GB): the scale benchmark raises it with the data.
-    openEngine: (options) => DuckDbEngine.open({ ...options, memoryLimit: process.env['ENGINE_MEMORY_LIMIT'] }),
+    openEngine: async (options) => traced(await DuckDbEngine.open({ ...options, memoryLimit: process.env['ENGINE_MEMORY_LIMIT'] })),
     onProgress: (e) => (stages[e.stage] = Math.round(e.elapsedMs)),
   });
   extra = { status: result.status, rowsRead: result.rowsRead, customers: result.customersScored, stages };
