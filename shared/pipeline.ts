@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { partitionKey, partitionPrefix, type Table } from './catalog.js';
 import { checkTable } from './tables/checks.js';
-import { kpiDaily, forecastAccuracy, rejects, runManifest, TABLES, transactions } from './tables/index.js';
+import { kpiDaily, forecastAccuracy, rejects, runManifest, TABLES, tablesFactsSpec, transactions } from './tables/index.js';
 import type { BuildContext, IngestContext, TableModel } from './tables/model.js';
 import type { ModelFitRow } from './tables/model-fit.js';
 import type { Config } from './config.js';
@@ -26,15 +26,16 @@ import { dropSeenOrders, ingestExtract, type IngestCounts } from './ingest/inges
 import { localize } from './ingest/localize.js';
 import { formatOf } from './ingest/stage-sql.js';
 import { customerScoresSql } from './rfm/rfm-sql.js';
+import { customerSummarySql } from './clv/summary-sql.js';
+import { channelFactsSql, CHANNEL_FACTS_TABLE, customerFactsSql, FACTS_TABLE } from './history/customer-facts.js';
 import { CLV_SUMMARY_TABLE, fitClv, scoredViewSql, scoreInEngine } from './clv/score-customers.js';
 import { loadShardScores, scoreShardFile, writeShardInputs } from './clv/shard-files.js';
 import type { FittedClv } from './clv/shards.js';
-import { customerSummarySql } from './clv/summary-sql.js';
 import { holdoutAssignmentSql } from './holdout/assign-sql.js';
 import { controlExportSql } from './holdout/export-sql.js';
 import { gatherReportData, TREND_RUNS } from './report/data.js';
 import { renderReport } from './report/html.js';
-import { copyToParquet, countRows, selectAs } from './sql/dialect.js';
+import { copyToParquet, countRows, readParquet, selectAs } from './sql/dialect.js';
 import { runOfShardKey, shardInputPrefix, shardScoresKey, STAGING_ROOT, stagingPrefix, stateKey, workFolder } from './staging.js';
 import { RunLock, type LockOptions } from './store/lock.js';
 import type { ObjectInfo, ObjectStore } from './store/object-store.js';
@@ -253,8 +254,6 @@ async function unpublishedEarlierDates(source: ObjectStore, dest: ObjectStore, d
  * processes (the fanned-out night keeps it in the run's staging folder).
  */
 interface RunState extends RunStart {
-  /** Where the history queries run, decided once for the run. */
-  historyEngine: HistoryEngineKind;
   counts: IngestCounts;
   fits: ModelFitRow[];
   fitted: FittedClv;
@@ -384,10 +383,21 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
   }
   run.progress('ingested', counts.rowsRead);
 
-  await history.materialize(CLV_SUMMARY_TABLE, customerSummarySql(history.history, date, deps.config.clv.time_unit));
+  // The night's one pass over the history; everything after it reads its rows.
+  const spec = tablesFactsSpec(deps.config, date);
+  await history.materialize(FACTS_TABLE, customerFactsSql(history.history, spec, history.dialect));
+  await history.materialize(CHANNEL_FACTS_TABLE, channelFactsSql(history.history, spec, history.dialect));
+  run.progress('facts');
+  await engine.run(`CREATE TEMP TABLE ${CLV_SUMMARY_TABLE} AS ${customerSummarySql(`SELECT * FROM ${FACTS_TABLE}`, date, deps.config.clv.time_unit)}`);
   const { fits, fitted } = await fitClv(engine, deps.config.clv);
-  const state: RunState = { runId: run.runId, date, startedAt: run.startedAt, extract: run.extract, historyEngine, counts, fits, fitted };
-  if (fanOut) state.shardKeys = await stageShardInputs(run);
+  const state: RunState = { runId: run.runId, date, startedAt: run.startedAt, extract: run.extract, counts, fits, fitted };
+  if (fanOut) {
+    for (const table of FACTS_TABLES) {
+      await engine.run(copyToParquet(`SELECT * FROM ${table}`, join(run.scratch, `${table}.parquet`)));
+      await deps.dest.put(factsKey(run.runId, table), join(run.scratch, `${table}.parquet`));
+    }
+    state.shardKeys = await stageShardInputs(run);
+  }
   run.progress('fitted');
   return state;
 }
@@ -438,8 +448,7 @@ async function finish(run: Run, state: RunState): Promise<RunResult> {
  */
 async function intermediates(run: Run, state: RunState): Promise<BuildContext> {
   const { deps, engine, date } = run;
-  const history = await historyOf(run, state.historyEngine);
-  await history.materialize('rfm_scores', customerScoresSql(history.history, date, deps.config.rfm, history.dialect));
+  await engine.run(`CREATE TEMP TABLE rfm_scores AS ${customerScoresSql(`SELECT * FROM ${FACTS_TABLE}`, date, deps.config.rfm)}`);
   const customersScored = await countRows(engine, 'SELECT * FROM rfm_scores');
   run.progress('rfm', customersScored);
   if (state.shardKeys) {
@@ -449,18 +458,18 @@ async function intermediates(run: Run, state: RunState): Promise<BuildContext> {
     await scoreInEngine(engine, state.fitted);
   }
   await engine.run(scoredViewSql('scored', 'rfm_scores'));
-  const assignmentInHistory = await history.materialize('assignment', holdoutAssignmentSql(history.history, deps.config.holdout, history.dialect));
+  await engine.run(`CREATE TEMP TABLE assignment AS ${holdoutAssignmentSql(`SELECT * FROM ${FACTS_TABLE}`, deps.config.holdout)}`);
   run.progress('clv');
   const { counts } = state;
   return {
     engine,
     config: deps.config,
     date,
-    history,
+    customers: `SELECT * FROM ${FACTS_TABLE}`,
+    channels: `SELECT * FROM ${CHANNEL_FACTS_TABLE}`,
     rfmScores: 'SELECT * FROM rfm_scores',
     scored: 'SELECT * FROM scored',
     assignment: 'SELECT * FROM assignment',
-    assignmentInHistory,
     run: {
       runId: run.runId,
       startedAt: run.startedAt,
@@ -483,8 +492,11 @@ function pick<T, K extends keyof T>(from: T, ...keys: K[]): Pick<T, K> {
 // ---------------------------------------------------------------------------------------------
 // The fanned-out night: the same phases, in separate processes that share the run's staging folder.
 
-/** The outputs of the first phase the last one needs: read back from staging by {@link finishFannedOut}. */
+/** The outputs of the first phase the last one needs: read back from staging by {@link finishFannedOut} … */
 const PREPARED_OUTPUTS = [transactions, rejects];
+/** … and the customer facts. */
+const FACTS_TABLES = [FACTS_TABLE, CHANNEL_FACTS_TABLE];
+const factsKey = (runId: string, table: string) => `${workFolder(runId, table)}data.parquet`;
 
 export type PreparedRun =
   | { status: 'prepared'; runId: string; date: string; shardPrefix: string; shardKeys: string[] }
@@ -594,6 +606,9 @@ async function finishClaimed(runId: string, deps: RunDeps, lock: RunLock): Promi
   const run = await openRun(state, deps, lock);
   try {
     for (const table of PREPARED_OUTPUTS) await copyFile(await deps.dest.localPath(`${workFolder(runId, table.name)}data.parquet`, run.scratch), run.output(table));
+    for (const table of FACTS_TABLES) {
+      await run.engine.run(`CREATE TEMP TABLE ${table} AS SELECT * FROM ${readParquet([await deps.dest.localPath(factsKey(runId, table), run.scratch)])}`);
+    }
     return await finish(run, state);
   } finally {
     await run.close();

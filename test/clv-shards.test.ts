@@ -11,6 +11,7 @@ import { generateExtracts } from '../shared/demo/generate.js';
 import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { CLV_SCORES_TABLE, CLV_SUMMARY_TABLE, fitClv, scoreInEngine } from '../shared/clv/score-customers.js';
 import { customerSummarySql } from '../shared/clv/summary-sql.js';
+import { customerFactsSql } from '../shared/history/customer-facts.js';
 import { SCORE_COLUMNS, scoreInShards, shardOf, type CustomerSummaries, type FittedClv } from '../shared/clv/shards.js';
 import { literal } from '../shared/sql/dialect.js';
 import { partitionKey } from '../shared/catalog.js';
@@ -28,12 +29,12 @@ beforeAll(async () => {
   const dir = await tempDir('shards');
   await generateExtracts({ dir, from: '2023-07-01', to: DATE, customers: 100_000, seed: 11, malformedRows: 0, singleExtractDate: DATE });
   engine = await DuckDbEngine.open();
-  const transactions = `SELECT customer_id, CAST(ordered_at AS DATE) AS order_date, amount, is_return
+  const transactions = `SELECT customer_id, CAST(ordered_at AS DATE) AS order_date, amount, quantity, channel, is_return
     FROM read_csv(${literal(join(dir, 'transactions', `dt=${DATE}`, '*.csv'))}, header = true, columns = {
       'transaction_id': 'VARCHAR', 'customer_id': 'VARCHAR', 'ordered_at': 'TIMESTAMP', 'amount': 'DECIMAL(18,4)',
       'quantity': 'INTEGER', 'channel': 'VARCHAR', 'currency': 'VARCHAR', 'is_return': 'BOOLEAN'})`;
   const config = parseConfig({}).clv;
-  await engine.run(`CREATE TEMP TABLE ${CLV_SUMMARY_TABLE} AS ${customerSummarySql(transactions, DATE, config.time_unit)}`);
+  await engine.run(`CREATE TEMP TABLE ${CLV_SUMMARY_TABLE} AS ${customerSummarySql(customerFactsSql(transactions, { date: DATE }), DATE, config.time_unit)}`);
   ({ fitted } = await fitClv(engine, config));
   await scoreInEngine(engine, fitted);
   ids = (await engine.query<{ customer_id: string }>(`SELECT customer_id FROM clv_summary ORDER BY customer_id`)).map((r) => r.customer_id);

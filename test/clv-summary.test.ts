@@ -9,6 +9,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { customerSummarySql } from '../shared/clv/summary-sql.js';
+import { customerFactsSql } from '../shared/history/customer-facts.js';
 import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { literal } from '../shared/sql/dialect.js';
 import { runLocal, tempDir, writeExtract } from './helpers.js';
@@ -38,7 +39,7 @@ describe('CLV customer summary from raw CDNOW transactions', () => {
 
     const engine = await DuckDbEngine.open();
     const history = `SELECT * FROM read_parquet(${literal(join(dest, 'transactions', '*', '*.parquet'))})`;
-    const rows = await engine.query<Row>(customerSummarySql(history, '1997-09-30', 'week'));
+    const rows = await engine.query<Row>(customerSummarySql(customerFactsSql(history, { date: '1997-09-30' }), '1997-09-30', 'week'));
     await engine.close();
     summary = new Map(rows.map((r) => [Number(r.customer_id), r]));
 

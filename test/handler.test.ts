@@ -139,7 +139,7 @@ describe('nightly handler', () => {
     expect(totals).toMatchObject({ RowsRead: 2, RowsRejected: 1, CustomersScored: 1, RunsSucceeded: 1, service: 'crm-metrics-nightly' });
     // The phases, then one stage per table built in the last phase (the ingest writes transactions and rejects).
     const tables = TABLES.filter((t) => !('phase' in t)).map((t) => t.name);
-    expect(emf.filter((m) => 'StageDuration' in m).map((m) => m['stage'])).toEqual(['ingest', 'ingested', 'fitted', 'rfm', 'clv', ...tables, 'report', 'published']);
+    expect(emf.filter((m) => 'StageDuration' in m).map((m) => m['stage'])).toEqual(['ingest', 'ingested', 'facts', 'fitted', 'rfm', 'clv', ...tables, 'report', 'published']);
   });
 
   it('does not redo a published date unless forced', async () => {

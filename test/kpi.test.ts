@@ -8,7 +8,8 @@ import { customerScores, kpiDaily, roc as rocTable, transactions } from '../shar
 import { generateExtracts } from '../shared/demo/generate.js';
 import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { kpiRows, kpiWideSql } from '../shared/kpi/kpi-sql.js';
-import { forecastAccuracySql, rocSql, spendSql } from '../shared/kpi/value-sql.js';
+import { forecastAccuracySql, rocSql } from '../shared/kpi/value-sql.js';
+import { channelFactsSql, customerFactsSql, factColumn } from '../shared/history/customer-facts.js';
 import { money, readTable, runLocal, tempDir } from './helpers.js';
 
 let engine: DuckDbEngine;
@@ -30,11 +31,19 @@ function history(orders: readonly Order[]): string {
   return `SELECT * FROM (VALUES ${rows.join(', ')}) AS h(customer_id, channel, order_date, amount, quantity, is_return)`;
 }
 
+/** Each customer's net spend (or purchases only) in the `days` days up to `date`, from the customer facts. */
+function spendSql(orders: readonly Order[], date: string, days: number, purchasesOnly: boolean): string {
+  const spec = { date, ...(purchasesOnly ? { purchaseSpendDays: [days] } : { netSpendDays: [days] }) };
+  const column = purchasesOnly ? factColumn.purchaseSpend(days) : factColumn.netSpend(days);
+  return `SELECT customer_id, ${column} AS amount FROM (${customerFactsSql(history(orders), spec)}) AS f`;
+}
+
 const groups = (pairs: [string, string][]) =>
   `SELECT * FROM (VALUES ${pairs.map(([c, g]) => `('${c}', '${g}')`).join(', ')}) AS g(customer_id, holdout_group)`;
 
 async function kpis(orders: readonly Order[], assignment: [string, string][], date: string, kpi = { activity_days: 10, period_days: 5 }) {
-  const wide = await engine.query(kpiWideSql(history(orders), groups(assignment), date, kpi));
+  const spec = { date, kpi };
+  const wide = await engine.query(kpiWideSql(customerFactsSql(history(orders), spec), channelFactsSql(history(orders), spec), groups(assignment), date, kpi));
   const rows = kpiRows(wide as Record<string, string | number | null>[]);
   const value = (channel: string, metric: string) => rows.find((r) => r.channel === channel && r.metric === metric)?.value;
   return Object.assign(value, { channels: [...new Set(rows.map((r) => r.channel))].filter((c) => c !== 'ALL') });
@@ -134,11 +143,11 @@ describe('roc', () => {
       ['c2', 'web', '2024-01-20', -5, -1],
       ['c4', 'web', '2024-01-20', 30, 1],
     ];
-    const cashFlow = (start: string) => spendSql(history(orders), start, '2024-01-20', false);
+    const cashFlow = (days: number) => spendSql(orders, '2024-01-20', days, false);
     const sql = rocSql(
       [
-        { name: '1d', start: '2024-01-19', startScores: scores([['c1', 'Champions', 100], ['c2', 'Champions', 50], ['c3', 'Lost', 10]]), cashFlow: cashFlow('2024-01-19') },
-        { name: '30d', start: '2023-12-21', startScores: scores([['c1', 'Champions', 80], ['c2', 'Loyal', 60]]), cashFlow: cashFlow('2023-12-21') },
+        { name: '1d', start: '2024-01-19', startScores: scores([['c1', 'Champions', 100], ['c2', 'Champions', 50], ['c3', 'Lost', 10]]), cashFlow: cashFlow(1) },
+        { name: '30d', start: '2023-12-21', startScores: scores([['c1', 'Champions', 80], ['c2', 'Loyal', 60]]), cashFlow: cashFlow(30) },
       ],
       end,
     )!;
@@ -170,14 +179,14 @@ describe('forecast_accuracy', () => {
           scores: `SELECT * FROM (VALUES ('c1', 'Champions', 'A'), ('c2', 'Lost', 'E')) AS s(customer_id, segment, grade)`,
           forecast: `SELECT * FROM (VALUES ('Champions', 'A', CAST(100 AS DOUBLE)), ('Lost', 'E', CAST(10 AS DOUBLE))) AS f(segment, grade, expected_revenue_30d)`,
           purchases: spendSql(
-            history([
+            [
               ['c1', 'web', '2023-12-21', 500, 1], // on the forecast date itself: before the horizon
               ['c1', 'web', '2024-01-05', 80, 1],
               ['c1', 'web', '2024-01-06', -10, -1], // a return: the model forecasts purchases
               ['c3', 'web', '2024-01-07', 60, 1], // not scored at the forecast date
-            ]),
-            '2023-12-21',
+            ],
             '2024-01-20',
+            30,
             true,
           ),
         },

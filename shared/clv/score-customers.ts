@@ -91,8 +91,10 @@ export function fitFirstConverging(
   return { fits };
 }
 
-/** Table of the per-customer summary the models are fitted on (customerSummarySql's rows). */
+/** Table of the per-customer summary the models are fitted on (customerSummarySql's rows) … */
 export const CLV_SUMMARY_TABLE = 'clv_summary';
+/** … and of its compression (compressedFrequencySql's rows), made by the fit and read again by the scoring. */
+const COMPRESSED_TABLE = 'clv_compressed';
 
 /**
  * Fits the purchase-timing models (first converging) and Gamma-Gamma on {@link CLV_SUMMARY_TABLE}:
@@ -101,7 +103,8 @@ export const CLV_SUMMARY_TABLE = 'clv_summary';
 export async function fitClv(engine: SqlEngine, config: ClvConfig): Promise<{ fits: ModelFitRow[]; fitted: FittedClv }> {
   const unit = config.time_unit;
   // Customers sharing (x, t_x, T) are fitted and scored once, with a weight.
-  const frequency = (await engine.queryNumbers(compressedFrequencySql(CLV_SUMMARY_TABLE))) as unknown as FrequencySummary;
+  await engine.run(`CREATE OR REPLACE TEMP TABLE ${COMPRESSED_TABLE} AS ${compressedFrequencySql(CLV_SUMMARY_TABLE)}`);
+  const frequency = (await engine.queryNumbers(`SELECT * FROM ${COMPRESSED_TABLE} ORDER BY x, tx, T`)) as unknown as FrequencySummary;
   const { fits, chosen } = fitFirstConverging(frequency, config.models, { penalizer: config.penalizer }, unit);
 
   // Gamma-Gamma models positive spend: it is fitted on repeat customers whose mean repeat spend is
@@ -131,10 +134,11 @@ export async function fitClv(engine: SqlEngine, config: ClvConfig): Promise<{ fi
 /**
  * Creates {@link CLV_SCORES_TABLE} (customer_id, p_alive, expected_purchases_30d/90d/365d,
  * expected_order_value, discounted_purchases, clv) for every customer of {@link CLV_SUMMARY_TABLE},
- * in one process: each distinct summary is predicted once and joined back to its customers.
+ * in one process: each distinct summary is predicted once and joined back to its customers. After
+ * {@link fitClv} in the same engine (it reads the compression the fit made).
  */
 export async function scoreInEngine(engine: SqlEngine, fitted: FittedClv): Promise<void> {
-  const frequency = (await engine.queryNumbers(compressedFrequencySql(CLV_SUMMARY_TABLE))) as unknown as FrequencySummary;
+  const frequency = (await engine.queryNumbers(`SELECT * FROM ${COMPRESSED_TABLE} ORDER BY x, tx, T`)) as unknown as FrequencySummary;
   const spend = (await engine.queryNumbers(`SELECT DISTINCT CAST(x AS DOUBLE) AS x, mean_repeat_value AS meanSpend
     FROM ${CLV_SUMMARY_TABLE} WHERE x > 0`)) as unknown as Pick<SpendSummary, 'x' | 'meanSpend'>;
   // In one batch: predictions for the distinct summaries, joined back to every customer.

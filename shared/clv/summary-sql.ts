@@ -1,6 +1,6 @@
 /**
- * The per-customer summary the CLV models are fitted on, in SQL over the curated history (the
- * common subset of DuckDB and Trino, so it can run on Athena too).
+ * The per-customer summary the CLV models are fitted on, from the night's customer facts
+ * (`shared/history/customer-facts.ts`).
  *
  * As in Fader, Hardie & Lee (2005) and lifetimes' `summary_data_from_transaction_data`:
  * - purchases on the same day form one purchase period; returns are not purchases;
@@ -20,40 +20,18 @@ export type TimeUnit = 'day' | 'week';
 export const DAYS_PER_UNIT: Record<TimeUnit, number> = { day: 1, week: 7 };
 
 /**
- * One row per customer with a purchase on or before `observationEnd`, first purchase from
- * `cohortStart` on (when given): customer_id, x, t_x, age, mean_repeat_value, first_purchase_date.
+ * One row per customer with a purchase up to the run date, from the all-channel customer facts as
+ * of that date: customer_id, x, t_x, age, mean_repeat_value, first_purchase_date.
  */
-export function customerSummarySql(
-  transactions: string,
-  observationEnd: string,
-  unit: TimeUnit,
-  cohortStart?: string,
-): string {
-  const end = dateLiteral(observationEnd);
+export function customerSummarySql(facts: string, runDate: string, unit: TimeUnit): string {
   const days = DAYS_PER_UNIT[unit];
-  return `WITH
-periods AS (
-  SELECT customer_id, order_date, sum(amount) AS spend
-  FROM (${transactions}) AS t
-  WHERE NOT is_return AND order_date <= ${end}
-  GROUP BY customer_id, order_date
-),
-customers AS (
-  SELECT customer_id,
-    min(order_date) AS first_purchase_date,
-    max(order_date) AS last_purchase_date,
-    CAST(count(*) - 1 AS INTEGER) AS x,
-    sum(spend) - min_by(spend, order_date) AS repeat_spend
-  FROM periods
-  GROUP BY customer_id
-)
-SELECT customer_id, x,
+  return `SELECT customer_id, CAST(purchase_days - 1 AS INTEGER) AS x,
   CAST(${daysBetween('first_purchase_date', 'last_purchase_date')} AS DOUBLE) / ${days} AS t_x,
-  CAST(${daysBetween('first_purchase_date', end)} AS DOUBLE) / ${days} AS age,
-  CASE WHEN x > 0 THEN CAST(repeat_spend AS DOUBLE) / x END AS mean_repeat_value,
+  CAST(${daysBetween('first_purchase_date', dateLiteral(runDate))} AS DOUBLE) / ${days} AS age,
+  CASE WHEN purchase_days > 1 THEN CAST(purchase_amount - first_day_amount AS DOUBLE) / (purchase_days - 1) END AS mean_repeat_value,
   first_purchase_date
-FROM customers
-${cohortStart ? `WHERE first_purchase_date >= ${dateLiteral(cohortStart)}` : ''}`;
+FROM (${facts}) AS f
+WHERE purchase_orders > 0`;
 }
 
 /**

@@ -6,10 +6,10 @@
  */
 import { dayNumber, shiftDate } from '../dates.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
-import { dateLiteral, exactSum } from '../sql/dialect.js';
+import { dateLiteral, daysBetween, exactSum } from '../sql/dialect.js';
 import type { ClvConfig } from './score-customers.js';
 import { fitFirstConverging } from './score-customers.js';
-import { compressedFrequencySql, customerSummarySql, DAYS_PER_UNIT } from './summary-sql.js';
+import { compressedFrequencySql, DAYS_PER_UNIT } from './summary-sql.js';
 import type { FrequencySummary } from './types.js';
 
 export interface ValidationConfig {
@@ -28,7 +28,12 @@ function calibrationEnd(runDate: string, holdoutDays: number): string {
   return shiftDate(runDate, -holdoutDays);
 }
 
-export function validationDue(runDate: string, everyNDays: number): boolean {
+/** The calibration end of the validation due on the run date, if one is. */
+export function validationCalibrationEnd(runDate: string, config: ValidationConfig): string | undefined {
+  return validationDue(runDate, config.every_n_days) ? calibrationEnd(runDate, config.holdout_days) : undefined;
+}
+
+function validationDue(runDate: string, everyNDays: number): boolean {
   return dayNumber(runDate) % everyNDays === 0;
 }
 
@@ -37,18 +42,19 @@ export const VALIDATION_CUSTOMERS = 'validation_customers';
 
 /**
  * Per customer of the calibration period (history up to run date − holdout): x, t_x, age (T) there and
- * `actual`, the purchase days in the holdout. Undefined when validation is not due on the date.
+ * `actual`, the purchase days in the holdout, from the all-channel customer facts (computed with
+ * {@link validationCalibrationEnd}). Undefined when validation is not due on the date.
  */
-export function validationCustomersSql(transactions: string, runDate: string, config: ClvConfig): string | undefined {
-  if (!validationDue(runDate, config.validation.every_n_days)) return undefined;
-  const calibration = calibrationEnd(runDate, config.validation.holdout_days);
-  return `SELECT c.customer_id, c.x, c.t_x, c.age, coalesce(h.purchases, 0) AS actual
-    FROM (${customerSummarySql(transactions, calibration, config.time_unit)}) AS c
-    LEFT JOIN (
-      SELECT customer_id, count(DISTINCT order_date) AS purchases FROM (${transactions}) AS t
-      WHERE NOT is_return AND order_date > ${dateLiteral(calibration)} AND order_date <= ${dateLiteral(runDate)}
-      GROUP BY customer_id
-    ) AS h ON h.customer_id = c.customer_id`;
+export function validationCustomersSql(facts: string, runDate: string, config: ClvConfig): string | undefined {
+  const calibration = validationCalibrationEnd(runDate, config.validation);
+  if (!calibration) return undefined;
+  const days = DAYS_PER_UNIT[config.time_unit];
+  return `SELECT customer_id, CAST(calibration_purchase_days - 1 AS INTEGER) AS x,
+    CAST(${daysBetween('first_purchase_date', 'calibration_last_purchase_date')} AS DOUBLE) / ${days} AS t_x,
+    CAST(${daysBetween('first_purchase_date', dateLiteral(calibration))} AS DOUBLE) / ${days} AS age,
+    holdout_purchase_days AS actual
+    FROM (${facts}) AS f
+    WHERE calibration_purchase_days > 0`;
 }
 
 /**

@@ -21,16 +21,16 @@ export function holdoutHashSql(customerId: string, salt: string, version: HashVe
 }
 
 /**
- * One row per customer in the history (columns of `holdout_assignment`): control when the hash is
- * below the control share (the bucket range [0, share)), else treatment. The hash depends only on
- * the salt and the id, so a customer's group never changes until the salt does.
+ * One row per customer in the history (columns of `holdout_assignment`), from the all-channel
+ * customer facts: control when the hash is below the control share (the bucket range [0, share)),
+ * else treatment. The hash depends only on the salt and the id, so a customer's group never
+ * changes until the salt does.
  */
-export function holdoutAssignmentSql(transactions: string, config: HoldoutConfig, dialect: Dialect = DUCKDB): string {
+export function holdoutAssignmentSql(facts: string, config: HoldoutConfig): string {
   return `SELECT customer_id,
-      CASE WHEN ${holdoutHashSql('customer_id', config.salt, config.hash_version, dialect)} < ${config.control_share}
+      CASE WHEN ${holdoutHashSql('customer_id', config.salt, config.hash_version)} < ${config.control_share}
         THEN 'control' ELSE 'treatment' END AS holdout_group,
       ${literal(config.salt)} AS salt, ${config.hash_version} AS hash_version,
-      min(order_date) AS assigned_at
-    FROM (${transactions}) AS t
-    GROUP BY customer_id`;
+      first_order_date AS assigned_at
+    FROM (${facts}) AS f`;
 }

@@ -6,8 +6,9 @@
  * purchase in it, pre = net spend in the equally long period just before the window (the CUPED
  * covariate), capped = revenue winsorized at the pooled quantile of the window.
  */
-import { daysFrom, shiftDate } from '../dates.js';
-import { dateLiteral, DUCKDB, literal, type Dialect } from '../sql/dialect.js';
+import { shiftDate } from '../dates.js';
+import { factColumn } from '../history/customer-facts.js';
+import { dateLiteral, DUCKDB, ident, literal } from '../sql/dialect.js';
 
 export interface AnalysisWindow {
   name: string;
@@ -28,37 +29,43 @@ const SUMS = {
 };
 
 /**
- * One row per (window, segment, holdout_group) plus the segment 'ALL'; segments come from
- * `segments` (customer_id, segment as assigned at the start of the window), 'unknown' when absent.
+ * The analysis windows of a run date: the last `window_days` days, and since the holdout started
+ * (`started_at`; without it, since the history's first day: `start` undefined).
+ */
+export function analysisWindows(holdout: { window_days: number; started_at?: string | undefined }, date: string): { name: string; start?: string; end: string }[] {
+  return [
+    { name: `last_${holdout.window_days}_days`, start: shiftDate(date, 1 - holdout.window_days), end: date },
+    { name: 'since_start', ...(holdout.started_at ? { start: holdout.started_at } : {}), end: date },
+  ];
+}
+
+/**
+ * One row per (window, segment, holdout_group) plus the segment 'ALL', from the all-channel
+ * customer facts (computed for these windows, which end at the run date) and the assignment;
+ * segments come from `segments` (customer_id, segment as assigned at the start of the window),
+ * 'unknown' when absent.
  */
 export function holdoutStatsSql(
-  transactions: string,
+  facts: string,
   assignment: string,
   windows: readonly AnalysisWindow[],
   segments: (window: AnalysisWindow) => string | undefined,
   winsorQuantile: number,
-  dialect: Dialect = DUCKDB,
 ): string {
   const perWindow = windows.map((w) => {
-    const start = dateLiteral(w.start);
-    const end = dateLiteral(w.end);
-    // The pre-period is as long as the window and ends the day before it starts.
-    const preStart = dateLiteral(shiftDate(w.start, -(daysFrom(w.start, w.end) + 1)));
     const segmentsOf = segments(w);
     const segmentJoin = segmentsOf ? `LEFT JOIN (${segmentsOf}) AS s ON s.customer_id = a.customer_id` : '';
     return `SELECT ${literal(w.name)} AS "window", a.customer_id, a.holdout_group,
         ${segmentsOf ? `coalesce(s.segment, 'unknown')` : `'unknown'`} AS segment,
-        CAST(coalesce(sum(t.amount) FILTER (WHERE t.order_date BETWEEN ${start} AND ${end}), 0) AS DECIMAL(38,4)) AS revenue,
-        coalesce(bool_or(NOT t.is_return AND t.order_date BETWEEN ${start} AND ${end}), false) AS converted,
-        CAST(coalesce(sum(t.amount) FILTER (WHERE t.order_date >= ${preStart} AND t.order_date < ${start}), 0) AS DECIMAL(38,4)) AS pre
+        CAST(coalesce(f.${ident(factColumn.windowRevenue(w.name))}, 0) AS DECIMAL(38,4)) AS revenue,
+        coalesce(f.last_purchase_date >= ${dateLiteral(w.start)}, false) AS converted,
+        CAST(coalesce(f.${ident(factColumn.windowPreRevenue(w.name))}, 0) AS DECIMAL(38,4)) AS pre
       FROM (${assignment}) AS a
+      JOIN (${facts}) AS f ON f.customer_id = a.customer_id
       ${segmentJoin}
-      -- Only the pre-period and the window count: a short window then joins a few days, not the history.
-      LEFT JOIN (${transactions}) AS t ON t.customer_id = a.customer_id AND t.order_date BETWEEN ${preStart} AND ${end}
-      WHERE a.assigned_at <= ${end}
-      GROUP BY 1, 2, 3, 4`;
+      WHERE a.assigned_at <= ${dateLiteral(w.end)}`;
   });
-  const caps = dialect.quantileByGroup('SELECT * FROM per_customer', 'revenue', '"window"', winsorQuantile);
+  const caps = DUCKDB.quantileByGroup('SELECT * FROM per_customer', 'revenue', '"window"', winsorQuantile);
   const capped = `SELECT p.*, least(p.revenue, CAST(c.cap AS DECIMAL(38,4))) AS capped, c.cap
     FROM per_customer AS p JOIN caps AS c ON c."window" = p."window"`;
   const sums = Object.entries(SUMS).map(([name, sum]) => `CAST(${sum} AS DOUBLE) AS ${name}`);

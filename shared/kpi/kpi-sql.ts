@@ -35,58 +35,58 @@ export const KPI_DEFINITIONS = {
 
 export type KpiMetric = keyof typeof KPI_DEFINITIONS;
 
+/** The customer facts the KPIs read, per customer and per customer and channel. */
+const KPI_FACTS = [
+  'customer_id',
+  'first_purchase_date',
+  'last_purchase_date',
+  'purchase_orders',
+  'last_purchase_before_period',
+  'period_orders',
+  'period_gross',
+  'period_returned',
+  'period_units',
+  'period_orders_with_units',
+];
+
 /**
  * One row per channel (and ALL) with a column per KPI, except the shares, which need ALL's revenue
- * and are derived by {@link kpiRows}. `assignment` is a relation of (customer_id, holdout_group).
+ * and are derived by {@link kpiRows}. `customers` and `channels` are the customer facts computed
+ * for the KPI period, one row per customer and one per customer and channel; `assignment` is a
+ * relation of (customer_id, holdout_group).
  */
-export function kpiWideSql(history: string, assignment: string, date: string, kpi: Config['kpi']): string {
-  const d = dateLiteral(date);
+export function kpiWideSql(customers: string, channels: string, assignment: string, date: string, kpi: Config['kpi']): string {
+  // Period sums are NULL without an order in the period: zero here, as a sum over no orders.
+  const zeroed = KPI_FACTS.map((c) => (c === 'period_gross' || c === 'period_returned' ? `coalesce(${c}, 0) AS ${c}` : c));
+  const facts = `SELECT channel, ${zeroed.join(', ')}
+    FROM (SELECT CAST(NULL AS VARCHAR) AS channel, ${KPI_FACTS.join(', ')} FROM (${customers}) AS c
+      UNION ALL SELECT channel, ${KPI_FACTS.join(', ')} FROM (${channels}) AS h) AS u`;
   const periodStart = dateLiteral(shiftDate(date, -kpi.period_days));
   const activeSince = dateLiteral(shiftDate(date, -kpi.activity_days));
   const activeAtStartSince = dateLiteral(shiftDate(date, -kpi.period_days - kpi.activity_days));
-  const purchase = 'NOT is_return';
-  const inPeriod = `order_date > ${periodStart}`;
   const ratio = (numerator: string, denominator: string) => `CAST(${numerator} AS DOUBLE) / nullif(CAST(${denominator} AS DOUBLE), 0)`;
-  return `WITH
-h AS (
-  SELECT customer_id, coalesce(channel, 'unknown') AS channel, order_date, amount, quantity, is_return
-  FROM (${history}) AS t WHERE order_date <= ${d}
-),
-per_customer AS (
-  SELECT CASE WHEN grouping(channel) = 1 THEN 'ALL' ELSE channel END AS channel, customer_id,
-    min(CASE WHEN ${purchase} THEN order_date END) AS first_purchase,
-    count(CASE WHEN ${purchase} THEN 1 END) AS purchases,
-    max(CASE WHEN ${purchase} AND order_date > ${activeSince} THEN 1 ELSE 0 END) AS active_now,
-    max(CASE WHEN ${purchase} AND order_date > ${activeAtStartSince} AND order_date <= ${periodStart} THEN 1 ELSE 0 END) AS active_at_start,
-    max(CASE WHEN ${purchase} AND order_date <= ${periodStart} THEN order_date END) AS last_before_period,
-    max(CASE WHEN ${purchase} AND ${inPeriod} THEN 1 ELSE 0 END) AS purchased_in_period,
-    count(CASE WHEN ${purchase} AND ${inPeriod} THEN 1 END) AS orders,
-    sum(CASE WHEN ${purchase} AND ${inPeriod} THEN amount ELSE 0 END) AS gross,
-    -sum(CASE WHEN is_return AND ${inPeriod} THEN amount ELSE 0 END) AS returned,
-    sum(CASE WHEN ${purchase} AND ${inPeriod} THEN quantity END) AS units,
-    count(CASE WHEN ${purchase} AND ${inPeriod} AND quantity IS NOT NULL THEN 1 END) AS orders_with_units
-  FROM h
-  GROUP BY GROUPING SETS ((channel, customer_id), (customer_id))
-)
-SELECT p.channel,
-  CAST(count(CASE WHEN active_now = 1 THEN 1 END) AS DOUBLE) AS active_customers,
-  CAST(count(CASE WHEN first_purchase > ${periodStart} THEN 1 END) AS DOUBLE) AS new_customers,
-  CAST(count(CASE WHEN purchased_in_period = 1 AND last_before_period <= ${activeAtStartSince} THEN 1 END) AS DOUBLE) AS reactivated_customers,
-  CAST(count(CASE WHEN active_at_start = 1 AND active_now = 0 THEN 1 END) AS DOUBLE) AS churned_customers,
-  ${ratio('count(CASE WHEN active_at_start = 1 AND active_now = 1 THEN 1 END)', 'count(CASE WHEN active_at_start = 1 THEN 1 END)')} AS retention_rate,
-  ${ratio('count(CASE WHEN purchases >= 2 THEN 1 END)', 'count(CASE WHEN purchases >= 1 THEN 1 END)')} AS repeat_purchase_rate,
-  CAST(sum(orders) AS DOUBLE) AS orders,
-  CAST(sum(gross) - sum(returned) AS DOUBLE) AS revenue,
-  CAST(sum(gross) AS DOUBLE) AS gross_revenue,
-  CAST(sum(returned) AS DOUBLE) AS returned_revenue,
-  ${ratio('sum(gross)', 'sum(orders)')} AS average_order_value,
-  ${ratio('sum(units)', 'sum(orders_with_units)')} AS units_per_transaction,
-  ${ratio('sum(returned)', 'sum(gross)')} AS return_rate,
-  CAST(sum(CASE WHEN g.holdout_group = 'treatment' THEN gross - returned ELSE 0 END) AS DOUBLE) AS revenue_treatment,
-  CAST(sum(CASE WHEN g.holdout_group = 'control' THEN gross - returned ELSE 0 END) AS DOUBLE) AS revenue_control
-FROM per_customer AS p LEFT JOIN (${assignment}) AS g ON g.customer_id = p.customer_id
-GROUP BY p.channel
-ORDER BY p.channel`;
+  // Active now: a purchase after activeSince; active at the period start: one in the A days up to it.
+  const activeNow = `last_purchase_date > ${activeSince}`;
+  const activeAtStart = `last_purchase_before_period > ${activeAtStartSince}`;
+  return `SELECT CASE WHEN p.channel IS NULL THEN 'ALL' ELSE p.channel END AS channel,
+  CAST(count(CASE WHEN ${activeNow} THEN 1 END) AS DOUBLE) AS active_customers,
+  CAST(count(CASE WHEN first_purchase_date > ${periodStart} THEN 1 END) AS DOUBLE) AS new_customers,
+  CAST(count(CASE WHEN last_purchase_date > ${periodStart} AND last_purchase_before_period <= ${activeAtStartSince} THEN 1 END) AS DOUBLE) AS reactivated_customers,
+  CAST(count(CASE WHEN ${activeAtStart} AND NOT coalesce(${activeNow}, false) THEN 1 END) AS DOUBLE) AS churned_customers,
+  ${ratio(`count(CASE WHEN ${activeAtStart} AND ${activeNow} THEN 1 END)`, `count(CASE WHEN ${activeAtStart} THEN 1 END)`)} AS retention_rate,
+  ${ratio('count(CASE WHEN purchase_orders >= 2 THEN 1 END)', 'count(CASE WHEN purchase_orders >= 1 THEN 1 END)')} AS repeat_purchase_rate,
+  CAST(sum(period_orders) AS DOUBLE) AS orders,
+  CAST(sum(period_gross) - sum(period_returned) AS DOUBLE) AS revenue,
+  CAST(sum(period_gross) AS DOUBLE) AS gross_revenue,
+  CAST(sum(period_returned) AS DOUBLE) AS returned_revenue,
+  ${ratio('sum(period_gross)', 'sum(period_orders)')} AS average_order_value,
+  ${ratio('sum(period_units)', 'sum(period_orders_with_units)')} AS units_per_transaction,
+  ${ratio('sum(period_returned)', 'sum(period_gross)')} AS return_rate,
+  CAST(sum(CASE WHEN g.holdout_group = 'treatment' THEN period_gross - period_returned ELSE 0 END) AS DOUBLE) AS revenue_treatment,
+  CAST(sum(CASE WHEN g.holdout_group = 'control' THEN period_gross - period_returned ELSE 0 END) AS DOUBLE) AS revenue_control
+FROM (${facts}) AS p LEFT JOIN (${assignment}) AS g ON g.customer_id = p.customer_id
+GROUP BY 1
+ORDER BY 1`;
 }
 
 type WideRow = Record<string, string | number | null>;

@@ -20,18 +20,8 @@ export interface Period {
   start: string;
   /** customer_id, segment, clv at the start. */
   startScores: string;
-  /** customer_id, amount: each customer's net spend in the period ({@link spendSql}). */
+  /** customer_id, amount: each customer's net spend in the period (NULL or no row: none). */
   cashFlow: string;
-}
-
-/**
- * Each customer's spend after `start` up to `end` (customer_id, amount): net of returns, or
- * purchases only. Scans the history: the part of these tables that runs where the history is.
- */
-export function spendSql(history: string, start: string, end: string, purchasesOnly: boolean): string {
-  return `SELECT customer_id, sum(amount) AS amount FROM (${history}) AS t
-    WHERE ${purchasesOnly ? 'NOT is_return AND ' : ''}order_date > ${dateLiteral(start)} AND order_date <= ${dateLiteral(end)}
-    GROUP BY customer_id`;
 }
 
 /** Rows of `roc` for each period whose starting scores exist; `scores` is this run's (customer_id, clv). */
@@ -63,7 +53,7 @@ export interface MaturedForecast {
   scores: string;
   /** That run's segment_forecast. */
   forecast: string;
-  /** customer_id, amount: purchases since the forecast date ({@link spendSql}). */
+  /** customer_id, amount: the value of the purchases since the forecast date (NULL or no row: none). */
   purchases: string;
 }
 

@@ -1,7 +1,7 @@
 /**
- * RFM scoring as of a run date, in SQL that runs on DuckDB and Trino alike (dialect helpers aside).
+ * RFM scoring as of a run date, from the night's customer facts (`shared/history/customer-facts.ts`).
  *
- * Definitions (one row per customer with at least one purchase in the window):
+ * Definitions (one row per customer with at least one purchase up to the run date):
  * - recency_days: run date minus the last purchase date (returns do not count as purchases);
  * - frequency: purchase orders (order ids are unique in the curated history);
  * - monetary: net spend, purchases minus returns. Total rather than average, because the value
@@ -12,12 +12,12 @@
  * arithmetic on ranks gives the same answer on every engine and every run.
  */
 import type { Config, SegmentRule } from '../config.js';
-import { dateLiteral, daysBetween, DUCKDB, literal, type Dialect } from '../sql/dialect.js';
+import { dateLiteral, daysBetween, DUCKDB, literal } from '../sql/dialect.js';
 
 const SCORE_BINS = 5;
 
-function score(rankColumn: string, dialect: Dialect): string {
-  return `1 + ${dialect.intDiv(`${SCORE_BINS} * (${rankColumn} - 1)`, 'customer_count')}`;
+function score(rankColumn: string): string {
+  return `1 + ${DUCKDB.intDiv(`${SCORE_BINS} * (${rankColumn} - 1)`, 'customer_count')}`;
 }
 
 function segmentCase(rules: readonly SegmentRule[]): string {
@@ -36,23 +36,14 @@ function gradeCase(min: Config['rfm']['grade_min_score']): string {
   return `CASE WHEN ${total} >= ${min.A} THEN 'A' WHEN ${total} >= ${min.B} THEN 'B' WHEN ${total} >= ${min.C} THEN 'C' WHEN ${total} >= ${min.D} THEN 'D' ELSE 'E' END`;
 }
 
-/** Customer scores (columns of the `customer_scores` table) from a relation of curated transactions. */
-export function customerScoresSql(transactions: string, runDate: string, rfm: Config['rfm'], dialect: Dialect = DUCKDB): string {
+/** Customer scores (columns of the `customer_scores` table) from the all-channel customer facts. */
+export function customerScoresSql(facts: string, runDate: string, rfm: Config['rfm']): string {
   const asOf = dateLiteral(runDate);
   return `WITH
-history AS (
-  SELECT customer_id, order_date, amount, is_return FROM (${transactions}) AS t WHERE order_date <= ${asOf}
-),
 customers AS (
-  SELECT customer_id,
-    min(CASE WHEN NOT is_return THEN order_date END) AS first_purchase_date,
-    max(CASE WHEN NOT is_return THEN order_date END) AS last_purchase_date,
-    count(CASE WHEN NOT is_return THEN 1 END) AS frequency,
-    sum(amount) AS monetary,
-    -sum(CASE WHEN is_return THEN amount ELSE 0 END) AS returned_amount
-  FROM history
-  GROUP BY customer_id
-  HAVING count(CASE WHEN NOT is_return THEN 1 END) > 0
+  SELECT customer_id, first_purchase_date, last_purchase_date, purchase_orders AS frequency, net_amount AS monetary, returned_amount
+  FROM (${facts}) AS f
+  WHERE purchase_orders > 0
 ),
 ranked AS (
   SELECT *,
@@ -63,7 +54,7 @@ ranked AS (
   FROM (SELECT *, ${daysBetween('last_purchase_date', asOf)} AS recency_days FROM customers) AS c
 ),
 scored AS (
-  SELECT *, ${score('r_rank', dialect)} AS r_score, ${score('f_rank', dialect)} AS f_score, ${score('m_rank', dialect)} AS m_score FROM ranked
+  SELECT *, ${score('r_rank')} AS r_score, ${score('f_rank')} AS f_score, ${score('m_rank')} AS m_score FROM ranked
 )
 SELECT customer_id, first_purchase_date, last_purchase_date, recency_days, frequency, monetary, returned_amount,
   r_score, f_score, m_score,

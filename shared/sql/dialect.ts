@@ -35,6 +35,8 @@ export interface Dialect {
    * `value` (interpolated at 1 + (n − 1)·q between ranked values, as DuckDB's quantile_cont).
    */
   quantileByGroup(relation: string, value: string, group: string, q: number): string;
+  /** The number of distinct values of `expr` over the rows where `condition` holds (an aggregate; 0 for none). */
+  distinctCount(expr: string, condition: string): string;
 }
 
 const FNV_OFFSET = '2166136261';
@@ -49,6 +51,8 @@ export const DUCKDB: Dialect = {
   quantileByGroup: (relation, value, group, q) =>
     // On DOUBLE: quantile_cont of a DECIMAL returns a DECIMAL, truncating the interpolation.
     `SELECT ${group}, quantile_cont(CAST(${value} AS DOUBLE), ${q}) AS cap FROM (${relation}) AS r GROUP BY ${group}`,
+  // A list per group, made distinct: at 10M rows several times faster than DuckDB's DISTINCT aggregate.
+  distinctCount: (expr, condition) => `coalesce(len(list_distinct(list(${expr}) FILTER (WHERE ${condition}))), 0)`,
 };
 
 export const TRINO: Dialect = {
@@ -72,6 +76,7 @@ export const TRINO: Dialect = {
       ) AS ranked
     ) AS bounds
     GROUP BY ${group}, p, lo, hi`,
+  distinctCount: (expr, condition) => `count(DISTINCT ${expr}) FILTER (WHERE ${condition})`,
 };
 
 /** Whole days from `from` to `to` (dates). */

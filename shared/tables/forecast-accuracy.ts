@@ -1,7 +1,8 @@
 /** Matured forecasts beside what happened. */
 import { col, FORECAST_HORIZON_DAYS } from '../catalog.js';
 import { shiftDate } from '../dates.js';
-import { forecastAccuracySql, spendSql, type MaturedForecast } from '../kpi/value-sql.js';
+import { factColumn } from '../history/customer-facts.js';
+import { forecastAccuracySql, type MaturedForecast } from '../kpi/value-sql.js';
 import { emptyRelation } from '../sql/dialect.js';
 import { customerScores } from './customer-scores.js';
 import { earlierPartition, type TableModel } from './model.js';
@@ -24,6 +25,7 @@ export const forecastAccuracy = {
   ],
   orderBy: ['horizon_days', 'segment', 'grade'],
   key: ['forecast_dt', 'horizon_days', 'segment', 'grade'],
+  facts: () => ({ purchaseSpendDays: FORECAST_HORIZON_DAYS }),
   build: async (ctx): Promise<string> => {
     const matured: MaturedForecast[] = [];
     for (const horizonDays of FORECAST_HORIZON_DAYS) {
@@ -31,13 +33,12 @@ export const forecastAccuracy = {
       const startScores = await earlierPartition(ctx, customerScores, forecastDate);
       const forecast = await earlierPartition(ctx, segmentForecast, forecastDate);
       if (!startScores || !forecast) continue;
-      await ctx.history.materialize(`purchases_${horizonDays}d`, spendSql(ctx.history.history, forecastDate, ctx.date, true));
       matured.push({
         horizonDays,
         forecastDate,
         scores: `SELECT customer_id, segment, grade FROM (${startScores}) AS s`,
         forecast,
-        purchases: `SELECT * FROM purchases_${horizonDays}d`,
+        purchases: `SELECT customer_id, ${factColumn.purchaseSpend(horizonDays)} AS amount FROM (${ctx.customers}) AS f`,
       });
     }
     return forecastAccuracySql(matured) ?? emptyRelation(forecastAccuracy);

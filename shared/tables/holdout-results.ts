@@ -5,10 +5,10 @@
 import { col } from '../catalog.js';
 import { shiftDate } from '../dates.js';
 import { holdoutReport, type StatRow } from '../holdout/report.js';
-import { holdoutStatsSql } from '../holdout/results-sql.js';
+import { analysisWindows, holdoutStatsSql } from '../holdout/results-sql.js';
 import { valuesRelation } from '../sql/dialect.js';
 import { customerScores } from './customer-scores.js';
-import type { TableModel } from './model.js';
+import { earlierPartition, type TableModel } from './model.js';
 
 /** The verdicts a row can carry ({@link holdoutReport}). */
 const verdicts = (config: { holdout: { min_group_size: number } }) => [
@@ -66,27 +66,20 @@ export const holdoutResults = {
   orderBy: ['window', 'segment'],
   key: ['window', 'segment'],
   checks: { accepted: { verdict: verdicts } },
+  facts: (config, date) => ({ windows: analysisWindows(config.holdout, date) }),
   build: async (ctx): Promise<string> => {
     const { holdout } = ctx.config;
-    const { date, history } = ctx;
     // The history's first day, from the per-customer assignment rather than the history.
     const [first] = await ctx.engine.query<{ first: string | null }>(`SELECT CAST(min(assigned_at) AS VARCHAR) AS first FROM (${ctx.assignment}) AS a`);
-    const windows = [
-      { name: `last_${holdout.window_days}_days`, start: shiftDate(date, 1 - holdout.window_days), end: date },
-      { name: 'since_start', start: holdout.started_at ?? first!.first ?? date, end: date },
-    ];
+    const windows = analysisWindows(holdout, ctx.date).map((w) => ({ ...w, start: w.start ?? first!.first ?? ctx.date }));
     // Each window's segments are the customers' segments the day before it starts, when scored.
-    const scoresBefore = await ctx.earlier(customerScores);
     const segmentRelations = new Map<string, string>();
     for (const w of windows) {
-      const day = shiftDate(w.start, -1);
-      if (scoresBefore.has(day)) segmentRelations.set(w.name, `SELECT customer_id, segment FROM (${await history.partition(customerScores, day)}) AS p`);
+      const before = await earlierPartition(ctx, customerScores, shiftDate(w.start, -1));
+      if (before) segmentRelations.set(w.name, `SELECT customer_id, segment FROM (${before}) AS p`);
     }
-    await history.materialize(
-      'holdout_stats',
-      holdoutStatsSql(history.history, ctx.assignmentInHistory, windows, (w) => segmentRelations.get(w.name), holdout.winsor_quantile, history.dialect),
-    );
-    const rows = holdoutReport(await ctx.engine.query<StatRow>('SELECT * FROM holdout_stats'), {
+    const stats = holdoutStatsSql(ctx.customers, ctx.assignment, windows, (w) => segmentRelations.get(w.name), holdout.winsor_quantile);
+    const rows = holdoutReport(await ctx.engine.query<StatRow>(stats), {
       controlShare: holdout.control_share,
       minGroupSize: holdout.min_group_size,
     });

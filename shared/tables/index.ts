@@ -3,6 +3,9 @@
  * reader who sees it sees a complete run. A new table is a new file here and its test.
  */
 import type { Table } from '../catalog.js';
+import type { Config } from '../config.js';
+import { factsSpec, type FactsSpec } from '../history/customer-facts.js';
+import type { TableModel } from './model.js';
 import { transactions } from './transactions.js';
 import { rejects } from './rejects.js';
 import { customerScores } from './customer-scores.js';
@@ -36,6 +39,11 @@ export const TABLES = [
   modelFit,
   runManifest,
 ] as const;
+
+/** What the night's pass over the history computes: what the tables ask for, on the run's date. */
+export function tablesFactsSpec(config: Config, date: string): FactsSpec {
+  return factsSpec(date, (TABLES as readonly TableModel[]).map((table) => (table.phase ? undefined : table.facts?.(config, date))));
+}
 
 /** The tables a re-run of a date reproduces byte for byte (all but those describing the run). */
 export const REPRODUCIBLE_TABLES: readonly Table[] = (TABLES as readonly Table[]).filter((t) => !t.describesRun);

@@ -16,8 +16,8 @@ export const kpiDaily = {
   orderBy: ['metric', 'channel'],
   key: ['metric', 'channel'],
   checks: { accepted: { metric: () => Object.keys(KPI_DEFINITIONS) } },
+  facts: (config) => ({ kpi: config.kpi }),
   build: async (ctx): Promise<string> => {
-    await ctx.history.materialize('kpi_wide', kpiWideSql(ctx.history.history, ctx.assignmentInHistory, ctx.date, ctx.config.kpi));
-    return valuesRelation(kpiDaily, kpiRows(await ctx.engine.query('SELECT * FROM kpi_wide')));
+    return valuesRelation(kpiDaily, kpiRows(await ctx.engine.query(kpiWideSql(ctx.customers, ctx.channels, ctx.assignment, ctx.date, ctx.config.kpi))));
   },
 } as const satisfies TableModel;

@@ -1,6 +1,6 @@
 /** The purchase-timing model's calibration/holdout check. */
 import { col } from '../catalog.js';
-import { validateModel, validationCustomersSql, VALIDATION_CUSTOMERS } from '../clv/validate.js';
+import { validateModel, validationCalibrationEnd, validationCustomersSql, VALIDATION_CUSTOMERS } from '../clv/validate.js';
 import { emptyRelation } from '../sql/dialect.js';
 import type { TableModel } from './model.js';
 
@@ -25,9 +25,10 @@ export const modelValidation = {
   orderBy: ['frequency_bucket'],
   key: ['frequency_bucket'],
   checks: { accepted: { frequency_bucket: () => BUCKETS } },
+  facts: (config, date) => ({ calibrationEnd: validationCalibrationEnd(date, config.clv.validation) }),
   build: async (ctx): Promise<string> => {
-    const validation = validationCustomersSql(ctx.history.history, ctx.date, ctx.config.clv);
-    if (validation) await ctx.history.materialize(VALIDATION_CUSTOMERS, validation);
+    const validation = validationCustomersSql(ctx.customers, ctx.date, ctx.config.clv);
+    if (validation) await ctx.engine.run(`CREATE TEMP TABLE ${VALIDATION_CUSTOMERS} AS ${validation}`);
     return (validation && (await validateModel(ctx.engine, ctx.date, ctx.config.clv))) || emptyRelation(modelValidation);
   },
 } as const satisfies TableModel;

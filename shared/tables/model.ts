@@ -1,11 +1,12 @@
 /**
- * What a table's `build` may use: the run's engine, its history, the night's shared intermediates
- * and the earlier runs' partitions. The pipeline builds these once a night, then every table.
+ * What a table's `build` may use: the run's engine, the night's shared intermediates (the customer
+ * facts from the one pass over the history first) and the earlier runs' partitions. The pipeline
+ * builds these once a night, then every table.
  */
 import type { Table } from '../catalog.js';
 import { readParquet } from '../sql/dialect.js';
 import type { Config } from '../config.js';
-import type { HistoryEngine } from '../engine/history.js';
+import type { FactsNeeds } from '../history/customer-facts.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
 import type { IngestCounts } from '../ingest/ingest.js';
 import type { ObjectInfo } from '../store/object-store.js';
@@ -18,15 +19,20 @@ export interface IngestContext {
 
 export interface BuildContext extends IngestContext {
   readonly date: string;
-  readonly history: HistoryEngine;
-  /** The night's shared intermediates, as relations of the engine. */
+  /**
+   * The night's shared intermediates, as relations of the embedded engine. First the customer facts
+   * (`shared/history/customer-facts.ts`, with what every table's `facts` asked for): one row per
+   * customer …
+   */
+  readonly customers: string;
+  /** … and one per customer and sales channel. */
+  readonly channels: string;
+  /** The RFM scores of every customer with a purchase. */
   readonly rfmScores: string;
   /** RFM scores with the CLV predictions: customer_scores as published. */
   readonly scored: string;
-  /** The holdout assignment as a temp table of the embedded engine … */
+  /** The holdout assignment of every customer in the history. */
   readonly assignment: string;
-  /** … and as a relation of the history engine (for queries joining it with the history). */
-  readonly assignmentInHistory: string;
   /** The run itself, for the tables that describe it. */
   readonly run: {
     readonly runId: string;
@@ -54,7 +60,12 @@ export type TableModel = Table &
         /** The relation's row order is already fixed (no sort by orderBy when written). */
         readonly keepsBuildOrder?: true;
       }
-    | { readonly phase?: undefined; build(ctx: BuildContext): Promise<string> | string }
+    | {
+        readonly phase?: undefined;
+        /** What the table needs from the night's pass over the history, for the run's configuration and date. */
+        readonly facts?: (config: Config, date: string) => FactsNeeds;
+        build(ctx: BuildContext): Promise<string> | string;
+      }
   );
 
 /** An earlier run's partition of a table as a relation of the embedded engine, when that run exists. */

@@ -1,7 +1,8 @@
 /** Return on Customer per period and segment (Peppers & Rogers 2005). */
 import { col } from '../catalog.js';
 import { shiftDate } from '../dates.js';
-import { rocSql, spendSql, type Period } from '../kpi/value-sql.js';
+import { factColumn } from '../history/customer-facts.js';
+import { rocSql, type Period } from '../kpi/value-sql.js';
 import { emptyRelation } from '../sql/dialect.js';
 import { customerScores } from './customer-scores.js';
 import { earlierPartition, type TableModel } from './model.js';
@@ -30,14 +31,15 @@ export const roc = {
   orderBy: ['period', 'segment'],
   key: ['period', 'segment'],
   checks: { accepted: { period: () => ROC_PERIODS.map(([name]) => name) } },
+  facts: () => ({ netSpendDays: ROC_PERIODS.map(([, days]) => days) }),
   build: async (ctx): Promise<string> => {
     const periods: Period[] = [];
     for (const [name, days] of ROC_PERIODS) {
       const start = shiftDate(ctx.date, -days);
       const startScores = await earlierPartition(ctx, customerScores, start);
       if (!startScores) continue;
-      await ctx.history.materialize(`cash_flow_${name}`, spendSql(ctx.history.history, start, ctx.date, false));
-      periods.push({ name, start, startScores: `SELECT customer_id, segment, clv FROM (${startScores}) AS s`, cashFlow: `SELECT * FROM cash_flow_${name}` });
+      const cashFlow = `SELECT customer_id, ${factColumn.netSpend(days)} AS amount FROM (${ctx.customers}) AS f`;
+      periods.push({ name, start, startScores: `SELECT customer_id, segment, clv FROM (${startScores}) AS s`, cashFlow });
     }
     return rocSql(periods, `SELECT customer_id, clv FROM (${ctx.scored}) AS s`) ?? emptyRelation(roc);
   },
