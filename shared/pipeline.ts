@@ -344,7 +344,7 @@ async function historyOf(run: Run, kind: HistoryEngineKind): Promise<HistoryEngi
   if (kind === 'remote') return new RemoteHistory(run.deps.remote!, run.engine, run, run.deps.dest, run.scratch);
   const days = [...(await run.earlier(transactions)).keys()];
   const files = await Promise.all(days.map((day) => run.fetch(transactions, day)));
-  return new LocalHistory(run.engine, files, run.output(transactions), run.fetch);
+  return new LocalHistory(run.engine, files, run.output(transactions));
 }
 
 /** First phase: ingest the extract, summarise the customers and fit the CLV models. */

@@ -12,7 +12,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PARTITION_COLUMN, type Table } from '../shared/catalog.js';
+import { PARTITION_COLUMN } from '../shared/catalog.js';
 import { TABLES, transactions } from '../shared/tables/index.js';
 import { STAGED_RUN_COLUMN, STAGED_TRANSACTIONS } from '../shared/athena/tables.js';
 import { DuckDbEngine } from '../shared/adapters/duckdb.js';
@@ -41,10 +41,6 @@ export class DuckDbRemote implements RemoteEngine {
 
   stagedSql(runId: string): string {
     return `SELECT ${COLUMNS} FROM ${ident(STAGED_TRANSACTIONS)} WHERE ${ident(STAGED_RUN_COLUMN)} = ${literal(runId)}`;
-  }
-
-  partitionSql(table: Table, date: string): string {
-    return `SELECT * FROM ${ident(table.name)} WHERE ${ident(PARTITION_COLUMN.name)} = ${dateLiteral(date)}`;
   }
 
   /** The "catalog" as of now: one view per table over its partitions in the store, like projection. */

@@ -4,7 +4,7 @@
  * date plus the run's new orders, staged where the `transactions_staged` table finds them; each
  * result is UNLOADed as Parquet into the run's staging folder and read back by the embedded engine.
  */
-import { PARTITION_COLUMN, type Table } from '../catalog.js';
+import { PARTITION_COLUMN } from '../catalog.js';
 import { transactions } from '../tables/index.js';
 import type { RemoteEngine, ResultColumn } from '../engine/history.js';
 import { dateLiteral, ident, literal, TRINO } from '../sql/dialect.js';
@@ -46,10 +46,6 @@ export class AthenaRemote implements RemoteEngine {
 
   stagedSql(runId: string): string {
     return `SELECT ${COLUMNS} FROM ${this.table(STAGED_TRANSACTIONS)} WHERE ${ident(STAGED_RUN_COLUMN)} = ${literal(runId)}`;
-  }
-
-  partitionSql(table: Table, date: string): string {
-    return `SELECT * FROM ${this.table(table.name)} WHERE ${ident(PARTITION_COLUMN.name)} = ${dateLiteral(date)}`;
   }
 
   async unload(sql: string, folder: string): Promise<void> {

@@ -7,7 +7,7 @@
 import { readdir } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { SqlEngine } from '../engine/sql-engine.js';
-import { DUCKDB, literal, readParquet } from '../sql/dialect.js';
+import { fnv1a32Sql, literal, readParquet } from '../sql/dialect.js';
 import { CLV_SCORES_TABLE, CLV_SUMMARY_TABLE } from './score-customers.js';
 import { populationOrderValue, SCORE_COLUMNS, scoreSummaries, type FittedClv } from './shards.js';
 
@@ -32,7 +32,7 @@ export async function scoreShardFile(engine: SqlEngine, input: string, fitted: F
  */
 export async function writeShardInputs(engine: SqlEngine, shards: number, dir: string): Promise<string[]> {
   await engine.run(`COPY (SELECT customer_id, CAST(x AS DOUBLE) AS x, t_x, age, mean_repeat_value,
-      ${DUCKDB.fnv1a32('customer_id')} % ${shards} AS shard FROM ${CLV_SUMMARY_TABLE})
+      ${fnv1a32Sql('customer_id')} % ${shards} AS shard FROM ${CLV_SUMMARY_TABLE})
     TO ${literal(dir)} (FORMAT parquet, PARTITION_BY (shard))`);
   const files = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
   return files.filter((f) => f.isFile()).map((f) => relative(dir, join(f.parentPath, f.name))).sort();

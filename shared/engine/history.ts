@@ -5,7 +5,6 @@
  * function (the default), or Athena when it does not. Either way what comes back is one row per
  * customer or per group, read into the embedded engine as a temp table.
  */
-import type { Table } from '../catalog.js';
 import { DUCKDB, ident, readParquet, type Dialect } from '../sql/dialect.js';
 import { remoteResultFolder } from '../staging.js';
 import type { ObjectStore } from '../store/object-store.js';
@@ -20,8 +19,6 @@ export interface HistoryEngine {
   readonly earlier: string;
   /** This run's new orders only. */
   readonly staged: string;
-  /** An earlier run's published partition of a table, as a relation of this engine. */
-  partition(table: Table, date: string): Promise<string>;
   /**
    * Runs `sql` and makes its rows the embedded engine's temp table `name`. Returns a query of the
    * same rows for later queries of this engine (over the table, or the query itself again).
@@ -29,7 +26,7 @@ export interface HistoryEngine {
   materialize(name: string, sql: string): Promise<string>;
 }
 
-/** The embedded engine over local Parquet files: the history and earlier partitions are files in scratch. */
+/** The embedded engine over local Parquet files: the history's partitions are files in scratch. */
 export class LocalHistory implements HistoryEngine {
   readonly dialect = DUCKDB;
   readonly history: string;
@@ -40,16 +37,10 @@ export class LocalHistory implements HistoryEngine {
     private readonly engine: SqlEngine,
     earlierFiles: readonly string[],
     newOrdersFile: string,
-    /** A published partition's local file (fetched from the store). */
-    private readonly partitionFile: (table: Table, date: string) => Promise<string>,
   ) {
     this.history = `SELECT * FROM ${readParquet([...earlierFiles, newOrdersFile])}`;
     this.staged = `SELECT * FROM ${readParquet([newOrdersFile])}`;
     this.earlier = earlierFiles.length ? `SELECT * FROM ${readParquet(earlierFiles)}` : `${this.staged} WHERE false`;
-  }
-
-  async partition(table: Table, date: string): Promise<string> {
-    return `SELECT * FROM ${readParquet([await this.partitionFile(table, date)])}`;
   }
 
   async materialize(name: string, sql: string): Promise<string> {
@@ -74,8 +65,6 @@ export interface RemoteEngine {
   earlierSql(date: string): string;
   /** A run's new orders, staged in its work folder. */
   stagedSql(runId: string): string;
-  /** A published partition of a table. */
-  partitionSql(table: Table, date: string): string;
   /** Writes the rows of `sql` as Parquet files under the store folder `folder` (none for no rows). */
   unload(sql: string, folder: string): Promise<void>;
   /** The columns of `sql`'s result: the shape of an empty result, which leaves no file. */
@@ -103,10 +92,6 @@ export class RemoteHistory implements HistoryEngine {
     this.earlier = remote.earlierSql(run.date);
     this.staged = remote.stagedSql(run.runId);
     this.history = `${this.earlier}\nUNION ALL\n${this.staged}`;
-  }
-
-  async partition(table: Table, date: string): Promise<string> {
-    return this.remote.partitionSql(table, date);
   }
 
   async materialize(name: string, sql: string): Promise<string> {

@@ -2,7 +2,7 @@
  * The holdout assignment in SQL, bucket for bucket the same as `assign.ts` (GrowthBook's hash), so
  * a million customers are assigned inside the engine without leaving it.
  */
-import { DUCKDB, literal, type Dialect } from '../sql/dialect.js';
+import { fnv1a32Sql, literal } from '../sql/dialect.js';
 import type { HashVersion } from './assign.js';
 
 export interface HoldoutConfig {
@@ -12,12 +12,11 @@ export interface HoldoutConfig {
 }
 
 /** GrowthBook's hash(seed, value, version) ∈ [0, 1) for a customer-id expression. */
-export function holdoutHashSql(customerId: string, salt: string, version: HashVersion, dialect: Dialect = DUCKDB): string {
+export function holdoutHashSql(customerId: string, salt: string, version: HashVersion): string {
   const id = `CAST(${customerId} AS VARCHAR)`;
-  const { fnv1a32 } = dialect;
   return version === 1
-    ? `CAST(${fnv1a32(`${id} || ${literal(salt)}`)} % 1000 AS DOUBLE) / 1000`
-    : `CAST(${fnv1a32(`CAST(${fnv1a32(`${literal(salt)} || ${id}`)} AS VARCHAR)`)} % 10000 AS DOUBLE) / 10000`;
+    ? `CAST(${fnv1a32Sql(`${id} || ${literal(salt)}`)} % 1000 AS DOUBLE) / 1000`
+    : `CAST(${fnv1a32Sql(`CAST(${fnv1a32Sql(`${literal(salt)} || ${id}`)} AS VARCHAR)`)} % 10000 AS DOUBLE) / 10000`;
 }
 
 /**

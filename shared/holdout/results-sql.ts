@@ -8,7 +8,7 @@
  */
 import { shiftDate } from '../dates.js';
 import { factColumn } from '../history/customer-facts.js';
-import { dateLiteral, DUCKDB, ident, literal } from '../sql/dialect.js';
+import { dateLiteral, ident, literal, quantileByGroupSql } from '../sql/dialect.js';
 
 export interface AnalysisWindow {
   name: string;
@@ -65,7 +65,7 @@ export function holdoutStatsSql(
       ${segmentJoin}
       WHERE a.assigned_at <= ${dateLiteral(w.end)}`;
   });
-  const caps = DUCKDB.quantileByGroup('SELECT * FROM per_customer', 'revenue', '"window"', winsorQuantile);
+  const caps = quantileByGroupSql('SELECT * FROM per_customer', 'revenue', '"window"', winsorQuantile);
   const capped = `SELECT p.*, least(p.revenue, CAST(c.cap AS DECIMAL(38,4))) AS capped, c.cap
     FROM per_customer AS p JOIN caps AS c ON c."window" = p."window"`;
   const sums = Object.entries(SUMS).map(([name, sum]) => `CAST(${sum} AS DOUBLE) AS ${name}`);

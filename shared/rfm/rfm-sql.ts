@@ -12,12 +12,12 @@
  * arithmetic on ranks gives the same answer on every engine and every run.
  */
 import type { Config, SegmentRule } from '../config.js';
-import { dateLiteral, daysBetween, DUCKDB, literal } from '../sql/dialect.js';
+import { dateLiteral, daysBetween, literal } from '../sql/dialect.js';
 
 const SCORE_BINS = 5;
 
 function score(rankColumn: string): string {
-  return `1 + ${DUCKDB.intDiv(`${SCORE_BINS} * (${rankColumn} - 1)`, 'customer_count')}`;
+  return `1 + (${SCORE_BINS} * (${rankColumn} - 1)) // customer_count`;
 }
 
 function segmentCase(rules: readonly SegmentRule[]): string {

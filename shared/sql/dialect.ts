@@ -20,64 +20,47 @@ export function dateLiteral(isoDate: string): string {
   return `DATE ${literal(isoDate)}`;
 }
 
-/** The constructs DuckDB and Trino spell differently. */
+/**
+ * The constructs DuckDB and Trino spell differently, in the one statement both run: the night's
+ * pass over the history (`shared/history/customer-facts.ts`). Everything after it runs embedded.
+ */
 export interface Dialect {
   name: 'duckdb' | 'trino';
-  /** Integer division of non-negative integers, truncating. */
-  intDiv(numerator: string, denominator: string): string;
-  /**
-   * FNV-1a 32-bit of a VARCHAR expression, over its characters' code points (equal to GrowthBook's
-   * UTF-16 code units for ids in the Basic Multilingual Plane), as a BIGINT in [0, 2^32).
-   */
-  fnv1a32(expr: string): string;
-  /**
-   * A relation (`group`, cap DOUBLE): per group of `relation`, the continuous quantile `q` of
-   * `value` (interpolated at 1 + (n − 1)·q between ranked values, as DuckDB's quantile_cont).
-   */
-  quantileByGroup(relation: string, value: string, group: string, q: number): string;
   /** The number of distinct values of `expr` over the rows where `condition` holds (an aggregate; 0 for none). */
   distinctCount(expr: string, condition: string): string;
 }
 
-const FNV_OFFSET = '2166136261';
-const FNV_PRIME = '16777619';
-
 export const DUCKDB: Dialect = {
   name: 'duckdb',
-  // DuckDB's `/` always returns a DOUBLE; `//` is its integer division.
-  intDiv: (numerator, denominator) => `(${numerator}) // (${denominator})`,
-  fnv1a32: (expr) => `list_reduce(list_transform(string_split(${expr}, ''), ch -> unicode(ch)),
-    (h, c) -> (xor(h, c) * ${FNV_PRIME}) % 4294967296, CAST(${FNV_OFFSET} AS BIGINT))`,
-  quantileByGroup: (relation, value, group, q) =>
-    // On DOUBLE: quantile_cont of a DECIMAL returns a DECIMAL, truncating the interpolation.
-    `SELECT ${group}, quantile_cont(CAST(${value} AS DOUBLE), ${q}) AS cap FROM (${relation}) AS r GROUP BY ${group}`,
   // A list per group, made distinct: at 10M rows several times faster than DuckDB's DISTINCT aggregate.
   distinctCount: (expr, condition) => `coalesce(len(list_distinct(list(${expr}) FILTER (WHERE ${condition}))), 0)`,
 };
 
 export const TRINO: Dialect = {
   name: 'trino',
-  // Trino's `/` on integers truncates.
-  intDiv: (numerator, denominator) => `CAST(${numerator} AS BIGINT) / CAST(${denominator} AS BIGINT)`,
-  // (h XOR c) < 2^32 and the prime < 2^25: the product fits a BIGINT before the modulo.
-  fnv1a32: (expr) => `reduce(transform(regexp_extract_all(${expr}, '(?s).'), ch -> codepoint(CAST(ch AS VARCHAR(1)))),
-    CAST(${FNV_OFFSET} AS BIGINT), (h, c) -> (bitwise_xor(h, c) * ${FNV_PRIME}) % 4294967296, h -> h)`,
-  // Trino's percentiles are approximate: rank and interpolate instead (a sort, exact).
-  // Position p = (n − 1)·q counted from 0; the value is v[⌊p⌋] + (p − ⌊p⌋)·(v[⌈p⌉] − v[⌊p⌋]), the
-  // same arithmetic as DuckDB's quantile_cont, so both engines give the same double.
-  quantileByGroup: (relation, value, group, q) => `SELECT ${group},
-      max(CASE WHEN rn = lo THEN v END) + (p - lo) * (max(CASE WHEN rn = hi THEN v END) - max(CASE WHEN rn = lo THEN v END)) AS cap
-    FROM (
-      SELECT ${group}, v, rn, p, floor(p) AS lo, ceil(p) AS hi
-      FROM (
-        SELECT ${group}, CAST(${value} AS DOUBLE) AS v, row_number() OVER (PARTITION BY ${group} ORDER BY ${value}) - 1 AS rn,
-          (count(*) OVER (PARTITION BY ${group}) - 1) * ${q} AS p
-        FROM (${relation}) AS r
-      ) AS ranked
-    ) AS bounds
-    GROUP BY ${group}, p, lo, hi`,
   distinctCount: (expr, condition) => `count(DISTINCT ${expr}) FILTER (WHERE ${condition})`,
 };
+
+const FNV_OFFSET = '2166136261';
+const FNV_PRIME = '16777619';
+
+/**
+ * FNV-1a 32-bit of a VARCHAR expression, over its characters' code points (equal to GrowthBook's
+ * UTF-16 code units for ids in the Basic Multilingual Plane), as a BIGINT in [0, 2^32).
+ */
+export function fnv1a32Sql(expr: string): string {
+  return `list_reduce(list_transform(string_split(${expr}, ''), ch -> unicode(ch)),
+    (h, c) -> (xor(h, c) * ${FNV_PRIME}) % 4294967296, CAST(${FNV_OFFSET} AS BIGINT))`;
+}
+
+/**
+ * A relation (`group`, cap DOUBLE): per group of `relation`, the continuous quantile `q` of
+ * `value` (interpolated at 1 + (n − 1)·q between ranked values). On DOUBLE: quantile_cont of a
+ * DECIMAL returns a DECIMAL, truncating the interpolation.
+ */
+export function quantileByGroupSql(relation: string, value: string, group: string, q: number): string {
+  return `SELECT ${group}, quantile_cont(CAST(${value} AS DOUBLE), ${q}) AS cap FROM (${relation}) AS r GROUP BY ${group}`;
+}
 
 /** Whole days from `from` to `to` (dates). */
 export function daysBetween(from: string, to: string): string {
