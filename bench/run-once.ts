@@ -1,7 +1,7 @@
 /**
  * One measured step of the benchmark, in its own process so that peak memory (max RSS) is the
  * step's own: `pipeline DATE SOURCE DEST` runs the nightly job, `bare SOURCE_GLOB OUT` runs the
- * same RFM aggregation as one DuckDB statement from the extract files to a Parquet file.
+ * same per-customer facts and RFM scores as one DuckDB statement from the extract files to a Parquet file.
  * Prints one JSON line: { wallMs, maxRssMb, ... }. `pipeline` takes an optional config as JSON.
  */
 import { readFileSync } from 'node:fs';
@@ -9,6 +9,7 @@ import { parseConfig } from '../shared/config.js';
 import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import type { SqlEngine, SqlParameter } from '../shared/engine/sql-engine.js';
 import { runNightly } from '../shared/pipeline.js';
+import { customerFactsSql } from '../shared/history/customer-facts.js';
 import { customerScoresSql } from '../shared/rfm/rfm-sql.js';
 import { copyToParquet, literal } from '../shared/sql/dialect.js';
 import { LocalObjectStore } from '../shared/adapters/local-store.js';
@@ -60,7 +61,8 @@ if (mode === 'pipeline') {
     FROM read_csv(${literal(glob)}, header = true, ignore_errors = true, columns = {
       'transaction_id': 'VARCHAR', 'customer_id': 'VARCHAR', 'ordered_at': 'TIMESTAMP', 'amount': 'DECIMAL(18,4)',
       'quantity': 'INTEGER', 'channel': 'VARCHAR', 'currency': 'VARCHAR', 'is_return': 'BOOLEAN'})`;
-  await engine.run(copyToParquet(customerScoresSql(transactions, '2024-12-31', parseConfig({}).rfm), out));
+  const date = '2024-12-31';
+  await engine.run(copyToParquet(customerScoresSql(customerFactsSql(transactions, { date }), date, parseConfig({}).rfm), out));
   await engine.close();
 } else {
   throw new Error('usage: run-once.ts pipeline DATE SOURCE DEST | bare SOURCE_GLOB OUT');
