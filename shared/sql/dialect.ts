@@ -94,12 +94,19 @@ export function emptyRelation(table: Table): string {
   return `SELECT ${columns.join(', ')} WHERE false`;
 }
 
-/** Per required column of a table, how many rows of `relation` have it NULL (one row, one column each). */
-export function nullCountsSql(table: Table, relation: string): string | undefined {
+/**
+ * Per required column of a table, how many rows of its Parquet `file` have it NULL, from the row
+ * groups' statistics in the footer (milliseconds, where counting a million-row file costs a
+ * quarter of a second). A column whose statistics lack a null count gets NULL: count it instead.
+ */
+export function nullCountsSql(table: Table, file: string): string | undefined {
   const required = table.columns.filter((c) => !c.nullable);
   if (required.length === 0) return undefined;
-  const counts = required.map((c) => `CAST(count(*) FILTER (WHERE ${ident(c.name)} IS NULL) AS DOUBLE) AS ${ident(c.name)}`);
-  return `SELECT ${counts.join(', ')} FROM (${relation})`;
+  const counts = required.map(
+    (c) => `CAST(CASE WHEN bool_and(stats_null_count IS NOT NULL) FILTER (WHERE path_in_schema = ${literal(c.name)}) IS FALSE THEN NULL
+      ELSE coalesce(sum(stats_null_count) FILTER (WHERE path_in_schema = ${literal(c.name)}), 0) END AS DOUBLE) AS ${ident(c.name)}`,
+  );
+  return `SELECT ${counts.join(', ')} FROM parquet_metadata(${literal(file)})`;
 }
 
 /** A relation of literal rows shaped as `table` (numbers, strings, booleans, NULL). */

@@ -36,10 +36,14 @@ export function checkQueries(table: Table, relation: string, config: Config): { 
 export async function checkTable(engine: SqlEngine, table: Table, file: string, config: Config): Promise<void> {
   const relation = `SELECT * FROM ${readParquet([file])}`;
   // A NULL in a required column is a bug upstream; every NULL is counted, by column.
-  const nulls = nullCountsSql(table, relation);
-  const [counts] = nulls ? await engine.query<Record<string, number>>(nulls) : [];
-  const bad = Object.entries(counts ?? {}).filter(([, n]) => n > 0);
-  if (bad.length) throw new CheckError(`${table.name}: NULL in required column(s) ${bad.map(([c, n]) => `${c} (${n} rows)`).join(', ')}`);
+  const nulls = nullCountsSql(table, file);
+  const [counts] = nulls ? await engine.query<Record<string, number | null>>(nulls) : [];
+  const bad: string[] = [];
+  for (const [column, footerCount] of Object.entries(counts ?? {})) {
+    const n = footerCount ?? (await engine.query<{ n: number }>(`SELECT CAST(count(*) AS DOUBLE) AS n FROM (${relation}) AS t WHERE ${ident(column)} IS NULL`))[0]!.n;
+    if (n > 0) bad.push(`${column} (${n} rows)`);
+  }
+  if (bad.length) throw new CheckError(`${table.name}: NULL in required column(s) ${bad.join(', ')}`);
   for (const { check, sql } of checkQueries(table, relation, config)) {
     const [row] = await engine.query(sql);
     // Rows arrive JSON-safe (BIGINT and DECIMAL as text).
