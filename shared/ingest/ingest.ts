@@ -305,7 +305,7 @@ async function repairFast(
   );
   const filter =
     ids.length <= MAX_SUSPECT_FILTER && ids.every((row) => row.id !== null)
-      ? [`source_line IN (${failed})`, ...new Set(ids.map((row) => `contains(line, ${literal(row.id!)})`))].join(' OR ')
+      ? [`source_line IN (${failed})`, ...(ids.length ? [`regexp_matches(line, ${literal(anyOf(ids.map((row) => row.id!)))})`] : [])].join(' OR ')
       : 'true';
   await engine.run(loadLinesSql(index, file.path, undefined, filter));
   await engine.run(`DELETE FROM lines WHERE file_index = ${index} AND source_line NOT IN (
@@ -323,6 +323,14 @@ async function repairFast(
   // A failed line the line path accepts would be a row after the file's others: the file goes
   // whole, so that its rows stay in line order (as on the line path).
   return recheck!.found === suspects && recheck!.accepted === 0;
+}
+
+/**
+ * A regular expression matching text that contains any of `words`: one pass over each line, where
+ * an OR of `contains` calls scans it once per word.
+ */
+function anyOf(words: readonly string[]): string {
+  return [...new Set(words)].map((w) => w.replace(/[\\^$.|?*+()[\]{}]/g, '\\$&')).join('|');
 }
 
 function firstLine(message: string): string {
