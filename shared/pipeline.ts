@@ -385,8 +385,8 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
 
   // The night's one pass over the history; everything after it reads its rows.
   const spec = tablesFactsSpec(deps.config, date);
-  await history.materialize(FACTS_TABLE, customerFactsSql(history.history, spec, history.dialect));
-  await history.materialize(CHANNEL_FACTS_TABLE, channelFactsSql(history.history, spec, history.dialect));
+  await history.materialize(FACTS_TABLE, customerFactsSql(history.history, spec));
+  await history.materialize(CHANNEL_FACTS_TABLE, channelFactsSql(history.history, spec));
   run.progress('facts');
   await engine.run(`CREATE TEMP TABLE ${CLV_SUMMARY_TABLE} AS ${customerSummarySql(`SELECT * FROM ${FACTS_TABLE}`, date, deps.config.clv.time_unit)}`);
   const { fits, fitted } = await fitClv(engine, deps.config.clv);

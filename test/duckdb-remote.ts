@@ -17,14 +17,13 @@ import { TABLES, transactions } from '../shared/tables/index.js';
 import { STAGED_RUN_COLUMN, STAGED_TRANSACTIONS } from '../shared/athena/tables.js';
 import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import type { RemoteEngine, ResultColumn } from '../shared/engine/history.js';
-import { dateLiteral, DUCKDB, emptyRelation, ident, literal, readParquet } from '../shared/sql/dialect.js';
+import { dateLiteral, emptyRelation, ident, literal, readParquet } from '../shared/sql/dialect.js';
 import { STAGING_ROOT } from '../shared/staging.js';
 import type { LocalObjectStore } from '../shared/adapters/local-store.js';
 
 const COLUMNS = transactions.columns.map((c) => ident(c.name)).join(', ');
 
 export class DuckDbRemote implements RemoteEngine {
-  readonly dialect = DUCKDB;
   /** Every statement the "remote" engine ran, and how often an empty result's shape was asked. */
   readonly statements: string[] = [];
   /** Each result's folder and row count. */

@@ -7,7 +7,7 @@
 import { PARTITION_COLUMN } from '../catalog.js';
 import { transactions } from '../tables/index.js';
 import type { RemoteEngine, ResultColumn } from '../engine/history.js';
-import { dateLiteral, ident, literal, TRINO } from '../sql/dialect.js';
+import { dateLiteral, ident, literal } from '../sql/dialect.js';
 import type { ObjectStore } from '../store/object-store.js';
 import { AthenaQueryClient } from './athena-client.js';
 import { STAGED_RUN_COLUMN, STAGED_TRANSACTIONS } from '../athena/tables.js';
@@ -22,8 +22,6 @@ const COLUMNS = transactions.columns.map((c) => ident(c.name)).join(', ');
 const HISTORY_QUERY_TIMEOUT_MS = 10 * 60_000;
 
 export class AthenaRemote implements RemoteEngine {
-  readonly dialect = TRINO;
-
   /** Athena in a workgroup, over a Glue database, with the environment's credentials. */
   static connect(workGroup: string, database: string, dest: ObjectStore): AthenaRemote {
     return new AthenaRemote(new AthenaQueryClient({ workGroup, database, timeoutMs: HISTORY_QUERY_TIMEOUT_MS }), database, dest);

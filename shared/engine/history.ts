@@ -5,14 +5,16 @@
  * function (the default), or Athena when it does not. Either way what comes back is one row per
  * customer or per group, read into the embedded engine as a temp table.
  */
-import { DUCKDB, ident, readParquet, type Dialect } from '../sql/dialect.js';
+import { ident, readParquet } from '../sql/dialect.js';
 import { remoteResultFolder } from '../staging.js';
 import type { ObjectStore } from '../store/object-store.js';
 import type { SqlEngine } from './sql-engine.js';
 
+/**
+ * Queries given to {@link HistoryEngine.materialize} are written in the SQL DuckDB and Trino share
+ * (`test/dialect.test.ts` parses them as Trino and runs them in DuckDB).
+ */
 export interface HistoryEngine {
-  /** The dialect the queries given to {@link materialize} must be written in. */
-  readonly dialect: Dialect;
   /** The curated transactions up to the run date (earlier nights and this run's new orders). */
   readonly history: string;
   /** The curated transactions of earlier nights only. */
@@ -28,7 +30,6 @@ export interface HistoryEngine {
 
 /** The embedded engine over local Parquet files: the history's partitions are files in scratch. */
 export class LocalHistory implements HistoryEngine {
-  readonly dialect = DUCKDB;
   readonly history: string;
   readonly earlier: string;
   readonly staged: string;
@@ -60,7 +61,6 @@ export interface ResultColumn {
  * orders where they are, and writes query results as Parquet into the destination store.
  */
 export interface RemoteEngine {
-  readonly dialect: Dialect;
   /** The curated history of the nights before `date` (published partitions). */
   earlierSql(date: string): string;
   /** A run's new orders, staged in its work folder. */
@@ -74,7 +74,6 @@ export interface RemoteEngine {
 
 /** The history on a {@link RemoteEngine}: each result comes back as Parquet and becomes a temp table. */
 export class RemoteHistory implements HistoryEngine {
-  readonly dialect: Dialect;
   readonly history: string;
   readonly earlier: string;
   readonly staged: string;
@@ -88,7 +87,6 @@ export class RemoteHistory implements HistoryEngine {
     /** … and where the run downloads them. */
     private readonly scratch: string,
   ) {
-    this.dialect = remote.dialect;
     this.earlier = remote.earlierSql(run.date);
     this.staged = remote.stagedSql(run.runId);
     this.history = `${this.earlier}\nUNION ALL\n${this.staged}`;

@@ -12,7 +12,7 @@
  * `first_order_date` (when the customer first appears, as the holdout assignment records it).
  */
 import { daysFrom, shiftDate } from '../dates.js';
-import { dateLiteral, DUCKDB, ident, type Dialect } from '../sql/dialect.js';
+import { dateLiteral, ident } from '../sql/dialect.js';
 
 /** The temp tables of the embedded engine the facts are in: one row per customer, and per customer and channel. */
 export const FACTS_TABLE = 'customer_facts';
@@ -56,113 +56,156 @@ export const factColumn = {
   purchaseSpend: (days: number) => `purchase_spend_${days}d`,
 };
 
-/** One figure: its aggregate over the history's rows, and whether the per-channel rows carry it. */
+/** The rows of the history an aggregate reads: orders, purchases or returns dated in (after, upTo]. */
+interface Rows {
+  of: 'orders' | 'purchases' | 'returns';
+  after?: string;
+  upTo: string;
+}
+
+/**
+ * The condition selecting `rows`, spelled one way whatever the figure that asks for it, so that two
+ * figures meaning the same aggregate are computed once (a window since yesterday is the net spend of
+ * the last day).
+ */
+function where(rows: Rows): string {
+  const parts = rows.of === 'purchases' ? ['NOT is_return'] : rows.of === 'returns' ? ['is_return'] : [];
+  if (rows.after !== undefined) parts.push(`order_date > ${dateLiteral(rows.after)}`);
+  parts.push(`order_date <= ${dateLiteral(rows.upTo)}`);
+  return parts.join(' AND ');
+}
+
+/**
+ * An aggregate of `value` over `rows`. CASE inside the aggregate, not FILTER: DuckDB evaluates a
+ * FILTER clause per aggregate at a higher cost (at 10M rows and twenty figures, 0.25 s more).
+ */
+function over(aggregate: 'min' | 'max' | 'sum' | 'count', value: string, rows: Rows): string {
+  return `${aggregate}(CASE WHEN ${where(rows)} THEN ${value} END)`;
+}
+
+/**
+ * One figure: its aggregate over the history's rows, and whether the per-channel rows carry it;
+ * or (`perDay`) a count of purchase days, aggregated over one row per customer and purchase day.
+ */
 interface Fact {
   name: string;
   sql: string;
   byChannel?: true;
+  perDay?: true;
 }
 
-function facts(spec: FactsSpec, dialect: Dialect): Fact[] {
-  const d = dateLiteral(spec.date);
-  const upToD = `order_date <= ${d}`;
-  const purchase = `NOT is_return AND ${upToD}`;
+function facts(spec: FactsSpec): Fact[] {
+  const d = spec.date;
+  const purchases = (range: Omit<Rows, 'of'> = { upTo: d }): Rows => ({ of: 'purchases', ...range });
+  const orders = (range: Omit<Rows, 'of'>): Rows => ({ of: 'orders', ...range });
   const shared = (name: string, sql: string): Fact => ({ name, sql, byChannel: true });
   const list: Fact[] = [
     { name: 'first_order_date', sql: 'min(order_date)' },
-    shared('first_purchase_date', `min(order_date) FILTER (WHERE ${purchase})`),
-    shared('last_purchase_date', `max(order_date) FILTER (WHERE ${purchase})`),
-    shared('purchase_orders', `count(*) FILTER (WHERE ${purchase})`),
-    { name: 'purchase_days', sql: dialect.distinctCount('order_date', purchase) },
-    { name: 'purchase_amount', sql: `sum(amount) FILTER (WHERE ${purchase})` },
-    { name: 'net_amount', sql: `sum(amount) FILTER (WHERE ${upToD})` },
+    shared('first_purchase_date', over('min', 'order_date', purchases())),
+    shared('last_purchase_date', over('max', 'order_date', purchases())),
+    shared('purchase_orders', over('count', '1', purchases())),
+    { name: 'purchase_days', sql: 'count(*)', perDay: true },
+    { name: 'purchase_amount', sql: over('sum', 'amount', purchases()) },
+    { name: 'net_amount', sql: over('sum', 'amount', orders({ upTo: d })) },
   ];
   if (spec.kpi) {
-    const start = dateLiteral(shiftDate(spec.date, -spec.kpi.period_days));
-    const inPeriod = `${purchase} AND order_date > ${start}`;
+    const start = shiftDate(d, -spec.kpi.period_days);
+    const period = { after: start, upTo: d };
     list.push(
-      shared('last_purchase_before_period', `max(order_date) FILTER (WHERE ${purchase} AND order_date <= ${start})`),
-      shared('period_orders', `count(*) FILTER (WHERE ${inPeriod})`),
-      shared('period_gross', `sum(amount) FILTER (WHERE ${inPeriod})`),
-      shared('period_returned', `-sum(amount) FILTER (WHERE is_return AND ${upToD} AND order_date > ${start})`),
-      shared('period_units', `sum(quantity) FILTER (WHERE ${inPeriod})`),
-      shared('period_orders_with_units', `count(quantity) FILTER (WHERE ${inPeriod})`),
+      shared('last_purchase_before_period', over('max', 'order_date', purchases({ upTo: start }))),
+      shared('period_orders', over('count', '1', purchases(period))),
+      shared('period_gross', over('sum', 'amount', purchases(period))),
+      shared('period_returned', `-${over('sum', 'amount', { of: 'returns', ...period })}`),
+      shared('period_units', over('sum', 'quantity', purchases(period))),
+      shared('period_orders_with_units', over('count', 'quantity', purchases(period))),
     );
   }
   if (spec.calibrationEnd) {
-    const c = dateLiteral(spec.calibrationEnd);
+    const calibration = purchases({ upTo: spec.calibrationEnd });
     list.push(
-      { name: 'calibration_last_purchase_date', sql: `max(order_date) FILTER (WHERE ${purchase} AND order_date <= ${c})` },
-      { name: 'calibration_purchase_days', sql: dialect.distinctCount('order_date', `${purchase} AND order_date <= ${c}`) },
+      { name: 'calibration_last_purchase_date', sql: over('max', 'order_date', calibration) },
+      { name: 'calibration_purchase_days', sql: over('count', '1', orders({ upTo: spec.calibrationEnd })), perDay: true },
     );
   }
   for (const w of spec.windows ?? []) {
     if (w.start === undefined) {
       // Since the first day: everything up to D, and nothing before it.
-      list.push({ name: factColumn.windowRevenue(w.name), sql: `sum(amount) FILTER (WHERE ${upToD})` });
+      list.push({ name: factColumn.windowRevenue(w.name), sql: over('sum', 'amount', orders({ upTo: d })) });
       list.push({ name: factColumn.windowPreRevenue(w.name), sql: 'CAST(NULL AS DECIMAL(38,4))' });
       continue;
     }
     // The pre-period is as long as the window and ends the day before it starts.
-    const [start, preStart] = [dateLiteral(w.start), dateLiteral(shiftDate(w.start, -(daysFrom(w.start, spec.date) + 1)))];
-    list.push({ name: factColumn.windowRevenue(w.name), sql: `sum(amount) FILTER (WHERE order_date >= ${start} AND ${upToD})` });
-    list.push({ name: factColumn.windowPreRevenue(w.name), sql: `sum(amount) FILTER (WHERE order_date >= ${preStart} AND order_date < ${start})` });
+    const dayBefore = shiftDate(w.start, -1);
+    const preDayBefore = shiftDate(w.start, -(daysFrom(w.start, d) + 2));
+    list.push({ name: factColumn.windowRevenue(w.name), sql: over('sum', 'amount', orders({ after: dayBefore, upTo: d })) });
+    list.push({ name: factColumn.windowPreRevenue(w.name), sql: over('sum', 'amount', orders({ after: preDayBefore, upTo: dayBefore })) });
   }
-  const since = (days: number) => `order_date > ${dateLiteral(shiftDate(spec.date, -days))} AND ${upToD}`;
-  for (const days of spec.netSpendDays ?? []) list.push({ name: factColumn.netSpend(days), sql: `sum(amount) FILTER (WHERE ${since(days)})` });
-  for (const days of spec.purchaseSpendDays ?? []) {
-    list.push({ name: factColumn.purchaseSpend(days), sql: `sum(amount) FILTER (WHERE NOT is_return AND ${since(days)})` });
-  }
+  const last = (days: number) => ({ after: shiftDate(d, -days), upTo: d });
+  for (const days of spec.netSpendDays ?? []) list.push({ name: factColumn.netSpend(days), sql: over('sum', 'amount', orders(last(days))) });
+  for (const days of spec.purchaseSpendDays ?? []) list.push({ name: factColumn.purchaseSpend(days), sql: over('sum', 'amount', purchases(last(days))) });
   return list;
 }
 
 /**
- * Each distinct aggregate once (at 10M rows each costs about 0.1 s, and tables ask for the same
- * figure under different names: a window since the first day is the net amount), as
- * `SELECT` items over the history and the outer query's columns naming them.
+ * Each distinct aggregate once (at 10M rows each costs about 0.05 s, and tables ask for the same
+ * figure under different names), as `SELECT` items of the per-customer (`c`) and per-day (`d`)
+ * aggregates, and the outer query's columns naming them in the facts' order. A customer without
+ * purchase days has 0 of them.
  */
-function distinctAggregates(list: readonly Fact[]): { aggregates: string[]; columns: string[] } {
+function distinctAggregates(list: readonly Fact[]): { perCustomer: string[]; perDay: string[]; columns: string[] } {
   const first = new Map<string, string>();
-  for (const f of list) if (!first.has(f.sql)) first.set(f.sql, f.name);
+  const key = (f: Fact) => `${f.perDay ? 'd' : 'c'}:${f.sql}`;
+  for (const f of list) if (!first.has(key(f))) first.set(key(f), f.name);
+  const items = (perDay: boolean) =>
+    list.filter((f) => !!f.perDay === perDay && first.get(key(f)) === f.name).map((f) => `${f.sql} AS ${ident(f.name)}`);
   return {
-    aggregates: [...first].map(([sql, name]) => `${sql} AS ${ident(name)}`),
-    columns: list.map((f) => `c.${ident(first.get(f.sql)!)} AS ${ident(f.name)}`),
+    perCustomer: items(false),
+    perDay: items(true),
+    columns: list.map((f) => {
+      const source = ident(first.get(key(f))!);
+      return `${f.perDay ? `coalesce(d.${source}, 0)` : `c.${source}`} AS ${ident(f.name)}`;
+    }),
   };
 }
 
 /**
- * The all-channel facts (see the module comment) from a relation of curated transactions, in
- * `dialect`. The spend of each customer's first purchase day (for the Gamma-Gamma model's repeat
- * spend, which leaves the first purchase out) needs the first day known: a join of the same rows.
- * Two figures follow from the others: the returned amount (purchases − net) and the purchase days
- * in the validation's holdout (all − calibration).
+ * The all-channel facts (see the module comment) from a relation of curated transactions, in the
+ * SQL DuckDB and Trino share. Purchase days are counted, and the spend of each customer's first
+ * purchase day found (for the Gamma-Gamma model's repeat spend, which leaves the first purchase
+ * out), over one row per customer and purchase day: cheaper than a distinct count or a join back to
+ * the first day. Two figures follow from the others: the returned amount (purchases − net) and the
+ * purchase days in the validation's holdout (all − calibration).
  */
-export function customerFactsSql(history: string, spec: FactsSpec, dialect: Dialect = DUCKDB): string {
-  const { aggregates, columns } = distinctAggregates(facts(spec, dialect));
+export function customerFactsSql(history: string, spec: FactsSpec): string {
+  const { perCustomer, perDay, columns } = distinctAggregates(facts(spec));
   const derived = ['coalesce(c.purchase_amount, 0) - c.net_amount AS returned_amount'];
-  if (spec.calibrationEnd) derived.push('c.purchase_days - c.calibration_purchase_days AS holdout_purchase_days');
+  if (spec.calibrationEnd) derived.push('coalesce(d.purchase_days, 0) - coalesce(d.calibration_purchase_days, 0) AS holdout_purchase_days');
   return `WITH customers AS (
-  SELECT customer_id, ${aggregates.join(',\n    ')}
+  SELECT customer_id, ${perCustomer.join(',\n    ')}
   FROM (${history}) AS t
   GROUP BY customer_id
 ),
-first_day AS (
-  SELECT t.customer_id, sum(t.amount) AS first_day_amount
+purchase_days AS (
+  SELECT customer_id, order_date, sum(amount) AS amount
   FROM (${history}) AS t
-  JOIN customers AS c ON c.customer_id = t.customer_id AND t.order_date = c.first_purchase_date
-  WHERE NOT t.is_return
-  GROUP BY t.customer_id
+  WHERE ${where({ of: 'purchases', upTo: spec.date })}
+  GROUP BY customer_id, order_date
+),
+days AS (
+  SELECT customer_id, ${perDay.join(', ')}, min_by(amount, order_date) AS first_day_amount
+  FROM purchase_days AS t
+  GROUP BY customer_id
 )
-SELECT c.customer_id, ${[...columns, ...derived].join(', ')}, f.first_day_amount
-FROM customers AS c LEFT JOIN first_day AS f ON f.customer_id = c.customer_id`;
+SELECT c.customer_id, ${[...columns, ...derived].join(', ')}, d.first_day_amount
+FROM customers AS c LEFT JOIN days AS d ON d.customer_id = c.customer_id`;
 }
 
 /**
  * The per-channel facts: one row per customer and sales channel ("unknown" for orders without
  * one) with the figures marked `byChannel` (the KPIs'), over the orders up to the run date.
  */
-export function channelFactsSql(history: string, spec: FactsSpec, dialect: Dialect = DUCKDB): string {
-  const list = facts(spec, dialect).filter((f) => f.byChannel);
+export function channelFactsSql(history: string, spec: FactsSpec): string {
+  const list = facts(spec).filter((f) => f.byChannel);
   return `SELECT customer_id, coalesce(channel, 'unknown') AS channel, ${list.map((f) => `${f.sql} AS ${ident(f.name)}`).join(',\n    ')}
 FROM (${history}) AS t
 WHERE order_date <= ${dateLiteral(spec.date)}

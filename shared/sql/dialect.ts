@@ -1,7 +1,7 @@
 /**
- * Everything engine-specific in the SQL text, in one place. The queries in `shared/` are written
- * in the common subset of DuckDB and Trino (Athena) SQL and call these helpers where the two differ:
- * a query builder takes a {@link Dialect} and renders the same query for either engine.
+ * SQL text helpers: literals, identifiers, the catalog's shape imposed on a query, Parquet in and
+ * out. The queries over the whole history are written in the SQL DuckDB and Trino (Athena) share;
+ * everything else runs in the embedded DuckDB.
  */
 import { sqlType, type Table } from '../catalog.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
@@ -19,27 +19,6 @@ export function ident(name: string): string {
 export function dateLiteral(isoDate: string): string {
   return `DATE ${literal(isoDate)}`;
 }
-
-/**
- * The constructs DuckDB and Trino spell differently, in the one statement both run: the night's
- * pass over the history (`shared/history/customer-facts.ts`). Everything after it runs embedded.
- */
-export interface Dialect {
-  name: 'duckdb' | 'trino';
-  /** The number of distinct values of `expr` over the rows where `condition` holds (an aggregate; 0 for none). */
-  distinctCount(expr: string, condition: string): string;
-}
-
-export const DUCKDB: Dialect = {
-  name: 'duckdb',
-  // A list per group, made distinct: at 10M rows several times faster than DuckDB's DISTINCT aggregate.
-  distinctCount: (expr, condition) => `coalesce(len(list_distinct(list(${expr}) FILTER (WHERE ${condition}))), 0)`,
-};
-
-export const TRINO: Dialect = {
-  name: 'trino',
-  distinctCount: (expr, condition) => `count(DISTINCT ${expr}) FILTER (WHERE ${condition})`,
-};
 
 const FNV_OFFSET = '2166136261';
 const FNV_PRIME = '16777619';
