@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../shared/config.js';
 import { generateExtracts } from '../shared/demo/generate.js';
 import { DuckDbEngine } from '../shared/adapters/duckdb.js';
-import { CLV_SCORES_TABLE, CLV_SUMMARY_TABLE, fitClv, scoreInEngine } from '../shared/clv/score-customers.js';
+import { CLV_SCORES_TABLE, CLV_SUMMARY_TABLE, fitClv, readClvInputs, scoreInEngine } from '../shared/clv/score-customers.js';
 import { customerSummarySql } from '../shared/clv/summary-sql.js';
 import { customerFactsSql } from '../shared/history/customer-facts.js';
 import { SCORE_COLUMNS, scoreInShards, shardOf, type CustomerSummaries, type FittedClv } from '../shared/clv/shards.js';
@@ -35,7 +35,7 @@ beforeAll(async () => {
       'quantity': 'INTEGER', 'channel': 'VARCHAR', 'currency': 'VARCHAR', 'is_return': 'BOOLEAN'})`;
   const config = parseConfig({}).clv;
   await engine.run(`CREATE TEMP TABLE ${CLV_SUMMARY_TABLE} AS ${customerSummarySql(customerFactsSql(transactions, { date: DATE }), DATE, config.time_unit)}`);
-  ({ fitted } = await fitClv(engine, config));
+  ({ fitted } = fitClv(await readClvInputs(engine), config));
   await scoreInEngine(engine, fitted);
   ids = (await engine.query<{ customer_id: string }>(`SELECT customer_id FROM clv_summary ORDER BY customer_id`)).map((r) => r.customer_id);
   const s = await engine.queryNumbers(`SELECT CAST(x AS DOUBLE) AS x, t_x, age AS T, mean_repeat_value FROM clv_summary ORDER BY customer_id`);

@@ -93,24 +93,35 @@ export function fitFirstConverging(
 
 /** Table of the per-customer summary the models are fitted on (customerSummarySql's rows) … */
 export const CLV_SUMMARY_TABLE = 'clv_summary';
-/** … and of its compression (compressedFrequencySql's rows), made by the fit and read again by the scoring. */
+/** … and of its compression (compressedFrequencySql's rows), made for the fit and read again by the scoring. */
 const COMPRESSED_TABLE = 'clv_compressed';
 
-/**
- * Fits the purchase-timing models (first converging) and Gamma-Gamma on {@link CLV_SUMMARY_TABLE}:
- * the parameters every customer is then scored with, and a description of each fit.
- */
-export async function fitClv(engine: SqlEngine, config: ClvConfig): Promise<{ fits: ModelFitRow[]; fitted: FittedClv }> {
-  const unit = config.time_unit;
+/** What the models are fitted on: the frequency summary compressed and the repeat customers' spend. */
+export interface ClvInputs {
+  frequency: FrequencySummary;
+  spend: SpendSummary;
+}
+
+/** Reads the model inputs from {@link CLV_SUMMARY_TABLE}, keeping the compression for {@link scoreInEngine}. */
+export async function readClvInputs(engine: SqlEngine): Promise<ClvInputs> {
   // Customers sharing (x, t_x, T) are fitted and scored once, with a weight.
   await engine.run(`CREATE OR REPLACE TEMP TABLE ${COMPRESSED_TABLE} AS ${compressedFrequencySql(CLV_SUMMARY_TABLE)}`);
   const frequency = (await engine.queryNumbers(`SELECT * FROM ${COMPRESSED_TABLE} ORDER BY x, tx, T`)) as unknown as FrequencySummary;
+  const spend = (await engine.queryNumbers(`SELECT CAST(x AS DOUBLE) AS x, mean_repeat_value AS meanSpend, CAST(count(*) AS DOUBLE) AS weight
+    FROM ${CLV_SUMMARY_TABLE} WHERE x > 0 GROUP BY x, mean_repeat_value ORDER BY x, mean_repeat_value`)) as unknown as SpendSummary;
+  return { frequency, spend };
+}
+
+/**
+ * Fits the purchase-timing models (first converging) and Gamma-Gamma: the parameters every
+ * customer is then scored with, and a description of each fit.
+ */
+export function fitClv({ frequency, spend }: ClvInputs, config: ClvConfig): { fits: ModelFitRow[]; fitted: FittedClv } {
+  const unit = config.time_unit;
   const { fits, chosen } = fitFirstConverging(frequency, config.models, { penalizer: config.penalizer }, unit);
 
   // Gamma-Gamma models positive spend: it is fitted on repeat customers whose mean repeat spend is
   // above zero (free orders exist in real data, e.g. CDNOW), and predicts for every repeat customer.
-  const spend = (await engine.queryNumbers(`SELECT CAST(x AS DOUBLE) AS x, mean_repeat_value AS meanSpend, CAST(count(*) AS DOUBLE) AS weight
-    FROM ${CLV_SUMMARY_TABLE} WHERE x > 0 GROUP BY x, mean_repeat_value ORDER BY x, mean_repeat_value`)) as unknown as SpendSummary;
   const positive = spend.meanSpend.map((m) => (m > 0 ? 1 : 0));
   const spendFitted: SpendSummary = {
     x: spend.x.filter((_, i) => positive[i]),
@@ -135,7 +146,7 @@ export async function fitClv(engine: SqlEngine, config: ClvConfig): Promise<{ fi
  * Creates {@link CLV_SCORES_TABLE} (customer_id, p_alive, expected_purchases_30d/90d/365d,
  * expected_order_value, discounted_purchases, clv) for every customer of {@link CLV_SUMMARY_TABLE},
  * in one process: each distinct summary is predicted once and joined back to its customers. After
- * {@link fitClv} in the same engine (it reads the compression the fit made).
+ * {@link readClvInputs} in the same engine (it reads the compression made there).
  */
 export async function scoreInEngine(engine: SqlEngine, fitted: FittedClv): Promise<void> {
   const frequency = (await engine.queryNumbers(`SELECT * FROM ${COMPRESSED_TABLE} ORDER BY x, tx, T`)) as unknown as FrequencySummary;
