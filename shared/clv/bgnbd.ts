@@ -388,19 +388,36 @@ export function conditionalExpectedPurchases(
   T: number | ArrayLike<number>,
 ): number | Float64Array {
   if (typeof x === 'number' && typeof tx === 'number' && typeof T === 'number') return conditionalScalar(params, t, x, tx, T);
+  return conditionalExpectedPurchasesCurve(params, x, tx, T)(t);
+}
+
+/**
+ * The vectorised {@link conditionalExpectedPurchases} as a function of the horizon t: P(alive) and
+ * the index of distinct (x, T) are computed once, whatever the number of horizons asked (a CLV's
+ * monthly discounting asks for one per month).
+ */
+export function conditionalExpectedPurchasesCurve(
+  params: BgNbdParams,
+  x: number | ArrayLike<number>,
+  tx: number | ArrayLike<number>,
+  T: number | ArrayLike<number>,
+): (t: number) => Float64Array {
   const [xs, txs, Ts] = broadcast('BG/NBD', x, tx, T);
   const n = xs.length;
-  const out = new Float64Array(n);
-  if (t === 0) return out;
   // The alive-expectation depends on (x, T) only: once per distinct pair (customers share x and,
   // with times in whole days or in cohort data, T).
   const pairs = indexPairs(xs, Ts);
-  const expectation = new Float64Array(pairs.size);
-  for (let k = 0; k < pairs.size; k++) expectation[k] = Math.exp(logAliveExpectationSafe(params, t, pairs.first[k]!, pairs.second[k]!));
-  probabilityAliveInto(params, xs, txs, Ts, out);
-  const index = pairs.index;
-  for (let i = 0; i < n; i++) out[i] = expectation[index[i]!]! * out[i]!;
-  return out;
+  const alive = new Float64Array(n);
+  probabilityAliveInto(params, xs, txs, Ts, alive);
+  return (t) => {
+    const out = new Float64Array(n);
+    if (t === 0) return out;
+    const expectation = new Float64Array(pairs.size);
+    for (let k = 0; k < pairs.size; k++) expectation[k] = Math.exp(logAliveExpectationSafe(params, t, pairs.first[k]!, pairs.second[k]!));
+    const index = pairs.index;
+    for (let i = 0; i < n; i++) out[i] = expectation[index[i]!]! * alive[i]!;
+    return out;
+  };
 }
 
 /**

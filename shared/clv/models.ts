@@ -11,6 +11,8 @@ export interface FrequencyModel {
   fit(data: FrequencySummary, options: FitOptions): FitResult<object>;
   probabilityAlive(params: object, x: ArrayLike<number>, tx: ArrayLike<number>, T: ArrayLike<number>): Float64Array;
   conditionalExpectedPurchases(params: object, t: number, x: ArrayLike<number>, tx: ArrayLike<number>, T: ArrayLike<number>): Float64Array;
+  /** The same as a function of the horizon, for many horizons of the same customers. */
+  conditionalExpectedPurchasesCurve(params: object, x: ArrayLike<number>, tx: ArrayLike<number>, T: ArrayLike<number>): (t: number) => Float64Array;
 }
 
 /** Model names as recorded in `model_fit.model`. */
@@ -19,16 +21,19 @@ export const FREQUENCY_MODELS = {
     fit: bgnbd.fitBgNbd,
     probabilityAlive: (p, x, tx, T) => bgnbd.probabilityAlive(p as bgnbd.BgNbdParams, x, tx, T),
     conditionalExpectedPurchases: (p, t, x, tx, T) => bgnbd.conditionalExpectedPurchases(p as bgnbd.BgNbdParams, t, x, tx, T),
+    conditionalExpectedPurchasesCurve: (p, x, tx, T) => bgnbd.conditionalExpectedPurchasesCurve(p as bgnbd.BgNbdParams, x, tx, T),
   },
   mbgnbd: {
     fit: mbgnbd.fitMbgNbd,
     probabilityAlive: (p, x, tx, T) => mbgnbd.probabilityAlive(p as mbgnbd.MbgNbdParams, x, tx, T),
     conditionalExpectedPurchases: (p, t, x, tx, T) => mbgnbd.conditionalExpectedPurchases(p as mbgnbd.MbgNbdParams, t, x, tx, T),
+    conditionalExpectedPurchasesCurve: (p, x, tx, T) => (t) => mbgnbd.conditionalExpectedPurchases(p as mbgnbd.MbgNbdParams, t, x, tx, T),
   },
   pareto_nbd: {
     fit: paretoNbd.fitParetoNbd,
     probabilityAlive: (p, x, tx, T) => paretoNbd.probabilityAlive(p as paretoNbd.ParetoNbdParams, x, tx, T),
     conditionalExpectedPurchases: (p, t, x, tx, T) => paretoNbd.conditionalExpectedPurchases(p as paretoNbd.ParetoNbdParams, t, x, tx, T),
+    conditionalExpectedPurchasesCurve: (p, x, tx, T) => (t) => paretoNbd.conditionalExpectedPurchases(p as paretoNbd.ParetoNbdParams, t, x, tx, T),
   },
 } as const satisfies Record<string, FrequencyModel>;
 

@@ -54,7 +54,7 @@ export function predictFrequency(fitted: FittedClv, x: Float64Array, tx: Float64
   const model = FREQUENCY_MODELS[fitted.frequency.model];
   const { params } = fitted.frequency;
   const unitDays = DAYS_PER_UNIT[fitted.timeUnit];
-  const expectedBy = (t: number) => model.conditionalExpectedPurchases(params, t, x, tx, T);
+  const expectedBy = model.conditionalExpectedPurchasesCurve(params, x, tx, T);
   return {
     p_alive: model.probabilityAlive(params, x, tx, T),
     ...Object.fromEntries(FORECAST_HORIZON_DAYS.map((d) => [`expected_purchases_${d}d`, expectedBy(d / unitDays)])),
