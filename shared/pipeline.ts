@@ -22,7 +22,7 @@ import type { Config } from './config.js';
 import { isCalendarDate } from './dates.js';
 import { LocalHistory, RemoteHistory, type HistoryEngine, type RemoteEngine } from './engine/history.js';
 import type { SqlEngine } from './engine/sql-engine.js';
-import { dropSeenOrders, ingestExtract, type IngestCounts } from './ingest/ingest.js';
+import { dropSeenOrders, dropStaging, ingestExtract, type IngestCounts } from './ingest/ingest.js';
 import { localize } from './ingest/localize.js';
 import { formatOf } from './ingest/stage-sql.js';
 import { customerScoresSql } from './rfm/rfm-sql.js';
@@ -381,6 +381,7 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
       await stagePreparedOutputs();
     }
   }
+  await dropStaging(engine);
   run.progress('ingested', counts.rowsRead);
 
   // The night's one pass over the history; everything after it reads its rows.
