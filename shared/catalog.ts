@@ -36,7 +36,7 @@ export interface Table {
   /** One line: what the table holds and its grain ("one row per …"). */
   readonly description: string;
   readonly columns: readonly Column[];
-  /** The grain: columns whose values identify a row of a partition (checked unique on every write). */
+  /** The grain: columns whose values identify a row of a partition (checked unique on every write, unless `checks.keyUniqueByBuild`). */
   readonly key?: readonly string[];
   readonly checks?: Checks;
   /**
@@ -62,6 +62,11 @@ export interface Checks {
   readonly accepted?: Readonly<Record<string, (config: Config) => readonly string[]>>;
   /** Rules every row must satisfy, each a SQL boolean expression over the table's columns, by name. */
   readonly rules?: Readonly<Record<string, string>>;
+  /**
+   * Why the key needs no check of the written file: the build itself keeps one row per key, and
+   * says where. Only where the check would cost as much as the build (a 10M-row initial load).
+   */
+  readonly keyUniqueByBuild?: string;
 }
 
 /** The Hive partition column of every table: the run date the partition belongs to. */

@@ -52,6 +52,13 @@ describe('declared checks', () => {
     expect((TABLES as readonly Table[]).filter((t) => !t.key).map((t) => t.name)).toEqual(['rejects']);
   });
 
+  it('only the curated history leaves its key to its build (the ingest dedupe), and says where', () => {
+    const trusted = (TABLES as readonly Table[]).filter((t) => t.checks?.keyUniqueByBuild);
+    expect(trusted.map((t) => t.name)).toEqual(['transactions']);
+    expect(trusted[0]!.checks!.keyUniqueByBuild).toMatch(/shared\/ingest\/ingest\.ts/);
+    expect(checkQueries(trusted[0]!, 'SELECT 1', parseConfig({})).map((q) => q.check)).not.toContain('unique (transaction_id)');
+  });
+
   it('each check finds the one offending row of a hand-made relation, and nothing in a clean one', async () => {
     const engine = await DuckDbEngine.open();
     try {

@@ -1,7 +1,8 @@
 /**
  * The declared checks of a table, run on the file written for it before anything is published:
- * NULLs in required columns (from the columns' declarations), repeated keys (the table's grain),
- * values outside an accepted list, and row rules. The first violation fails the run, naming the table, the check and a row.
+ * NULLs in required columns (from the columns' declarations), repeated keys (the table's grain,
+ * unless its build keeps it unique by construction), values outside an accepted list, and row
+ * rules. The first violation fails the run, naming the table, the check and a row.
  */
 import type { Table } from '../catalog.js';
 import type { Config } from '../config.js';
@@ -15,7 +16,7 @@ export class CheckError extends Error {
 /** Each declared check as a query returning at most one offending row (none when the check holds). */
 export function checkQueries(table: Table, relation: string, config: Config): { check: string; sql: string }[] {
   const queries: { check: string; sql: string }[] = [];
-  if (table.key) {
+  if (table.key && !table.checks?.keyUniqueByBuild) {
     const key = table.key.map(ident).join(', ');
     queries.push({
       check: `unique (${table.key.join(', ')})`,
