@@ -10,7 +10,7 @@ import { describe, expect, it } from 'vitest';
 import type { Table } from '../shared/catalog.js';
 import { parseConfig } from '../shared/config.js';
 import { DuckDbEngine } from '../shared/adapters/duckdb.js';
-import { checkQueries } from '../shared/tables/checks.js';
+import { checkQueries, checkTable } from '../shared/tables/checks.js';
 import { runManifest, TABLES } from '../shared/tables/index.js';
 import { CSV_HEADER, engineWithRun, runLocal, tempDir, writeExtract } from './helpers.js';
 
@@ -74,6 +74,22 @@ describe('declared checks', () => {
       expect(await offending(`${row('a', 'succeeded', 10)} UNION ALL ${row('a', 'succeeded', 10)}`)).toEqual(['unique (run_id)']);
       expect(await offending(row('a', 'finished', 10))).toEqual(['accepted values of status']);
       expect(await offending(row('a', 'succeeded', 11))).toEqual(['rule every_row_in_one_place: rows_read = rows_accepted + rows_rejected + rows_duplicate']);
+    } finally {
+      await engine.close();
+    }
+  });
+
+  it("counts each required column's NULLs from the file's row-group statistics, in the table's column order", async () => {
+    const engine = await DuckDbEngine.open();
+    try {
+      const dir = await tempDir('checks-nulls');
+      const file = join(dir, 'manifest.parquet');
+      // 10 rows in row groups of 3: rows_read is NULL in rows 2, 5 and 8 (three groups), run_id in row 9.
+      await engine.run(`COPY (SELECT CASE WHEN i = 9 THEN NULL ELSE 'r' || i END AS run_id, 'succeeded' AS status,
+          CASE WHEN i % 3 = 2 THEN NULL ELSE 10 END AS rows_read, 5 AS rows_accepted, 3 AS rows_rejected, 2 AS rows_duplicate
+        FROM range(10) AS t(i)) TO '${file}' (FORMAT parquet, ROW_GROUP_SIZE 3)`);
+      const table: Table = { ...runManifest, columns: runManifest.columns.filter((c) => ['run_id', 'status', 'rows_read', 'rows_accepted', 'rows_rejected', 'rows_duplicate'].includes(c.name)) };
+      await expect(checkTable(engine, table, file, parseConfig({}))).rejects.toThrow('run_manifest: NULL in required column(s) run_id (1 rows), rows_read (3 rows)');
     } finally {
       await engine.close();
     }

@@ -76,16 +76,14 @@ export function emptyRelation(table: Table): string {
 /**
  * Per required column of a table, how many rows of its Parquet `file` have it NULL, from the row
  * groups' statistics in the footer (milliseconds, where counting a million-row file costs a
- * quarter of a second). A column whose statistics lack a null count gets NULL: count it instead.
+ * quarter of a second): rows (column, nulls, known), `known` false where a row group's statistics
+ * lack the count. A file without row groups (no rows) gives no rows.
  */
 export function nullCountsSql(table: Table, file: string): string | undefined {
   const required = table.columns.filter((c) => !c.nullable);
   if (required.length === 0) return undefined;
-  const counts = required.map(
-    (c) => `CAST(CASE WHEN bool_and(stats_null_count IS NOT NULL) FILTER (WHERE path_in_schema = ${literal(c.name)}) IS FALSE THEN NULL
-      ELSE coalesce(sum(stats_null_count) FILTER (WHERE path_in_schema = ${literal(c.name)}), 0) END AS DOUBLE) AS ${ident(c.name)}`,
-  );
-  return `SELECT ${counts.join(', ')} FROM parquet_metadata(${literal(file)})`;
+  return `SELECT path_in_schema AS "column", CAST(sum(stats_null_count) AS DOUBLE) AS nulls, bool_and(stats_null_count IS NOT NULL) AS known
+    FROM parquet_metadata(${literal(file)}) WHERE path_in_schema IN (${required.map((c) => literal(c.name)).join(', ')}) GROUP BY path_in_schema ORDER BY min(column_id)`;
 }
 
 /** A relation of literal rows shaped as `table` (numbers, strings, booleans, NULL). */

@@ -38,10 +38,10 @@ export async function checkTable(engine: SqlEngine, table: Table, file: string, 
   const relation = `SELECT * FROM ${readParquet([file])}`;
   // A NULL in a required column is a bug upstream; every NULL is counted, by column.
   const nulls = nullCountsSql(table, file);
-  const [counts] = nulls ? await engine.query<Record<string, number | null>>(nulls) : [];
+  const footer = nulls ? await engine.query<{ column: string; nulls: number | null; known: boolean }>(nulls) : [];
   const bad: string[] = [];
-  for (const [column, footerCount] of Object.entries(counts ?? {})) {
-    const n = footerCount ?? (await engine.query<{ n: number }>(`SELECT CAST(count(*) AS DOUBLE) AS n FROM (${relation}) AS t WHERE ${ident(column)} IS NULL`))[0]!.n;
+  for (const { column, nulls: counted, known } of footer) {
+    const n = known ? counted! : (await engine.query<{ n: number }>(`SELECT CAST(count(*) AS DOUBLE) AS n FROM (${relation}) AS t WHERE ${ident(column)} IS NULL`))[0]!.n;
     if (n > 0) bad.push(`${column} (${n} rows)`);
   }
   if (bad.length) throw new CheckError(`${table.name}: NULL in required column(s) ${bad.join(', ')}`);
