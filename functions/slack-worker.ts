@@ -33,10 +33,13 @@ async function runNightlyFunction(functionName: string, date: string, force: boo
       new InvokeCommand({ FunctionName: functionName, InvocationType: 'RequestResponse', Payload: JSON.stringify({ date, force }) }),
     );
     const payload = JSON.parse(Buffer.from(response.Payload ?? new Uint8Array()).toString('utf8') || 'null');
-    if (response.FunctionError) throw new Error(payload?.errorMessage ?? response.FunctionError);
+    // The function's error keeps its name (errorType), so that a refused run is told from a failed one.
+    if (response.FunctionError) throw Object.assign(new Error(payload?.errorMessage ?? response.FunctionError), { name: payload?.errorType ?? 'Error' });
     return payload as NightlyOutcome;
   } catch (error) {
-    if (error instanceof TooManyRequestsException) throw new Error('a run is already in progress; try again when it has finished');
+    if (error instanceof TooManyRequestsException) {
+      throw Object.assign(new Error('a run is already in progress; try again when it has finished'), { name: 'DestinationLocked' });
+    }
     throw error;
   } finally {
     lambda.destroy();

@@ -15,6 +15,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { partitionKey } from '../shared/catalog.js';
 import { REPLAY_KEY_ATTRIBUTE } from '../shared/slack/replay.js';
 import { runManifest } from '../shared/tables/index.js';
+import { EarlierDatesUnpublished } from '../shared/pipeline.js';
 import { slackSignature } from '../shared/slack/signature.js';
 import { fakeAwsJson } from './fake-aws.js';
 import { fakeDynamoDb } from './fake-dynamodb.js';
@@ -162,17 +163,21 @@ describe('/crm endpoint (functions/slack.ts)', () => {
 describe('/crm worker run (functions/slack-worker.ts)', () => {
   const runJob = (command: object) => ({ command, responseUrl: `${endpoint}/response-url`, teamId: 'T1', channelId: 'C1', userId: 'U1' });
 
-  it('runs the nightly function synchronously and reports its outcome, its failure, or a run in progress', async () => {
+  it('runs the nightly function synchronously and reports its outcome, its failure, or why it was not started', async () => {
     const { handler } = await import('../functions/slack-worker.js');
+    // The refusal a nightly function throws when an earlier extract date is unpublished.
+    const gapMessage = new EarlierDatesUnpublished('2024-03-24', ['2024-03-23']).message;
     const result = { runId: 'r', date: '2024-03-21', status: 'succeeded', extractLocation: 's3://raw/transactions/dt=2024-03-21/', filesRead: 1, rowsRead: 1200, rowsAccepted: 1190, rowsRejected: 10, rowsDuplicate: 0, ordersAdded: 1190, customersScored: 4000 };
     nightlyReplies.push(
       { status: 200, headers: { 'content-type': 'application/json' }, body: result },
       { status: 200, headers: { 'content-type': 'application/json', 'x-amz-function-error': 'Unhandled' }, body: { errorType: 'RunError', errorMessage: 'customer_scores: NULL in required column(s) segment (3 rows)' } },
       { status: 429, headers: { 'content-type': 'application/json', 'x-amzn-errortype': 'TooManyRequestsException' }, body: { Type: 'User', message: 'Rate Exceeded.', Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded' } },
+      { status: 200, headers: { 'content-type': 'application/json', 'x-amz-function-error': 'Unhandled' }, body: { errorType: 'EarlierDatesUnpublished', errorMessage: gapMessage } },
     );
     await handler(runJob({ name: 'run', date: '2024-03-21', force: true }), lambdaContext as never);
     await handler(runJob({ name: 'run', date: '2024-03-21', force: true }), lambdaContext as never);
     await handler(runJob({ name: 'run', date: '2024-03-22', force: false }), lambdaContext as never);
+    await handler(runJob({ name: 'run', date: '2024-03-24', force: false }), lambdaContext as never);
 
     const runs = requests.filter((r) => r.path?.includes('crm-nightly'));
     expect(runs.map((r) => [r.invocationType, JSON.parse(r.body)])).toEqual([
@@ -180,11 +185,14 @@ describe('/crm worker run (functions/slack-worker.ts)', () => {
       ['RequestResponse', { date: '2024-03-21', force: true }],
       // Throttled, and not retried: the refusal is the answer.
       ['RequestResponse', { date: '2024-03-22', force: false }],
+      ['RequestResponse', { date: '2024-03-24', force: false }],
     ]);
+    // A failure, and two refusals (another run; an unpublished earlier date), each said as such.
     expect(posts.map((p) => p.text)).toEqual([
       'Run for 2024-03-21 succeeded: 1,200 rows read, 1,190 accepted, 10 rejected, 0 duplicates; 4,000 customers scored.',
       'The run for 2024-03-21 failed: customer_scores: NULL in required column(s) segment (3 rows)',
-      'The run for 2024-03-22 failed: a run is already in progress; try again when it has finished',
+      'The run for 2024-03-22 was not started: a run is already in progress; try again when it has finished',
+      `The run for 2024-03-24 was not started: ${gapMessage}`,
     ]);
   });
 });

@@ -35,6 +35,13 @@ export interface RespondContext extends AnswerContext {
   defaultRunDate: () => string;
 }
 
+/**
+ * Errors (by name, which a Lambda's error payload keeps as errorType) that refuse a run before it
+ * changes anything: an earlier extract date unpublished, another run holding the destination. Not
+ * failures; a run that lost its lock midway (LockLost) is one.
+ */
+const REFUSALS = new Set(['EarlierDatesUnpublished', 'DestinationLocked']);
+
 /** Any command to its answer: questions read the tables, `run` runs and reports how it ended. */
 export async function respond(command: SlackCommand, ctx: RespondContext): Promise<SlackMessage> {
   if (command.name !== 'run') return answer(command, ctx);
@@ -43,6 +50,9 @@ export async function respond(command: SlackCommand, ctx: RespondContext): Promi
     return runMessage(await ctx.run(date, command.force), ctx.display);
   } catch (error) {
     const reason = error instanceof Error ? error.message.split('\n')[0]! : String(error);
+    if (error instanceof Error && REFUSALS.has(error.name)) {
+      return message(`The run for ${date} was not started: ${reason}`, [section(`:warning: The run for *${date}* was not started: ${escape(reason)}`)]);
+    }
     return message(`The run for ${date} failed: ${reason}`, [section(`:x: The run for *${date}* failed: ${escape(reason)}`)]);
   }
 }
