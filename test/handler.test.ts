@@ -307,7 +307,7 @@ describe('the fanned-out night (Step Functions handlers)', () => {
     expect(await prepare({ date: '2024-01-01' }, {} as never)).toMatchObject({ status: 'missing_extract' });
   });
 
-  it('start names the execution after the run date; a doubled trigger or a forced run during one is refused', async () => {
+  it('start names the execution after the run date, hands allowGaps on; a doubled trigger or a forced run during one is refused', async () => {
     const stateMachineArn = 'arn:aws:states:eu-west-1:123456789012:stateMachine:CrmMetricsNight';
     // Response shapes from the AWS Step Functions API Reference (StartExecution, ListExecutions,
     // the ExecutionAlreadyExists error); awsJson1_0 encodes timestamps as epoch seconds.
@@ -318,11 +318,13 @@ describe('the fanned-out night (Step Functions handlers)', () => {
           { body: { executionArn: `${stateMachineArn.replace('stateMachine', 'execution')}:2024-04-01`, startDate: 1711944000 } },
           { status: 400, body: { __type: 'ExecutionAlreadyExists', message: 'Execution Already Exists: 2024-04-01' } },
           { body: { executionArn: `${stateMachineArn.replace('stateMachine', 'execution')}:2024-04-01-force-1`, startDate: 1711944100 } },
+          { body: { executionArn: `${stateMachineArn.replace('stateMachine', 'execution')}:2024-04-03`, startDate: 1712116800 } },
         ],
         ListExecutions: [
           { body: { executions: [] } },
           { body: { executions: [] } },
           { body: { executions: [{ executionArn: 'arn:x', stateMachineArn, name: '2024-03-25-force-9', status: 'RUNNING', startDate: 1711944000 }] } },
+          { body: { executions: [] } },
           { body: { executions: [] } },
         ],
       },
@@ -344,7 +346,10 @@ describe('the fanned-out night (Step Functions handlers)', () => {
     expect(await startNight({ date, force: true }, sfn, stateMachineArn)).toEqual({ date, status: 'running', name: '2024-03-25-force-9' });
     expect(sfnFake.calls('StartExecution')).toHaveLength(2);
     expect(await startNight({ date, force: true }, sfn, stateMachineArn, 1)).toMatchObject({ status: 'started', name: '2024-04-01-force-1' });
-    expect(sfnFake.calls('ListExecutions')).toEqual(Array(4).fill({ stateMachineArn, statusFilter: 'RUNNING', maxResults: 1 }));
+    // An on-demand start that runs despite an unpublished earlier date hands allowGaps to Prepare.
+    expect(await handler({ date: '2024-04-03', allowGaps: true }, {} as never)).toMatchObject({ status: 'started', name: '2024-04-03' });
+    expect(sfnFake.calls('StartExecution')[3]).toEqual({ stateMachineArn, name: '2024-04-03', input: JSON.stringify({ date: '2024-04-03', force: false, allowGaps: true }) });
+    expect(sfnFake.calls('ListExecutions')).toEqual(Array(5).fill({ stateMachineArn, statusFilter: 'RUNNING', maxResults: 1 }));
     sfn.destroy();
   });
 });

@@ -18,18 +18,18 @@ import type { StartOutcome } from '../orchestration/start-outcome.js';
  * suffixed name.
  */
 export async function startNight(
-  request: { date: string; force: boolean },
+  request: { date: string; force: boolean; allowGaps?: boolean },
   client: SFNClient,
   stateMachineArn: string,
   now = Date.now(),
 ): Promise<StartOutcome> {
-  const { date, force } = request;
+  const { date, force, allowGaps } = request;
   const running = await client.send(new ListExecutionsCommand({ stateMachineArn, statusFilter: 'RUNNING', maxResults: 1 }));
   const busy = running.executions?.[0];
   if (busy) return { date, status: 'running', name: busy.name! };
   const name = force ? `${date}-force-${now}` : date;
   try {
-    const started = await client.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify({ date, force }) }));
+    const started = await client.send(new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify({ date, force, ...(allowGaps ? { allowGaps } : {}) }) }));
     return { date, status: 'started', name, executionArn: started.executionArn! };
   } catch (error) {
     if (error instanceof ExecutionAlreadyExists) return { date, status: 'already_started', name };
