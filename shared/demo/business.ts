@@ -25,6 +25,8 @@
  *   amount of the extra orders (and their returns) that day: `truth.incrementalByDay`.
  * - Extracts as upstream systems deliver them: a few malformed lines each night (bad date,
  *   non-numeric amount, missing customer), and a few of the previous day's rows sent again.
+ * - The CRM platform's extracts of the same programme (`crm-programme.ts`): profiles, messages
+ *   (the extra orders follow clicks), survey answers and costs, delivered like the transactions.
  *
  * Same options ⇒ byte-identical files.
  */
@@ -33,10 +35,11 @@ import { join } from 'node:path';
 import { parseConfig } from '../config.js';
 import { dayNumber, shiftDate } from '../dates.js';
 import { assignGroup } from '../holdout/assign.js';
+import { blackFriday, CRM_HEADERS, crmProgramme, money, stamp, type CrmKind, type DemoCustomer } from './crm-programme.js';
 import { createRng, CSV_HEADER, type Rng } from './generate.js';
 
 export interface BusinessOptions {
-  /** Output root: `<dir>/transactions/dt=YYYY-MM-DD/part-NNNNN.csv`. */
+  /** Output root: `<dir>/<kind>/dt=YYYY-MM-DD/part-NNNNN.csv` for transactions and the CRM platform's four kinds. */
   dir: string;
   customers?: number;
   seed?: number;
@@ -75,11 +78,15 @@ export interface BusinessResult {
   returns: number;
   malformed: number;
   resent: number;
+  /** Rows written of each CRM kind. */
+  crmRows: Record<CrmKind, number>;
   truth: {
     crmEffect: number;
     programmeStart: string;
     /** Net revenue the programme added (extra orders minus their returns), by order date. */
     incrementalByDay: Record<string, number>;
+    /** Control customers the CRM platform sent a message anyway. */
+    holdoutLeaks: string[];
   };
 }
 
@@ -109,19 +116,9 @@ function seasonByDay(historyFrom: string, days: number): Float64Array {
 
 /** Black Friday (the day after the fourth Thursday of November) to Cyber Monday. */
 function isBlackFridayWeek(date: Date): boolean {
-  const year = date.getUTCFullYear();
-  const firstThursday = 1 + ((4 - new Date(Date.UTC(year, 10, 1)).getUTCDay() + 7) % 7);
-  const blackFriday = Date.UTC(year, 10, firstThursday + 22);
-  const t = date.getTime();
-  return t >= blackFriday && t < blackFriday + 4 * 86_400_000;
+  const start = blackFriday(date.getUTCFullYear());
+  return date.getTime() >= start && date.getTime() < start + 4 * 86_400_000;
 }
-
-const money = (cents: number) => `${cents < 0 ? '-' : ''}${Math.floor(Math.abs(cents) / 100)}.${String(Math.abs(cents) % 100).padStart(2, '0')}`;
-const stamp = (historyFrom: string, t: number) => {
-  const day = Math.floor(t);
-  const seconds = Math.min(86_399, Math.floor((t - day) * 86_400));
-  return `${shiftDate(historyFrom, day)}T${new Date(seconds * 1000).toISOString().slice(11, 19)}`;
-};
 
 /** Writes the demo business's extracts and returns what it wrote, with the programme's true effect. */
 export async function generateBusiness(options: BusinessOptions): Promise<BusinessResult> {
@@ -150,6 +147,7 @@ export async function generateBusiness(options: BusinessOptions): Promise<Busine
   let transactions = 0;
   let orders = 0;
   let returns = 0;
+  const crmCustomers: DemoCustomer[] = [];
 
   /** Draws the next event time of a season-modulated Poisson process of base rate `rate`, or Infinity. */
   const nextTime = (random: Rng, t: number, rate: number, until: number) => {
@@ -171,10 +169,12 @@ export async function generateBusiness(options: BusinessOptions): Promise<Busine
     const u = rng.uniform();
     const preferred = u < 0.45 ? 0 : u < 0.8 ? 1 : 2;
     const treated = assignGroup(id, assignment) === 'treatment';
+    const customerOrders: DemoCustomer['orders'] = [];
 
     const order = (random: Rng, t: number, incremental: boolean) => {
       const n = ++transactions;
       orders++;
+      customerOrders.push({ t, programme: incremental });
       const txn = `T${String(n).padStart(9, '0')}`;
       const cents = Math.max(1, Math.round(random.gamma(SPEND.p, nu) * 100));
       const quantity = Math.min(10, 1 + random.poisson(0.8));
@@ -200,6 +200,7 @@ export async function generateBusiness(options: BusinessOptions): Promise<Busine
 
     // The business as it would be without the programme: orders until the customer leaves.
     let t = birthDay + rng.uniform();
+    const firstOrder = t;
     let leftAt = days;
     for (;;) {
       order(rng, t, false);
@@ -216,6 +217,7 @@ export async function generateBusiness(options: BusinessOptions): Promise<Busine
         order(crmRng, x, true);
       }
     }
+    crmCustomers.push({ id, firstOrder, preferred, treated, orders: customerOrders.sort((a, b) => a.t - b.t) });
   }
 
   // What upstream systems add: malformed lines, and rows of the previous day sent again.
@@ -249,6 +251,21 @@ export async function generateBusiness(options: BusinessOptions): Promise<Busine
     await mkdir(join(root, `dt=${date}`), { recursive: true });
     await writeFile(join(root, `dt=${date}`, name), `${CSV_HEADER}\n${files[f]!.join('\n')}\n`);
   }
+
+  // The CRM platform's kinds, one file per extract: the initial load, then each day's.
+  const programme = crmProgramme(crmCustomers, { historyFrom: o.historyFrom, days, programmeDay, seed: o.seed });
+  const crmRows = {} as Record<CrmKind, number>;
+  for (const kind of Object.keys(CRM_HEADERS) as CrmKind[]) {
+    const byExtract: string[][] = extractDates.map(() => []);
+    for (const [at, line] of programme.rows[kind]) if (at < days) byExtract[Math.max(0, Math.floor(at) - initialLoadDay)]!.push(line);
+    const kindRoot = join(o.dir, kind);
+    await rm(kindRoot, { recursive: true, force: true });
+    for (const [e, lines] of byExtract.entries()) {
+      await mkdir(join(kindRoot, `dt=${extractDates[e]}`), { recursive: true });
+      await writeFile(join(kindRoot, `dt=${extractDates[e]}`, 'part-00000.csv'), `${CRM_HEADERS[kind]}\n${lines.map((l) => `${l}\n`).join('')}`);
+    }
+    crmRows[kind] = byExtract.reduce((sum, lines) => sum + lines.length, 0);
+  }
   return {
     customers: o.customers,
     extractDates,
@@ -256,6 +273,7 @@ export async function generateBusiness(options: BusinessOptions): Promise<Busine
     returns,
     malformed,
     resent,
-    truth: { crmEffect: o.crmEffect, programmeStart: o.programmeStart, incrementalByDay },
+    crmRows,
+    truth: { crmEffect: o.crmEffect, programmeStart: o.programmeStart, incrementalByDay, holdoutLeaks: programme.holdoutLeaks },
   };
 }
