@@ -7,7 +7,9 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { parseConfig } from '../shared/config.js';
+import { attributedOrdersSql } from '../shared/crm/attribution-sql.js';
 import { businessConfig, generateBusiness, type BusinessResult } from '../shared/demo/business.js';
 import { assignGroup } from '../shared/holdout/assign.js';
 import { tempDir } from './helpers.js';
@@ -82,6 +84,24 @@ describe('the demo CRM platform', () => {
     const programme = new Set(programmeOrders.map(purchaseKey));
     const others = purchases.filter((t) => !programme.has(purchaseKey(t)) && t['ordered_at']! >= business.truth.programmeStart && groupOf(t['customer_id']!) === 'treatment');
     expect(others.filter(clickedBefore).length / others.length).toBeLessThan(0.15);
+  });
+
+  it('last-touch attribution (7-day click, 1-day open) gives every extra order of the programme to a click', async () => {
+    const engine = await DuckDbEngine.open();
+    try {
+      const csv = (kind: string) => `read_csv('${join(dir, kind)}/*/*.csv', header = true, all_varchar = true, strict_mode = false, ignore_errors = true)`;
+      const orders = `SELECT transaction_id, customer_id, try_cast(ordered_at AS TIMESTAMP) AS ordered_at, try_cast(amount AS DECIMAL(18,4)) AS amount, is_return = 'true' AS is_return
+        FROM ${csv('transactions')} WHERE try_cast(ordered_at AS TIMESTAMP) IS NOT NULL AND customer_id IS NOT NULL`;
+      const touches = `SELECT event_id, customer_id, CAST(occurred_at AS TIMESTAMP) AS occurred_at, channel, campaign_id, event_type FROM ${csv('crm_events')}`;
+      const rows = await engine.query<{ transaction_id: string; event_type: string }>(
+        `SELECT transaction_id, event_type FROM (${attributedOrdersSql(orders, touches, { clickDays: 7, openDays: 1 })})`,
+      );
+      const attributed = new Map(rows.map((r) => [r.transaction_id, r.event_type]));
+      expect(programmeOrders.filter((t) => attributed.get(t['transaction_id']!) !== 'clicked')).toEqual([]);
+      expect(attributed.size).toBeLessThan(purchases.length);
+    } finally {
+      await engine.close();
+    }
   });
 
   it("a message's events follow its send, and each channel only has the events it can have", () => {
