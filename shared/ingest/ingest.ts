@@ -24,6 +24,7 @@ import {
   stageCsvSql,
   stageJsonlSql,
   stageParquetSql,
+  transactionFields,
   type FileFormat,
   type StageFile,
 } from './stage-sql.js';
@@ -202,7 +203,7 @@ async function routeFile(
   try {
     if (format === 'parquet') {
       const described = await engine.query<{ column_name: string }>(`DESCRIBE SELECT * FROM read_parquet(${literal(local.path)})`);
-      const staged = stageParquetSql(stage, input, described.map((d) => d.column_name));
+      const staged = stageParquetSql(stage, transactionFields(input), described.map((d) => d.column_name));
       await engine.run(`INSERT INTO typed ${validateSql(staged, input, runDate)}`);
       return undefined;
     }
@@ -215,7 +216,8 @@ async function routeFile(
     }
     if (format === 'csv' && input.parser === 'auto' && input.delimiter !== 'whitespace') {
       const names = await columnNames(engine, `SELECT line FROM ${readLines(local.path, 'ignore_errors = true')} LIMIT 1`, input);
-      if (!missingColumnsReason(input, fieldPositions(input, names)) && !duplicateColumnsReason(input, names)) {
+      const fields = transactionFields(input);
+      if (!missingColumnsReason(fields, fieldPositions(fields, names)) && !duplicateColumnsReason(fields, names)) {
         return { route: 'fast', ...stage, names, nonEmptyLines: scan!.non_empty };
       }
     }
@@ -235,9 +237,9 @@ async function routeFile(
 /** Loads a line-path file into `lines`; returns its staging SELECT, typed with the others. */
 async function loadLines(engine: SqlEngine, file: LineFile, input: InputConfig): Promise<string> {
   await engine.run(loadLinesSql(file.fileIndex, file.path, file.errorTable));
-  if (file.format === 'jsonl') return stageJsonlSql(file, input);
+  if (file.format === 'jsonl') return stageJsonlSql(file, transactionFields(input));
   const header = `SELECT line FROM lines WHERE file_index = ${file.fileIndex} AND source_line = 1`;
-  return stageCsvSql(file, input, await columnNames(engine, header, input));
+  return stageCsvSql(file, input, transactionFields(input), await columnNames(engine, header, input));
 }
 
 /** Column names of a delimited file: its header line (`firstLine`) split like the data, or the configured names. */
@@ -313,7 +315,7 @@ async function repairFast(
   await engine.run(`DELETE FROM typed WHERE file_index = ${index} AND reason IS NOT NULL`);
   // Re-read lines: rejects keep their line-path verdict; lines DuckDB failed but the line path
   // accepts are rows too; matched lines that pass were already typed above.
-  await engine.run(`INSERT INTO typed SELECT * FROM (${validateSql(stageCsvSql(file, input, file.names), input, runDate)})
+  await engine.run(`INSERT INTO typed SELECT * FROM (${validateSql(stageCsvSql(file, input, transactionFields(input), file.names), input, runDate)})
     WHERE reason IS NOT NULL OR source_line IN (${failed})`);
   const [recheck] = await engine.query<{ found: number; accepted: number }>(`SELECT
       CAST(count(*) FILTER (WHERE reason IS NOT NULL AND source_line NOT IN (${failed})) AS DOUBLE) AS found,

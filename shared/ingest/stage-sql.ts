@@ -19,15 +19,27 @@ export const MAX_LINE_BYTES = 1_048_576;
 
 export type FileFormat = 'csv' | 'jsonl' | 'parquet';
 
-const REQUIRED: readonly Field[] = ['customer_id', 'ordered_at'];
-
-/** Fields a source must provide (by header or schema) for any row to be usable. */
-export function requiredFields(input: InputConfig): Field[] {
-  const fields = [...REQUIRED];
-  fields.push(...(input.columns.unit_price ? (['unit_price', 'quantity'] as const) : (['amount'] as const)));
-  if (!input.transaction_id_from) fields.push('transaction_id');
-  return fields;
+/**
+ * What the staging knows of what it stages: the canonical fields of a kind of extract (staged as
+ * text, `f_<field>`), the source column each is read from, and those a file must have (by header
+ * or schema) for any of its rows to be usable.
+ */
+export interface FieldMap {
+  readonly fields: readonly string[];
+  readonly required: readonly string[];
+  column(field: string): string;
 }
+
+/** The transactions' fields under `input`: its column mapping, and amount or unit price, id or derived id. */
+export function transactionFields(input: InputConfig): FieldMap {
+  const required: Field[] = ['customer_id', 'ordered_at'];
+  required.push(...(input.columns.unit_price ? (['unit_price', 'quantity'] as const) : (['amount'] as const)));
+  if (!input.transaction_id_from) required.push('transaction_id');
+  return { fields: FIELDS, required, column: (field) => sourceColumn(input, field as Field) };
+}
+
+/** How delimited text is read: the settings every kind of extract shares. */
+type TextLayout = Pick<InputConfig, 'delimiter' | 'header'>;
 
 /** Lines of every text extract of the run: (file_index, source_line, line). */
 export const LINES_TABLE = `CREATE TEMP TABLE lines (file_index INTEGER, source_line BIGINT, line VARCHAR)`;
@@ -103,29 +115,29 @@ function fileLines(fileIndex: number): string {
 }
 
 /** Positions (1-based) of the columns a field's source column name matches: exactly, else ignoring case. */
-function matchingColumns(input: InputConfig, names: readonly string[], field: Field): number[] {
+function matchingColumns(map: FieldMap, names: readonly string[], field: string): number[] {
   const clean = names.map((n) => n.trim().replace(/^\uFEFF/, ''));
-  const wanted = sourceColumn(input, field);
+  const wanted = map.column(field);
   const positions = (match: (name: string) => boolean) => clean.flatMap((name, i) => (match(name) ? [i + 1] : []));
   const exact = positions((name) => name === wanted);
   return exact.length ? exact : positions((name) => name.toLowerCase() === wanted.toLowerCase());
 }
 
 /** Position (1-based) of each canonical field among the source's column names; missing ones absent. */
-export function fieldPositions(input: InputConfig, names: readonly string[]): Map<Field, number> {
-  const positions = new Map<Field, number>();
-  for (const field of FIELDS) {
-    const [first] = matchingColumns(input, names, field);
+export function fieldPositions(map: FieldMap, names: readonly string[]): Map<string, number> {
+  const positions = new Map<string, number>();
+  for (const field of map.fields) {
+    const [first] = matchingColumns(map, names, field);
     if (first) positions.set(field, first);
   }
   return positions;
 }
 
 /** Why a file's header cannot be used: a field's column occurs more than once (which one is meant?). */
-export function duplicateColumnsReason(input: InputConfig, names: readonly string[]): string | undefined {
-  const repeated = FIELDS.filter((field) => matchingColumns(input, names, field).length > 1);
+export function duplicateColumnsReason(map: FieldMap, names: readonly string[]): string | undefined {
+  const repeated = map.fields.filter((field) => matchingColumns(map, names, field).length > 1);
   if (repeated.length === 0) return undefined;
-  return `column(s) ${repeated.map((f) => `${sourceColumn(input, f)} (${f})`).join(', ')} occur more than once in the header`;
+  return `column(s) ${repeated.map((f) => `${map.column(f)} (${f})`).join(', ')} occur more than once in the header`;
 }
 
 export interface StageFile {
@@ -137,18 +149,18 @@ export interface StageFile {
 }
 
 /** The reason every row of a file is rejected when its columns lack required fields, else undefined. */
-export function missingColumnsReason(input: InputConfig, positions: Map<Field, number>): string | undefined {
-  const missing = requiredFields(input).filter((f) => !positions.has(f));
+export function missingColumnsReason(map: FieldMap, positions: Map<string, number>): string | undefined {
+  const missing = map.required.filter((f) => !positions.has(f));
   if (missing.length === 0) return undefined;
-  return `file lacks column(s) ${missing.map((f) => `${sourceColumn(input, f)} (${f})`).join(', ')}`;
+  return `file lacks column(s) ${missing.map((f) => `${map.column(f)} (${f})`).join(', ')}`;
 }
 
 /** Staged rows of a delimited text file. `names` are its column names (header or config). */
-export function stageCsvSql(file: StageFile, input: InputConfig, names: readonly string[]): string {
-  const positions = fieldPositions(input, names);
-  const fileReason = missingColumnsReason(input, positions) ?? (input.header ? duplicateColumnsReason(input, names) : undefined);
+export function stageCsvSql(file: StageFile, input: TextLayout, map: FieldMap, names: readonly string[]): string {
+  const positions = fieldPositions(map, names);
+  const fileReason = missingColumnsReason(map, positions) ?? (input.header ? duplicateColumnsReason(map, names) : undefined);
   const firstDataLine = input.header ? 2 : 1;
-  const fields = FIELDS.map((f) => {
+  const fields = map.fields.map((f) => {
     const position = positions.get(f);
     return `${position ? `fields[${position}]` : 'NULL'} AS f_${f}`;
   });
@@ -168,8 +180,8 @@ export function stageCsvSql(file: StageFile, input: InputConfig, names: readonly
  * Shaped for {@link verdictSql}; the `*_text` columns only tell present from missing here.
  */
 export function nativeCsvValuesSql(files: readonly StageFile[], input: InputConfig, names: readonly string[], rejectsTable: string): string {
-  const positions = fieldPositions(input, names);
-  const types: Partial<Record<Field, string>> = {
+  const positions = fieldPositions(transactionFields(input), names);
+  const types: Partial<Record<string, string>> = {
     ...(input.timestamp_format ? { ordered_at: 'TIMESTAMP' } : {}),
     amount: 'DECIMAL(18,4)',
     unit_price: 'DECIMAL(18,4)',
@@ -219,7 +231,7 @@ export function nativeFailedLinesSql(rejectsTable: string, path: string): string
 
 /** Line numbers of the rows whose order id and customer id match a row of `suspects`. */
 export function matchingLinesSql(fileIndex: number, input: InputConfig, names: readonly string[], suspects: string): string {
-  const positions = fieldPositions(input, names);
+  const positions = fieldPositions(transactionFields(input), names);
   const field = (f: Field) => (positions.has(f) ? `nullif(trim(fields[${positions.get(f)}]), '')` : 'NULL');
   return `SELECT source_line FROM (
       SELECT source_line, ${field('transaction_id')} AS transaction_id, ${field('customer_id')} AS customer_id
@@ -230,10 +242,8 @@ export function matchingLinesSql(fileIndex: number, input: InputConfig, names: r
 }
 
 /** Staged rows of a JSON Lines file: one object per line, keys named like CSV columns. */
-export function stageJsonlSql(file: StageFile, input: InputConfig): string {
-  const fields = FIELDS.map(
-    (f) => `json_extract_string(doc, ${literal(`$.${JSON.stringify(sourceColumn(input, f))}`)}) AS f_${f}`,
-  );
+export function stageJsonlSql(file: StageFile, map: FieldMap): string {
+  const fields = map.fields.map((f) => `json_extract_string(doc, ${literal(`$.${JSON.stringify(map.column(f))}`)}) AS f_${f}`);
   return `SELECT ${file.fileIndex} AS file_index, ${literal(file.sourceFile)} AS source_file, source_line, line AS raw,
       CASE WHEN doc IS NULL THEN 'not valid JSON' WHEN json_type(doc) <> 'OBJECT' THEN 'not a JSON object' END AS reason,
       ${fields.join(', ')}
@@ -242,11 +252,11 @@ export function stageJsonlSql(file: StageFile, input: InputConfig): string {
 }
 
 /** Staged rows of a Parquet file; `names` are the file's column names. */
-export function stageParquetSql(file: StageFile, input: InputConfig, names: readonly string[]): string {
-  const positions = fieldPositions(input, names);
+export function stageParquetSql(file: StageFile, map: FieldMap, names: readonly string[]): string {
+  const positions = fieldPositions(map, names);
   // A Parquet file always names its columns: `input.header` is a CSV setting.
-  const fileReason = missingColumnsReason(input, positions) ?? duplicateColumnsReason(input, names);
-  const fields = FIELDS.map((f) => {
+  const fileReason = missingColumnsReason(map, positions) ?? duplicateColumnsReason(map, names);
+  const fields = map.fields.map((f) => {
     const position = positions.get(f);
     return `${position ? `CAST(${ident(names[position - 1]!)} AS VARCHAR)` : 'NULL'} AS f_${f}`;
   });
