@@ -17,11 +17,11 @@ const text = (field: string) => `nullif(trim(f_${field}), '')`;
 const shown = (expr: string) => `'"' || left(${expr}, 80) || '"'`;
 
 /**
- * `ordered_at` text -> TIMESTAMP (UTC): ISO 8601 by default, else the strptime format. Only text
+ * Date-time text -> TIMESTAMP (UTC): ISO 8601 by default, else the strptime format. Only text
  * with a zone suffix after the seconds (Z, +hh:mm, -hh:mm) takes the slower TIMESTAMPTZ cast that
  * converts it to UTC; a plain TIMESTAMP cast would silently ignore the offset.
  */
-function parseTimestamp(expr: string, format: string | undefined): string {
+export function parseTimestamp(expr: string, format: string | undefined): string {
   return format ? `try_strptime(${expr}, ${literal(format)})` : parseIsoTimestamp(expr);
 }
 

@@ -1,0 +1,169 @@
+/**
+ * The CRM platform's kinds of extract beside the transactions (the input contract's names, kept
+ * exactly: BI users and upstream exports depend on them): customer profiles, CRM messages' events,
+ * survey answers and programme costs. Each kind declares its fields once — canonical name, the
+ * catalog type it is typed as, and what makes a value unusable — and the staging (its two parser
+ * paths, `stage-sql.ts`) and the typing here derive from that declaration.
+ *
+ * Typing is as for transactions: every staged row gets its typed values or the first reason, in
+ * field order, that names the field and the bad value; rows are not dropped here.
+ */
+import type { ColumnType } from '../catalog.js';
+import { dateLiteral, literal } from '../sql/dialect.js';
+import type { FieldMap } from './stage-sql.js';
+import { parseTimestamp } from './validate-sql.js';
+
+export interface KindField {
+  /** Canonical name: the column it is read from unless mapped, and the curated column. */
+  readonly name: string;
+  readonly type: Extract<ColumnType, 'string' | 'int' | 'money' | 'date' | 'timestamp' | 'boolean'>;
+  /** A row without a value is rejected ("missing <name>"). */
+  readonly required?: true;
+  /** Stored lower-cased (channels, event types arrive as "Email", "SMS"). */
+  readonly lowerCase?: true;
+  /** The values allowed (after lower-casing); another is rejected ("unknown <name>"). */
+  readonly accepted?: readonly string[];
+  /** Inclusive bounds of an integer. */
+  readonly range?: readonly [number, number];
+  /** A date or time after the run date cannot have happened yet: rejected. */
+  readonly notAfterRunDate?: true;
+}
+
+export interface SourceKind {
+  readonly name: 'customers' | 'crm_events' | 'surveys' | 'crm_costs';
+  readonly fields: readonly KindField[];
+  /**
+   * The fields identifying a row: a row repeating them (in the extract or on an earlier night) is a
+   * duplicate. Without a key, a row's identity is all its fields and its occurrence number in the
+   * extract (as for transactions without ids): identical rows of one extract stay distinct, a
+   * re-delivered extract is recognised.
+   */
+  readonly key?: readonly string[];
+}
+
+/** The event types a CRM platform reports, in the order of a message's life. */
+export const EVENT_TYPES = ['sent', 'delivered', 'opened', 'clicked', 'unsubscribed', 'bounced', 'complained'] as const;
+
+export const SOURCE_KINDS = [
+  {
+    name: 'customers',
+    fields: [
+      { name: 'customer_id', type: 'string', required: true },
+      { name: 'updated_at', type: 'timestamp', required: true, notAfterRunDate: true },
+      { name: 'signed_up_at', type: 'timestamp', notAfterRunDate: true },
+      { name: 'referred_by', type: 'string' },
+      { name: 'acquisition_channel', type: 'string', lowerCase: true },
+      { name: 'email_consent', type: 'boolean' },
+      { name: 'sms_consent', type: 'boolean' },
+      { name: 'push_consent', type: 'boolean' },
+    ],
+    key: ['customer_id', 'updated_at'],
+  },
+  {
+    name: 'crm_events',
+    fields: [
+      { name: 'event_id', type: 'string', required: true },
+      { name: 'customer_id', type: 'string', required: true },
+      { name: 'occurred_at', type: 'timestamp', required: true, notAfterRunDate: true },
+      { name: 'channel', type: 'string', required: true, lowerCase: true },
+      { name: 'campaign_id', type: 'string' },
+      { name: 'event_type', type: 'string', required: true, lowerCase: true, accepted: EVENT_TYPES },
+    ],
+    key: ['event_id'],
+  },
+  {
+    name: 'surveys',
+    fields: [
+      { name: 'response_id', type: 'string', required: true },
+      { name: 'customer_id', type: 'string', required: true },
+      { name: 'answered_at', type: 'timestamp', required: true, notAfterRunDate: true },
+      { name: 'score', type: 'int', required: true, range: [0, 10] },
+      { name: 'survey', type: 'string' },
+    ],
+    key: ['response_id'],
+  },
+  {
+    name: 'crm_costs',
+    fields: [
+      { name: 'cost_date', type: 'date', required: true, notAfterRunDate: true },
+      { name: 'channel', type: 'string', required: true, lowerCase: true },
+      { name: 'campaign_id', type: 'string' },
+      { name: 'amount', type: 'money', required: true },
+      { name: 'currency', type: 'string' },
+    ],
+  },
+] as const satisfies readonly SourceKind[];
+
+/** A kind's staging fields under a source's column mapping (canonical name → source column). */
+export function kindFields(kind: SourceKind, columns: Readonly<Record<string, string>> = {}): FieldMap {
+  return {
+    fields: kind.fields.map((f) => f.name),
+    required: kind.fields.filter((f) => f.required).map((f) => f.name),
+    column: (field) => columns[field] ?? field,
+  };
+}
+
+const TYPE_SQL: Record<KindField['type'], string> = {
+  string: 'VARCHAR',
+  int: 'INTEGER',
+  money: 'DECIMAL(18,4)',
+  date: 'DATE',
+  timestamp: 'TIMESTAMP',
+  boolean: 'BOOLEAN',
+};
+
+const NOT_A: Record<KindField['type'], string> = {
+  string: '',
+  int: 'an integer',
+  money: 'a number',
+  date: 'a valid date',
+  timestamp: 'a valid date/time',
+  boolean: 'a boolean',
+};
+
+/** A bad value quoted in a reason, cut short so one huge field cannot bloat the rejects table. */
+const shown = (expr: string) => `'"' || left(${expr}, 80) || '"'`;
+
+/** The typed value of a field's text (NULL when it does not parse). */
+function typed(field: KindField, text: string, timestampFormat: string | undefined): string {
+  switch (field.type) {
+    case 'string':
+      return field.lowerCase ? `lower(${text})` : text;
+    case 'timestamp':
+      return parseTimestamp(text, timestampFormat);
+    case 'date':
+      // A date, or the date of a date-time.
+      return `coalesce(try_cast(${text} AS DATE), CAST(${parseTimestamp(text, timestampFormat)} AS DATE))`;
+    case 'int':
+      // Whole numbers only: a cast would round "7.5" to 8.
+      return `CASE WHEN regexp_full_match(${text}, '[+-]?[0-9]+') THEN try_cast(${text} AS INTEGER) END`;
+    default:
+      return `try_cast(${text} AS ${TYPE_SQL[field.type]})`;
+  }
+}
+
+/**
+ * SELECT over a staging relation (file_index, source_file, source_line, raw, reason as the parse
+ * reason, and each field's text as `f_<name>`) giving each row's typed fields, or its reason and
+ * raw text: columns file_index, source_file, source_line, raw, reason, then the kind's fields.
+ */
+export function validateKindSql(kind: SourceKind, stage: string, runDate: string, timestampFormat?: string): string {
+  const text = (f: KindField) => `nullif(trim(f_${f.name}), '')`;
+  const values = kind.fields.map((f) => `${typed(f, text(f), timestampFormat)} AS ${f.name}, ${text(f)} AS ${f.name}_text`);
+  const checks = kind.fields.flatMap((f) => {
+    const [value, raw] = [f.name, `${f.name}_text`];
+    return [
+      f.required ? `WHEN ${raw} IS NULL THEN 'missing ${f.name}'` : '',
+      f.type === 'string' ? '' : `WHEN ${raw} IS NOT NULL AND ${value} IS NULL THEN '${f.name} is not ${NOT_A[f.type]}: ' || ${shown(raw)}`,
+      f.accepted ? `WHEN ${value} NOT IN (${f.accepted.map(literal).join(', ')}) THEN 'unknown ${f.name}: ' || ${shown(raw)}` : '',
+      f.range ? `WHEN ${value} NOT BETWEEN ${f.range[0]} AND ${f.range[1]} THEN '${f.name} is outside ${f.range[0]}–${f.range[1]}: ' || ${shown(raw)}` : '',
+      f.notAfterRunDate
+        ? `WHEN ${f.type === 'date' ? `${value} > ${dateLiteral(runDate)}` : `${value} >= ${dateLiteral(runDate)} + INTERVAL 1 DAY`} THEN '${f.name} is after the run date: ' || ${shown(raw)}`
+        : '',
+    ].filter(Boolean);
+  });
+  return `SELECT file_index, source_file, source_line, CASE WHEN reason IS NOT NULL THEN raw END AS raw, reason,
+    ${kind.fields.map((f) => f.name).join(', ')}
+  FROM (SELECT *, coalesce(parse_reason, CASE ${checks.join('\n      ')} END) AS reason
+    FROM (SELECT file_index, source_file, source_line, raw, reason AS parse_reason, ${values.join(', ')} FROM (${stage})))`;
+}
