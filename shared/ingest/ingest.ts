@@ -25,6 +25,7 @@ import {
   stageJsonlSql,
   stageParquetSql,
   transactionFields,
+  type FieldMap,
   type FileFormat,
   type StageFile,
 } from './stage-sql.js';
@@ -59,6 +60,51 @@ const DATA_ERROR = /^(Invalid Input Error|IO Error|Conversion Error)/;
  */
 const ROW_ORDER = '(file_index, ordered_at, customer_id, amount, quantity, channel, currency, is_return, source_line, row_key)';
 
+/** How delimited text files are read: the settings every kind of extract shares. */
+type TextInput = Pick<InputConfig, 'delimiter' | 'header' | 'names' | 'parser'>;
+
+/** How one kind of extract is staged and typed into the `typed` table. */
+interface Staging {
+  input: TextInput;
+  fields: FieldMap;
+  /** SELECT typing a staging relation into rows of `typed`. */
+  validate(stage: string): string;
+  /** DuckDB's own reader for the clean delimited files, when the kind has one (transactions). */
+  fastPath?: (files: readonly FastFile[]) => Promise<LineFile[]>;
+}
+
+/**
+ * Stages and types every file of an extract into the `typed` table (created by the caller): each
+ * input row once, valid or with its reason, and one row per file that could not be read.
+ */
+async function stageExtract(engine: SqlEngine, files: readonly ExtractFile[], staging: Staging): Promise<void> {
+  await engine.run(LINES_TABLE);
+  const fast: FastFile[] = [];
+  const lineFiles: LineFile[] = [];
+  for (const [index, file] of files.entries()) {
+    const route = await routeFile(engine, index, file, staging);
+    if (route?.route === 'fast') fast.push(route);
+    else if (route?.route === 'lines') lineFiles.push(route);
+  }
+  if (fast.length) lineFiles.push(...(await staging.fastPath!(fast)));
+  const stages: string[] = [];
+  for (const file of lineFiles) stages.push(await loadLines(engine, file, staging));
+  // All line-path files in one statement: splitting and typing run on every core.
+  if (stages.length) await engine.run(`INSERT INTO typed ${staging.validate(stages.join('\nUNION ALL\n'))}`);
+  await engine.run('DROP TABLE lines');
+  // A readable file's own problem (e.g. truncated gzip) is recorded last: staging may redo a file's rows.
+  for (const [index, { key, local }] of files.entries()) {
+    if (local?.readable && local.problem) await engine.run(fileReject(index, key, local.problem.reason, local.problem.raw));
+  }
+}
+
+/** Rows read and rejected so far: counted before the new rows are chosen, which drops the repeats from `typed`. */
+async function readCounts(engine: SqlEngine): Promise<{ rows_read: number; rows_rejected: number }> {
+  const [read] = await engine.query<{ rows_read: number; rows_rejected: number }>(`SELECT
+      CAST(count(*) AS DOUBLE) AS rows_read, CAST(count(reason) AS DOUBLE) AS rows_rejected FROM typed`);
+  return read!;
+}
+
 export async function ingestExtract(
   engine: SqlEngine,
   files: readonly ExtractFile[],
@@ -67,31 +113,16 @@ export async function ingestExtract(
   historyFiles: readonly string[],
 ): Promise<IngestCounts> {
   await engine.run(TYPED_TABLE);
-  await engine.run(LINES_TABLE);
-  const fast: FastFile[] = [];
-  const lineFiles: LineFile[] = [];
-  for (const [index, file] of files.entries()) {
-    const route = await routeFile(engine, index, file, input, runDate);
-    if (route?.route === 'fast') fast.push(route);
-    else if (route?.route === 'lines') lineFiles.push(route);
-  }
-  lineFiles.push(...(await stageCsvFast(engine, fast, input, runDate)));
-  const stages: string[] = [];
-  for (const file of lineFiles) stages.push(await loadLines(engine, file, input));
-  // All line-path files in one statement: splitting and typing run on every core.
-  if (stages.length) await engine.run(`INSERT INTO typed ${validateSql(stages.join('\nUNION ALL\n'), input, runDate)}`);
-  await engine.run('DROP TABLE lines');
-  // A readable file's own problem (e.g. truncated gzip) is recorded last: staging may redo a file's rows.
-  for (const [index, { key, local }] of files.entries()) {
-    if (local?.readable && local.problem) await engine.run(fileReject(index, key, local.problem.reason, local.problem.raw));
-  }
-  // Counted before the new orders are chosen: that drops the repeated rows from `typed`.
-  const [read] = await engine.query<{ rows_read: number; rows_rejected: number }>(`SELECT
-      CAST(count(*) AS DOUBLE) AS rows_read, CAST(count(reason) AS DOUBLE) AS rows_rejected FROM typed`);
+  await stageExtract(engine, files, {
+    input,
+    fields: transactionFields(input),
+    validate: (stage) => validateSql(stage, input, runDate),
+    fastPath: (fast) => stageCsvFast(engine, fast, input, runDate),
+  });
+  const { rows_read: rowsRead, rows_rejected: rowsRejected } = await readCounts(engine);
   for (const sql of newOrdersSql(input, historyFiles)) await engine.run(sql);
   const [added] = await engine.query<{ rows_accepted: number; orders_added: number }>(`SELECT
       CAST(coalesce(sum(row_count), 0) AS DOUBLE) AS rows_accepted, CAST(count(*) AS DOUBLE) AS orders_added FROM new_orders`);
-  const { rows_read: rowsRead, rows_rejected: rowsRejected } = read!;
   const { rows_accepted: rowsAccepted, orders_added: ordersAdded } = added!;
   return {
     filesRead: files.length,
@@ -186,13 +217,8 @@ interface LineFile extends StageFile {
  * (both return undefined); a text file goes to the fast path when it is a clean delimited file,
  * else to the line path.
  */
-async function routeFile(
-  engine: SqlEngine,
-  index: number,
-  file: ExtractFile,
-  input: InputConfig,
-  runDate: string,
-): Promise<FastFile | LineFile | undefined> {
+async function routeFile(engine: SqlEngine, index: number, file: ExtractFile, staging: Staging): Promise<FastFile | LineFile | undefined> {
+  const { input, fields } = staging;
   const { key, local, format } = file;
   if (!local?.readable || !format) {
     const reason = local?.problem?.reason ?? 'not an extract file (expected .csv, .jsonl, .parquet, optionally .gz)';
@@ -203,8 +229,8 @@ async function routeFile(
   try {
     if (format === 'parquet') {
       const described = await engine.query<{ column_name: string }>(`DESCRIBE SELECT * FROM read_parquet(${literal(local.path)})`);
-      const staged = stageParquetSql(stage, transactionFields(input), described.map((d) => d.column_name));
-      await engine.run(`INSERT INTO typed ${validateSql(staged, input, runDate)}`);
+      const staged = stageParquetSql(stage, fields, described.map((d) => d.column_name));
+      await engine.run(`INSERT INTO typed ${staging.validate(staged)}`);
       return undefined;
     }
     const errorTable = `line_errors_${index}`;
@@ -214,9 +240,8 @@ async function routeFile(
       await engine.run(`INSERT INTO typed (file_index, source_file, source_line, raw, reason) ${lineErrorsSql(index, key, errorTable)}`);
       return { route: 'lines', ...stage, format, errorTable };
     }
-    if (format === 'csv' && input.parser === 'auto' && input.delimiter !== 'whitespace') {
+    if (format === 'csv' && staging.fastPath && input.parser === 'auto' && input.delimiter !== 'whitespace') {
       const names = await columnNames(engine, `SELECT line FROM ${readLines(local.path, 'ignore_errors = true')} LIMIT 1`, input);
-      const fields = transactionFields(input);
       if (!missingColumnsReason(fields, fieldPositions(fields, names)) && !duplicateColumnsReason(fields, names)) {
         return { route: 'fast', ...stage, names, nonEmptyLines: scan!.non_empty };
       }
@@ -235,15 +260,15 @@ async function routeFile(
 }
 
 /** Loads a line-path file into `lines`; returns its staging SELECT, typed with the others. */
-async function loadLines(engine: SqlEngine, file: LineFile, input: InputConfig): Promise<string> {
+async function loadLines(engine: SqlEngine, file: LineFile, { input, fields }: Staging): Promise<string> {
   await engine.run(loadLinesSql(file.fileIndex, file.path, file.errorTable));
-  if (file.format === 'jsonl') return stageJsonlSql(file, transactionFields(input));
+  if (file.format === 'jsonl') return stageJsonlSql(file, fields);
   const header = `SELECT line FROM lines WHERE file_index = ${file.fileIndex} AND source_line = 1`;
-  return stageCsvSql(file, input, transactionFields(input), await columnNames(engine, header, input));
+  return stageCsvSql(file, input, fields, await columnNames(engine, header, input));
 }
 
 /** Column names of a delimited file: its header line (`firstLine`) split like the data, or the configured names. */
-async function columnNames(engine: SqlEngine, firstLine: string, input: InputConfig): Promise<string[]> {
+async function columnNames(engine: SqlEngine, firstLine: string, input: TextInput): Promise<string[]> {
   if (!input.header) return input.names ?? [];
   const [header] = await engine.query<{ names: string[] | null }>(
     `SELECT ${splitFieldsSql(input.delimiter)} AS names FROM (${firstLine})`,
