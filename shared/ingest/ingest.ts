@@ -6,7 +6,9 @@
 import { FIELDS, type InputConfig } from '../config.js';
 import type { HistoryEngine } from '../engine/history.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
+import { sqlType } from '../catalog.js';
 import { ident, literal, readParquet } from '../sql/dialect.js';
+import { kindFields, validateKindSql, type SourceKind } from './kinds.js';
 import type { LocalFile } from './localize.js';
 import {
   fieldPositions,
@@ -131,6 +133,61 @@ export async function ingestExtract(
     rowsAccepted,
     rowsDuplicate: rowsRead - rowsRejected - rowsAccepted,
     ordersAdded,
+  };
+}
+
+/** How a CRM kind's extracts are read: the text settings, the column mapping and the date-time format. */
+export interface KindInput extends TextInput {
+  /** Canonical field → source column; an unmapped field is read from the column of its name. */
+  columns: Readonly<Record<string, string>>;
+  timestamp_format?: string | undefined;
+}
+
+/**
+ * Ingest of one CRM kind's extract (after the transactions', whose staging tables must be gone):
+ * every row lands in `typed`, valid or with its reason; `new_rows` then holds the valid rows whose
+ * key neither an earlier row of the extract (by file, then line) nor an earlier night (the kind's
+ * curated partitions, `historyFiles`) holds, and the other valid rows are duplicates. A kind
+ * without a key gets `row_id`: a hash of all its fields and the occurrence number, so identical
+ * rows of one extract stay distinct and a re-delivered extract is recognised.
+ */
+export async function ingestKind(
+  engine: SqlEngine,
+  files: readonly ExtractFile[],
+  kind: SourceKind,
+  input: KindInput,
+  runDate: string,
+  historyFiles: readonly string[],
+): Promise<IngestCounts> {
+  await engine.run(`CREATE TEMP TABLE typed (file_index INTEGER, source_file VARCHAR, source_line BIGINT, raw VARCHAR, reason VARCHAR,
+    ${kind.fields.map((f) => `${ident(f.name)} ${sqlType(f.type)}`).join(', ')})`);
+  await stageExtract(engine, files, {
+    input,
+    fields: kindFields(kind, input.columns),
+    validate: (stage) => validateKindSql(kind, stage, runDate, input.timestamp_format),
+  });
+  const { rows_read: rowsRead, rows_rejected: rowsRejected } = await readCounts(engine);
+  const fields = kind.fields.map((f) => ident(f.name));
+  const key = kind.key?.map(ident) ?? ['row_id'];
+  const rowId = kind.key
+    ? ''
+    : `, md5(concat_ws(chr(31), ${fields.map((f) => `coalesce(CAST(${f} AS VARCHAR), '')`).join(', ')})) || '-' ||
+        CAST(row_number() OVER (PARTITION BY ${fields.join(', ')} ORDER BY file_index, source_line) AS VARCHAR) AS row_id`;
+  const seen = historyFiles.length ? `SELECT ${key.join(', ')} FROM ${readParquet(historyFiles)}` : undefined;
+  await engine.run(`CREATE TEMP TABLE candidates AS SELECT * EXCLUDE (raw, reason), rowid AS row_key${rowId} FROM typed WHERE reason IS NULL`);
+  await engine.run(`CREATE TEMP TABLE dropped AS
+    SELECT row_key FROM candidates QUALIFY row_number() OVER (PARTITION BY ${key.join(', ')} ORDER BY file_index, source_line) > 1
+    ${seen ? `UNION SELECT c.row_key FROM candidates AS c SEMI JOIN (${seen}) AS h ON ${key.map((k) => `c.${k} = h.${k}`).join(' AND ')}` : ''}`);
+  await engine.run('DELETE FROM candidates WHERE row_key IN (SELECT row_key FROM dropped)');
+  await engine.run('CREATE TEMP VIEW new_rows AS SELECT * EXCLUDE (file_index, source_line, row_key) FROM candidates');
+  const [added] = await engine.query<{ n: number }>('SELECT CAST(count(*) AS DOUBLE) AS n FROM new_rows');
+  return {
+    filesRead: files.length,
+    rowsRead,
+    rowsRejected,
+    rowsAccepted: added!.n,
+    rowsDuplicate: rowsRead - rowsRejected - added!.n,
+    ordersAdded: added!.n,
   };
 }
 
@@ -427,7 +484,7 @@ function newOrdersSql(input: InputConfig, historyFiles: readonly string[]): stri
 export async function dropStaging(engine: SqlEngine): Promise<void> {
   // new_orders and candidates are views or tables, by grain and by where the ids come from.
   const objects = await engine.query<{ name: string; kind: string }>(`
-    SELECT view_name AS name, 'VIEW' AS kind FROM duckdb_views() WHERE temporary AND view_name IN ('new_orders', 'candidates')
+    SELECT view_name AS name, 'VIEW' AS kind FROM duckdb_views() WHERE temporary AND view_name IN ('new_orders', 'new_rows', 'candidates')
     UNION ALL
     SELECT table_name, 'TABLE' FROM duckdb_tables() WHERE temporary AND table_name IN ('new_orders', 'candidates', 'dropped', 'typed')`);
   // Views first: they read the tables.
