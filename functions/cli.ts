@@ -217,7 +217,7 @@ async function demo(argv: string[]): Promise<number> {
     `A fashion retailer: ${business.customers} customers, ${business.orders} orders and ${business.returns} returns since ${BUSINESS_DEFAULTS.historyFrom}; ` +
       `an initial load on ${business.extractDates[0]}, then ${business.extractDates.length - 1} daily extracts; from its CRM platform ` +
       `${business.crmRows.customers} profile rows, ${business.crmRows.crm_events} message events, ${business.crmRows.surveys} survey answers ` +
-      `and ${business.crmRows.crm_costs} cost rows (not analysed yet) (${((Date.now() - started) / 1000).toFixed(1)} s)`,
+      `and ${business.crmRows.crm_costs} cost rows (${((Date.now() - started) / 1000).toFixed(1)} s)`,
   );
   await rm(dest, { recursive: true, force: true });
   const deps = { source: new LocalObjectStore(source), dest: new LocalObjectStore(dest), config: parseConfig(config), openEngine: DuckDbEngine.open };

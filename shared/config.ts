@@ -16,6 +16,7 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
+import { SOURCE_KINDS, type SourceKind } from './ingest/kinds.js';
 
 /** Canonical fields of a transaction; source columns are mapped onto these names. */
 export const FIELDS = [
@@ -66,28 +67,34 @@ export const DEFAULT_SEGMENTS: SegmentRule[] = [
   { segment: 'Hibernating', r: [1, 2], f: [1, 2], m: [1, 5] },
 ];
 
+/** How any kind of extract's files are read (the transactions' `input`, each CRM kind's `sources.<kind>`). */
+const TEXT_SETTINGS = {
+  format: z
+    .enum(['csv', 'jsonl', 'parquet'])
+    .optional()
+    .describe('File format; when absent, taken from the file name (.csv, .jsonl/.ndjson, .parquet, each optionally .gz).'),
+  delimiter: z
+    .union([
+      z.literal('whitespace'),
+      // `"` quotes fields and line breaks end records: neither can also separate fields.
+      z.string().length(1).refine((c) => !'"\r\n'.includes(c), 'the quote character " and line breaks cannot separate fields'),
+    ])
+    .default(',')
+    .describe('CSV field separator: one character, or `"whitespace"` for runs of blanks (CDNOW).'),
+  header: z.boolean().default(true).describe('Whether CSV files start with a header line. Without one, `names` names the columns.'),
+  names: z
+    .array(z.string().min(1))
+    .optional()
+    .describe('Column names of CSV files without a header line, in file order; required when `header` is false.'),
+};
+const namesWhenHeaderless: [(input: { header: boolean; names?: string[] | undefined }) => boolean, { message: string; path: string[] }] = [
+  (input) => !(input.header === false && !input.names),
+  { message: 'names is required when header is false', path: ['names'] },
+];
+
 const InputSchema = z
   .strictObject({
-    format: z
-      .enum(['csv', 'jsonl', 'parquet'])
-      .optional()
-      .describe('File format; when absent, taken from the file name (.csv, .jsonl/.ndjson, .parquet, each optionally .gz).'),
-    delimiter: z
-      .union([
-        z.literal('whitespace'),
-        // `"` quotes fields and line breaks end records: neither can also separate fields.
-        z.string().length(1).refine((c) => !'"\r\n'.includes(c), 'the quote character " and line breaks cannot separate fields'),
-      ])
-      .default(',')
-      .describe('CSV field separator: one character, or `"whitespace"` for runs of blanks (CDNOW).'),
-    header: z
-      .boolean()
-      .default(true)
-      .describe('Whether CSV files start with a header line. Without one, `input.names` names the columns.'),
-    names: z
-      .array(z.string().min(1))
-      .optional()
-      .describe('Column names of CSV files without a header line, in file order; required when `input.header` is false.'),
+    ...TEXT_SETTINGS,
     columns: z
       .partialRecord(z.enum(FIELDS), z.string().min(1))
       .default({})
@@ -116,10 +123,35 @@ const InputSchema = z
       .optional()
       .describe('Order ids starting with this prefix are returns (Online Retail\'s `"C"` invoices).'),
   })
-  .refine((input) => !(input.header === false && !input.names), {
-    message: 'input.names is required when input.header is false',
-    path: ['names'],
-  });
+  .refine(...namesWhenHeaderless);
+
+/** One CRM kind's extracts: read like the transactions, with the kind's own column mapping. */
+function kindSchema(kind: SourceKind) {
+  const fields = kind.fields.map((f) => f.name) as [string, ...string[]];
+  return z
+    .strictObject({
+      ...TEXT_SETTINGS,
+      columns: z
+        .partialRecord(z.enum(fields), z.string().min(1))
+        .default({})
+        .describe('Canonical field → source column name. An unmapped field is read from the column of its canonical name.'),
+      timestamp_format: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('strptime format of the kind\'s dates and times; when absent, ISO 8601 date or date-time.'),
+    })
+    .refine(...namesWhenHeaderless);
+}
+
+const SourcesSchema = z.strictObject(
+  Object.fromEntries(
+    SOURCE_KINDS.map((kind) => {
+      const schema = kindSchema(kind);
+      return [kind.name, schema.default(() => schema.parse({})).describe(`How to read \`${kind.name}/dt=YYYY-MM-DD/\` (fields ${kind.fields.map((f) => `\`${f.name}\``).join(', ')}); read whenever the folder holds files.`)];
+    }),
+  ) as unknown as Record<SourceKind['name'], z.ZodDefault<ReturnType<typeof kindSchema>>>,
+);
 
 const ClvSchema = z.strictObject({
   models: z
@@ -253,6 +285,7 @@ export const ConfigSchema = z.strictObject({
   kpi: KpiSchema.default(() => KpiSchema.parse({})).describe('The KPIs of `kpi_daily`.'),
   display: DisplaySchema.default(() => DisplaySchema.parse({})).describe('How numbers and amounts are shown in Slack answers and reports.'),
   input: InputSchema.default(() => InputSchema.parse({})).describe('How to read the extracts: format, columns, grain.'),
+  sources: SourcesSchema.default(() => SourcesSchema.parse({})).describe('How to read the CRM platform\'s extracts beside the transactions; each kind is optional.'),
   holdout: HoldoutSchema.default(() => HoldoutSchema.parse({})).describe('The holdout: who is in the control group, and how the difference is analysed (`holdout_results`).'),
   clv: ClvSchema.default(() => ClvSchema.parse({})).describe('The customer-lifetime models and the value they give each customer.'),
   rfm: z

@@ -15,14 +15,15 @@ import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { partitionKey, partitionPrefix, type Table } from './catalog.js';
 import { checkTable } from './tables/checks.js';
-import { kpiDaily, forecastAccuracy, rejects, runManifest, TABLES, tablesFactsSpec, transactions } from './tables/index.js';
+import { kpiDaily, forecastAccuracy, rejects, runManifest, sourceManifest, TABLES, tablesFactsSpec, transactions } from './tables/index.js';
 import type { BuildContext, IngestContext, TableModel } from './tables/model.js';
 import type { ModelFitRow } from './tables/model-fit.js';
 import type { Config } from './config.js';
 import { isCalendarDate } from './dates.js';
 import { LocalHistory, RemoteHistory, type HistoryEngine, type RemoteEngine } from './engine/history.js';
 import type { SqlEngine } from './engine/sql-engine.js';
-import { dropSeenOrders, dropStaging, ingestExtract, type IngestCounts } from './ingest/ingest.js';
+import { createNightTables, dropSeenOrders, dropStaging, ingestExtract, ingestKind, recordSource, type IngestCounts } from './ingest/ingest.js';
+import { sourceKind } from './ingest/kinds.js';
 import { localize } from './ingest/localize.js';
 import { formatOf } from './ingest/stage-sql.js';
 import { customerScoresSql } from './rfm/rfm-sql.js';
@@ -347,6 +348,31 @@ async function historyOf(run: Run, kind: HistoryEngineKind): Promise<HistoryEngi
   return new LocalHistory(run.engine, files, run.output(transactions));
 }
 
+/**
+ * The CRM platform's extracts of the date, kind by kind after the transactions: each kind's files
+ * (none is a night without it: zeros in source_manifest), its curated table, its rejects.
+ * `fileIndex` continues the transactions' file numbering, so that local copies never collide.
+ */
+async function ingestCrmKinds(run: Run, fileIndex: number): Promise<void> {
+  const { deps, engine, date } = run;
+  const ingested: IngestContext = { engine, config: deps.config };
+  for (const table of TABLES) {
+    if (!('source' in table)) continue;
+    const kind = sourceKind(table.source);
+    const input = deps.config.sources[kind.name];
+    const files = [];
+    for (const { key, etag } of (await deps.source.list(`${kind.name}/dt=${date}/`)).filter(isExtractFile)) {
+      const format = formatOf(key, input.format);
+      files.push({ key, format, local: format && (await localize(deps.source, key, run.scratch, fileIndex++, format !== 'parquet', etag)) });
+    }
+    const history = await Promise.all([...(await run.earlier(table)).keys()].map((day) => run.fetch(table, day)));
+    const counts = await ingestKind(engine, files, kind, input, date, history);
+    await run.write(table, ingested);
+    await recordSource(engine, kind.name, counts);
+    await dropStaging(engine);
+  }
+}
+
 /** First phase: ingest the extract, summarise the customers and fit the CLV models. */
 async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
   const { deps, engine, date } = run;
@@ -361,15 +387,15 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
   const historyEngine = chooseHistoryEngine(deps.config.engine, historyBytes, deps.remote !== undefined);
   const historyFiles = historyEngine === 'local' ? await Promise.all([...earlier.keys()].map((day) => run.fetch(transactions, day))) : [];
   run.progress('ingest');
+  await createNightTables(engine);
   let counts = await ingestExtract(engine, files, deps.config.input, date, historyFiles);
   const ingested: IngestContext = { engine, config: deps.config };
   await run.write(transactions, ingested);
-  await run.write(rejects, ingested);
   // The remote engine and a later phase find the new orders in the run's staging folder.
-  const stagePreparedOutputs = async () => {
-    for (const table of PREPARED_OUTPUTS) await deps.dest.put(`${workFolder(run.runId, table.name)}data.parquet`, run.output(table));
+  const stage = async (tables: readonly Table[]) => {
+    for (const table of tables) await deps.dest.put(`${workFolder(run.runId, table.name)}data.parquet`, run.output(table));
   };
-  if (fanOut || historyEngine === 'remote') await stagePreparedOutputs();
+  if (historyEngine === 'remote') await stage([transactions]);
   const history = await historyOf(run, historyEngine);
   if (historyEngine === 'remote') {
     // The history stayed remote, so the ingest could only dedupe within the extract: the remote
@@ -378,10 +404,15 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
     if (seen.orders > 0) {
       await run.write(transactions, ingested);
       counts = { ...counts, rowsAccepted: counts.rowsAccepted - seen.rows, rowsDuplicate: counts.rowsDuplicate + seen.rows, ordersAdded: counts.ordersAdded - seen.orders };
-      await stagePreparedOutputs();
+      await stage([transactions]);
     }
   }
+  await recordSource(engine, 'transactions', counts);
   await dropStaging(engine);
+  await ingestCrmKinds(run, files.length);
+  await run.write(rejects, ingested);
+  await run.write(sourceManifest, ingested);
+  if (fanOut) await stage(PREPARED_OUTPUTS);
   run.progress('ingested', counts.rowsRead);
 
   // The night's one pass over the history; everything after it reads its rows.
@@ -497,7 +528,7 @@ function pick<T, K extends keyof T>(from: T, ...keys: K[]): Pick<T, K> {
 // The fanned-out night: the same phases, in separate processes that share the run's staging folder.
 
 /** The outputs of the first phase the last one needs: read back from staging by {@link finishFannedOut} … */
-const PREPARED_OUTPUTS = [transactions, rejects];
+const PREPARED_OUTPUTS: readonly Table[] = TABLES.filter((table) => 'phase' in table);
 /** … and the customer facts. */
 const FACTS_TABLES = [FACTS_TABLE, CHANNEL_FACTS_TABLE];
 const factsKey = (runId: string, table: string) => `${workFolder(runId, table)}data.parquet`;

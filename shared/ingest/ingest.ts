@@ -63,7 +63,7 @@ const DATA_ERROR = /^(Invalid Input Error|IO Error|Conversion Error)/;
 const ROW_ORDER = '(file_index, ordered_at, customer_id, amount, quantity, channel, currency, is_return, source_line, row_key)';
 
 /** How delimited text files are read: the settings every kind of extract shares. */
-type TextInput = Pick<InputConfig, 'delimiter' | 'header' | 'names' | 'parser'>;
+type TextInput = Pick<InputConfig, 'delimiter' | 'header' | 'names'> & Partial<Pick<InputConfig, 'parser'>>;
 
 /** How one kind of extract is staged and typed into the `typed` table. */
 interface Staging {
@@ -136,10 +136,13 @@ export async function ingestExtract(
   };
 }
 
+/** The new rows of the CRM kind just ingested, shaped as its curated table (before the catalog cast). */
+export const KIND_ROWS_RELATION = 'SELECT * FROM new_rows';
+
 /** How a CRM kind's extracts are read: the text settings, the column mapping and the date-time format. */
 export interface KindInput extends TextInput {
   /** Canonical field → source column; an unmapped field is read from the column of its name. */
-  columns: Readonly<Record<string, string>>;
+  columns: Readonly<Partial<Record<string, string>>>;
   timestamp_format?: string | undefined;
 }
 
@@ -247,8 +250,28 @@ export async function dropSeenOrders(engine: SqlEngine, input: InputConfig, hist
   return seen!;
 }
 
-/** Rejected rows, shaped as the `rejects` table. */
+/** Rejected rows of the extract just staged. */
 export const REJECTS_RELATION = `SELECT source_file, source_line, reason, raw FROM typed WHERE reason IS NOT NULL`;
+
+/**
+ * What the night's sources leave for the `rejects` and `source_manifest` tables: every rejected
+ * row with its source, and each source's counts; kept as each source is ingested, since the next
+ * source's staging replaces the last.
+ */
+export const NIGHT_REJECTS = 'night_rejects';
+export const NIGHT_SOURCES = 'night_sources';
+
+export async function createNightTables(engine: SqlEngine): Promise<void> {
+  await engine.run(`CREATE TEMP TABLE ${NIGHT_REJECTS} (source VARCHAR, source_file VARCHAR, source_line BIGINT, reason VARCHAR, raw VARCHAR)`);
+  await engine.run(`CREATE TEMP TABLE ${NIGHT_SOURCES} (source VARCHAR, files_read INTEGER, rows_read BIGINT, rows_accepted BIGINT, rows_rejected BIGINT, rows_duplicate BIGINT)`);
+}
+
+/** Keeps the staged source's rejects and counts (before its staging tables are dropped). */
+export async function recordSource(engine: SqlEngine, source: string, counts: IngestCounts): Promise<void> {
+  await engine.run(`INSERT INTO ${NIGHT_REJECTS} SELECT ${literal(source)}, * FROM (${REJECTS_RELATION})`);
+  const { filesRead, rowsRead, rowsAccepted, rowsRejected, rowsDuplicate } = counts;
+  await engine.run(`INSERT INTO ${NIGHT_SOURCES} VALUES (${literal(source)}, ${filesRead}, ${rowsRead}, ${rowsAccepted}, ${rowsRejected}, ${rowsDuplicate})`);
+}
 
 function fileReject(index: number, sourceFile: string, reason: string, raw: string | null): string {
   return `INSERT INTO typed (file_index, source_file, source_line, raw, reason)

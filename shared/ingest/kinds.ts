@@ -17,6 +17,8 @@ export interface KindField {
   /** Canonical name: the column it is read from unless mapped, and the curated column. */
   readonly name: string;
   readonly type: Extract<ColumnType, 'string' | 'int' | 'money' | 'date' | 'timestamp' | 'boolean'>;
+  /** What the value means: the curated table's column description. */
+  readonly description: string;
   /** A row without a value is rejected ("missing <name>"). */
   readonly required?: true;
   /** Stored lower-cased (channels, event types arrive as "Email", "SMS"). */
@@ -48,54 +50,59 @@ export const SOURCE_KINDS = [
   {
     name: 'customers',
     fields: [
-      { name: 'customer_id', type: 'string', required: true },
-      { name: 'updated_at', type: 'timestamp', required: true, notAfterRunDate: true },
-      { name: 'signed_up_at', type: 'timestamp', notAfterRunDate: true },
-      { name: 'referred_by', type: 'string' },
-      { name: 'acquisition_channel', type: 'string', lowerCase: true },
-      { name: 'email_consent', type: 'boolean' },
-      { name: 'sms_consent', type: 'boolean' },
-      { name: 'push_consent', type: 'boolean' },
+      { name: 'customer_id', type: 'string', description: 'Customer id as the CRM platform knows it (the transactions\' customer_id).', required: true },
+      { name: 'updated_at', type: 'timestamp', description: 'When this version of the profile was written (UTC): the latest per customer is the current profile.', required: true, notAfterRunDate: true },
+      { name: 'signed_up_at', type: 'timestamp', description: 'When the customer signed up (UTC).', notAfterRunDate: true },
+      { name: 'referred_by', type: 'string', description: 'customer_id of the customer who referred this one.' },
+      { name: 'acquisition_channel', type: 'string', description: 'How the customer was acquired (lower-cased), e.g. referral, organic_search.', lowerCase: true },
+      { name: 'email_consent', type: 'boolean', description: 'Consent to receive email.' },
+      { name: 'sms_consent', type: 'boolean', description: 'Consent to receive SMS.' },
+      { name: 'push_consent', type: 'boolean', description: 'Consent to receive push notifications.' },
     ],
     key: ['customer_id', 'updated_at'],
   },
   {
     name: 'crm_events',
     fields: [
-      { name: 'event_id', type: 'string', required: true },
-      { name: 'customer_id', type: 'string', required: true },
-      { name: 'occurred_at', type: 'timestamp', required: true, notAfterRunDate: true },
-      { name: 'channel', type: 'string', required: true, lowerCase: true },
-      { name: 'campaign_id', type: 'string' },
-      { name: 'event_type', type: 'string', required: true, lowerCase: true, accepted: EVENT_TYPES },
+      { name: 'event_id', type: 'string', description: 'Event id from the CRM platform.', required: true },
+      { name: 'customer_id', type: 'string', description: 'Customer the message was for.', required: true },
+      { name: 'occurred_at', type: 'timestamp', description: 'When the event happened (UTC).', required: true, notAfterRunDate: true },
+      { name: 'channel', type: 'string', description: 'CRM channel (lower-cased): email, sms, push, in_app, direct_mail or another.', required: true, lowerCase: true },
+      { name: 'campaign_id', type: 'string', description: 'Campaign (or triggered programme) the message belongs to.' },
+      { name: 'event_type', type: 'string', description: 'sent, delivered, opened, clicked, unsubscribed, bounced or complained.', required: true, lowerCase: true, accepted: EVENT_TYPES },
     ],
     key: ['event_id'],
   },
   {
     name: 'surveys',
     fields: [
-      { name: 'response_id', type: 'string', required: true },
-      { name: 'customer_id', type: 'string', required: true },
-      { name: 'answered_at', type: 'timestamp', required: true, notAfterRunDate: true },
-      { name: 'score', type: 'int', required: true, range: [0, 10] },
-      { name: 'survey', type: 'string' },
+      { name: 'response_id', type: 'string', description: 'Survey response id.', required: true },
+      { name: 'customer_id', type: 'string', description: 'Customer who answered.', required: true },
+      { name: 'answered_at', type: 'timestamp', description: 'When the answer was given (UTC).', required: true, notAfterRunDate: true },
+      { name: 'score', type: 'int', description: 'Likelihood to recommend, 0 to 10.', required: true, range: [0, 10] },
+      { name: 'survey', type: 'string', description: 'Which survey (e.g. post_purchase).' },
     ],
     key: ['response_id'],
   },
   {
     name: 'crm_costs',
     fields: [
-      { name: 'cost_date', type: 'date', required: true, notAfterRunDate: true },
-      { name: 'channel', type: 'string', required: true, lowerCase: true },
-      { name: 'campaign_id', type: 'string' },
-      { name: 'amount', type: 'money', required: true },
-      { name: 'currency', type: 'string' },
+      { name: 'cost_date', type: 'date', description: 'Day the cost was incurred.', required: true, notAfterRunDate: true },
+      { name: 'channel', type: 'string', description: 'CRM channel the cost belongs to (lower-cased).', required: true, lowerCase: true },
+      { name: 'campaign_id', type: 'string', description: 'Campaign the cost belongs to; empty for the channel\'s fixed costs.' },
+      { name: 'amount', type: 'money', description: 'Cost in the currency\'s units.', required: true },
+      { name: 'currency', type: 'string', description: 'ISO currency code.' },
     ],
   },
 ] as const satisfies readonly SourceKind[];
 
+/** A kind by name. */
+export function sourceKind(name: SourceKind['name']): SourceKind {
+  return SOURCE_KINDS.find((kind) => kind.name === name)!;
+}
+
 /** A kind's staging fields under a source's column mapping (canonical name → source column). */
-export function kindFields(kind: SourceKind, columns: Readonly<Record<string, string>> = {}): FieldMap {
+export function kindFields(kind: SourceKind, columns: Readonly<Partial<Record<string, string>>> = {}): FieldMap {
   return {
     fields: kind.fields.map((f) => f.name),
     required: kind.fields.filter((f) => f.required).map((f) => f.name),

@@ -8,6 +8,11 @@ import { factsSpec, type FactsSpec } from '../history/customer-facts.js';
 import type { TableModel } from './model.js';
 import { transactions } from './transactions.js';
 import { rejects } from './rejects.js';
+import { customerProfiles } from './customer-profiles.js';
+import { crmEvents } from './crm-events.js';
+import { surveyResponses } from './survey-responses.js';
+import { crmCosts } from './crm-costs.js';
+import { sourceManifest } from './source-manifest.js';
 import { customerScores } from './customer-scores.js';
 import { segmentSummary } from './segment-summary.js';
 import { segmentMigration } from './segment-migration.js';
@@ -21,11 +26,16 @@ import { forecastAccuracy } from './forecast-accuracy.js';
 import { modelFit } from './model-fit.js';
 import { runManifest } from './run-manifest.js';
 
-export { transactions, rejects, customerScores, segmentSummary, segmentMigration, segmentForecast, holdoutAssignment, holdoutResults, modelValidation, kpiDaily, roc, forecastAccuracy, modelFit, runManifest };
+export { transactions, customerProfiles, crmEvents, surveyResponses, crmCosts, rejects, sourceManifest, customerScores, segmentSummary, segmentMigration, segmentForecast, holdoutAssignment, holdoutResults, modelValidation, kpiDaily, roc, forecastAccuracy, modelFit, runManifest };
 
 export const TABLES = [
   transactions,
+  customerProfiles,
+  crmEvents,
+  surveyResponses,
+  crmCosts,
   rejects,
+  sourceManifest,
   customerScores,
   segmentSummary,
   segmentMigration,

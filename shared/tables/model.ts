@@ -9,6 +9,7 @@ import type { Config } from '../config.js';
 import type { FactsNeeds } from '../history/customer-facts.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
 import type { IngestCounts } from '../ingest/ingest.js';
+import type { SourceKind } from '../ingest/kinds.js';
 import type { ObjectInfo } from '../store/object-store.js';
 
 /** What the ingest's tables (transactions, rejects) are built from, in the run's first phase. */
@@ -59,6 +60,8 @@ export type TableModel = Table &
         build(ctx: IngestContext): Promise<string> | string;
         /** The relation's row order is already fixed (no sort by orderBy when written). */
         readonly keepsBuildOrder?: true;
+        /** The CRM kind whose extract it holds (ingested after the transactions, one kind at a time). */
+        readonly source?: SourceKind['name'];
       }
     | {
         readonly phase?: undefined;

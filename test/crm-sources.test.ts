@@ -1,0 +1,101 @@
+/**
+ * The CRM platform's extracts through a night: each kind's curated table, its rejects (with their
+ * source) and its line in source_manifest, read back from the published files; a night without
+ * them says so with zeros, and a re-delivered row is a duplicate the next night.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { crmCosts, crmEvents, customerProfiles, rejects, sourceManifest, surveyResponses } from '../shared/tables/index.js';
+import { CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
+
+const D1 = '2024-05-01';
+const D2 = '2024-05-02';
+
+async function writeKind(source: string, kind: string, date: string, name: string, content: string) {
+  const path = join(source, kind, `dt=${date}`, name);
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, content);
+}
+
+async function night(source: string, date: string, orders: number) {
+  const rows = Array.from({ length: orders }, (_, i) => `${date}-o${i},c${i % 5},${date}T10:00:00,${10 + i}.00,1,web,EUR,false`);
+  await writeExtract(source, date, 'orders.csv', [CSV_HEADER, ...rows].join('\n'));
+}
+
+const manifestOf = async (dest: string, date: string) =>
+  Object.fromEntries(
+    (await readTable(dest, sourceManifest, date)).map((r) => [
+      r['source'],
+      [r['files_read'], r['rows_read'], r['rows_accepted'], r['rows_rejected'], r['rows_duplicate']].map(Number),
+    ]),
+  );
+
+describe('the CRM sources in a night', () => {
+  it('a night without them publishes empty curated partitions and zeros in source_manifest', async () => {
+    const source = await tempDir('crm-none');
+    const dest = await tempDir('crm-none-dest');
+    await night(source, D1, 12);
+    await runLocal(D1, source, dest);
+    expect(await manifestOf(dest, D1)).toEqual({
+      transactions: [1, 12, 12, 0, 0],
+      customers: [0, 0, 0, 0, 0],
+      crm_events: [0, 0, 0, 0, 0],
+      surveys: [0, 0, 0, 0, 0],
+      crm_costs: [0, 0, 0, 0, 0],
+    });
+    for (const table of [customerProfiles, crmEvents, surveyResponses, crmCosts]) expect(await readTable(dest, table, D1), table.name).toEqual([]);
+  });
+
+  it('each kind lands in its table, its bad rows in rejects with their source, every row accounted for; repeats next night are duplicates', async () => {
+    const source = await tempDir('crm-src');
+    const dest = await tempDir('crm-dest');
+    await night(source, D1, 10);
+    await writeKind(source, 'customers', D1, 'profiles.csv', [
+      'customer_id,updated_at,signed_up_at,referred_by,acquisition_channel,email_consent,sms_consent,push_consent',
+      'c0,2024-04-01T08:00:00,2024-04-01T08:00:00,,Store,true,false,false',
+      'c1,2024-04-02T08:00:00,2024-04-02T08:00:00,c0,referral,true,true,false',
+      ',2024-04-02T08:00:00,,,,true,true,true',
+    ].join('\n'));
+    await writeKind(source, 'crm_events', D1, 'events.jsonl', [
+      JSON.stringify({ event_id: 'e1', customer_id: 'c1', occurred_at: '2024-04-30T09:00:00', channel: 'Email', campaign_id: 'NL', event_type: 'sent' }),
+      JSON.stringify({ event_id: 'e2', customer_id: 'c1', occurred_at: '2024-04-30T09:05:00', channel: 'email', campaign_id: 'NL', event_type: 'clicked' }),
+      JSON.stringify({ event_id: 'e3', customer_id: 'c1', occurred_at: '2024-04-30T09:05:00', channel: 'email', campaign_id: 'NL', event_type: 'liked' }),
+    ].join('\n'));
+    await writeKind(source, 'surveys', D1, 'nps.csv', 'response_id,customer_id,answered_at,score,survey\nr1,c0,2024-04-30,9,nps\nr2,c1,2024-04-30,12,nps\n');
+    await writeKind(source, 'crm_costs', D1, 'costs.csv', 'cost_date,channel,campaign_id,amount,currency\n2024-04-30,email,NL,0.50,EUR\n2024-04-30,email,NL,0.50,EUR\n');
+    await runLocal(D1, source, dest);
+
+    expect(await manifestOf(dest, D1)).toEqual({
+      transactions: [1, 10, 10, 0, 0],
+      customers: [1, 3, 2, 1, 0],
+      crm_events: [1, 3, 2, 1, 0],
+      surveys: [1, 2, 1, 1, 0],
+      crm_costs: [1, 2, 2, 0, 0],
+    });
+    const rejected = (await readTable(dest, rejects, D1)).map((r) => [r['source'], r['reason']]);
+    expect(rejected).toEqual([
+      ['crm_events', 'unknown event_type: "liked"'],
+      ['customers', 'missing customer_id'],
+      ['surveys', 'score is outside 0–10: "12"'],
+    ]);
+    const profiles = await readTable(dest, customerProfiles, D1);
+    expect(profiles.map((p) => [p['customer_id'], p['referred_by'], p['acquisition_channel'], p['email_consent']])).toEqual([
+      ['c0', null, 'store', true],
+      ['c1', 'c0', 'referral', true],
+    ]);
+    expect((await readTable(dest, crmEvents, D1)).map((e) => [e['event_id'], e['channel'], e['event_type']])).toEqual([
+      ['e1', 'email', 'sent'],
+      ['e2', 'email', 'clicked'],
+    ]);
+    expect((await readTable(dest, surveyResponses, D1)).map((r) => [r['response_id'], r['score']])).toEqual([['r1', 9]]);
+    expect(await readTable(dest, crmCosts, D1)).toHaveLength(2);
+
+    // The next night: the CRM platform sends the same events again, and one new one.
+    await night(source, D2, 3);
+    await writeKind(source, 'crm_events', D2, 'events.csv', 'event_id,customer_id,occurred_at,channel,campaign_id,event_type\ne1,c1,2024-04-30T09:00:00,email,NL,sent\ne4,c2,2024-05-02T09:00:00,sms,SMS,delivered\n');
+    await runLocal(D2, source, dest);
+    expect((await manifestOf(dest, D2))['crm_events']).toEqual([1, 2, 1, 0, 1]);
+    expect((await readTable(dest, crmEvents, D2)).map((e) => e['event_id'])).toEqual(['e4']);
+  });
+});
