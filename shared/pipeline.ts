@@ -505,6 +505,7 @@ async function intermediates(run: Run, state: RunState): Promise<BuildContext> {
     rfmScores: 'SELECT * FROM rfm_scores',
     scored: 'SELECT * FROM scored',
     assignment: 'SELECT * FROM assignment',
+    ingested: (table) => `SELECT * FROM ${readParquet([run.output(table)])}`,
     run: {
       runId: run.runId,
       startedAt: run.startedAt,

@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { crmCosts, crmEvents, customerProfiles, rejects, sourceManifest, surveyResponses } from '../shared/tables/index.js';
+import { crmCosts, crmEvents, customerProfiles, customers, rejects, sourceManifest, surveyResponses } from '../shared/tables/index.js';
 import { CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const D1 = '2024-05-01';
@@ -94,8 +94,22 @@ describe('the CRM sources in a night', () => {
     // The next night: the CRM platform sends the same events again, and one new one.
     await night(source, D2, 3);
     await writeKind(source, 'crm_events', D2, 'events.csv', 'event_id,customer_id,occurred_at,channel,campaign_id,event_type\ne1,c1,2024-04-30T09:00:00,email,NL,sent\ne4,c2,2024-05-02T09:00:00,sms,SMS,delivered\n');
+    // … and c1's profile changes: it withdraws its email consent.
+    await writeKind(source, 'customers', D2, 'profiles.csv', [
+      'customer_id,updated_at,signed_up_at,referred_by,acquisition_channel,email_consent,sms_consent,push_consent',
+      'c1,2024-05-02T07:00:00,2024-04-02T08:00:00,c0,referral,false,true,false',
+    ].join('\n'));
     await runLocal(D2, source, dest);
     expect((await manifestOf(dest, D2))['crm_events']).toEqual([1, 2, 1, 0, 1]);
     expect((await readTable(dest, crmEvents, D2)).map((e) => e['event_id'])).toEqual(['e4']);
+    // The current profiles: c0 as delivered on the first night, c1's latest version.
+    expect((await readTable(dest, customers, D2)).map((c) => [c['customer_id'], c['email_consent']])).toEqual([
+      ['c0', true],
+      ['c1', false],
+    ]);
+    expect((await readTable(dest, customers, D1)).map((c) => [c['customer_id'], c['email_consent']])).toEqual([
+      ['c0', true],
+      ['c1', true],
+    ]);
   });
 });

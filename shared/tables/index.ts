@@ -13,6 +13,7 @@ import { crmEvents } from './crm-events.js';
 import { surveyResponses } from './survey-responses.js';
 import { crmCosts } from './crm-costs.js';
 import { sourceManifest } from './source-manifest.js';
+import { customers } from './customers.js';
 import { customerScores } from './customer-scores.js';
 import { segmentSummary } from './segment-summary.js';
 import { segmentMigration } from './segment-migration.js';
@@ -26,7 +27,7 @@ import { forecastAccuracy } from './forecast-accuracy.js';
 import { modelFit } from './model-fit.js';
 import { runManifest } from './run-manifest.js';
 
-export { transactions, customerProfiles, crmEvents, surveyResponses, crmCosts, rejects, sourceManifest, customerScores, segmentSummary, segmentMigration, segmentForecast, holdoutAssignment, holdoutResults, modelValidation, kpiDaily, roc, forecastAccuracy, modelFit, runManifest };
+export { transactions, customerProfiles, customers, crmEvents, surveyResponses, crmCosts, rejects, sourceManifest, customerScores, segmentSummary, segmentMigration, segmentForecast, holdoutAssignment, holdoutResults, modelValidation, kpiDaily, roc, forecastAccuracy, modelFit, runManifest };
 
 export const TABLES = [
   transactions,
@@ -36,6 +37,7 @@ export const TABLES = [
   crmCosts,
   rejects,
   sourceManifest,
+  customers,
   customerScores,
   segmentSummary,
   segmentMigration,

@@ -45,6 +45,8 @@ export interface BuildContext extends IngestContext {
     readonly status: 'succeeded' | 'empty_extract';
   };
   now(): Date;
+  /** This run's partition of a table the ingest wrote (transactions, the CRM kinds' histories), as a relation. */
+  ingested(table: Table): string;
   /** Earlier runs' partitions of a table, by date (listed once per table). */
   earlier(table: Table): Promise<Map<string, ObjectInfo>>;
   /** The local file of an earlier run's partition (fetched once). */
