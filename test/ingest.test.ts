@@ -107,6 +107,18 @@ describe('ingest of a malformed extract', () => {
     ]);
   });
 
+  it.each(['auto', 'lines'] as const)('rejects a fractional quantity rather than rounding it (parser %s)', async (parser) => {
+    const source = await tempDir('src');
+    const dest = await tempDir('dest');
+    await writeExtract(source, D1, 'a.csv', [CSV_HEADER, good('t1'), 't2,c1,2024-03-01T10:00:00,10.00,2.5,online,EUR,false', 't3,c1,2024-03-01T10:00:00,10.00,-3,online,EUR,true'].join('\n'));
+    await runLocal(D1, source, dest, { input: { parser } });
+    expect((await readTable(dest, rejects, D1)).map((r) => [Number(r['source_line']), r['reason']])).toEqual([[3, 'quantity is not an integer: "2.5"']]);
+    expect((await readTable(dest, transactions, D1)).map((t) => [t['transaction_id'], t['quantity']])).toEqual([
+      ['t1', 1],
+      ['t3', -3],
+    ]);
+  });
+
   it('refuses a date that is not on the calendar', async () => {
     const source = await tempDir('src');
     await expect(runLocal('2024-02-30', source, await tempDir('dest'))).rejects.toThrow('invalid run date "2024-02-30"');

@@ -11,7 +11,7 @@
 import type { ColumnType } from '../catalog.js';
 import { dateLiteral, literal } from '../sql/dialect.js';
 import type { FieldMap } from './stage-sql.js';
-import { parseTimestamp } from './validate-sql.js';
+import { parseTimestamp, wholeNumber } from './validate-sql.js';
 
 export interface KindField {
   /** Canonical name: the column it is read from unless mapped, and the curated column. */
@@ -142,8 +142,7 @@ function typed(field: KindField, text: string, timestampFormat: string | undefin
       // A date, or the date of a date-time.
       return `coalesce(try_cast(${text} AS DATE), CAST(${parseTimestamp(text, timestampFormat)} AS DATE))`;
     case 'int':
-      // Whole numbers only: a cast would round "7.5" to 8.
-      return `CASE WHEN regexp_full_match(${text}, '[+-]?[0-9]+') THEN try_cast(${text} AS INTEGER) END`;
+      return wholeNumber(text);
     default:
       return `try_cast(${text} AS ${TYPE_SQL[field.type]})`;
   }

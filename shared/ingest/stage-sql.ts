@@ -185,7 +185,8 @@ export function nativeCsvValuesSql(files: readonly StageFile[], input: InputConf
     ...(input.timestamp_format ? { ordered_at: 'TIMESTAMP' } : {}),
     amount: 'DECIMAL(18,4)',
     unit_price: 'DECIMAL(18,4)',
-    quantity: 'INTEGER',
+    // Read as a decimal and kept only when whole: DuckDB's INTEGER reader rounds "2.5" to 3.
+    quantity: 'DECIMAL(18,4)',
     is_return: 'BOOLEAN',
   };
   const typeOf = (index: number) => {
@@ -203,7 +204,8 @@ export function nativeCsvValuesSql(files: readonly StageFile[], input: InputConf
       ELSE nullif(trim(${c}), '') END`;
   };
   const present = (f: Field) => `CASE WHEN ${column(f)} IS NOT NULL THEN '' END`;
-  const amount = input.columns.unit_price ? `${column('unit_price')} * ${column('quantity')}` : column('amount');
+  const quantity = positions.has('quantity') ? `CASE WHEN ${column('quantity')} = trunc(${column('quantity')}) THEN try_cast(${column('quantity')} AS INTEGER) END` : 'NULL';
+  const amount = input.columns.unit_price ? `${column('unit_price')} * ${quantity}` : column('amount');
   const format = input.timestamp_format ? `timestampformat = ${literal(input.timestamp_format)},` : '';
   const byFile = (value: (file: StageFile) => string) =>
     `CASE filename ${files.map((f) => `WHEN ${literal(f.path)} THEN ${value(f)}`).join(' ')} END`;
@@ -213,7 +215,7 @@ export function nativeCsvValuesSql(files: readonly StageFile[], input: InputConf
       ${textOf('channel')} AS channel, ${textOf('currency')} AS currency,
       ${present('ordered_at')} AS ordered_at_text, ${present('amount')} AS amount_text, ${present('unit_price')} AS unit_price_text,
       ${present('quantity')} AS quantity_text, ${present('is_return')} AS is_return_text,
-      ${input.timestamp_format ? column('ordered_at') : parseIsoTimestamp(column('ordered_at'))} AS ordered_at, ${column('quantity')} AS quantity,
+      ${input.timestamp_format ? column('ordered_at') : parseIsoTimestamp(column('ordered_at'))} AS ordered_at, ${quantity} AS quantity,
       ${column('is_return')} AS is_return_flag, ${amount} AS amount
     FROM read_csv([${files.map((f) => literal(f.path)).join(', ')}], filename = true, header = ${input.header},
       auto_detect = false, columns = {${columns}},

@@ -25,6 +25,11 @@ export function parseTimestamp(expr: string, format: string | undefined): string
   return format ? `try_strptime(${expr}, ${literal(format)})` : parseIsoTimestamp(expr);
 }
 
+/** Whole-number text -> INTEGER, NULL otherwise: a plain cast would round "2.5" to 3. */
+export function wholeNumber(expr: string): string {
+  return `CASE WHEN regexp_full_match(${expr}, '[+-]?[0-9]+') THEN try_cast(${expr} AS INTEGER) END`;
+}
+
 /** ISO 8601 text -> TIMESTAMP (UTC), NULL when invalid. */
 export function parseIsoTimestamp(expr: string): string {
   return `CASE WHEN strlen(${expr}) > 19 AND regexp_matches(substr(${expr}, 20), '[zZ+-]')
@@ -43,7 +48,7 @@ export function validateSql(stage: string, input: InputConfig, runDate: string):
     FROM (${stage})`;
   const values = `SELECT *, ${amount} AS amount FROM (
       SELECT *, ${parseTimestamp('ordered_at_text', input.timestamp_format)} AS ordered_at,
-        try_cast(quantity_text AS INTEGER) AS quantity, try_cast(is_return_text AS BOOLEAN) AS is_return_flag
+        ${wholeNumber('quantity_text')} AS quantity, try_cast(is_return_text AS BOOLEAN) AS is_return_flag
       FROM (${texts}))`;
   return verdictSql(values, input, runDate);
 }
