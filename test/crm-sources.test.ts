@@ -6,7 +6,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { crmCosts, crmEvents, customerProfiles, customers, rejects, sourceManifest, surveyResponses } from '../shared/tables/index.js';
+import { crmCosts, crmEvents, customerProfiles, customers, customerScores, rejects, sourceManifest, surveyResponses, surveySummary } from '../shared/tables/index.js';
 import { CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const D1 = '2024-05-01';
@@ -111,5 +111,44 @@ describe('the CRM sources in a night', () => {
       ['c0', true],
       ['c1', true],
     ]);
+  });
+
+  it("survey_summary: each segment's NPS and interval over the period's answers, as computed here from the published scores", async () => {
+    const source = await tempDir('crm-nps');
+    const dest = await tempDir('crm-nps-dest');
+    // Twelve customers with 1 to 12 orders spread over a year, so that they fall into several segments.
+    const orders: string[] = [];
+    for (let c = 0; c < 12; c++) {
+      for (let k = 0; k <= c; k++) orders.push(`o${c}-${k},c${c},2024-${String(1 + ((k * 5 + c) % 4)).padStart(2, '0')}-1${c % 10}T10:00:00,${20 + c}.00,1,web,EUR,false`);
+    }
+    await writeExtract(source, D1, 'orders.csv', [CSV_HEADER, ...orders].join('\n'));
+    const answers: [string, string, number][] = [];
+    for (let c = 0; c < 12; c++) for (let k = 0; k < 3; k++) answers.push([`c${c}`, `2024-04-${String(10 + k).padStart(2, '0')}`, (c * 7 + k * 3) % 11]);
+    answers.push(['stranger', '2024-04-20', 10], ['c1', '2024-03-01', 0]); // not scored; outside the 30-day period
+    await writeKind(source, 'surveys', D1, 'nps.csv', ['response_id,customer_id,answered_at,score,survey', ...answers.map(([c, at, score], i) => `r${i},${c},${at},${score},nps`)].join('\n'));
+    await runLocal(D1, source, dest);
+
+    const segmentOf = new Map((await readTable(dest, customerScores, D1)).map((r) => [r['customer_id'] as string, r['segment'] as string]));
+    expect(new Set(segmentOf.values()).size).toBeGreaterThan(1);
+    const inPeriod = answers.filter(([, at]) => at >= '2024-04-02');
+    const groups = new Map<string, number[]>([['ALL', inPeriod.map(([, , s]) => s)]]);
+    for (const [c, , score] of inPeriod) {
+      const segment = segmentOf.get(c) ?? 'unknown';
+      groups.set(segment, [...(groups.get(segment) ?? []), score]);
+    }
+    const rows = await readTable(dest, surveySummary, D1);
+    expect(rows.map((r) => r['segment']).sort()).toEqual([...groups.keys()].sort());
+    for (const row of rows) {
+      const scores = groups.get(row['segment'] as string)!;
+      const n = scores.length;
+      const p = scores.filter((s) => s >= 9).length / n;
+      const d = scores.filter((s) => s <= 6).length / n;
+      const half = 1.959963984540054 * 100 * Math.sqrt((p + d - (p - d) ** 2) / n);
+      expect(Number(row['responses'])).toBe(n);
+      expect(row['nps'] as number).toBeCloseTo(100 * (p - d), 9);
+      expect(row['nps_ci_low'] as number).toBeCloseTo(100 * (p - d) - half, 9);
+      expect(row['nps_ci_high'] as number).toBeCloseTo(100 * (p - d) + half, 9);
+      expect((row['period_start'] as Date).toISOString().slice(0, 10)).toBe('2024-04-02');
+    }
   });
 });

@@ -14,6 +14,7 @@ import { surveyResponses } from './survey-responses.js';
 import { crmCosts } from './crm-costs.js';
 import { sourceManifest } from './source-manifest.js';
 import { customers } from './customers.js';
+import { surveySummary } from './survey-summary.js';
 import { customerScores } from './customer-scores.js';
 import { segmentSummary } from './segment-summary.js';
 import { segmentMigration } from './segment-migration.js';
@@ -27,7 +28,7 @@ import { forecastAccuracy } from './forecast-accuracy.js';
 import { modelFit } from './model-fit.js';
 import { runManifest } from './run-manifest.js';
 
-export { transactions, customerProfiles, customers, crmEvents, surveyResponses, crmCosts, rejects, sourceManifest, customerScores, segmentSummary, segmentMigration, segmentForecast, holdoutAssignment, holdoutResults, modelValidation, kpiDaily, roc, forecastAccuracy, modelFit, runManifest };
+export { transactions, customerProfiles, customers, surveySummary, crmEvents, surveyResponses, crmCosts, rejects, sourceManifest, customerScores, segmentSummary, segmentMigration, segmentForecast, holdoutAssignment, holdoutResults, modelValidation, kpiDaily, roc, forecastAccuracy, modelFit, runManifest };
 
 export const TABLES = [
   transactions,
@@ -46,6 +47,7 @@ export const TABLES = [
   holdoutResults,
   modelValidation,
   kpiDaily,
+  surveySummary,
   roc,
   forecastAccuracy,
   modelFit,
