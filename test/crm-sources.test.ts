@@ -6,7 +6,14 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { crmCosts, crmEvents, customerProfiles, customers, customerScores, rejects, sourceManifest, surveyResponses, surveySummary } from '../shared/tables/index.js';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
+import { parseConfig } from '../shared/config.js';
+import { registerTableViews } from '../shared/local-query.js';
+import { respond } from '../shared/slack/answers.js';
+import { toPlainText } from '../shared/slack/blocks.js';
+import { parseCommand } from '../shared/slack/commands.js';
+import { assignGroup } from '../shared/holdout/assign.js';
+import { crmCosts, crmEvents, customerProfiles, customers, customerScores, holdoutLeaks, rejects, sourceManifest, surveyResponses, surveySummary } from '../shared/tables/index.js';
 import { CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const D1 = '2024-05-01';
@@ -149,6 +156,49 @@ describe('the CRM sources in a night', () => {
       expect(row['nps_ci_low'] as number).toBeCloseTo(100 * (p - d) - half, 9);
       expect(row['nps_ci_high'] as number).toBeCloseTo(100 * (p - d) + half, 9);
       expect((row['period_start'] as Date).toISOString().slice(0, 10)).toBe('2024-04-02');
+    }
+  });
+
+  it('holdout_leaks: the control customers sent a message after joining the experiment, and nobody else', async () => {
+    const holdout = parseConfig({}).holdout;
+    const groupOf = (id: string) => assignGroup(id, { salt: holdout.salt, controlShare: holdout.control_share, hashVersion: holdout.hash_version });
+    const ids = Array.from({ length: 400 }, (_, i) => `k${i}`);
+    const [control, other] = [ids.filter((id) => groupOf(id) === 'control'), ids.find((id) => groupOf(id) === 'treatment')!];
+    expect(control.length).toBeGreaterThan(2);
+    const source = await tempDir('crm-leaks');
+    const dest = await tempDir('crm-leaks-dest');
+    const customersWithOrders = [control[0]!, control[1]!, other];
+    await writeExtract(source, D1, 'orders.csv', [CSV_HEADER, ...customersWithOrders.map((id, i) => `o${i},${id},2024-04-10T10:00:00,10.00,1,web,EUR,false`)].join('\n'));
+    const sent = (id: string, i: number, at: string, channel: string, campaign: string) => `e${i},${id},${at},${channel},${campaign},sent`;
+    await writeKind(source, 'crm_events', D1, 'events.csv', [
+      'event_id,customer_id,occurred_at,channel,campaign_id,event_type',
+      sent(control[0]!, 1, '2024-04-20T09:00:00', 'email', 'NL-1'),
+      sent(control[0]!, 2, '2024-04-27T09:00:00', 'sms', 'SMS-1'),
+      sent(control[0]!, 3, '2024-04-28T09:00:00', 'email', 'NL-1'),
+      sent(control[1]!, 4, '2024-04-01T09:00:00', 'email', 'NL-0'), // before its first order: not in the experiment yet
+      sent(other, 5, '2024-04-20T09:00:00', 'email', 'NL-1'), // treated: meant to receive it
+      sent(control[2]!, 6, '2024-04-20T09:00:00', 'email', 'NL-1'), // no order: not in the experiment
+      `e7,${control[1]!},2024-04-20T09:05:00,email,NL-1,opened`, // not a send
+    ].join('\n'));
+    await runLocal(D1, source, dest);
+    const leaks = await readTable(dest, holdoutLeaks, D1);
+    expect(leaks.map((l) => [l['customer_id'], Number(l['sends']), Number(l['campaigns']), l['channels']])).toEqual([[control[0], 3, 2, 'email,sms']]);
+    expect((leaks[0]!['first_sent_at'] as Date).toISOString()).toBe('2024-04-20T09:00:00.000Z');
+
+    // Slack's holdout answer says so.
+    const engine = await DuckDbEngine.open();
+    try {
+      await registerTableViews(engine, dest);
+      const answer = await respond(parseCommand('holdout'), {
+        query: (sql, parameters) => engine.query(sql, parameters),
+        display: parseConfig({}).display,
+        reportLink: async () => 'report',
+        defaultRunDate: () => D1,
+        run: () => Promise.reject(new Error('not here')),
+      });
+      expect(toPlainText(answer)).toContain('1 control customer was sent CRM messages anyway (`holdout_leaks`)');
+    } finally {
+      await engine.close();
     }
   });
 });

@@ -110,6 +110,7 @@ function fixture(): ReportData {
     calibrationEnd: '2024-03-31',
     holdoutDays: 90,
     holdout,
+    holdoutLeaks: 3,
     kpiTrend,
     roc,
     forecastAccuracy,
@@ -130,6 +131,7 @@ function empty(): ReportData {
     calibrationEnd: null,
     holdoutDays: null,
     holdout: [],
+    holdoutLeaks: 0,
     kpiTrend: [],
     roc: [],
     forecastAccuracy: [],
@@ -210,6 +212,13 @@ describe('renderReport (markup)', () => {
     // Dark cells carry white text, light ones dark text.
     expect(heat).toMatch(/fill="#ffffff">\d/);
     expect(heat).toMatch(/fill="#24292f">\d/);
+  });
+
+  it('warns in the holdout section when control customers were messaged anyway', () => {
+    const holdoutHtml = (data: ReportData) => sections(renderReport(data)).get('holdout') ?? '';
+    const full = fixture();
+    expect(holdoutHtml(full)).toContain('3 control customers were sent CRM messages anyway (table holdout_leaks)');
+    expect(holdoutHtml({ ...full, holdoutLeaks: 0 })).not.toContain('sent CRM messages anyway');
   });
 
   it('says "not available yet" instead of drawing empty charts', () => {

@@ -62,6 +62,7 @@ export async function gatherReportData(
     FROM ${from('model_validation')} ORDER BY frequency_bucket`);
   const holdoutResults = await query(`SELECT "window", segment, incremental_revenue, ci_low, ci_high, p_value, verdict, n_treatment, n_control
     FROM ${from('holdout_results')} ORDER BY "window", segment`);
+  const [leaks] = await query(`SELECT CAST(count(*) AS DOUBLE) AS n FROM ${from('holdout_leaks')}`);
   const roc = await query(`SELECT period, segment, equity_start, cash_flow, equity_change, roc FROM ${from('roc')} ORDER BY period, segment`);
   const kpiFiles = [...sources.kpiHistory, { date: base.date, file: sources.output('kpi_daily') }];
   const metrics = TREND_METRICS.map((m) => `'${m}'`).join(', ');
@@ -86,6 +87,7 @@ export async function gatherReportData(
       nTreatment: num(r, 'n_treatment') ?? 0,
       nControl: num(r, 'n_control') ?? 0,
     })),
+    holdoutLeaks: (leaks && num(leaks, 'n')) ?? 0,
     segments: segments.map((r) => ({ segment: str(r, 'segment'), customers: num(r, 'customers') ?? 0, monetary: num(r, 'monetary') ?? 0, avgClv: num(r, 'avg_clv') })),
     migration: migration.map((r) => ({ from: r['from_segment'] === null ? null : str(r, 'from_segment'), to: r['to_segment'] === null ? null : str(r, 'to_segment'), customers: num(r, 'customers') ?? 0 })),
     previousDate: migration.find((r) => r['previous_dt'])?.['previous_dt'] as string | undefined ?? null,

@@ -52,6 +52,8 @@ export interface ReportData {
     nTreatment: number;
     nControl: number;
   }[];
+  /** Control customers the CRM platform messaged anyway (`holdout_leaks`). */
+  holdoutLeaks: number;
   /** KPIs of channel ALL over the last runs, long format. */
   kpiTrend: { date: string; metric: string; value: number | null }[];
   /** Return on Customer, period "1d"/"30d", segment "ALL" or a name. */
@@ -330,7 +332,11 @@ function holdoutSection(data: ReportData, f: Formatters): string {
     f.number(h.nTreatment),
     f.number(h.nControl),
   ]);
+  const leaks = data.holdoutLeaks
+    ? `<p class="note">⚠ ${f.number(data.holdoutLeaks)} control customer${data.holdoutLeaks === 1 ? ' was' : 's were'} sent CRM messages anyway (table holdout_leaks): the exclusion list was not honoured, which pulls these estimates towards zero.</p>`
+    : '';
   const content =
+    leaks +
     legend +
     charts.join('') +
     numbers(table('Holdout results', ['Segment', 'Window', 'Incremental', 'CI low', 'CI high', 'p-value', 'Verdict', 'Treatment', 'Control'], rows, [false, false, true, true, true, true, false, true, true]));

@@ -100,6 +100,7 @@ export const ANSWER_SQL = {
       srm_flag, verdict
     FROM holdout_results WHERE dt = CAST(? AS DATE) AND segment = ? ORDER BY "window"`,
   holdoutSegments: `SELECT DISTINCT segment FROM holdout_results WHERE dt = CAST(? AS DATE) ORDER BY segment`,
+  holdoutLeaks: `SELECT CAST(count(*) AS DOUBLE) AS leaks FROM holdout_leaks WHERE dt = CAST(? AS DATE)`,
   // The latest run's date is bound, not looked up inside the query: a constant `dt` lets Athena's
   // partition projection read one partition instead of listing every day.
   customer: `SELECT CAST(s.dt AS VARCHAR) AS dt, s.customer_id, s.recency_days, s.frequency, CAST(s.monetary AS DOUBLE) AS monetary,
@@ -245,9 +246,14 @@ async function holdout(date: string | undefined, segment: string, ctx: AnswerCon
   });
   const sizes = rows.map((r) => `${escape(str(r, 'window').replace(/_/g, ' '))}: ${f.number(num(r, 'n_treatment'))} treated, ${f.number(num(r, 'n_control'))} control`);
   const text = `Incremental revenue from CRM (${label}, ${date}): ${holdoutSentence(rows[0]!, ctx.display)}`;
+  const [leakRow] = await ctx.query(ANSWER_SQL.holdoutLeaks, [date]);
+  const leaks = (leakRow && num(leakRow, 'leaks')) ?? 0;
   return message(text, [
     header(`Holdout: ${label}, ${date}`),
     section(lines.join('\n')),
+    ...(leaks > 0
+      ? [section(`:warning: ${f.number(leaks)} control customer${leaks === 1 ? ' was' : 's were'} sent CRM messages anyway (\`holdout_leaks\`): the exclusion list was not honoured, which pulls the estimate towards zero.`)]
+      : []),
     context(`${sizes.join(' · ')}. Incremental revenue = (revenue per treated − revenue per control customer) × treated customers.`),
   ]);
 }

@@ -15,6 +15,7 @@ import { crmCosts } from './crm-costs.js';
 import { sourceManifest } from './source-manifest.js';
 import { customers } from './customers.js';
 import { surveySummary } from './survey-summary.js';
+import { holdoutLeaks } from './holdout-leaks.js';
 import { customerScores } from './customer-scores.js';
 import { segmentSummary } from './segment-summary.js';
 import { segmentMigration } from './segment-migration.js';
@@ -28,7 +29,7 @@ import { forecastAccuracy } from './forecast-accuracy.js';
 import { modelFit } from './model-fit.js';
 import { runManifest } from './run-manifest.js';
 
-export { transactions, customerProfiles, customers, surveySummary, crmEvents, surveyResponses, crmCosts, rejects, sourceManifest, customerScores, segmentSummary, segmentMigration, segmentForecast, holdoutAssignment, holdoutResults, modelValidation, kpiDaily, roc, forecastAccuracy, modelFit, runManifest };
+export { transactions, customerProfiles, customers, surveySummary, holdoutLeaks, crmEvents, surveyResponses, crmCosts, rejects, sourceManifest, customerScores, segmentSummary, segmentMigration, segmentForecast, holdoutAssignment, holdoutResults, modelValidation, kpiDaily, roc, forecastAccuracy, modelFit, runManifest };
 
 export const TABLES = [
   transactions,
@@ -45,6 +46,7 @@ export const TABLES = [
   segmentForecast,
   holdoutAssignment,
   holdoutResults,
+  holdoutLeaks,
   modelValidation,
   kpiDaily,
   surveySummary,
