@@ -87,6 +87,17 @@ const TEXT_SETTINGS = {
     .optional()
     .describe('Column names of CSV files without a header line, in file order; required when `header` is false.'),
 };
+/** Where a kind's fields are in the files, and how its date-times are written. */
+function mappingSettings<const F extends readonly [string, ...string[]]>(fields: F, times: string) {
+  return {
+    columns: z
+      .partialRecord(z.enum(fields), z.string().min(1))
+      .default({})
+      .describe('Canonical field → source column name. An unmapped field is read from the column of its canonical name.'),
+    timestamp_format: z.string().min(1).optional().describe(`strptime format of ${times}; when absent, ISO 8601 date or date-time.`),
+  };
+}
+
 const namesWhenHeaderless: [(input: { header: boolean; names?: string[] | undefined }) => boolean, { message: string; path: string[] }] = [
   (input) => !(input.header === false && !input.names),
   { message: 'names is required when header is false', path: ['names'] },
@@ -95,15 +106,7 @@ const namesWhenHeaderless: [(input: { header: boolean; names?: string[] | undefi
 const InputSchema = z
   .strictObject({
     ...TEXT_SETTINGS,
-    columns: z
-      .partialRecord(z.enum(FIELDS), z.string().min(1))
-      .default({})
-      .describe('Canonical field → source column name. An unmapped field is read from the column of its canonical name.'),
-    timestamp_format: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('strptime format of `ordered_at` (e.g. `"%Y%m%d"`); when absent, ISO 8601 date or date-time.'),
+    ...mappingSettings(FIELDS, '`ordered_at` (e.g. `"%Y%m%d"`)'),
     grain: z
       .enum(['order', 'line'])
       .default('order')
@@ -131,15 +134,7 @@ function kindSchema(kind: SourceKind) {
   return z
     .strictObject({
       ...TEXT_SETTINGS,
-      columns: z
-        .partialRecord(z.enum(fields), z.string().min(1))
-        .default({})
-        .describe('Canonical field → source column name. An unmapped field is read from the column of its canonical name.'),
-      timestamp_format: z
-        .string()
-        .min(1)
-        .optional()
-        .describe('strptime format of the kind\'s dates and times; when absent, ISO 8601 date or date-time.'),
+      ...mappingSettings(fields, "the kind's dates and times"),
     })
     .refine(...namesWhenHeaderless);
 }

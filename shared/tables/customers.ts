@@ -1,7 +1,6 @@
 /** The customers as the CRM platform knows them now: each one's latest profile. */
-import { readParquet } from '../sql/dialect.js';
 import { customerProfiles } from './customer-profiles.js';
-import type { TableModel } from './model.js';
+import { wholeHistory, type TableModel } from './model.js';
 
 export const customers = {
   name: 'customers',
@@ -11,8 +10,7 @@ export const customers = {
   key: ['customer_id'],
   orderBy: ['customer_id'],
   build: async (ctx) => {
-    const earlier = await Promise.all([...(await ctx.earlier(customerProfiles)).keys()].map((day) => ctx.fetch(customerProfiles, day)));
-    const versions = [...(earlier.length ? [`SELECT * FROM ${readParquet(earlier)}`] : []), ctx.ingested(customerProfiles)].join('\nUNION ALL\n');
+    const versions = await wholeHistory(ctx, customerProfiles);
     return `SELECT * FROM (${versions}) AS v QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY updated_at DESC) = 1`;
   },
 } as const satisfies TableModel;

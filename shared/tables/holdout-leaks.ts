@@ -1,8 +1,8 @@
 /** Control customers the CRM platform sent messages anyway: the exclusion export was not honoured. */
 import { col } from '../catalog.js';
-import { dateLiteral, readParquet } from '../sql/dialect.js';
+import { dateLiteral } from '../sql/dialect.js';
 import { crmEvents } from './crm-events.js';
-import type { TableModel } from './model.js';
+import { wholeHistory, type TableModel } from './model.js';
 
 export const holdoutLeaks = {
   name: 'holdout_leaks',
@@ -19,8 +19,7 @@ export const holdoutLeaks = {
   key: ['customer_id'],
   orderBy: ['customer_id'],
   build: async (ctx) => {
-    const earlier = await Promise.all([...(await ctx.earlier(crmEvents)).keys()].map((day) => ctx.fetch(crmEvents, day)));
-    const events = [...(earlier.length ? [`SELECT * FROM ${readParquet(earlier)}`] : []), ctx.ingested(crmEvents)].join('\nUNION ALL\n');
+    const events = await wholeHistory(ctx, crmEvents);
     const start = ctx.config.holdout.started_at;
     return `SELECT e.customer_id, count(*) AS sends, count(DISTINCT e.campaign_id) AS campaigns,
         string_agg(DISTINCT e.channel, ',' ORDER BY e.channel) AS channels, min(e.occurred_at) AS first_sent_at, max(e.occurred_at) AS last_sent_at

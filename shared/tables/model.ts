@@ -77,3 +77,9 @@ export type TableModel = Table &
 export async function earlierPartition(ctx: BuildContext, table: Table, date: string): Promise<string | undefined> {
   return (await ctx.earlier(table)).has(date) ? `SELECT * FROM ${readParquet([await ctx.fetch(table, date)])}` : undefined;
 }
+
+/** Every partition of a history table the ingest writes, up to and including this run's, as one relation. */
+export async function wholeHistory(ctx: BuildContext, table: Table): Promise<string> {
+  const earlier = await Promise.all([...(await ctx.earlier(table)).keys()].map((day) => ctx.fetch(table, day)));
+  return [...(earlier.length ? [`SELECT * FROM ${readParquet(earlier)}`] : []), ctx.ingested(table)].join('\nUNION ALL\n');
+}

@@ -2,8 +2,8 @@
 import { col } from '../catalog.js';
 import { npsAggregatesSql } from '../crm/nps-sql.js';
 import { shiftDate } from '../dates.js';
-import { dateLiteral, readParquet } from '../sql/dialect.js';
-import type { TableModel } from './model.js';
+import { dateLiteral } from '../sql/dialect.js';
+import { wholeHistory, type TableModel } from './model.js';
 import { surveyResponses } from './survey-responses.js';
 
 export const surveySummary = {
@@ -31,8 +31,7 @@ export const surveySummary = {
   },
   build: async (ctx) => {
     const start = shiftDate(ctx.date, -(ctx.config.kpi.period_days - 1));
-    const earlier = await Promise.all([...(await ctx.earlier(surveyResponses)).keys()].map((day) => ctx.fetch(surveyResponses, day)));
-    const answers = [...(earlier.length ? [`SELECT * FROM ${readParquet(earlier)}`] : []), ctx.ingested(surveyResponses)].join('\nUNION ALL\n');
+    const answers = await wholeHistory(ctx, surveyResponses);
     // The grand total labelled by grouping(), so that a segment named "ALL" could never merge into it.
     return `SELECT ${dateLiteral(start)} AS period_start, CASE WHEN grouping(segment) = 1 THEN 'ALL' ELSE segment END AS segment,
         ${npsAggregatesSql('score').join(', ')}
