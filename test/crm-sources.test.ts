@@ -201,4 +201,33 @@ describe('the CRM sources in a night', () => {
       await engine.close();
     }
   });
+
+  it('profiles whose referral cannot count are rejected with the reason: self, unknown referrer, a cycle, also one closed on a later night', async () => {
+    const source = await tempDir('crm-ref');
+    const dest = await tempDir('crm-ref-dest');
+    const header = 'customer_id,updated_at,signed_up_at,referred_by,acquisition_channel,email_consent,sms_consent,push_consent';
+    const profile = (id: string, at: string, by = '') => `${id},${at},2024-04-01T00:00:00,${by},web,true,false,false`;
+    await night(source, D1, 5);
+    await writeKind(source, 'customers', D1, 'p.csv', [header, profile('c0', '2024-04-01T00:00:00'), profile('c1', '2024-04-01T00:00:00', 'c0'),
+      profile('c2', '2024-04-01T00:00:00', 'c2'), profile('c3', '2024-04-01T00:00:00', 'ghost'), profile('c4', '2024-04-01T00:00:00', 'c5'), profile('c5', '2024-04-01T00:00:00', 'c4')].join('\n'));
+    await runLocal(D1, source, dest);
+    const reasons = async (date: string) => (await readTable(dest, rejects, date)).filter((r) => r['source'] === 'customers').map((r) => String(r['reason']));
+    expect(await reasons(D1)).toEqual([
+      'referred_by is the customer itself',
+      'referred_by names no customer: "ghost"',
+      'referral cycle: c4 ← c5 ← c4',
+      'referral cycle: c5 ← c4 ← c5',
+    ]);
+    expect((await readTable(dest, customerProfiles, D1)).map((p) => p['customer_id'])).toEqual(['c0', 'c1']);
+    expect((await manifestOf(dest, D1))['customers']).toEqual([1, 6, 2, 4, 0]);
+    // The next night c0 says c1 referred it: with c1 referred by c0, that closes a cycle. Its old profile stays current.
+    await night(source, D2, 2);
+    await writeKind(source, 'customers', D2, 'p.csv', [header, profile('c0', '2024-05-02T00:00:00', 'c1')].join('\n'));
+    await runLocal(D2, source, dest);
+    expect(await reasons(D2)).toEqual(['referral cycle: c0 ← c1 ← c0']);
+    expect((await readTable(dest, customers, D2)).map((c) => [c['customer_id'], c['referred_by']])).toEqual([
+      ['c0', null],
+      ['c1', 'c0'],
+    ]);
+  });
 });

@@ -8,6 +8,7 @@ import type { HistoryEngine } from '../engine/history.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
 import { sqlType } from '../catalog.js';
 import { ident, literal, readParquet } from '../sql/dialect.js';
+import { referralProblemsSql } from '../crm/referral-sql.js';
 import { kindFields, validateKindSql, type SourceKind } from './kinds.js';
 import type { LocalFile } from './localize.js';
 import {
@@ -169,7 +170,6 @@ export async function ingestKind(
     fields: kindFields(kind, input.columns),
     validate: (stage) => validateKindSql(kind, stage, runDate, input.timestamp_format),
   });
-  const { rows_read: rowsRead, rows_rejected: rowsRejected } = await readCounts(engine);
   const fields = kind.fields.map((f) => ident(f.name));
   const key = kind.key?.map(ident) ?? ['row_id'];
   const rowId = kind.key
@@ -182,6 +182,9 @@ export async function ingestKind(
     SELECT row_key FROM candidates QUALIFY row_number() OVER (PARTITION BY ${key.join(', ')} ORDER BY file_index, source_line) > 1
     ${seen ? `UNION SELECT c.row_key FROM candidates AS c SEMI JOIN (${seen}) AS h ON ${key.map((k) => `c.${k} = h.${k}`).join(' AND ')}` : ''}`);
   await engine.run('DELETE FROM candidates WHERE row_key IN (SELECT row_key FROM dropped)');
+  if (kind.name === 'customers') await rejectBadReferrals(engine, fields, historyFiles);
+  // Counted here, not before the dedupe: repeats leave `candidates`, not `typed`.
+  const { rows_read: rowsRead, rows_rejected: rowsRejected } = await readCounts(engine);
   await engine.run('CREATE TEMP VIEW new_rows AS SELECT * EXCLUDE (file_index, source_line, row_key) FROM candidates');
   const [added] = await engine.query<{ n: number }>('SELECT CAST(count(*) AS DOUBLE) AS n FROM new_rows');
   return {
@@ -192,6 +195,29 @@ export async function ingestKind(
     rowsDuplicate: rowsRead - rowsRejected - added!.n,
     ordersAdded: added!.n,
   };
+}
+
+/**
+ * A profile delivered tonight whose referral cannot count — the customer names itself, names no
+ * customer known as of tonight, or closes a referral cycle — is rejected with the reason instead of
+ * becoming the current profile (`referralProblemsSql`), so that no referral is counted twice. The
+ * current profiles are the latest version per customer of the earlier nights and tonight's rows.
+ */
+async function rejectBadReferrals(engine: SqlEngine, fields: readonly string[], historyFiles: readonly string[]): Promise<void> {
+  const earlier = historyFiles.length
+    ? `SELECT customer_id, referred_by, updated_at, CAST(NULL AS BIGINT) AS row_key FROM ${readParquet(historyFiles)} UNION ALL `
+    : '';
+  await engine.run(`CREATE TEMP TABLE referral_problems AS
+    WITH versions AS (${earlier}SELECT customer_id, referred_by, updated_at, row_key FROM candidates),
+    profiles AS (SELECT * FROM versions QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY updated_at DESC) = 1)
+    SELECT p.row_key, r.reason FROM (${referralProblemsSql('SELECT customer_id, referred_by FROM profiles')}) AS r
+    JOIN profiles AS p USING (customer_id) WHERE p.row_key IS NOT NULL`);
+  // The row as JSON for the reject: accepted rows keep no raw text.
+  await engine.run(`UPDATE typed SET reason = p.reason, raw = CAST(to_json(c.profile) AS VARCHAR)
+    FROM referral_problems AS p, (SELECT row_key, struct_pack(${fields.join(', ')}) AS profile FROM candidates) AS c
+    WHERE typed.rowid = p.row_key AND c.row_key = p.row_key`);
+  await engine.run('DELETE FROM candidates WHERE row_key IN (SELECT row_key FROM referral_problems)');
+  await engine.run('DROP TABLE referral_problems');
 }
 
 /** The new orders, shaped as the `transactions` table (before the catalog cast). */
