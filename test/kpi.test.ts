@@ -132,6 +132,19 @@ describe('kpi_daily', () => {
 });
 
 describe('roc', () => {
+  it('never sums a sales channel delivered as "ALL" into the total: it stays a row of its own', async () => {
+    const orders: Order[] = [
+      ['c1', 'ALL', '2024-01-18', 100, 1],
+      ['c2', 'web', '2024-01-18', 50, 1],
+    ];
+    const spec = { date: '2024-01-20', kpi: { activity_days: 10, period_days: 5 } };
+    const wide = await engine.query<{ channel: string; revenue: number }>(
+      kpiWideSql(customerFactsSql(history(orders), spec), channelFactsSql(history(orders), spec), groups([['c1', 'treatment']]), spec.date, spec.kpi),
+    );
+    // Two rows labelled ALL (kpi_daily's unique check then stops the night, naming them), the total 150.
+    expect(wide.filter((r) => r.channel === 'ALL').map((r) => r.revenue).sort((a, b) => a - b)).toEqual([100, 150]);
+  });
+
   it('matches a hand-built two-period example', async () => {
     const scores = (rows: [string, string, number][]) =>
       `SELECT * FROM (VALUES ${rows.map(([c, s, v]) => `('${c}', '${s}', CAST(${v} AS DOUBLE))`).join(', ')}) AS s(customer_id, segment, clv)`;

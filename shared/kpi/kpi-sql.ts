@@ -85,7 +85,9 @@ export function kpiWideSql(customers: string, channels: string, assignment: stri
   CAST(sum(CASE WHEN g.holdout_group = 'treatment' THEN period_gross - period_returned ELSE 0 END) AS DOUBLE) AS revenue_treatment,
   CAST(sum(CASE WHEN g.holdout_group = 'control' THEN period_gross - period_returned ELSE 0 END) AS DOUBLE) AS revenue_control
 FROM (${facts}) AS p LEFT JOIN (${assignment}) AS g ON g.customer_id = p.customer_id
-GROUP BY 1
+-- By the channel itself, NULL for the total: a sales channel delivered as "ALL" then stays a row of its
+-- own (which kpi_daily's unique check refuses, by name) instead of being summed into the total.
+GROUP BY p.channel
 ORDER BY 1`;
 }
 
