@@ -22,10 +22,10 @@ import type { Config } from './config.js';
 import { isCalendarDate } from './dates.js';
 import { LocalHistory, RemoteHistory, type HistoryEngine, type RemoteEngine } from './engine/history.js';
 import type { SqlEngine } from './engine/sql-engine.js';
-import { createNightTables, dropSeenOrders, dropStaging, ingestExtract, ingestKind, recordSource, type IngestCounts } from './ingest/ingest.js';
+import { createNightTables, dropSeenOrders, dropStaging, ingestExtract, ingestKind, recordSource, type ExtractFile, type IngestCounts } from './ingest/ingest.js';
 import { sourceKind } from './ingest/kinds.js';
 import { localize } from './ingest/localize.js';
-import { formatOf } from './ingest/stage-sql.js';
+import { formatOf, type FileFormat } from './ingest/stage-sql.js';
 import { customerScoresSql } from './rfm/rfm-sql.js';
 import { customerSummarySql } from './clv/summary-sql.js';
 import { channelFactsSql, CHANNEL_FACTS_TABLE, customerFactsSql, FACTS_TABLE } from './history/customer-facts.js';
@@ -279,6 +279,8 @@ interface Run extends RunStart {
   earlier: (table: Table) => Promise<Map<string, ObjectInfo>>;
   /** The local file of an earlier run's partition (fetched once). */
   fetch: (table: Table, date: string) => Promise<string>;
+  /** The local files of every earlier partition of a table. */
+  earlierFiles: (table: Table) => Promise<string[]>;
   close: () => Promise<void>;
 }
 
@@ -319,6 +321,7 @@ async function openRun(start: RunStart, deps: RunDeps, lock: RunLock): Promise<R
       deps.onProgress?.({ stage, ...(rows === undefined ? {} : { rows }), elapsedMs: now().getTime() - Date.parse(start.startedAt) }),
     earlier,
     fetch,
+    earlierFiles: async (table) => Promise.all([...(await earlier(table)).keys()].map((day) => fetch(table, day))),
     close: async () => {
       await engine.close();
       await removeScratch(scratch);
@@ -343,9 +346,20 @@ export function chooseHistoryEngine(engine: Config['engine'], historyBytes: numb
 /** The history as the run sees it: earlier nights' partitions and this run's new orders. */
 async function historyOf(run: Run, kind: HistoryEngineKind): Promise<HistoryEngine> {
   if (kind === 'remote') return new RemoteHistory(run.deps.remote!, run.engine, run, run.deps.dest, run.scratch);
-  const days = [...(await run.earlier(transactions)).keys()];
-  const files = await Promise.all(days.map((day) => run.fetch(transactions, day)));
-  return new LocalHistory(run.engine, files, run.output(transactions));
+  return new LocalHistory(run.engine, await run.earlierFiles(transactions), run.output(transactions));
+}
+
+/**
+ * An extract's files brought local (decompressed, line endings normalised) in the run's scratch,
+ * numbered from `firstIndex` so that the copies of several extracts never collide.
+ */
+async function localizeExtract(run: Run, objects: readonly ObjectInfo[], configured: FileFormat | undefined, firstIndex: number): Promise<ExtractFile[]> {
+  const files: ExtractFile[] = [];
+  for (const [i, { key, etag }] of objects.entries()) {
+    const format = formatOf(key, configured);
+    files.push({ key, format, local: format && (await localize(run.deps.source, key, run.scratch, firstIndex + i, format !== 'parquet', etag)) });
+  }
+  return files;
 }
 
 /**
@@ -360,13 +374,10 @@ async function ingestCrmKinds(run: Run, fileIndex: number): Promise<void> {
     if (!('source' in table)) continue;
     const kind = sourceKind(table.source);
     const input = deps.config.sources[kind.name];
-    const files = [];
-    for (const { key, etag } of (await deps.source.list(`${kind.name}/dt=${date}/`)).filter(isExtractFile)) {
-      const format = formatOf(key, input.format);
-      files.push({ key, format, local: format && (await localize(deps.source, key, run.scratch, fileIndex++, format !== 'parquet', etag)) });
-    }
-    const history = await Promise.all([...(await run.earlier(table)).keys()].map((day) => run.fetch(table, day)));
-    const counts = await ingestKind(engine, files, kind, input, date, history);
+    const objects = (await deps.source.list(`${kind.name}/dt=${date}/`)).filter(isExtractFile);
+    const files = await localizeExtract(run, objects, input.format, fileIndex);
+    fileIndex += files.length;
+    const counts = await ingestKind(engine, files, kind, input, date, await run.earlierFiles(table));
     await run.write(table, ingested);
     await recordSource(engine, kind.name, counts);
     await dropStaging(engine);
@@ -376,24 +387,21 @@ async function ingestCrmKinds(run: Run, fileIndex: number): Promise<void> {
 /** First phase: ingest the extract, summarise the customers and fit the CLV models. */
 async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
   const { deps, engine, date } = run;
-  const files = [];
-  for (const [index, { key, etag }] of run.extract.entries()) {
-    const format = formatOf(key, deps.config.input.format);
-    const local = format && (await localize(deps.source, key, run.scratch, index, format !== 'parquet', etag));
-    files.push({ key, format, local });
-  }
+  const files = await localizeExtract(run, run.extract, deps.config.input.format, 0);
   const earlier = await run.earlier(transactions);
   const historyBytes = [...earlier.values()].reduce((sum, o) => sum + o.bytes, 0);
   const historyEngine = chooseHistoryEngine(deps.config.engine, historyBytes, deps.remote !== undefined);
-  const historyFiles = historyEngine === 'local' ? await Promise.all([...earlier.keys()].map((day) => run.fetch(transactions, day))) : [];
+  const historyFiles = historyEngine === 'local' ? await run.earlierFiles(transactions) : [];
   run.progress('ingest');
   await createNightTables(engine);
   let counts = await ingestExtract(engine, files, deps.config.input, date, historyFiles);
   const ingested: IngestContext = { engine, config: deps.config };
   await run.write(transactions, ingested);
   // The remote engine and a later phase find the new orders in the run's staging folder.
+  const staged = new Set<Table>();
   const stage = async (tables: readonly Table[]) => {
     for (const table of tables) await deps.dest.put(`${workFolder(run.runId, table.name)}data.parquet`, run.output(table));
+    for (const table of tables) staged.add(table);
   };
   if (historyEngine === 'remote') await stage([transactions]);
   const history = await historyOf(run, historyEngine);
@@ -412,7 +420,8 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
   await ingestCrmKinds(run, files.length);
   await run.write(rejects, ingested);
   await run.write(sourceManifest, ingested);
-  if (fanOut) await stage(PREPARED_OUTPUTS);
+  // The transactions are there already when the remote engine needed them.
+  if (fanOut) await stage(PREPARED_OUTPUTS.filter((table) => !staged.has(table)));
   run.progress('ingested', counts.rowsRead);
 
   // The night's one pass over the history; everything after it reads its rows.
