@@ -101,7 +101,7 @@ async function stageExtract(engine: SqlEngine, files: readonly ExtractFile[], st
   }
 }
 
-/** Rows read and rejected so far: counted before the new rows are chosen, which drops the repeats from `typed`. */
+/** Rows read and rejected, from `typed` (for transactions before the new orders are chosen: that deletes the repeats from it). */
 async function readCounts(engine: SqlEngine): Promise<{ rows_read: number; rows_rejected: number }> {
   const [read] = await engine.query<{ rows_read: number; rows_rejected: number }>(`SELECT
       CAST(count(*) AS DOUBLE) AS rows_read, CAST(count(reason) AS DOUBLE) AS rows_rejected FROM typed`);
@@ -182,7 +182,7 @@ export async function ingestKind(
     SELECT row_key FROM candidates QUALIFY row_number() OVER (PARTITION BY ${key.join(', ')} ORDER BY file_index, source_line) > 1
     ${seen ? `UNION SELECT c.row_key FROM candidates AS c SEMI JOIN (${seen}) AS h ON ${key.map((k) => `c.${k} = h.${k}`).join(' AND ')}` : ''}`);
   await engine.run('DELETE FROM candidates WHERE row_key IN (SELECT row_key FROM dropped)');
-  if (kind.name === 'customers') await rejectBadReferrals(engine, fields, historyFiles);
+  if (kind.referrals) await rejectBadReferrals(engine, fields, historyFiles);
   // Counted here, not before the dedupe: repeats leave `candidates`, not `typed`.
   const { rows_read: rowsRead, rows_rejected: rowsRejected } = await readCounts(engine);
   await engine.run('CREATE TEMP VIEW new_rows AS SELECT * EXCLUDE (file_index, source_line, row_key) FROM candidates');

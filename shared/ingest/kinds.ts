@@ -41,6 +41,11 @@ export interface SourceKind {
    * re-delivered extract is recognised.
    */
   readonly key?: readonly string[];
+  /**
+   * Rows name a referrer (`customer_id` referred by `referred_by`): a row whose referral cannot
+   * count — self, unknown referrer, a cycle — is rejected at ingest.
+   */
+  readonly referrals?: true;
 }
 
 /** The event types a CRM platform reports, in the order of a message's life. */
@@ -60,6 +65,7 @@ export const SOURCE_KINDS = [
       { name: 'push_consent', type: 'boolean', description: 'Consent to receive push notifications.' },
     ],
     key: ['customer_id', 'updated_at'],
+    referrals: true,
   },
   {
     name: 'crm_events',
