@@ -14,6 +14,7 @@ import { toPlainText } from '../shared/slack/blocks.js';
 import { parseCommand } from '../shared/slack/commands.js';
 import { assignGroup } from '../shared/holdout/assign.js';
 import { crmCosts, crmEvents, customerProfiles, customers, customerScores, holdoutLeaks, rejects, sourceManifest, surveyResponses, surveySummary } from '../shared/tables/index.js';
+import { CRM_HEADERS } from '../shared/demo/crm-programme.js';
 import { CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const D1 = '2024-05-01';
@@ -59,7 +60,7 @@ describe('the CRM sources in a night', () => {
     const dest = await tempDir('crm-dest');
     await night(source, D1, 10);
     await writeKind(source, 'customers', D1, 'profiles.csv', [
-      'customer_id,updated_at,signed_up_at,referred_by,acquisition_channel,email_consent,sms_consent,push_consent',
+      CRM_HEADERS.customers,
       'c0,2024-04-01T08:00:00,2024-04-01T08:00:00,,Store,true,false,false',
       'c1,2024-04-02T08:00:00,2024-04-02T08:00:00,c0,referral,true,true,false',
       ',2024-04-02T08:00:00,,,,true,true,true',
@@ -69,8 +70,8 @@ describe('the CRM sources in a night', () => {
       JSON.stringify({ event_id: 'e2', customer_id: 'c1', occurred_at: '2024-04-30T09:05:00', channel: 'email', campaign_id: 'NL', event_type: 'clicked' }),
       JSON.stringify({ event_id: 'e3', customer_id: 'c1', occurred_at: '2024-04-30T09:05:00', channel: 'email', campaign_id: 'NL', event_type: 'liked' }),
     ].join('\n'));
-    await writeKind(source, 'surveys', D1, 'nps.csv', 'response_id,customer_id,answered_at,score,survey\nr1,c0,2024-04-30,9,nps\nr2,c1,2024-04-30,12,nps\n');
-    await writeKind(source, 'crm_costs', D1, 'costs.csv', 'cost_date,channel,campaign_id,amount,currency\n2024-04-30,email,NL,0.50,EUR\n2024-04-30,email,NL,0.50,EUR\n');
+    await writeKind(source, 'surveys', D1, 'nps.csv', `${CRM_HEADERS.surveys}\nr1,c0,2024-04-30,9,nps\nr2,c1,2024-04-30,12,nps\n`);
+    await writeKind(source, 'crm_costs', D1, 'costs.csv', `${CRM_HEADERS.crm_costs}\n2024-04-30,email,NL,0.50,EUR\n2024-04-30,email,NL,0.50,EUR\n`);
     await runLocal(D1, source, dest);
 
     expect(await manifestOf(dest, D1)).toEqual({
@@ -100,10 +101,10 @@ describe('the CRM sources in a night', () => {
 
     // The next night: the CRM platform sends the same events again, and one new one.
     await night(source, D2, 3);
-    await writeKind(source, 'crm_events', D2, 'events.csv', 'event_id,customer_id,occurred_at,channel,campaign_id,event_type\ne1,c1,2024-04-30T09:00:00,email,NL,sent\ne4,c2,2024-05-02T09:00:00,sms,SMS,delivered\n');
+    await writeKind(source, 'crm_events', D2, 'events.csv', `${CRM_HEADERS.crm_events}\ne1,c1,2024-04-30T09:00:00,email,NL,sent\ne4,c2,2024-05-02T09:00:00,sms,SMS,delivered\n`);
     // … and c1's profile changes: it withdraws its email consent.
     await writeKind(source, 'customers', D2, 'profiles.csv', [
-      'customer_id,updated_at,signed_up_at,referred_by,acquisition_channel,email_consent,sms_consent,push_consent',
+      CRM_HEADERS.customers,
       'c1,2024-05-02T07:00:00,2024-04-02T08:00:00,c0,referral,false,true,false',
     ].join('\n'));
     await runLocal(D2, source, dest);
@@ -132,7 +133,7 @@ describe('the CRM sources in a night', () => {
     const answers: [string, string, number][] = [];
     for (let c = 0; c < 12; c++) for (let k = 0; k < 3; k++) answers.push([`c${c}`, `2024-04-${String(10 + k).padStart(2, '0')}`, (c * 7 + k * 3) % 11]);
     answers.push(['stranger', '2024-04-20', 10], ['c1', '2024-03-01', 0]); // not scored; outside the 30-day period
-    await writeKind(source, 'surveys', D1, 'nps.csv', ['response_id,customer_id,answered_at,score,survey', ...answers.map(([c, at, score], i) => `r${i},${c},${at},${score},nps`)].join('\n'));
+    await writeKind(source, 'surveys', D1, 'nps.csv', [CRM_HEADERS.surveys, ...answers.map(([c, at, score], i) => `r${i},${c},${at},${score},nps`)].join('\n'));
     await runLocal(D1, source, dest);
 
     const segmentOf = new Map((await readTable(dest, customerScores, D1)).map((r) => [r['customer_id'] as string, r['segment'] as string]));
@@ -171,7 +172,7 @@ describe('the CRM sources in a night', () => {
     await writeExtract(source, D1, 'orders.csv', [CSV_HEADER, ...customersWithOrders.map((id, i) => `o${i},${id},2024-04-10T10:00:00,10.00,1,web,EUR,false`)].join('\n'));
     const sent = (id: string, i: number, at: string, channel: string, campaign: string) => `e${i},${id},${at},${channel},${campaign},sent`;
     await writeKind(source, 'crm_events', D1, 'events.csv', [
-      'event_id,customer_id,occurred_at,channel,campaign_id,event_type',
+      CRM_HEADERS.crm_events,
       sent(control[0]!, 1, '2024-04-20T09:00:00', 'email', 'NL-1'),
       sent(control[0]!, 2, '2024-04-27T09:00:00', 'sms', 'SMS-1'),
       sent(control[0]!, 3, '2024-04-28T09:00:00', 'email', 'NL-1'),
@@ -205,10 +206,9 @@ describe('the CRM sources in a night', () => {
   it('profiles whose referral cannot count are rejected with the reason: self, unknown referrer, a cycle, also one closed on a later night', async () => {
     const source = await tempDir('crm-ref');
     const dest = await tempDir('crm-ref-dest');
-    const header = 'customer_id,updated_at,signed_up_at,referred_by,acquisition_channel,email_consent,sms_consent,push_consent';
     const profile = (id: string, at: string, by = '') => `${id},${at},2024-04-01T00:00:00,${by},web,true,false,false`;
     await night(source, D1, 5);
-    await writeKind(source, 'customers', D1, 'p.csv', [header, profile('c0', '2024-04-01T00:00:00'), profile('c1', '2024-04-01T00:00:00', 'c0'),
+    await writeKind(source, 'customers', D1, 'p.csv', [CRM_HEADERS.customers, profile('c0', '2024-04-01T00:00:00'), profile('c1', '2024-04-01T00:00:00', 'c0'),
       profile('c2', '2024-04-01T00:00:00', 'c2'), profile('c3', '2024-04-01T00:00:00', 'ghost'), profile('c4', '2024-04-01T00:00:00', 'c5'), profile('c5', '2024-04-01T00:00:00', 'c4')].join('\n'));
     await runLocal(D1, source, dest);
     const reasons = async (date: string) => (await readTable(dest, rejects, date)).filter((r) => r['source'] === 'customers').map((r) => String(r['reason']));
@@ -222,7 +222,7 @@ describe('the CRM sources in a night', () => {
     expect((await manifestOf(dest, D1))['customers']).toEqual([1, 6, 2, 4, 0]);
     // The next night c0 says c1 referred it: with c1 referred by c0, that closes a cycle. Its old profile stays current.
     await night(source, D2, 2);
-    await writeKind(source, 'customers', D2, 'p.csv', [header, profile('c0', '2024-05-02T00:00:00', 'c1')].join('\n'));
+    await writeKind(source, 'customers', D2, 'p.csv', [CRM_HEADERS.customers, profile('c0', '2024-05-02T00:00:00', 'c1')].join('\n'));
     await runLocal(D2, source, dest);
     expect(await reasons(D2)).toEqual(['referral cycle: c0 ← c1 ← c0']);
     expect((await readTable(dest, customers, D2)).map((c) => [c['customer_id'], c['referred_by']])).toEqual([

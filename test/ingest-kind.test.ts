@@ -15,6 +15,7 @@ import { SOURCE_KINDS, type SourceKind } from '../shared/ingest/kinds.js';
 import { localize } from '../shared/ingest/localize.js';
 import { formatOf } from '../shared/ingest/stage-sql.js';
 import { literal } from '../shared/sql/dialect.js';
+import { CRM_HEADERS } from '../shared/demo/crm-programme.js';
 import { tempDir } from './helpers.js';
 
 const kind = (name: SourceKind['name']): SourceKind => SOURCE_KINDS.find((k) => k.name === name)!;
@@ -56,12 +57,11 @@ async function keep(name: string): Promise<string> {
   return path;
 }
 
-const HEADER = 'event_id,customer_id,occurred_at,channel,campaign_id,event_type';
 
 describe('a CRM kind through the ingest', () => {
   it('crm_events: CSV, gzip, JSON Lines and Parquet, hostile rows each named, every row in one place', async () => {
     const csv = [
-      HEADER,
+      CRM_HEADERS.crm_events,
       'E1,C1,2024-06-01T09:00:00,Email,NL-1,sent',
       'E2,C1,2024-06-01T09:01:00,email,NL-1,delivered',
       'E2,C1,2024-06-01T09:01:00,email,NL-1,delivered', // repeated in the extract: a duplicate
@@ -82,7 +82,7 @@ describe('a CRM kind through the ingest', () => {
       'NL-1' AS campaign_id, 'bounced' AS event_type) TO ${literal(join(dir, 'p.parquet'))} (FORMAT parquet)`);
     const { counts, accepted, rejected } = await ingest(kind('crm_events'), '2024-06-30', {
       'a.csv': csv,
-      'b.csv.gz': gzipSync(`${HEADER}\nG1,C1,2024-06-02T09:00:00,email,NL-2,sent\n`),
+      'b.csv.gz': gzipSync(`${CRM_HEADERS.crm_events}\nG1,C1,2024-06-02T09:00:00,email,NL-2,sent\n`),
       'c.jsonl': jsonl,
       'd.parquet': await readFile(join(dir, 'p.parquet')),
       'e.csv': 'event_id,customer_id,channel\nX1,C1,email\n',
@@ -121,7 +121,7 @@ describe('a CRM kind through the ingest', () => {
   });
 
   it('crm_costs, a kind without a key: identical rows of one extract stay distinct, a re-delivered extract is all duplicates', async () => {
-    const extract = { 'a.csv': 'cost_date,channel,campaign_id,amount,currency\n2024-06-01,SMS,BF,5.00,EUR\n2024-06-01,SMS,BF,5.00,EUR\n2024-06-01,email,,400.00,EUR\n' };
+    const extract = { 'a.csv': `${CRM_HEADERS.crm_costs}\n2024-06-01,SMS,BF,5.00,EUR\n2024-06-01,SMS,BF,5.00,EUR\n2024-06-01,email,,400.00,EUR\n` };
     const night1 = await ingest(kind('crm_costs'), '2024-06-01', extract);
     expect(night1.counts).toMatchObject({ rowsRead: 3, rowsAccepted: 3, rowsDuplicate: 0 });
     expect(new Set(night1.accepted.map((r) => r['row_id'])).size).toBe(3);
