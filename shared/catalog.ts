@@ -51,6 +51,8 @@ export interface Table {
    * complete snapshot as of its date; such a table has no `<table>_latest` view.
    */
   readonly history?: boolean;
+  /** A long-format table's metrics (its `metric` column's values) with their definitions, for the docs. */
+  readonly metrics?: Readonly<Record<string, string>>;
 }
 
 /**

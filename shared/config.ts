@@ -260,6 +260,21 @@ const KpiSchema = z.strictObject({
     .describe('Length of the period flow KPIs (orders, revenue, new, reactivated, churned) cover, ending at the run date.'),
 });
 
+const AttributionSchema = z.strictObject({
+  click_days: z
+    .int()
+    .min(0)
+    .max(90)
+    .default(7)
+    .describe("An order goes to the customer's last click on a CRM message in this many days before it …"),
+  open_days: z
+    .int()
+    .min(0)
+    .max(90)
+    .default(1)
+    .describe('… else to their last open in this many days before it; each order to at most one message (`campaign_performance`, `crm_channel_kpi`).'),
+});
+
 const EngineSchema = z.strictObject({
   history: z
     .enum(['local', 'athena', 'auto'])
@@ -281,6 +296,7 @@ export const ConfigSchema = z.strictObject({
   display: DisplaySchema.default(() => DisplaySchema.parse({})).describe('How numbers and amounts are shown in Slack answers and reports.'),
   input: InputSchema.default(() => InputSchema.parse({})).describe('How to read the extracts: format, columns, grain.'),
   sources: SourcesSchema.default(() => SourcesSchema.parse({})).describe('How to read the CRM platform\'s extracts beside the transactions; each kind is optional.'),
+  attribution: AttributionSchema.default(() => AttributionSchema.parse({})).describe('Which CRM message an order is attributed to (last touch).'),
   holdout: HoldoutSchema.default(() => HoldoutSchema.parse({})).describe('The holdout: who is in the control group, and how the difference is analysed (`holdout_results`).'),
   clv: ClvSchema.default(() => ClvSchema.parse({})).describe('The customer-lifetime models and the value they give each customer.'),
   rfm: z

@@ -25,7 +25,7 @@ interface Touch {
 }
 
 const iso = (hours: number) => new Date(Date.UTC(2024, 0, 1) + hours * 3_600_000).toISOString().slice(0, 19).replace('T', ' ');
-const WINDOWS: AttributionWindows = { clickDays: 7, openDays: 1 };
+const WINDOWS: AttributionWindows = { click_days: 7, open_days: 1 };
 
 /** The rule, read directly: for each purchase, the touches that qualify, the best of them. */
 function oracle(orders: readonly Order[], touches: readonly Touch[], w: AttributionWindows): Record<string, string> {
@@ -34,8 +34,8 @@ function oracle(orders: readonly Order[], touches: readonly Touch[], w: Attribut
     if (o.is_return) continue;
     const qualifying = (type: Touch['event_type'], days: number) =>
       touches.filter((t) => t.customer_id === o.customer_id && t.event_type === type && t.at < o.at && t.at >= o.at - 24 * days);
-    const clicks = qualifying('clicked', w.clickDays);
-    const pool = clicks.length ? clicks : qualifying('opened', w.openDays);
+    const clicks = qualifying('clicked', w.click_days);
+    const pool = clicks.length ? clicks : qualifying('opened', w.open_days);
     const best = pool.sort((a, b) => b.at - a.at || (b.event_id > a.event_id ? 1 : -1))[0];
     if (best) result[o.transaction_id] = best.event_id;
   }
@@ -102,7 +102,7 @@ describe('last-touch attribution', () => {
     const history = fc.record({
       orders: fc.array(fc.record({ customer_id: customer, at: hour, is_return: fc.boolean() }), { maxLength: 12 }),
       touches: fc.array(fc.record({ customer_id: customer, at: hour, event_type: fc.constantFrom('clicked', 'opened', 'sent') }), { maxLength: 25 }),
-      windows: fc.record({ clickDays: fc.integer({ min: 0, max: 10 }), openDays: fc.integer({ min: 0, max: 3 }) }),
+      windows: fc.record({ click_days: fc.integer({ min: 0, max: 10 }), open_days: fc.integer({ min: 0, max: 3 }) }),
     });
     await fc.assert(
       fc.asyncProperty(history, async ({ orders, touches, windows }) => {
@@ -115,6 +115,6 @@ describe('last-touch attribution', () => {
   });
 
   it('refuses a window that is not a whole number of days', () => {
-    expect(() => attributedOrdersSql('x', 'y', { clickDays: 1.5, openDays: 1 })).toThrow(RangeError);
+    expect(() => attributedOrdersSql('x', 'y', { click_days: 1.5, open_days: 1 })).toThrow(RangeError);
   });
 });

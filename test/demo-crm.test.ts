@@ -94,7 +94,7 @@ describe('the demo CRM platform', () => {
         FROM ${csv('transactions')} WHERE try_cast(ordered_at AS TIMESTAMP) IS NOT NULL AND customer_id IS NOT NULL`;
       const touches = `SELECT event_id, customer_id, CAST(occurred_at AS TIMESTAMP) AS occurred_at, channel, campaign_id, event_type FROM ${csv('crm_events')}`;
       const rows = await engine.query<{ transaction_id: string; event_type: string }>(
-        `SELECT transaction_id, event_type FROM (${attributedOrdersSql(orders, touches, { clickDays: 7, openDays: 1 })})`,
+        `SELECT transaction_id, event_type FROM (${attributedOrdersSql(orders, touches, { click_days: 7, open_days: 1 })})`,
       );
       const attributed = new Map(rows.map((r) => [r.transaction_id, r.event_type]));
       expect(programmeOrders.filter((t) => attributed.get(t['transaction_id']!) !== 'clicked')).toEqual([]);

@@ -2,9 +2,9 @@
  * Last-touch attribution of orders to CRM messages, the rule `campaign_performance` and the CRM
  * channels' share of revenue are built on:
  *
- * - an order is attributed to its customer's last click in the `clickDays` days before it (a
- *   click at t counts for an order at o when o − clickDays·24h ≤ t < o);
- * - an order without such a click goes to the customer's last open in the `openDays` days before it;
+ * - an order is attributed to its customer's last click in the `click_days` days before it (a
+ *   click at t counts for an order at o when o − click_days·24h ≤ t < o);
+ * - an order without such a click goes to the customer's last open in the `open_days` days before it;
  * - each order goes to at most one message: of touches at the same instant, the one with the
  *   greater event id (the platform's later record) wins, so the result does not depend on row order.
  *
@@ -12,11 +12,14 @@
  * revenue where revenue is reported net). Written in the SQL DuckDB and Trino share, as the night's
  * other history queries, so that it can run where the events are.
  */
+/** The embedded engine's temp table of the night's attributed orders ({@link attributedOrdersSql}'s rows). */
+export const ATTRIBUTED_ORDERS_TABLE = 'attributed_orders';
+
 export interface AttributionWindows {
-  /** Days before an order in which a click counts (the issue's `attribution.click_days`). */
-  clickDays: number;
-  /** Days before an order in which an open counts, when no click does (`attribution.open_days`). */
-  openDays: number;
+  /** Days before an order in which a click counts (config `attribution.click_days`). */
+  click_days: number;
+  /** Days before an order in which an open counts, when no click does (config `attribution.open_days`). */
+  open_days: number;
 }
 
 /**
@@ -41,7 +44,7 @@ candidates AS (
     row_number() OVER (PARTITION BY o.transaction_id ORDER BY t.preference, t.occurred_at DESC, t.event_id DESC) AS rank
   FROM (${orders}) AS o
   JOIN touches AS t ON t.customer_id = o.customer_id AND t.occurred_at < o.ordered_at
-    AND t.occurred_at >= o.ordered_at - CASE t.preference WHEN 1 THEN INTERVAL '${windows.clickDays}' DAY ELSE INTERVAL '${windows.openDays}' DAY END
+    AND t.occurred_at >= o.ordered_at - CASE t.preference WHEN 1 THEN INTERVAL '${windows.click_days}' DAY ELSE INTERVAL '${windows.open_days}' DAY END
   WHERE NOT o.is_return
 )
 SELECT transaction_id, customer_id, ordered_at, amount, event_id, campaign_id, channel, event_type, occurred_at

@@ -1,19 +1,18 @@
 /** The README's table reference, generated from the table model files so the two cannot drift apart. */
 import { COLUMN_TYPES, PARTITION_COLUMN, type Table } from '../catalog.js';
-import { TABLES, kpiDaily } from '../tables/index.js';
+import { TABLES } from '../tables/index.js';
 import { parseConfig } from '../config.js';
-import { KPI_DEFINITIONS } from '../kpi/kpi-sql.js';
 import { markedBlock, withMarkedSection, type MarkedSection } from './marked-section.js';
 
-/** The metrics of kpi_daily, defined where they are computed. */
-function kpiDefinitions(): string[] {
+/** The metrics of a long-format table (kpi_daily, crm_channel_kpi), defined where they are computed. */
+function metricDefinitions(metrics: Readonly<Record<string, string>>): string[] {
   // The defaults as the config parses them, so this line cannot drift from the schema.
   const { activity_days: activityDays, period_days: periodDays } = parseConfig({}).kpi;
   return [
     '',
     `Metrics (D = run date, A = \`kpi.activity_days\`, default ${activityDays}, P = \`kpi.period_days\`, default ${periodDays}; the period is the P days ending at D; a purchase is an order that is not a return; per channel, on that channel's orders):`,
     '',
-    ...Object.entries(KPI_DEFINITIONS).map(([metric, definition]) => `- \`${metric}\`: ${definition}`),
+    ...Object.entries(metrics).map(([metric, definition]) => `- \`${metric}\`: ${definition}`),
   ];
 }
 
@@ -47,7 +46,7 @@ function tableSections(): string {
       '| column | type | nullable | description |',
       '|---|---|---|---|',
       ...rows,
-      ...(table.name === kpiDaily.name ? kpiDefinitions() : []),
+      ...(table.metrics ? metricDefinitions(table.metrics) : []),
     ].join('\n');
   });
   return sections.join('\n\n');

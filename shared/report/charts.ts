@@ -83,7 +83,9 @@ function frame(title: string, summary: string, width: number, height: number, bo
  * are round numbers. Degenerate ranges (one value, all zeros) are widened instead of dividing by zero.
  */
 export function niceScale(lo: number, hi: number, count = 5): { lo: number; hi: number; ticks: number[] } {
-  if (!(hi > lo)) {
+  // A range within rounding of one value (two nights' 0.1 + 0.2 and 0.3) is one value: its step
+  // would be below the values' precision, and the ticks' loop would never advance.
+  if (!(hi - lo > 1e-9 * Math.max(Math.abs(lo), Math.abs(hi)))) {
     const pad = lo === 0 ? 1 : Math.abs(lo) * 0.1;
     lo -= pad;
     hi += pad;

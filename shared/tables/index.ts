@@ -16,6 +16,8 @@ import { sourceManifest } from './source-manifest.js';
 import { customers } from './customers.js';
 import { surveySummary } from './survey-summary.js';
 import { holdoutLeaks } from './holdout-leaks.js';
+import { campaignPerformance } from './campaign-performance.js';
+import { crmChannelKpi } from './crm-channel-kpi.js';
 import { customerScores } from './customer-scores.js';
 import { segmentSummary } from './segment-summary.js';
 import { segmentMigration } from './segment-migration.js';
@@ -29,7 +31,7 @@ import { forecastAccuracy } from './forecast-accuracy.js';
 import { modelFit } from './model-fit.js';
 import { runManifest } from './run-manifest.js';
 
-export { transactions, customerProfiles, customers, surveySummary, holdoutLeaks, crmEvents, surveyResponses, crmCosts, rejects, sourceManifest, customerScores, segmentSummary, segmentMigration, segmentForecast, holdoutAssignment, holdoutResults, modelValidation, kpiDaily, roc, forecastAccuracy, modelFit, runManifest };
+export { transactions, customerProfiles, customers, surveySummary, holdoutLeaks, campaignPerformance, crmChannelKpi, crmEvents, surveyResponses, crmCosts, rejects, sourceManifest, customerScores, segmentSummary, segmentMigration, segmentForecast, holdoutAssignment, holdoutResults, modelValidation, kpiDaily, roc, forecastAccuracy, modelFit, runManifest };
 
 export const TABLES = [
   transactions,
@@ -49,6 +51,8 @@ export const TABLES = [
   holdoutLeaks,
   modelValidation,
   kpiDaily,
+  campaignPerformance,
+  crmChannelKpi,
   surveySummary,
   roc,
   forecastAccuracy,

@@ -15,6 +15,7 @@ export const kpiDaily = {
   ],
   orderBy: ['metric', 'channel'],
   key: ['metric', 'channel'],
+  metrics: KPI_DEFINITIONS,
   checks: { accepted: { metric: () => Object.keys(KPI_DEFINITIONS) } },
   facts: (config) => ({ kpi: config.kpi }),
   build: async (ctx): Promise<string> => {

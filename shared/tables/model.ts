@@ -30,6 +30,11 @@ export interface BuildContext extends IngestContext {
   readonly channels: string;
   /** The RFM scores of every customer with a purchase. */
   readonly rfmScores: string;
+  /**
+   * The orders up to the run date credited to a CRM message, one row each (`shared/crm/attribution-sql.ts`):
+   * transaction_id, customer_id, ordered_at, amount, event_id, campaign_id, channel, event_type, occurred_at.
+   */
+  readonly attributed: string;
   /** RFM scores with the CLV predictions: customer_scores as published. */
   readonly scored: string;
   /** The holdout assignment of every customer in the history. */
@@ -45,8 +50,11 @@ export interface BuildContext extends IngestContext {
     readonly status: 'succeeded' | 'empty_extract';
   };
   now(): Date;
-  /** This run's partition of a table the ingest wrote (transactions, the CRM kinds' histories), as a relation. */
-  ingested(table: Table): string;
+  /**
+   * This run's partition of a table written before the one being built, as a relation: the ingest's
+   * (transactions, the CRM kinds' histories) or one earlier in TABLES (a missing file fails the night).
+   */
+  written(table: Table): string;
   /** Earlier runs' partitions of a table, by date (listed once per table). */
   earlier(table: Table): Promise<Map<string, ObjectInfo>>;
   /** The local file of an earlier run's partition (fetched once). */
@@ -81,5 +89,5 @@ export async function earlierPartition(ctx: BuildContext, table: Table, date: st
 /** Every partition of a history table the ingest writes, up to and including this run's, as one relation. */
 export async function wholeHistory(ctx: BuildContext, table: Table): Promise<string> {
   const earlier = await Promise.all([...(await ctx.earlier(table)).keys()].map((day) => ctx.fetch(table, day)));
-  return [...(earlier.length ? [`SELECT * FROM ${readParquet(earlier)}`] : []), ctx.ingested(table)].join('\nUNION ALL\n');
+  return [...(earlier.length ? [`SELECT * FROM ${readParquet(earlier)}`] : []), ctx.written(table)].join('\nUNION ALL\n');
 }

@@ -1,0 +1,97 @@
+/** The CRM channels' KPIs over the KPI period, long format, with their share of all revenue. */
+import { col } from '../catalog.js';
+import { shiftDate } from '../dates.js';
+import { dateLiteral, valuesRelation } from '../sql/dialect.js';
+import { UNKNOWN } from './campaign-performance.js';
+import { crmCosts } from './crm-costs.js';
+import { crmEvents } from './crm-events.js';
+import { customers } from './customers.js';
+import { wholeHistory, type TableModel } from './model.js';
+
+export const CRM_CHANNEL_KPI_DEFINITIONS = {
+  sent: 'Messages sent in the period.',
+  delivered: 'Messages delivered in the period.',
+  unique_opens: 'Opens in the period, counting a customer once per campaign (as campaign_performance).',
+  unique_clicks: 'Clicks in the period, counting a customer once per campaign.',
+  unsubscribes: '"unsubscribed" events in the period.',
+  open_rate: 'unique_opens / delivered.',
+  click_through_rate: 'unique_clicks / delivered.',
+  unsubscribe_rate: 'unsubscribes / delivered.',
+  consented_customers: 'Customers whose current profile consents to the channel (email, sms, push; any of them for ALL); no row for channels without a consent.',
+  attributed_orders: 'Purchase orders in the period attributed to the channel\'s messages (attribution.click_days / open_days).',
+  attributed_revenue: 'Value of those orders.',
+  attributed_revenue_share: 'attributed_revenue / all net revenue in the period (kpi_daily\'s revenue for ALL): the CRM channels\' share of the revenue.',
+  cost: 'crm_costs in the period: the campaigns\' and the channel\'s fixed costs.',
+} as const;
+type Metric = keyof typeof CRM_CHANNEL_KPI_DEFINITIONS;
+
+/** The metrics ALL sums over the channels; the rates are recomputed from the sums, consents counted once per customer. */
+const ADDITIVE = ['sent', 'delivered', 'unique_opens', 'unique_clicks', 'unsubscribes', 'attributed_orders', 'attributed_revenue', 'cost'] as const;
+const CONSENTS: Partial<Record<string, string>> = { email: 'email_consent', sms: 'sms_consent', push: 'push_consent' };
+export const ALL = 'ALL';
+
+type Figures = Record<(typeof ADDITIVE)[number], number> & { consented_customers: number | null };
+
+export const crmChannelKpi = {
+  name: 'crm_channel_kpi',
+  description:
+    'CRM KPIs over the KPI period (kpi.period_days up to the run date), long format: one row per (metric, crm_channel), "ALL" for every CRM channel together; no rows on a night without CRM data (definitions in the README).',
+  columns: [
+    col('metric', 'string', 'KPI name (each defined below the table).'),
+    col('crm_channel', 'string', 'CRM channel (email, sms, push, …); "ALL" for the programme.'),
+    col('value', 'double', 'Value of the KPI; NULL when it has no base (a rate without deliveries).', true),
+  ],
+  key: ['metric', 'crm_channel'],
+  orderBy: ['metric', 'crm_channel'],
+  metrics: CRM_CHANNEL_KPI_DEFINITIONS,
+  checks: { accepted: { metric: () => Object.keys(CRM_CHANNEL_KPI_DEFINITIONS) } },
+  facts: (config) => ({ kpi: config.kpi }),
+  build: async (ctx): Promise<string> => {
+    const [start, end] = [dateLiteral(shiftDate(ctx.date, -ctx.config.kpi.period_days)), dateLiteral(ctx.date)];
+    const inPeriod = (date: string) => `${date} > ${start} AND ${date} <= ${end}`;
+    const [events, costs] = await Promise.all([wholeHistory(ctx, crmEvents), wholeHistory(ctx, crmCosts)]);
+    const profiles = ctx.written(customers);
+    const count = (type: string) => `count(CASE WHEN event_type = '${type}' THEN 1 END)`;
+    const touched = (type: string) => `CAST(${count(type)} > 0 AS INTEGER)`;
+    const rows = await ctx.engine.query<{ channel: string } & Record<string, number | null>>(`
+      WITH per_customer AS (
+        SELECT channel, coalesce(campaign_id, '${UNKNOWN}') AS campaign_id, customer_id, ${count('sent')} AS sent, ${count('delivered')} AS delivered,
+          ${touched('opened')} AS unique_opens, ${touched('clicked')} AS unique_clicks, ${count('unsubscribed')} AS unsubscribes
+        FROM (${events}) AS e WHERE ${inPeriod('CAST(occurred_at AS DATE)')} GROUP BY ALL),
+      funnel AS (SELECT channel, sum(sent) AS sent, sum(delivered) AS delivered, sum(unique_opens) AS unique_opens,
+          sum(unique_clicks) AS unique_clicks, sum(unsubscribes) AS unsubscribes FROM per_customer GROUP BY channel),
+      orders AS (SELECT channel, count(*) AS attributed_orders, sum(amount) AS attributed_revenue FROM (${ctx.attributed}) AS a
+        WHERE ${inPeriod('CAST(ordered_at AS DATE)')} GROUP BY channel),
+      spend AS (SELECT channel, sum(amount) AS cost FROM (${costs}) AS c WHERE ${inPeriod('cost_date')} GROUP BY channel),
+      consents AS (${[...Object.entries(CONSENTS), [ALL, Object.values(CONSENTS).join(' OR ')]]
+        .map(([channel, consent]) => `SELECT '${channel}' AS channel, count(CASE WHEN ${consent} THEN 1 END) AS consented_customers FROM (${profiles}) AS p`)
+        .join(' UNION ALL ')}),
+      revenue AS (SELECT sum(coalesce(period_gross, 0) - coalesce(period_returned, 0)) AS net_revenue FROM (${ctx.customers}) AS f)
+      SELECT channel, ${ADDITIVE.map((m) => `CAST(coalesce(${m}, 0) AS DOUBLE) AS ${m}`).join(', ')},
+        CAST(consented_customers AS DOUBLE) AS consented_customers, CAST((SELECT net_revenue FROM revenue) AS DOUBLE) AS net_revenue
+      FROM funnel FULL JOIN orders USING (channel) FULL JOIN spend USING (channel) FULL JOIN consents USING (channel)
+      -- A consent count alone (every night a profile exists) is no CRM activity: such a channel has a row only beside activity.
+      WHERE (SELECT count(*) FROM funnel) + (SELECT count(*) FROM orders) + (SELECT count(*) FROM spend) > 0
+      ORDER BY channel`);
+    const all = rows.find((r) => r.channel === ALL);
+    const channels = rows.filter((r) => r.channel !== ALL);
+    if (channels.length === 0) return valuesRelation(crmChannelKpi, []);
+    const total = Object.fromEntries(ADDITIVE.map((m) => [m, channels.reduce((sum, r) => sum + (r[m] ?? 0), 0)])) as Figures;
+    total.consented_customers = all?.consented_customers ?? 0;
+    const netRevenue = rows[0]!['net_revenue'] ?? null;
+    const share = (part: number, whole: number | null) => (whole ? part / whole : null);
+    const long = [...channels.map((r) => [r.channel, r as unknown as Figures] as const), [ALL, total] as const].flatMap(([channel, f]) => {
+      const values: Record<Metric, number | null> = {
+        ...f,
+        open_rate: share(f.unique_opens, f.delivered),
+        click_through_rate: share(f.unique_clicks, f.delivered),
+        unsubscribe_rate: share(f.unsubscribes, f.delivered),
+        attributed_revenue_share: share(f.attributed_revenue, netRevenue),
+      };
+      return (Object.keys(CRM_CHANNEL_KPI_DEFINITIONS) as Metric[])
+        .filter((metric) => metric !== 'consented_customers' || f.consented_customers !== null)
+        .map((metric) => ({ metric, crm_channel: channel, value: values[metric] }));
+    });
+    return valuesRelation(crmChannelKpi, long);
+  },
+} as const satisfies TableModel;

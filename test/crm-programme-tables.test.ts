@@ -1,0 +1,207 @@
+/**
+ * campaign_performance and crm_channel_kpi against an independent computation: a generated CRM
+ * programme (campaigns on four channels, opens, clicks, unsubscribes, bounces, costs, consents)
+ * and orders over two nights, with the second night re-delivering part of the first's events.
+ * Here the funnel, the last-touch attribution and the period's sums are computed in plain
+ * TypeScript from the generated rows, and compared with the tables as read back from Parquet.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { CRM_HEADERS } from '../shared/demo/crm-programme.js';
+import { createRng } from '../shared/demo/generate.js';
+import { campaignPerformance, crmChannelKpi } from '../shared/tables/index.js';
+import { CSV_HEADER, money, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
+
+const [D1, D2] = ['2024-05-01', '2024-05-02'];
+const PERIOD_DAYS = 2;
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const iso = (ms: number) => new Date(ms).toISOString().slice(0, 19);
+const dayOf = (ms: number) => new Date(ms).toISOString().slice(0, 10);
+
+interface Event { id: string; customer: string; at: number; channel: string; campaign: string; type: string }
+interface Order { id: string; customer: string; at: number; amount: number; isReturn: boolean }
+interface Cost { date: string; channel: string; campaign: string; cents: number }
+
+/** The generated programme: every row is valid, so every row is accepted (the hostile cases are tested elsewhere). */
+function generate(seed: number) {
+  const rng = createRng(seed);
+  const random = () => rng.uniform();
+  const customers = Array.from({ length: 40 }, (_, i) => `c${String(i).padStart(2, '0')}`);
+  const start = Date.parse('2024-04-20T00:00:00Z');
+  const end = Date.parse(`${D2}T23:59:59Z`);
+  const events: Event[] = [];
+  let n = 0;
+  const event = (customer: string, at: number, channel: string, campaign: string, type: string) =>
+    at <= end && events.push({ id: `e${String(++n).padStart(5, '0')}`, customer, at, channel, campaign, type });
+  const campaigns = [
+    { campaign: 'NL-1', channel: 'email', at: start + 2 * DAY },
+    { campaign: 'NL-2', channel: 'email', at: Date.parse(`${D1}T08:00:00Z`) },
+    { campaign: 'SMS-1', channel: 'sms', at: Date.parse(`${D1}T12:00:00Z`) },
+    { campaign: 'PUSH-1', channel: 'push', at: Date.parse(`${D2}T06:00:00Z`) },
+    { campaign: '', channel: 'in_app', at: start + 5 * DAY },
+  ];
+  for (const c of campaigns) {
+    for (const customer of customers) {
+      if (random() > 0.6) continue;
+      event(customer, c.at, c.channel, c.campaign, 'sent');
+      if (random() < 0.1) {
+        event(customer, c.at + 60_000, c.channel, c.campaign, 'bounced');
+        continue;
+      }
+      const delivered = c.at + 120_000;
+      event(customer, delivered, c.channel, c.campaign, 'delivered');
+      const opened = delivered + random() * 30 * HOUR;
+      if (c.channel !== 'sms' && random() < 0.5) {
+        event(customer, opened, c.channel, c.campaign, 'opened');
+        if (random() < 0.3) event(customer, opened + HOUR, c.channel, c.campaign, 'opened');
+      }
+      if (random() < 0.3) event(customer, opened + 10 * 60_000, c.channel, c.campaign, 'clicked');
+      if (random() < 0.05) event(customer, opened + 2 * HOUR, c.channel, c.campaign, 'unsubscribed');
+      if (c.channel === 'email' && random() < 0.03) event(customer, opened + 3 * HOUR, c.channel, c.campaign, 'complained');
+    }
+  }
+  const orders: Order[] = Array.from({ length: 160 }, (_, i) => {
+    const at = start + Math.floor(random() * (end - start));
+    const isReturn = random() < 0.08;
+    const cents = 500 + Math.floor(random() * 9_000);
+    return { id: `o${i}`, customer: customers[Math.floor(random() * customers.length)]!, at, amount: (isReturn ? -cents : cents) / 100, isReturn };
+  });
+  const costs: Cost[] = [
+    ...campaigns.filter((c) => c.campaign).map((c) => ({ date: dayOf(c.at), channel: c.channel, campaign: c.campaign, cents: 100 + Math.floor(random() * 5_000) })),
+    { date: '2024-04-21', channel: 'email', campaign: '', cents: 40_000 },
+    { date: D2, channel: 'sms', campaign: '', cents: 6_000 },
+    { date: D2, channel: 'email', campaign: 'NL-2', cents: 1_234 },
+  ];
+  const consents = customers.map((id) => ({ id, email: random() < 0.7, sms: random() < 0.35, push: random() < 0.3 }));
+  return { events, orders, costs, consents };
+}
+
+const fixture = generate(20240502);
+
+async function writeKind(source: string, kind: string, date: string, content: string) {
+  const path = join(source, kind, `dt=${date}`, 'part-00000.csv');
+  await mkdir(dirname(path), { recursive: true });
+  await writeFile(path, content);
+}
+
+const eventLine = (e: Event) => `${e.id},${e.customer},${iso(e.at)},${e.id.endsWith('7') ? e.channel.toUpperCase() : e.channel},${e.campaign},${e.type}`;
+
+let dest: string;
+beforeAll(async () => {
+  const source = await tempDir('crm-tables');
+  dest = await tempDir('crm-tables-dest');
+  const { events, orders, costs, consents } = fixture;
+  const delivery = (ms: number) => (dayOf(ms) <= D1 ? D1 : D2);
+  for (const date of [D1, D2]) {
+    const nightOrders = orders.filter((o) => delivery(o.at) === date);
+    await writeExtract(source, date, 'orders.csv', [CSV_HEADER, ...nightOrders.map((o) => `${o.id},${o.customer},${iso(o.at)},${o.amount.toFixed(2)},1,web,EUR,${o.isReturn}`)].join('\n'));
+    // The second night re-delivers a third of the first night's events: duplicates, not new events.
+    const nightEvents = events.filter((e) => delivery(e.at) === date || (date === D2 && Number(e.id.slice(1)) % 3 === 0));
+    await writeKind(source, 'crm_events', date, [CRM_HEADERS.crm_events, ...nightEvents.map(eventLine)].join('\n'));
+    const nightCosts = costs.filter((c) => (c.date <= D1 ? D1 : D2) === date);
+    await writeKind(source, 'crm_costs', date, [CRM_HEADERS.crm_costs, ...nightCosts.map((c) => `${c.date},${c.channel},${c.campaign},${(c.cents / 100).toFixed(2)},EUR`)].join('\n'));
+  }
+  await writeKind(source, 'customers', D1, [CRM_HEADERS.customers, ...consents.map((c) => `${c.id},2024-04-01T00:00:00,2024-04-01T00:00:00,,web,${c.email},${c.sms},${c.push}`)].join('\n'));
+  const config = { kpi: { period_days: PERIOD_DAYS } };
+  await runLocal(D1, source, dest, config);
+  await runLocal(D2, source, dest, config);
+}, 60_000);
+
+/** The independent last-touch attribution: each purchase to the latest click in 7 days before it, else the latest open in 1 day. */
+function attribute(events: readonly Event[], orders: readonly Order[]): Map<string, Event> {
+  const attributed = new Map<string, Event>();
+  for (const order of orders.filter((o) => !o.isReturn)) {
+    const latest = (type: string, days: number) =>
+      events
+        .filter((e) => e.customer === order.customer && e.type === type && e.at < order.at && e.at >= order.at - days * DAY)
+        .sort((a, b) => b.at - a.at || (b.id < a.id ? -1 : 1))[0];
+    const touch = latest('clicked', 7) ?? latest('opened', 1);
+    if (touch) attributed.set(order.id, touch);
+  }
+  return attributed;
+}
+
+const share = (part: number, whole: number) => (whole ? part / whole : null);
+const sumCents = (values: readonly number[]) => Math.round(values.reduce((s, v) => s + v * 100, 0)) / 100;
+
+describe('the CRM programme tables, computed here from the generated rows', () => {
+  const { events, orders, costs, consents } = fixture;
+  const attributed = attribute(events, orders);
+
+  it('campaign_performance: each campaign and channel\'s funnel, attributed orders and costs', async () => {
+    const rows = await readTable(dest, campaignPerformance, D2);
+    const keys = [...new Set(events.map((e) => `${e.campaign || 'unknown'}|${e.channel}`))].sort();
+    expect(rows.map((r) => `${r['campaign_id']}|${r['channel']}`)).toEqual(keys);
+    for (const row of rows) {
+      const of = events.filter((e) => (e.campaign || 'unknown') === row['campaign_id'] && e.channel === row['channel']);
+      const count = (type: string) => of.filter((e) => e.type === type).length;
+      const customers = (type: string) => new Set(of.filter((e) => e.type === type).map((e) => e.customer)).size;
+      const orderIds = [...attributed].filter(([, e]) => (e.campaign || 'unknown') === row['campaign_id'] && e.channel === row['channel']).map(([id]) => id);
+      const revenue = sumCents(orderIds.map((id) => orders.find((o) => o.id === id)!.amount));
+      const cost = sumCents(costs.filter((c) => c.campaign === row['campaign_id'] && c.channel === row['channel']).map((c) => c.cents / 100));
+      const expected = {
+        sent: count('sent'), delivered: count('delivered'), unique_opens: customers('opened'), unique_clicks: customers('clicked'),
+        unsubscribes: count('unsubscribed'), bounces: count('bounced'), complaints: count('complained'), attributed_orders: orderIds.length,
+      };
+      const label = `${row['campaign_id']} ${row['channel']}`;
+      expect(Object.fromEntries(Object.keys(expected).map((k) => [k, Number(row[k])])), label).toEqual(expected);
+      expect(money(row['attributed_revenue']), label).toBeCloseTo(revenue, 4);
+      expect(money(row['cost']), label).toBeCloseTo(cost, 4);
+      const rates = {
+        open_rate: share(expected.unique_opens, expected.delivered),
+        click_through_rate: share(expected.unique_clicks, expected.delivered),
+        click_to_open_rate: share(expected.unique_clicks, expected.unique_opens),
+        unsubscribe_rate: share(expected.unsubscribes, expected.delivered),
+        revenue_per_delivered: share(revenue, expected.delivered),
+      };
+      for (const [rate, value] of Object.entries(rates)) {
+        if (value === null) expect(row[rate], `${label} ${rate}`).toBeNull();
+        else expect(row[rate] as number, `${label} ${rate}`).toBeCloseTo(value, 10);
+      }
+    }
+    // Each order is attributed at most once, and some orders are attributed at all.
+    expect(rows.reduce((s, r) => s + Number(r['attributed_orders']), 0)).toBe(attributed.size);
+    expect(attributed.size).toBeGreaterThan(5);
+  });
+
+  it('crm_channel_kpi: the period\'s figures per CRM channel, ALL the sum where it must be, the share of all net revenue', async () => {
+    const rows = await readTable(dest, crmChannelKpi, D2);
+    const value = (metric: string, channel: string) => rows.find((r) => r['metric'] === metric && r['crm_channel'] === channel)?.['value'];
+    const periodStart = Date.parse(`${D2}T00:00:00Z`) - (PERIOD_DAYS - 1) * DAY;
+    const inPeriod = (ms: number) => ms >= periodStart && ms < Date.parse(`${D2}T00:00:00Z`) + DAY;
+    const netRevenue = sumCents(orders.filter((o) => inPeriod(o.at)).map((o) => o.amount));
+    const channels = [...new Set([...events.filter((e) => inPeriod(e.at)).map((e) => e.channel), ...costs.filter((c) => inPeriod(Date.parse(`${c.date}T00:00:00Z`))).map((c) => c.channel),
+      // A channel's earlier click may earn an order in the period; the consent channels always have a row.
+      ...[...attributed].filter(([id]) => inPeriod(orders.find((o) => o.id === id)!.at)).map(([, e]) => e.channel), 'email', 'sms', 'push'])].sort();
+    expect([...new Set(rows.map((r) => r['crm_channel']))].sort()).toEqual(['ALL', ...channels].sort());
+    for (const channel of channels) {
+      const of = events.filter((e) => e.channel === channel && inPeriod(e.at));
+      const count = (type: string) => of.filter((e) => e.type === type).length;
+      const pairs = (type: string) => new Set(of.filter((e) => e.type === type).map((e) => `${e.campaign}|${e.customer}`)).size;
+      const revenue = sumCents([...attributed].filter(([id, e]) => e.channel === channel && inPeriod(orders.find((o) => o.id === id)!.at)).map(([id]) => orders.find((o) => o.id === id)!.amount));
+      const expected: Record<string, number | null> = {
+        sent: count('sent'), delivered: count('delivered'), unique_opens: pairs('opened'), unique_clicks: pairs('clicked'), unsubscribes: count('unsubscribed'),
+        open_rate: share(pairs('opened'), count('delivered')), click_through_rate: share(pairs('clicked'), count('delivered')),
+        unsubscribe_rate: share(count('unsubscribed'), count('delivered')),
+        attributed_revenue: revenue, attributed_revenue_share: share(revenue, netRevenue),
+        cost: sumCents(costs.filter((c) => c.channel === channel && inPeriod(Date.parse(`${c.date}T00:00:00Z`))).map((c) => c.cents / 100)),
+      };
+      const consent = { email: 'email', sms: 'sms', push: 'push' }[channel] as 'email' | 'sms' | 'push' | undefined;
+      if (consent) expected['consented_customers'] = consents.filter((c) => c[consent]).length;
+      else expect(value('consented_customers', channel), channel).toBeUndefined();
+      for (const [metric, v] of Object.entries(expected)) {
+        if (v === null) expect(value(metric, channel), `${channel} ${metric}`).toBeNull();
+        else expect(value(metric, channel) as number, `${channel} ${metric}`).toBeCloseTo(v, 6);
+      }
+    }
+    for (const metric of ['sent', 'delivered', 'unique_opens', 'unique_clicks', 'unsubscribes', 'attributed_orders', 'attributed_revenue', 'cost']) {
+      const sum = channels.reduce((s, c) => s + (value(metric, c) as number), 0);
+      expect(value(metric, 'ALL') as number, metric).toBeCloseTo(sum, 6);
+    }
+    expect(value('open_rate', 'ALL') as number).toBeCloseTo((value('unique_opens', 'ALL') as number) / (value('delivered', 'ALL') as number), 10);
+    expect(value('consented_customers', 'ALL')).toBe(consents.filter((c) => c.email || c.sms || c.push).length);
+    expect(value('attributed_revenue_share', 'ALL') as number).toBeCloseTo((value('attributed_revenue', 'ALL') as number) / netRevenue, 10);
+  });
+});
