@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CRM_HEADERS } from '../shared/demo/crm-programme.js';
 import { createRng } from '../shared/demo/generate.js';
-import { campaignPerformance, crmChannelKpi } from '../shared/tables/index.js';
+import { campaignPerformance, crmChannelKpi, kpiDaily } from '../shared/tables/index.js';
 import { CSV_HEADER, money, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const [D1, D2] = ['2024-05-01', '2024-05-02'];
@@ -74,8 +74,9 @@ function generate(seed: number) {
     { date: D2, channel: 'sms', campaign: '', cents: 6_000 },
     { date: D2, channel: 'email', campaign: 'NL-2', cents: 1_234 },
   ];
-  const consents = customers.map((id) => ({ id, email: random() < 0.7, sms: random() < 0.35, push: random() < 0.3 }));
-  return { events, orders, costs, consents };
+  const consents = customers.map((id) => ({ id, email: random() < 0.7, sms: random() < 0.35, push: random() < 0.3, signedUp: start - 10 * DAY + Math.floor(random() * (end - start + 10 * DAY)) }));
+  const answers = Array.from({ length: 60 }, (_, i) => ({ id: `r${i}`, customer: customers[i % customers.length]!, at: start + Math.floor(random() * (end - start)), score: Math.floor(random() * 11) }));
+  return { events, orders, costs, consents, answers };
 }
 
 const fixture = generate(20240502);
@@ -92,7 +93,7 @@ let dest: string;
 beforeAll(async () => {
   const source = await tempDir('crm-tables');
   dest = await tempDir('crm-tables-dest');
-  const { events, orders, costs, consents } = fixture;
+  const { events, orders, costs, consents, answers } = fixture;
   const delivery = (ms: number) => (dayOf(ms) <= D1 ? D1 : D2);
   for (const date of [D1, D2]) {
     const nightOrders = orders.filter((o) => delivery(o.at) === date);
@@ -101,9 +102,10 @@ beforeAll(async () => {
     const nightEvents = events.filter((e) => delivery(e.at) === date || (date === D2 && Number(e.id.slice(1)) % 3 === 0));
     await writeKind(source, 'crm_events', date, [CRM_HEADERS.crm_events, ...nightEvents.map(eventLine)].join('\n'));
     const nightCosts = costs.filter((c) => (c.date <= D1 ? D1 : D2) === date);
+    await writeKind(source, 'customers', date, [CRM_HEADERS.customers, ...consents.filter((c) => delivery(c.signedUp) === date).map((c) => `${c.id},${iso(c.signedUp)},${iso(c.signedUp)},,web,${c.email},${c.sms},${c.push}`)].join('\n'));
+    await writeKind(source, 'surveys', date, [CRM_HEADERS.surveys, ...answers.filter((a) => delivery(a.at) === date).map((a) => `${a.id},${a.customer},${iso(a.at)},${a.score},nps`)].join('\n'));
     await writeKind(source, 'crm_costs', date, [CRM_HEADERS.crm_costs, ...nightCosts.map((c) => `${c.date},${c.channel},${c.campaign},${(c.cents / 100).toFixed(2)},EUR`)].join('\n'));
   }
-  await writeKind(source, 'customers', D1, [CRM_HEADERS.customers, ...consents.map((c) => `${c.id},2024-04-01T00:00:00,2024-04-01T00:00:00,,web,${c.email},${c.sms},${c.push}`)].join('\n'));
   const config = { kpi: { period_days: PERIOD_DAYS } };
   await runLocal(D1, source, dest, config);
   await runLocal(D2, source, dest, config);
@@ -127,7 +129,7 @@ const share = (part: number, whole: number) => (whole ? part / whole : null);
 const sumCents = (values: readonly number[]) => Math.round(values.reduce((s, v) => s + v * 100, 0)) / 100;
 
 describe('the CRM programme tables, computed here from the generated rows', () => {
-  const { events, orders, costs, consents } = fixture;
+  const { events, orders, costs, consents, answers } = fixture;
   const attributed = attribute(events, orders);
 
   it('campaign_performance: each campaign and channel\'s funnel, attributed orders and costs', async () => {
@@ -203,5 +205,18 @@ describe('the CRM programme tables, computed here from the generated rows', () =
     expect(value('open_rate', 'ALL') as number).toBeCloseTo((value('unique_opens', 'ALL') as number) / (value('delivered', 'ALL') as number), 10);
     expect(value('consented_customers', 'ALL')).toBe(consents.filter((c) => c.email || c.sms || c.push).length);
     expect(value('attributed_revenue_share', 'ALL') as number).toBeCloseTo((value('attributed_revenue', 'ALL') as number) / netRevenue, 10);
+  });
+
+  it("kpi_daily's CRM figures for ALL: sign-ups and answers in the period, consents now, the NPS", async () => {
+    const rows = await readTable(dest, kpiDaily, D2);
+    const value = (metric: string) => rows.filter((r) => r['metric'] === metric).map((r) => [r['channel'], r['value']]);
+    const inPeriod = (ms: number) => dayOf(ms) > '2024-04-30' && dayOf(ms) <= D2;
+    const period = answers.filter((a) => inPeriod(a.at));
+    const nps = (100 * (period.filter((a) => a.score >= 9).length - period.filter((a) => a.score <= 6).length)) / period.length;
+    expect(value('new_signups')).toEqual([['ALL', consents.filter((c) => inPeriod(c.signedUp)).length]]);
+    expect(value('consented_customers')).toEqual([['ALL', consents.filter((c) => c.email || c.sms || c.push).length]]);
+    expect(value('survey_responses')).toEqual([['ALL', period.length]]);
+    expect(value('nps')[0]![1] as number).toBeCloseTo(nps, 10);
+    expect(period.length).toBeGreaterThan(3);
   });
 });

@@ -4,34 +4,51 @@
  * files (test/fixtures/table-bytes.json). A change that means to change a table's bytes records
  * them anew, and says so in its commit: `RECORD_TABLE_BYTES=1 npx vitest run test/table-bytes.test.ts`.
  * (DuckDB's version is written into every Parquet file, so an engine upgrade records anew too.)
+ * The same fixture without its CRM extracts proves issue 17's promise: a night without CRM sources
+ * publishes, table for table, what it published before they existed.
  */
 import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { partitionKey } from '../shared/catalog.js';
 import { REPRODUCIBLE_TABLES } from '../shared/tables/index.js';
 import { generateBusiness } from '../shared/demo/business.js';
+import { CRM_HEADERS } from '../shared/demo/crm-programme.js';
 import { runLocal, tempDir } from './helpers.js';
 
 const DATES = ['2024-05-01', '2024-05-02', '2024-05-03'];
 const CONFIG = { holdout: { started_at: '2024-04-01', window_days: 2, min_group_size: 5 } };
 const RECORDED = new URL('./fixtures/table-bytes.json', import.meta.url);
 
+/** The hash of every reproducible partition of three nights over the fixture, `without` some of its kinds' extracts. */
+async function publishedHashes(without: readonly string[] = []): Promise<Record<string, string>> {
+  const source = await tempDir('bytes-src');
+  const dest = await tempDir('bytes-dest');
+  await generateBusiness({ dir: source, customers: 1500, seed: 99, historyFrom: '2023-05-01', initialLoad: DATES[0]!, to: DATES.at(-1)!, programmeStart: '2024-04-01' });
+  for (const kind of without) await rm(join(source, kind), { recursive: true });
+  const hashes: Record<string, string> = {};
+  for (const date of DATES) {
+    await runLocal(date, source, dest, CONFIG);
+    for (const table of REPRODUCIBLE_TABLES) {
+      const key = partitionKey(table, date);
+      hashes[key] = createHash('sha256').update(await readFile(join(dest, key))).digest('hex');
+    }
+  }
+  return hashes;
+}
+
 describe('published bytes of a fixed fixture', () => {
   it('every reproducible partition of every night has its recorded SHA-256', async () => {
-    const source = await tempDir('bytes-src');
-    const dest = await tempDir('bytes-dest');
-    await generateBusiness({ dir: source, customers: 1500, seed: 99, historyFrom: '2023-05-01', initialLoad: DATES[0]!, to: DATES.at(-1)!, programmeStart: '2024-04-01' });
-    const hashes: Record<string, string> = {};
-    for (const date of DATES) {
-      await runLocal(date, source, dest, CONFIG);
-      for (const table of REPRODUCIBLE_TABLES) {
-        const key = partitionKey(table, date);
-        hashes[key] = createHash('sha256').update(await readFile(join(dest, key))).digest('hex');
-      }
-    }
+    const hashes = await publishedHashes();
     if (process.env['RECORD_TABLE_BYTES']) await writeFile(RECORDED, `${JSON.stringify(hashes, null, 2)}\n`);
     expect(hashes).toEqual(JSON.parse(await readFile(RECORDED, 'utf8')));
+  }, 120_000);
+
+  it('without the CRM extracts, every table that existed before them has the bytes it had then', async () => {
+    // Recorded before the CRM sources existed (283b365), less rejects, which gained the contract's source column.
+    const before: Record<string, string> = JSON.parse(await readFile(new URL('./fixtures/table-bytes-before-crm.json', import.meta.url), 'utf8'));
+    const hashes = await publishedHashes(Object.keys(CRM_HEADERS));
+    expect(Object.fromEntries(Object.keys(before).map((key) => [key, hashes[key]]))).toEqual(before);
   }, 120_000);
 });

@@ -15,16 +15,27 @@ import { normalQuantile } from '../holdout/stats.js';
 /** The columns' names, as `survey_summary` publishes them. */
 export const NPS_COLUMNS = ['responses', 'promoters', 'passives', 'detractors', 'nps', 'nps_ci_low', 'nps_ci_high'] as const;
 
+/** The group's answer count and shares of promoters and detractors (NULL without answers). */
+function shares(score: string) {
+  const n = `CAST(count(${score}) AS DOUBLE)`;
+  const share = (condition: string) => `count(CASE WHEN ${condition} THEN 1 END) / nullif(${n}, 0)`;
+  return { n, p: share(`${score} >= 9`), d: share(`${score} <= 6`) };
+}
+
+/** The NPS of the group's answers, an aggregate expression (DOUBLE; NULL without answers). */
+export function npsSql(score: string): string {
+  const { p, d } = shares(score);
+  return `100 * (${p} - ${d})`;
+}
+
 /**
  * SELECT items (aggregates over the group's rows) for {@link NPS_COLUMNS} from a score column:
  * counts as BIGINT, the score and its bounds as DOUBLE; NPS and bounds NULL without answers.
  */
 export function npsAggregatesSql(score: string, confidence = 0.95): string[] {
   const z = normalQuantile(1 - (1 - confidence) / 2);
-  const n = `CAST(count(${score}) AS DOUBLE)`;
-  const share = (condition: string) => `count(CASE WHEN ${condition} THEN 1 END) / nullif(${n}, 0)`;
-  const [p, d] = [share(`${score} >= 9`), share(`${score} <= 6`)];
-  const nps = `100 * (${p} - ${d})`;
+  const { n, p, d } = shares(score);
+  const nps = npsSql(score);
   const halfWidth = `${z} * 100 * sqrt(((${p} + ${d}) - power(${p} - ${d}, 2)) / nullif(${n}, 0))`;
   return [
     `count(${score}) AS responses`,
