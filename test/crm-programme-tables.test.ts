@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CRM_HEADERS } from '../shared/demo/crm-programme.js';
 import { createRng } from '../shared/demo/generate.js';
-import { campaignPerformance, crmChannelKpi, kpiDaily } from '../shared/tables/index.js';
+import { campaignPerformance, crmChannelKpi, customerScores, kpiDaily, referralValue } from '../shared/tables/index.js';
 import { CSV_HEADER, money, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const [D1, D2] = ['2024-05-01', '2024-05-02'];
@@ -75,8 +75,10 @@ function generate(seed: number) {
     { date: D2, channel: 'email', campaign: 'NL-2', cents: 1_234 },
   ];
   const consents = customers.map((id) => ({ id, email: random() < 0.7, sms: random() < 0.35, push: random() < 0.3, signedUp: start - 10 * DAY + Math.floor(random() * (end - start + 10 * DAY)) }));
+  // Every fourth customer was referred by the customer three before it, when that one signed up earlier.
+  const referrals = consents.map((c, i) => (i % 4 === 3 && consents[i - 3]!.signedUp < c.signedUp ? consents[i - 3]!.id : ''));
   const answers = Array.from({ length: 60 }, (_, i) => ({ id: `r${i}`, customer: customers[i % customers.length]!, at: start + Math.floor(random() * (end - start)), score: Math.floor(random() * 11) }));
-  return { events, orders, costs, consents, answers };
+  return { events, orders, costs, consents: consents.map((c, i) => ({ ...c, referredBy: referrals[i]! })), answers };
 }
 
 const fixture = generate(20240502);
@@ -102,7 +104,7 @@ beforeAll(async () => {
     const nightEvents = events.filter((e) => delivery(e.at) === date || (date === D2 && Number(e.id.slice(1)) % 3 === 0));
     await writeKind(source, 'crm_events', date, [CRM_HEADERS.crm_events, ...nightEvents.map(eventLine)].join('\n'));
     const nightCosts = costs.filter((c) => (c.date <= D1 ? D1 : D2) === date);
-    await writeKind(source, 'customers', date, [CRM_HEADERS.customers, ...consents.filter((c) => delivery(c.signedUp) === date).map((c) => `${c.id},${iso(c.signedUp)},${iso(c.signedUp)},,web,${c.email},${c.sms},${c.push}`)].join('\n'));
+    await writeKind(source, 'customers', date, [CRM_HEADERS.customers, ...consents.filter((c) => delivery(c.signedUp) === date).map((c) => `${c.id},${iso(c.signedUp)},${iso(c.signedUp)},${c.referredBy},web,${c.email},${c.sms},${c.push}`)].join('\n'));
     await writeKind(source, 'surveys', date, [CRM_HEADERS.surveys, ...answers.filter((a) => delivery(a.at) === date).map((a) => `${a.id},${a.customer},${iso(a.at)},${a.score},nps`)].join('\n'));
     await writeKind(source, 'crm_costs', date, [CRM_HEADERS.crm_costs, ...nightCosts.map((c) => `${c.date},${c.channel},${c.campaign},${(c.cents / 100).toFixed(2)},EUR`)].join('\n'));
   }
@@ -218,5 +220,28 @@ describe('the CRM programme tables, computed here from the generated rows', () =
     expect(value('survey_responses')).toEqual([['ALL', period.length]]);
     expect(value('nps')[0]![1] as number).toBeCloseTo(nps, 10);
     expect(period.length).toBeGreaterThan(3);
+  });
+
+  it('referral_value and customer_scores: each referrer\'s referred customers, their revenue and CLV, the influence value', async () => {
+    const [rows, scores] = await Promise.all([readTable(dest, referralValue, D2), readTable(dest, customerScores, D2)]);
+    const clv = new Map(scores.map((s) => [s['customer_id'], (s['clv'] as number | null) ?? 0]));
+    const referrers = [...new Set(consents.map((c) => c.referredBy).filter(Boolean))].sort();
+    expect(referrers.length).toBeGreaterThan(3);
+    expect(rows.map((r) => r['referrer_id'])).toEqual(referrers);
+    for (const row of rows) {
+      const referred = consents.filter((c) => c.referredBy === row['referrer_id']).map((c) => c.id);
+      const revenue = sumCents(orders.filter((o) => referred.includes(o.customer)).map((o) => o.amount));
+      const referredClv = referred.reduce((s, id) => s + (clv.get(id) ?? 0), 0);
+      expect(Number(row['referred_customers'])).toBe(referred.length);
+      expect(money(row['referred_revenue'])).toBeCloseTo(revenue, 4);
+      expect(row['referred_clv'] as number).toBeCloseTo(referredClv, 6);
+      // clv.margin is 1 by default: the influence is revenue plus CLV.
+      expect(row['influence_value'] as number).toBeCloseTo(revenue + referredClv, 6);
+    }
+    for (const score of scores) {
+      const row = rows.find((r) => r['referrer_id'] === score['customer_id']);
+      expect([Number(score['referred_customers']), score['influence_value']]).toEqual(row ? [Number(row['referred_customers']), row['influence_value']] : [0, 0]);
+    }
+    expect(scores.some((s) => Number(s['referred_customers']) > 0)).toBe(true);
   });
 });

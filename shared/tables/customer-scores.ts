@@ -2,6 +2,7 @@
 import { col, FORECAST_HORIZON_DAYS } from '../catalog.js';
 import type { Config } from '../config.js';
 import type { TableModel } from './model.js';
+import { referralValue } from './referral-value.js';
 
 /** The names the configured segment rules can give. */
 export const segmentNames = (config: Config) => config.rfm.segments.map((rule) => rule.segment);
@@ -30,6 +31,8 @@ export const customerScores = {
     ),
     col('expected_order_value', 'double', 'Gamma-Gamma expected value of a future order (population mean for one-time buyers); NULL when the fit did not converge.', true),
     col('clv', 'double', 'Discounted value of the next clv.horizon_months months (config; default 12 at 1 % a month): expected purchases per month × expected_order_value × margin, in the input currency; NULL when a fit did not converge.', true),
+    col('referred_customers', 'bigint', 'Customers this one referred (referral_value; 0 for none).'),
+    col('influence_value', 'double', 'Value through those referrals (referral_value.influence_value; 0 for none): rank by clv + influence_value for the most valuable customers, referrals included.'),
   ],
   orderBy: ['customer_id'],
   key: ['customer_id'],
@@ -40,5 +43,6 @@ export const customerScores = {
       p_alive_is_a_probability: 'p_alive IS NULL OR p_alive BETWEEN 0 AND 1',
     },
   },
-  build: (ctx) => ctx.scored,
+  build: (ctx) => `SELECT s.*, coalesce(r.referred_customers, 0) AS referred_customers, coalesce(r.influence_value, 0) AS influence_value
+    FROM (${ctx.scored}) AS s LEFT JOIN (${ctx.written(referralValue)}) AS r ON r.referrer_id = s.customer_id`,
 } as const satisfies TableModel;

@@ -18,6 +18,7 @@ import { surveySummary } from './survey-summary.js';
 import { holdoutLeaks } from './holdout-leaks.js';
 import { campaignPerformance } from './campaign-performance.js';
 import { crmChannelKpi } from './crm-channel-kpi.js';
+import { referralValue } from './referral-value.js';
 import { customerScores } from './customer-scores.js';
 import { segmentSummary } from './segment-summary.js';
 import { segmentMigration } from './segment-migration.js';
@@ -31,7 +32,7 @@ import { forecastAccuracy } from './forecast-accuracy.js';
 import { modelFit } from './model-fit.js';
 import { runManifest } from './run-manifest.js';
 
-export { transactions, customerProfiles, customers, surveySummary, holdoutLeaks, campaignPerformance, crmChannelKpi, crmEvents, surveyResponses, crmCosts, rejects, sourceManifest, customerScores, segmentSummary, segmentMigration, segmentForecast, holdoutAssignment, holdoutResults, modelValidation, kpiDaily, roc, forecastAccuracy, modelFit, runManifest };
+export { transactions, customerProfiles, customers, surveySummary, holdoutLeaks, referralValue, campaignPerformance, crmChannelKpi, crmEvents, surveyResponses, crmCosts, rejects, sourceManifest, customerScores, segmentSummary, segmentMigration, segmentForecast, holdoutAssignment, holdoutResults, modelValidation, kpiDaily, roc, forecastAccuracy, modelFit, runManifest };
 
 export const TABLES = [
   transactions,
@@ -42,6 +43,7 @@ export const TABLES = [
   rejects,
   sourceManifest,
   customers,
+  referralValue,
   customerScores,
   segmentSummary,
   segmentMigration,
