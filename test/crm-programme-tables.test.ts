@@ -10,7 +10,13 @@ import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CRM_HEADERS } from '../shared/demo/crm-programme.js';
 import { createRng } from '../shared/demo/generate.js';
-import { campaignPerformance, crmChannelKpi, customerScores, kpiDaily, referralValue } from '../shared/tables/index.js';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
+import { parseConfig } from '../shared/config.js';
+import { registerTableViews } from '../shared/local-query.js';
+import { respond } from '../shared/slack/answers.js';
+import { toPlainText } from '../shared/slack/blocks.js';
+import { parseCommand } from '../shared/slack/commands.js';
+import { campaignPerformance, crmChannelKpi, customerScores, kpiDaily, referralValue, surveySummary } from '../shared/tables/index.js';
 import { CSV_HEADER, money, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const [D1, D2] = ['2024-05-01', '2024-05-02'];
@@ -243,5 +249,24 @@ describe('the CRM programme tables, computed here from the generated rows', () =
       expect([Number(score['referred_customers']), score['influence_value']]).toEqual(row ? [Number(row['referred_customers']), row['influence_value']] : [0, 0]);
     }
     expect(scores.some((s) => Number(s['referred_customers']) > 0)).toBe(true);
+  });
+
+  it('Slack: campaigns lists the campaigns by attributed revenue, nps the NPS overall and per segment', async () => {
+    const engine = await DuckDbEngine.open();
+    try {
+      await registerTableViews(engine, dest);
+      const ask = async (text: string) =>
+        toPlainText(await respond(parseCommand(text), { query: (sql, p) => engine.query(sql, p), display: parseConfig({}).display, reportLink: () => Promise.resolve(''), defaultRunDate: () => D2, run: () => Promise.reject(new Error('no runs here')) }));
+      const campaigns = (await readTable(dest, campaignPerformance, D2)).sort((a, b) => money(b['attributed_revenue']) - money(a['attributed_revenue']) || Number(b['delivered']) - Number(a['delivered']));
+      const listed = (await ask('campaigns 3')).split('\n').filter((l) => /^(NL|SMS|PUSH|unknown)/.test(l)).map((l) => l.split(/\s+/).slice(0, 2).join(' '));
+      expect(listed).toEqual(campaigns.slice(0, 3).map((c) => `${c['campaign_id']} ${c['channel']}`));
+      const summary = await readTable(dest, surveySummary, D2);
+      const all = summary.find((r) => r['segment'] === 'ALL')!;
+      const text = await ask('nps');
+      expect(text).toContain(`${(all['nps'] as number).toFixed(1)} (95% CI ${(all['nps_ci_low'] as number).toFixed(1)} to ${(all['nps_ci_high'] as number).toFixed(1)}) from ${Number(all['responses'])} answers`);
+      for (const row of summary.filter((r) => r['segment'] !== 'ALL')) expect(text).toContain(`${row['segment']}: `);
+    } finally {
+      await engine.close();
+    }
   });
 });

@@ -135,6 +135,8 @@ describe('/crm commands on pipeline results', () => {
     expect(listed(textOf(await ask('top 5')))).toEqual(byClv);
     const byRevenue = [...scores].sort((a, b) => Number(b['monetary']) - Number(a['monetary'])).slice(0, 3).map((s) => s['customer_id']);
     expect(listed(textOf(await ask('top 3 by revenue')))).toEqual(byRevenue);
+    // Without referrals (no CRM data here) the value ranking is the CLV ranking.
+    expect(listed(textOf(await ask('top 5 by value')))).toEqual(byClv);
   });
 
   it('run: refuses a published date without --force, reruns with it, names a missing extract', async () => {
@@ -152,7 +154,9 @@ describe('/crm commands on pipeline results', () => {
     expect(() => parseCommand('forecast')).toThrow(/unknown command "forecast"/);
     expect(() => parseCommand('segments yesterday')).toThrow(/"yesterday" is not a date/);
     expect(() => parseCommand('top 500')).toThrow(/1 to 50/);
-    expect(() => parseCommand('top 5 by vibes')).toThrow(/clv or revenue/);
+    expect(() => parseCommand('top 5 by vibes')).toThrow(/clv, revenue, value/);
+    expect(() => parseCommand('campaigns 0')).toThrow(/1 to 50/);
+    expect(() => parseCommand('nps soon')).toThrow(/"soon" is not a date/);
     expect(() => parseCommand('customer')).toThrow(/which customer/);
     expect(() => parseCommand('run 2024-02-30')).toThrow(/not a date/);
     expect(parseCommand('holdout 2024-03-21 "Can\'t Lose Them"')).toEqual({ name: 'holdout', date: '2024-03-21', segment: "Can't Lose Them" });
@@ -175,6 +179,8 @@ describe('/crm commands on pipeline results', () => {
       ...Object.values(ANSWER_SQL as Record<string, unknown>).filter((sql): sql is string => typeof sql === 'string'),
       ANSWER_SQL.top('clv', 10),
       ANSWER_SQL.top('revenue', 50),
+      ANSWER_SQL.top('value', 5),
+      ANSWER_SQL.campaigns(10),
     ];
     for (const sql of statements) expect(trino.validate(sql), sql).toEqual([]);
   });
@@ -272,7 +278,7 @@ describe('/crm acknowledgement and worker', () => {
     const lead = await acknowledge(signed(fields(`run ${LAST} --force`, 'U-LEAD')), deps(dispatched, audit));
     expect(JSON.parse(lead.body).text).toBe(`Starting the run for ${LAST}…`);
     const bad = await acknowledge(signed(fields('top 5 by vibes')), deps(dispatched, audit));
-    expect(JSON.parse(bad.body).text).toMatch(/clv or revenue/);
+    expect(JSON.parse(bad.body).text).toMatch(/clv, revenue, value/);
     expect(dispatched.map((j) => j.command)).toEqual([{ name: 'run', date: LAST, force: true }]);
     expect(audit.map((a) => a['outcome'])).toEqual(['rejected', 'refused: channel', 'refused: run', 'dispatched', 'bad command']);
   });

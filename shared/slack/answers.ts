@@ -7,7 +7,7 @@
 import type { SqlParameter, SqlRow } from '../engine/sql-engine.js';
 import type { StartOutcome } from '../orchestration/start-outcome.js';
 import type { NightlyOutcome } from '../pipeline.js';
-import { type SlackCommand } from './commands.js';
+import { type SlackCommand, type TopBy } from './commands.js';
 import { context, divider, escape, formatter, header, section, slackMessage, tableSections, type Display, type SlackMessage } from './blocks.js';
 
 /** Runs parameterized SQL on the output tables (Athena's client or the local engine). */
@@ -108,15 +108,27 @@ export const ANSWER_SQL = {
     FROM customer_scores AS s
     LEFT JOIN holdout_assignment AS h ON h.customer_id = s.customer_id AND h.dt = s.dt
     WHERE s.dt = CAST(? AS DATE) AND s.customer_id = ?`,
-  top: (by: 'clv' | 'revenue', n: number) => {
-    // `n` is an integer the parser bounded to 1..TOP_MAX and `by` picks one of two fixed columns:
+  top: (by: TopBy, n: number) => {
+    // `n` is an integer the parser bounded to 1..TOP_MAX and `by` picks one of three fixed orders:
     // nothing of the user's text reaches the SQL.
-    if (!Number.isInteger(n)) throw new Error(`top n must be an integer, not ${n}`);
-    const order = by === 'clv' ? 'clv DESC NULLS LAST' : 'monetary DESC';
-    return `SELECT CAST(dt AS VARCHAR) AS dt, customer_id, segment, grade, CAST(monetary AS DOUBLE) AS revenue, clv
-      FROM customer_scores WHERE dt = CAST(? AS DATE) ORDER BY ${order}, customer_id LIMIT ${n}`;
+    const order = { clv: 'clv DESC NULLS LAST', revenue: 'monetary DESC', value: 'coalesce(clv, 0) + influence_value DESC' }[by];
+    return `SELECT CAST(dt AS VARCHAR) AS dt, customer_id, segment, grade, CAST(monetary AS DOUBLE) AS revenue, clv,
+        CAST(referred_customers AS DOUBLE) AS referred_customers, influence_value
+      FROM customer_scores WHERE dt = CAST(? AS DATE) ORDER BY ${order}, customer_id LIMIT ${whole(n)}`;
   },
+  campaigns: (n: number) => `SELECT CAST(dt AS VARCHAR) AS dt, campaign_id, channel, CAST(delivered AS DOUBLE) AS delivered, open_rate,
+      click_through_rate, CAST(attributed_orders AS DOUBLE) AS attributed_orders, CAST(attributed_revenue AS DOUBLE) AS attributed_revenue,
+      CAST(cost AS DOUBLE) AS cost
+    FROM campaign_performance WHERE dt = CAST(? AS DATE) ORDER BY attributed_revenue DESC, delivered DESC, campaign_id, channel LIMIT ${whole(n)}`,
+  nps: `SELECT CAST(period_start AS VARCHAR) AS period_start, segment, CAST(responses AS DOUBLE) AS responses, nps, nps_ci_low, nps_ci_high
+    FROM survey_summary WHERE dt = CAST(? AS DATE) ORDER BY CASE WHEN segment = 'ALL' THEN 0 ELSE 1 END, responses DESC, segment`,
 } as const;
+
+/** A list length for a LIMIT: the parser bounds it; this makes sure no other text reaches the SQL. */
+function whole(n: number): number {
+  if (!Number.isInteger(n)) throw new Error(`a list length must be an integer, not ${n}`);
+  return n;
+}
 
 const num = (row: SqlRow, column: string) => (row[column] === null || row[column] === undefined ? null : Number(row[column]));
 const str = (row: SqlRow, column: string) => (row[column] === null || row[column] === undefined ? '' : String(row[column]));
@@ -149,6 +161,10 @@ export async function answer(question: Question, ctx: AnswerContext): Promise<Sl
       return customer(question.id, ctx);
     case 'top':
       return top(question.n, question.by, ctx);
+    case 'campaigns':
+      return campaigns(question.n, ctx);
+    case 'nps':
+      return nps(question.date ?? (await latestRun(ctx)), ctx);
   }
 }
 
@@ -159,7 +175,9 @@ export function helpMessage(): SlackMessage {
     '`/crm segments [YYYY-MM-DD]`: customers, revenue and CLV per segment and grade, and moves',
     '`/crm holdout [YYYY-MM-DD] [segment]`: incremental revenue from CRM, with its 95% CI',
     '`/crm customer <id>`: one customer\'s scores, CLV and holdout group',
-    '`/crm top [n] [by clv|revenue]`: the most valuable customers',
+    '`/crm top [n] [by clv|revenue|value]`: the most valuable customers (value: CLV plus value through referrals)',
+    '`/crm campaigns [n]`: the campaigns with the most attributed revenue',
+    '`/crm nps [YYYY-MM-DD]`: Net Promoter Score, overall and per segment',
   ];
   return message('crm-metrics commands', [header('crm-metrics commands'), section(lines.join('\n'))], 'ephemeral');
 }
@@ -279,12 +297,65 @@ async function customer(id: string, ctx: AnswerContext): Promise<SlackMessage> {
 }
 
 /** The most valuable customers: to the asker only, as customer-level data. */
-async function top(n: number, by: 'clv' | 'revenue', ctx: AnswerContext): Promise<SlackMessage> {
+async function top(n: number, by: TopBy, ctx: AnswerContext): Promise<SlackMessage> {
   const date = await latestRun(ctx);
   const rows = date ? await ctx.query(ANSWER_SQL.top(by, n), [date]) : [];
   if (!rows.length) return notice('No run has been published yet.');
   const f = formatter(ctx.display);
-  const table = rows.map((r, i) => [String(i + 1), str(r, 'customer_id'), str(r, 'segment'), str(r, 'grade'), f.money(num(r, 'revenue')), f.money(num(r, 'clv'))]);
-  const text = `Top ${rows.length} customers by ${by === 'clv' ? 'CLV' : 'net revenue'} on ${str(rows[0]!, 'dt')}`;
-  return message(text, [header(text), ...tableSections(['#', 'customer', 'segment', 'grade', 'net revenue', 'CLV'], table)], 'ephemeral');
+  const table = rows.map((r, i) => [
+    String(i + 1),
+    str(r, 'customer_id'),
+    str(r, 'segment'),
+    str(r, 'grade'),
+    f.money(num(r, 'revenue')),
+    f.money(num(r, 'clv')),
+    ...(by === 'value' ? [f.number(num(r, 'referred_customers')), f.money(num(r, 'influence_value'))] : []),
+  ]);
+  const ranking = { clv: 'CLV', revenue: 'net revenue', value: 'CLV plus value through referrals' }[by];
+  const text = `Top ${rows.length} customers by ${ranking} on ${str(rows[0]!, 'dt')}`;
+  const columns = ['#', 'customer', 'segment', 'grade', 'net revenue', 'CLV', ...(by === 'value' ? ['referred', 'influence'] : [])];
+  return message(text, [header(text), ...tableSections(columns, table)], 'ephemeral');
+}
+
+/** The campaigns that earned the most (campaign_performance: last-touch attribution). */
+async function campaigns(n: number, ctx: AnswerContext): Promise<SlackMessage> {
+  const date = await latestRun(ctx);
+  const rows = date ? await ctx.query(ANSWER_SQL.campaigns(n), [date]) : [];
+  if (!rows.length) return notice(date ? `No CRM campaigns in the run of ${date}: the CRM platform has delivered no messages yet.` : 'No run has been published yet.');
+  const f = formatter(ctx.display);
+  const table = rows.map((r) => [
+    str(r, 'campaign_id'),
+    str(r, 'channel'),
+    f.number(num(r, 'delivered')),
+    f.percent(num(r, 'open_rate')),
+    f.percent(num(r, 'click_through_rate')),
+    f.number(num(r, 'attributed_orders')),
+    f.money(num(r, 'attributed_revenue')),
+    f.money(num(r, 'cost')),
+  ]);
+  const text = `Top ${rows.length} campaigns by attributed revenue on ${str(rows[0]!, 'dt')}`;
+  return message(text, [
+    header(text),
+    ...tableSections(['campaign', 'channel', 'delivered', 'open rate', 'CTR', 'orders', 'revenue', 'cost'], table),
+    context('An order is attributed to the last click on a CRM message in the 7 days before it, else the last open in the day before (attribution.click_days, open_days); each order to one message.'),
+  ]);
+}
+
+/** "NPS 32 (95% CI 25 to 39) from 1,204 answers": overall, then per segment. */
+async function nps(date: string | undefined, ctx: AnswerContext): Promise<SlackMessage> {
+  const rows = date ? await ctx.query(ANSWER_SQL.nps, [date]) : [];
+  if (!rows.length) return notice(date ? `No survey answers in the KPI period of the run of ${date}.` : 'No run has been published yet.');
+  const f = formatter(ctx.display);
+  const sentence = (r: SqlRow) =>
+    num(r, 'nps') === null
+      ? 'no answers'
+      : `${f.number(num(r, 'nps'), 1)} (95% CI ${f.number(num(r, 'nps_ci_low'), 1)} to ${f.number(num(r, 'nps_ci_high'), 1)}) from ${f.number(num(r, 'responses'))} answers`;
+  const [all, ...segments] = rows[0]!['segment'] === 'ALL' ? rows : [undefined, ...rows];
+  const text = `NPS ${date}, answers since ${str(rows[0]!, 'period_start')}: ${all ? sentence(all) : 'no answers'}`;
+  return message(text, [
+    header(`NPS on ${date}`),
+    section(escape(text)),
+    ...(segments.length ? [section(segments.map((r) => `*${escape(str(r!, 'segment'))}*: ${escape(sentence(r!))}`).join('\n'))] : []),
+    context('NPS = % promoters (9–10) − % detractors (0–6), in points; the interval uses the multinomial variance.'),
+  ]);
 }

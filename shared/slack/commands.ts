@@ -12,7 +12,13 @@ export type SlackCommand =
   | { name: 'segments'; date?: string }
   | { name: 'holdout'; date?: string; segment?: string }
   | { name: 'customer'; id: string }
-  | { name: 'top'; n: number; by: 'clv' | 'revenue' };
+  | { name: 'top'; n: number; by: TopBy }
+  | { name: 'campaigns'; n: number }
+  | { name: 'nps'; date?: string };
+
+/** What `top` ranks by: own CLV, net revenue, or CLV plus the value through referrals. */
+export const TOP_BY = ['clv', 'revenue', 'value'] as const;
+export type TopBy = (typeof TOP_BY)[number];
 
 export const COMMAND_HELP: Record<SlackCommand['name'], string> = {
   help: 'help: this list',
@@ -21,7 +27,9 @@ export const COMMAND_HELP: Record<SlackCommand['name'], string> = {
   segments: 'segments [YYYY-MM-DD]: customers, revenue and average CLV per segment and grade, and the moves since the previous run',
   holdout: 'holdout [YYYY-MM-DD] [segment]: incremental revenue from CRM against the control group, with its 95% CI',
   customer: "customer <id>: a customer's RFM scores, segment, CLV, probability alive and holdout group",
-  top: 'top [n] [by clv|revenue]: the n (default 10, at most 50) most valuable customers',
+  top: 'top [n] [by clv|revenue|value]: the n (default 10, at most 50) most valuable customers; value = CLV + value through referrals',
+  campaigns: 'campaigns [n]: the n (default 10, at most 50) campaigns with the most attributed revenue, with their funnel and cost',
+  nps: 'nps [YYYY-MM-DD]: Net Promoter Score of the KPI period, overall and per segment, with its 95% CI',
 };
 
 export const TOP_MAX = 50;
@@ -48,6 +56,13 @@ function date(word: string | undefined, command: SlackCommand['name']): string {
 }
 
 const looksLikeDate = (word: string | undefined) => word !== undefined && /^\d{4}-\d{2}-\d{2}$/.test(word);
+
+/** A list's leading length (default 10), taken off `rest`: 1 to TOP_MAX. */
+function count(rest: string[], command: string, what: string): number {
+  const n = rest[0] !== undefined && /^\d+$/.test(rest[0]) ? Number(rest.shift()) : 10;
+  if (n < 1 || n > TOP_MAX) throw new CommandError(`${command} takes 1 to ${TOP_MAX} ${what}, not ${n}`);
+  return n;
+}
 
 export function parseCommand(text: string): SlackCommand {
   const [first, ...rest] = words(text.trim());
@@ -85,18 +100,26 @@ export function parseCommand(text: string): SlackCommand {
       return { name: 'customer', id };
     }
     case 'top': {
-      let n = 10;
-      let by: 'clv' | 'revenue' = 'clv';
-      if (rest[0] !== undefined && /^\d+$/.test(rest[0])) n = Number(rest.shift());
+      const n = count(rest, 'top', 'customers');
+      let by: TopBy = 'clv';
       if (rest[0]?.toLowerCase() === 'by') {
         rest.shift();
         const what = rest.shift()?.toLowerCase();
-        if (what !== 'clv' && what !== 'revenue') throw new CommandError(`top is by clv or revenue, not ${quoted(what ?? '')}. Usage: ${usage()}`);
-        by = what;
+        if (!TOP_BY.includes(what as TopBy)) throw new CommandError(`top is by ${TOP_BY.join(', ')}, not ${quoted(what ?? '')}. Usage: ${usage()}`);
+        by = what as TopBy;
       }
       noMore(rest);
-      if (n < 1 || n > TOP_MAX) throw new CommandError(`top takes 1 to ${TOP_MAX} customers, not ${n}`);
       return { name: 'top', n, by };
+    }
+    case 'campaigns': {
+      const n = count(rest, 'campaigns', 'campaigns');
+      noMore(rest);
+      return { name: 'campaigns', n };
+    }
+    case 'nps': {
+      const day = rest.length ? date(rest.shift(), 'nps') : undefined;
+      noMore(rest);
+      return { name: 'nps', ...(day ? { date: day } : {}) };
     }
     default:
       throw new CommandError(`unknown command ${quoted(first ?? '')}. Try: ${Object.keys(COMMAND_HELP).join(', ')} (or "help").`);
