@@ -14,7 +14,9 @@ import { renderReport, type ReportData } from '../shared/report/html.js';
 const CHROMIUM = '/usr/bin/chromium';
 const ARTIFACTS = join(import.meta.dirname, '.artifacts');
 /** Sections that draw charts, by id; the run summary is tiles of numbers. */
-const CHART_SECTIONS = ['segments', 'migration', 'clv', 'calibration', 'holdout', 'kpi', 'roc', 'forecast'];
+const CHART_SECTIONS = ['segments', 'migration', 'clv', 'calibration', 'holdout', 'crm-channels', 'nps', 'kpi', 'roc', 'forecast'];
+/** Every section in the document's order; campaigns and referrals are tables. */
+const SECTIONS = ['run', 'segments', 'migration', 'clv', 'calibration', 'holdout', 'crm-channels', 'campaigns', 'nps', 'referrals', 'kpi', 'roc', 'forecast'];
 const ODD = "VIP <&> 'Friends'";
 
 /** Deterministic noise for the fixture (mulberry32). */
@@ -114,6 +116,32 @@ function fixture(): ReportData {
     kpiTrend,
     roc,
     forecastAccuracy,
+    crmChannels: [
+      { channel: 'email', delivered: 120_400, openRate: 0.221, clickThroughRate: 0.033, unsubscribeRate: 0.003, consented: 15_800, attributedRevenue: 21_300, revenueShare: 0.036, cost: 520 },
+      { channel: 'push', delivered: 40_100, openRate: 0.1, clickThroughRate: null, unsubscribeRate: 0, consented: 4_100, attributedRevenue: 2_050, revenueShare: 0.0035, cost: 8 },
+      { channel: 'sms', delivered: 9_800, openRate: null, clickThroughRate: 0.04, unsubscribeRate: 0.01, consented: 7_700, attributedRevenue: 4_400, revenueShare: 0.0075, cost: 550 },
+      { channel: 'ALL', delivered: 170_300, openRate: 0.18, clickThroughRate: 0.026, unsubscribeRate: 0.003, consented: 18_200, attributedRevenue: 27_750, revenueShare: 0.047, cost: 1_078 },
+    ],
+    campaigns: [
+      { campaign: 'TRG-email', channel: 'email', delivered: 3_100, openRate: 0.9, clickThroughRate: 0.97, attributedOrders: 2_950, attributedRevenue: 180_500, cost: 3.1 },
+      { campaign: 'NL-2024-06-18', channel: 'email', delivered: 24_000, openRate: 0.22, clickThroughRate: 0.033, attributedOrders: 310, attributedRevenue: 19_100, cost: 24 },
+      { campaign: ODD, channel: 'sms', delivered: 2_000, openRate: null, clickThroughRate: 0.04, attributedOrders: 12, attributedRevenue: 700, cost: 0 },
+    ],
+    nps: [
+      { segment: 'ALL', responses: 965, nps: 3.2, ciLow: -2, ciHigh: 8.4 },
+      { segment: 'Champions', responses: 210, nps: 31.5, ciLow: 20.1, ciHigh: 42.9 },
+      { segment: 'Lost', responses: 150, nps: -22, ciLow: -35, ciHigh: -9 },
+      { segment: ODD, responses: 3, nps: 100, ciLow: 100, ciHigh: 100 },
+    ],
+    referrals: {
+      referrers: 1_240,
+      referred: 1_610,
+      influence: 402_500,
+      top: [
+        { customer: 'C0004711', referred: 9, referredRevenue: 3_400, influence: 5_100, ownClv: 880 },
+        { customer: 'C<0815>', referred: 4, referredRevenue: 1_200, influence: 2_050, ownClv: null },
+      ],
+    },
   };
 }
 
@@ -135,6 +163,10 @@ function empty(): ReportData {
     kpiTrend: [],
     roc: [],
     forecastAccuracy: [],
+    crmChannels: [],
+    campaigns: [],
+    nps: [],
+    referrals: { referrers: 0, referred: 0, influence: 0, top: [] },
   };
 }
 
@@ -179,7 +211,7 @@ describe('renderReport (markup)', () => {
 
   it('draws an accessible SVG chart in every chart section', () => {
     const bySection = sections(html);
-    expect([...bySection.keys()]).toEqual(['run', ...CHART_SECTIONS]);
+    expect([...bySection.keys()]).toEqual(SECTIONS);
     for (const id of CHART_SECTIONS) {
       const svgs = bySection.get(id)!.match(/<svg\b[^>]*>\s*<title>[^<]+<\/title>/g) ?? [];
       expect(svgs.length, id).toBeGreaterThan(0);
@@ -192,7 +224,7 @@ describe('renderReport (markup)', () => {
     // Every <svg> in the document is one of those (none without a title or role).
     const all = html.match(/<svg\b/g)!.length;
     expect(html.match(/<svg\b[^>]*role="img"[^>]*>\s*<title>/g)!.length).toBe(all);
-    expect(all).toBe(3 /* segments */ + 1 + 1 + 1 + 2 /* holdout windows */ + 6 /* KPIs */ + 2 /* ROC periods */ + 2 /* horizons */);
+    expect(all).toBe(3 /* segments */ + 1 + 1 + 1 + 2 /* holdout windows */ + 1 /* CRM channels */ + 1 /* NPS */ + 6 /* KPIs */ + 2 /* ROC periods */ + 2 /* horizons */);
   });
 
   it('formats numbers for the locale and currency, and never prints NaN', () => {
@@ -221,10 +253,29 @@ describe('renderReport (markup)', () => {
     expect(holdoutHtml({ ...full, holdoutLeaks: 0 })).not.toContain('sent CRM messages anyway');
   });
 
+  it('shows the CRM programme: channels and their share of revenue, top campaigns, NPS per segment with intervals, referrers', () => {
+    const bySection = sections(html);
+    const channels = visibleText(bySection.get('crm-channels')!);
+    expect(channels).toContain('€27,750'); // all CRM channels' attributed revenue …
+    expect(channels).toContain('4.7%'); // … and its share of all revenue
+    expect(channels).toContain('All CRM channels');
+    const campaigns = visibleText(bySection.get('campaigns')!);
+    expect(campaigns.indexOf('TRG-email')).toBeLessThan(campaigns.indexOf('NL-2024-06-18'));
+    expect(campaigns).toContain('795.8×'); // NL revenue / cost
+    expect(campaigns).toContain('VIP &lt;&amp;&gt;');
+    const nps = bySection.get('nps')!;
+    expect(nps).toContain('31.5 (20.1 to 42.9)');
+    expect(nps).toContain('965 answers');
+    const referrals = visibleText(bySection.get('referrals')!);
+    expect(referrals).toContain('1,240');
+    expect(referrals).toContain('€402,500');
+    expect(referrals).toContain('C&lt;0815&gt;');
+  });
+
   it('says "not available yet" instead of drawing empty charts', () => {
     const out = renderReport(empty());
     const bySection = sections(out);
-    for (const id of CHART_SECTIONS) expect(bySection.get(id), id).toMatch(/Not available yet/);
+    for (const id of SECTIONS.filter((id) => id !== 'run')) expect(bySection.get(id), id).toMatch(/Not available yet/);
     expect(out).not.toContain('<svg');
     expect(visibleText(out)).not.toMatch(/NaN|Infinity|undefined|null/);
   });
@@ -279,7 +330,7 @@ describe('renderReport (in Chromium)', () => {
       expect(errors).toEqual([]);
 
       const charts = page.locator('svg.chart');
-      expect(await charts.count()).toBe(18);
+      expect(await charts.count()).toBe(20);
       for (const chart of await charts.all()) {
         const box = await chart.boundingBox();
         expect(box && box.width > 0 && box.height > 0).toBe(true);

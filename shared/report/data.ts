@@ -14,6 +14,9 @@ export const TREND_RUNS = 60;
 export const TREND_METRICS = ['active_customers', 'revenue', 'average_order_value', 'retention_rate', 'repeat_purchase_rate', 'return_rate'] as const;
 
 const CLV_BUCKETS = 20;
+/** Rows of the report's top lists (campaigns, referrers). */
+const TOP_ROWS = 10;
+const CRM_CHANNEL_METRICS = ['delivered', 'open_rate', 'click_through_rate', 'unsubscribe_rate', 'consented_customers', 'attributed_revenue', 'attributed_revenue_share', 'cost'] as const;
 
 export interface ReportSources {
   /** This run's output file of a table, by table name. */
@@ -73,6 +76,19 @@ export async function gatherReportData(
     FROM (${dated(forecastFiles, 'forecast_dt, horizon_days, segment, expected_revenue, actual_revenue')}) AS f
     WHERE segment = 'ALL' ORDER BY horizon_days, forecast_dt`);
 
+  const crmChannels = await query(`SELECT crm_channel, ${CRM_CHANNEL_METRICS.map((m) => `max(CASE WHEN metric = '${m}' THEN value END) AS ${m}`).join(', ')}
+    FROM ${from('crm_channel_kpi')} GROUP BY crm_channel ORDER BY crm_channel = 'ALL', crm_channel`);
+  const campaigns = await query(`SELECT campaign_id, channel, CAST(delivered AS DOUBLE) AS delivered, open_rate, click_through_rate,
+      CAST(attributed_orders AS DOUBLE) AS attributed_orders, CAST(attributed_revenue AS DOUBLE) AS attributed_revenue, CAST(cost AS DOUBLE) AS cost
+    FROM ${from('campaign_performance')} ORDER BY attributed_revenue DESC, delivered DESC, campaign_id, channel LIMIT ${TOP_ROWS}`);
+  const nps = await query(`SELECT segment, CAST(responses AS DOUBLE) AS responses, nps, nps_ci_low, nps_ci_high FROM ${from('survey_summary')} ORDER BY segment`);
+  const [referralTotals] = await query(`SELECT CAST(count(*) AS DOUBLE) AS referrers, CAST(coalesce(sum(referred_customers), 0) AS DOUBLE) AS referred,
+      coalesce(${exactSum('influence_value')}, 0) AS influence FROM ${from('referral_value')}`);
+  const referrers = await query(`SELECT r.referrer_id, CAST(r.referred_customers AS DOUBLE) AS referred, CAST(r.referred_revenue AS DOUBLE) AS referred_revenue,
+      r.influence_value, s.clv
+    FROM ${from('referral_value')} AS r LEFT JOIN (${sources.scores}) AS s ON s.customer_id = r.referrer_id
+    ORDER BY r.influence_value DESC, r.referrer_id LIMIT ${TOP_ROWS}`);
+
   const validation = calibration.filter((r) => r['frequency_bucket'] !== 'all');
   return {
     ...base,
@@ -104,5 +120,33 @@ export async function gatherReportData(
     kpiTrend: kpiTrend.map((r) => ({ date: str(r, 'date'), metric: str(r, 'metric'), value: num(r, 'value') })),
     roc: roc.map((r) => ({ period: str(r, 'period'), segment: str(r, 'segment'), equityStart: num(r, 'equity_start'), cashFlow: num(r, 'cash_flow'), equityChange: num(r, 'equity_change'), roc: num(r, 'roc') })),
     forecastAccuracy: accuracy.map((r) => ({ forecastDate: str(r, 'forecast_dt'), horizonDays: num(r, 'horizon_days') ?? 0, expected: num(r, 'expected_revenue'), actual: num(r, 'actual_revenue') })),
+    crmChannels: crmChannels.map((r) => ({
+      channel: str(r, 'crm_channel'),
+      delivered: num(r, 'delivered'),
+      openRate: num(r, 'open_rate'),
+      clickThroughRate: num(r, 'click_through_rate'),
+      unsubscribeRate: num(r, 'unsubscribe_rate'),
+      consented: num(r, 'consented_customers'),
+      attributedRevenue: num(r, 'attributed_revenue'),
+      revenueShare: num(r, 'attributed_revenue_share'),
+      cost: num(r, 'cost'),
+    })),
+    campaigns: campaigns.map((r) => ({
+      campaign: str(r, 'campaign_id'),
+      channel: str(r, 'channel'),
+      delivered: num(r, 'delivered') ?? 0,
+      openRate: num(r, 'open_rate'),
+      clickThroughRate: num(r, 'click_through_rate'),
+      attributedOrders: num(r, 'attributed_orders') ?? 0,
+      attributedRevenue: num(r, 'attributed_revenue') ?? 0,
+      cost: num(r, 'cost') ?? 0,
+    })),
+    nps: nps.map((r) => ({ segment: str(r, 'segment'), responses: num(r, 'responses') ?? 0, nps: num(r, 'nps'), ciLow: num(r, 'nps_ci_low'), ciHigh: num(r, 'nps_ci_high') })),
+    referrals: {
+      referrers: (referralTotals && num(referralTotals, 'referrers')) ?? 0,
+      referred: (referralTotals && num(referralTotals, 'referred')) ?? 0,
+      influence: (referralTotals && num(referralTotals, 'influence')) ?? 0,
+      top: referrers.map((r) => ({ customer: str(r, 'referrer_id'), referred: num(r, 'referred') ?? 0, referredRevenue: num(r, 'referred_revenue') ?? 0, influence: num(r, 'influence_value') ?? 0, ownClv: num(r, 'clv') })),
+    },
   };
 }

@@ -60,6 +60,24 @@ export interface ReportData {
   roc: { period: string; segment: string; equityStart: number | null; cashFlow: number | null; equityChange: number | null; roc: number | null }[];
   /** Segment ALL forecasts whose horizon has passed, beside what happened. */
   forecastAccuracy: { forecastDate: string; horizonDays: number; expected: number | null; actual: number | null }[];
+  /** crm_channel_kpi: the KPI period's figures per CRM channel, "ALL" last; empty without CRM data. */
+  crmChannels: {
+    channel: string;
+    delivered: number | null;
+    openRate: number | null;
+    clickThroughRate: number | null;
+    unsubscribeRate: number | null;
+    consented: number | null;
+    attributedRevenue: number | null;
+    revenueShare: number | null;
+    cost: number | null;
+  }[];
+  /** The campaigns with the most attributed revenue (campaign_performance), best first. */
+  campaigns: { campaign: string; channel: string; delivered: number; openRate: number | null; clickThroughRate: number | null; attributedOrders: number; attributedRevenue: number; cost: number }[];
+  /** survey_summary: NPS per segment and ALL over the KPI period. */
+  nps: { segment: string; responses: number; nps: number | null; ciLow: number | null; ciHigh: number | null }[];
+  /** referral_value: totals, and the referrers with the most influence value, with their own CLV. */
+  referrals: { referrers: number; referred: number; influence: number; top: { customer: string; referred: number; referredRevenue: number; influence: number; ownClv: number | null }[] };
 }
 
 // Natural widths of the charts (px): a full-width chart fills the ~1100 px content column of the
@@ -455,6 +473,91 @@ function forecastSection(data: ReportData, f: Formatters): string {
   return section('forecast', 'Forecast accuracy', explanation, content);
 }
 
+function crmChannelSection(data: ReportData, f: Formatters): string {
+  const explanation =
+    'The CRM channels over the KPI period: what was delivered and what customers did with it, the revenue of the orders attributed to each channel (last click in 7 days, else last open in 1 day) and its share of all net revenue, and what the channel cost.';
+  const channels = data.crmChannels.filter((c) => c.channel !== 'ALL');
+  if (channels.length === 0) return section('crm-channels', 'CRM channels', explanation, notAvailable('the CRM platform has delivered no messages, costs or attributed orders for this period.'));
+  const all = data.crmChannels.find((c) => c.channel === 'ALL');
+  const chart = barChart({
+    title: 'Attributed revenue by CRM channel',
+    rows: channels.map((c) => ({ label: c.channel, value: c.attributedRevenue, valueLabel: `${f.money(c.attributedRevenue)} (${f.percent(c.revenueShare, 1)} of revenue)` })),
+    format: (v) => f.money(v),
+    color: OKABE_ITO.green,
+    width: HALF,
+  });
+  const note = all ? `CRM-attributed revenue: <strong>${esc(f.money(all.attributedRevenue))}</strong>, ${esc(f.percent(all.revenueShare, 1))} of all net revenue, for ${esc(f.money(all.cost))} of cost.` : undefined;
+  const rows = [...channels, ...(all ? [all] : [])].map((c) => [
+    c.channel === 'ALL' ? 'All CRM channels' : c.channel,
+    f.number(c.delivered),
+    f.percent(c.openRate),
+    f.percent(c.clickThroughRate),
+    f.percent(c.unsubscribeRate, 2),
+    c.consented === null ? '–' : f.number(c.consented),
+    f.money(c.attributedRevenue),
+    f.percent(c.revenueShare),
+    f.money(c.cost),
+  ]);
+  const content =
+    `<div class="grid two">${figure(chart, undefined, note)}</div>` +
+    table('CRM channels', ['Channel', 'Delivered', 'Open rate', 'CTR', 'Unsubscribes', 'Consented', 'Attributed revenue', 'Share of revenue', 'Cost'], rows, [false, true, true, true, true, true, true, true, true]);
+  return section('crm-channels', 'CRM channels', explanation, content);
+}
+
+function campaignSection(data: ReportData, f: Formatters): string {
+  const explanation = 'The campaigns (and triggered programmes) whose messages drove the most attributed revenue since they started, with their funnel and cost.';
+  if (data.campaigns.length === 0) return section('campaigns', 'Top campaigns', explanation, notAvailable('the CRM platform has delivered no campaign messages yet.'));
+  const rows = data.campaigns.map((c) => [
+    c.campaign,
+    c.channel,
+    f.number(c.delivered),
+    f.percent(c.openRate),
+    f.percent(c.clickThroughRate),
+    f.number(c.attributedOrders),
+    f.money(c.attributedRevenue),
+    f.money(c.cost),
+    c.cost > 0 ? `${f.number(c.attributedRevenue / c.cost, 1)}×` : '–',
+  ]);
+  const content = table(`Top ${data.campaigns.length} campaigns by attributed revenue`, ['Campaign', 'Channel', 'Delivered', 'Open rate', 'CTR', 'Orders', 'Revenue', 'Cost', 'Revenue / cost'], rows, [false, false, true, true, true, true, true, true, true]);
+  return section('campaigns', 'Top campaigns', explanation, content + '<p class="note">Attributed revenue is not incremental revenue: the holdout section measures what CRM added.</p>');
+}
+
+function npsSection(data: ReportData, f: Formatters): string {
+  const explanation = 'Net Promoter Score of the survey answers in the KPI period, per RFM segment of the answering customer: % promoters (9–10) minus % detractors (0–6), in points, with 95 % intervals.';
+  const answered = data.nps.filter((n) => n.responses > 0);
+  if (answered.length === 0) return section('nps', 'NPS by segment', explanation, notAvailable('no survey answers in this period.'));
+  const order = segmentOrder(data, answered.map((n) => n.segment));
+  const rows: ForestRow[] = bySegment(answered, order).map((n) => ({
+    label: segmentLabel(n.segment),
+    estimate: n.nps,
+    low: n.ciLow,
+    high: n.ciHigh,
+    color: OKABE_ITO.blue,
+    marker: 'circle',
+    estimateText: `${f.number(n.nps, 1)} (${f.number(n.ciLow, 1)} to ${f.number(n.ciHigh, 1)})`,
+    verdictText: `${f.number(n.responses)} answers`,
+  }));
+  const chart = forestPlot({ title: 'NPS by segment', rows, formatTick: (v) => f.number(v), xTitle: 'NPS (points, −100 to 100)', headers: ['NPS (95 % CI)', 'Answers'], width: FULL });
+  return section('nps', 'NPS by segment', explanation, figure(chart));
+}
+
+function referralSection(data: ReportData, f: Formatters): string {
+  const explanation =
+    "What customers bring through the customers they referred: the referred customers' revenue to date and predicted CLV (influence value = margin × revenue + CLV; direct referrals only, so nothing counts twice).";
+  const { referrals } = data;
+  if (referrals.referrers === 0) return section('referrals', 'Referrals', explanation, notAvailable('no customer profile names a referrer yet.'));
+  const tiles: [string, string][] = [
+    ['Referrers', f.number(referrals.referrers)],
+    ['Referred customers', f.number(referrals.referred)],
+    ['Influence value', f.money(referrals.influence)],
+  ];
+  const rows = referrals.top.map((r) => [r.customer, f.number(r.referred), f.money(r.referredRevenue), f.money(r.influence), f.money(r.ownClv)]);
+  const content =
+    `<dl class="tiles">${tiles.map(([k, v]) => `<div><dt>${esc(k)}</dt><dd>${esc(v)}</dd></div>`).join('')}</dl>` +
+    table(`Top ${referrals.top.length} referrers by influence value`, ['Customer', 'Referred', 'Their revenue', 'Influence value', 'Own CLV'], rows, [false, true, true, true, true]);
+  return section('referrals', 'Referrals', explanation, content);
+}
+
 // --- document -------------------------------------------------------------------------------------
 
 /** Light theme only: the chart colours are chosen for contrast on white. */
@@ -513,6 +616,10 @@ export function renderReport(data: ReportData): string {
     ['clv', 'CLV', clvSection(data, f)],
     ['calibration', 'Calibration', calibrationSection(data, f)],
     ['holdout', 'Holdout', holdoutSection(data, f)],
+    ['crm-channels', 'CRM channels', crmChannelSection(data, f)],
+    ['campaigns', 'Campaigns', campaignSection(data, f)],
+    ['nps', 'NPS', npsSection(data, f)],
+    ['referrals', 'Referrals', referralSection(data, f)],
     ['kpi', 'KPI trends', kpiSection(data, f)],
     ['roc', 'Return on Customer', rocSection(data, f)],
     ['forecast', 'Forecast accuracy', forecastSection(data, f)],
