@@ -86,6 +86,10 @@ const TEXT_SETTINGS = {
     .array(z.string().min(1))
     .optional()
     .describe('Column names of CSV files without a header line, in file order; required when `header` is false.'),
+  parser: z
+    .enum(['auto', 'lines'])
+    .default('auto')
+    .describe('`"auto"`: clean CSV files go through DuckDB\'s parallel reader, files with any problem through the line-by-line path that names each bad line. `"lines"`: always line by line.'),
 };
 /** Where a kind's fields are in the files, and how its date-times are written. */
 function mappingSettings<const F extends readonly [string, ...string[]]>(fields: F, times: string) {
@@ -116,10 +120,6 @@ const InputSchema = z
       .min(1)
       .optional()
       .describe('Fields whose values identify an order when the source has no id (CDNOW): the id is a hash of them plus the occurrence number.'),
-    parser: z
-      .enum(['auto', 'lines'])
-      .default('auto')
-      .describe('`"auto"`: clean CSV files go through DuckDB\'s parallel reader, files with any problem through the line-by-line path that names each bad line. `"lines"`: always line by line.'),
     return_id_prefix: z
       .string()
       .min(1)

@@ -52,11 +52,14 @@ describe('declared checks', () => {
     expect((TABLES as readonly Table[]).filter((t) => !t.key).map((t) => t.name)).toEqual(['rejects']);
   });
 
-  it('only the curated history leaves its key to its build (the ingest dedupe), and says where', () => {
+  it('only the curated histories leave their key to their build (the ingest dedupe), and say where', () => {
     const trusted = (TABLES as readonly Table[]).filter((t) => t.checks?.keyUniqueByBuild);
-    expect(trusted.map((t) => t.name)).toEqual(['transactions']);
-    expect(trusted[0]!.checks!.keyUniqueByBuild).toMatch(/shared\/ingest\/ingest\.ts/);
-    expect(checkQueries(trusted[0]!, 'SELECT 1', parseConfig({})).map((q) => q.check)).not.toContain('unique (transaction_id)');
+    expect(trusted.map((t) => t.name)).toEqual(['transactions', 'customer_profiles', 'crm_events', 'survey_responses', 'crm_costs']);
+    for (const table of trusted) {
+      expect(table.history, table.name).toBe(true);
+      expect(table.checks!.keyUniqueByBuild, table.name).toMatch(/shared\/ingest\/ingest\.ts/);
+      expect(checkQueries(table, 'SELECT 1', parseConfig({})).map((q) => q.check), table.name).not.toContain(`unique (${table.key!.join(', ')})`);
+    }
   });
 
   it('each check finds the one offending row of a hand-made relation, and nothing in a clean one', async () => {

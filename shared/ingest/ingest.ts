@@ -24,6 +24,7 @@ import {
   matchingLinesSql,
   nativeCsvValuesSql,
   nativeFailedLinesSql,
+  nativeTextStageSql,
   stageCsvSql,
   stageJsonlSql,
   stageParquetSql,
@@ -165,36 +166,46 @@ export async function ingestKind(
 ): Promise<IngestCounts> {
   await engine.run(`CREATE TEMP TABLE typed (file_index INTEGER, source_file VARCHAR, source_line BIGINT, raw VARCHAR, reason VARCHAR,
     ${kind.fields.map((f) => `${ident(f.name)} ${sqlType(f.type)}`).join(', ')})`);
+  const fields = kindFields(kind, input.columns);
+  const validate = (stage: string) => validateKindSql(kind, stage, runDate, input.timestamp_format);
   await stageExtract(engine, files, {
     input,
-    fields: kindFields(kind, input.columns),
-    validate: (stage) => validateKindSql(kind, stage, runDate, input.timestamp_format),
+    fields,
+    validate,
+    // A profile's referral is judged after the dedupe, and its reject must name its line: profiles take the line path.
+    ...(kind.referrals ? {} : { fastPath: (fast: readonly FastFile[]) => stageKindFast(engine, fast, kind.name, fields, input, validate) }),
   });
-  const fields = kind.fields.map((f) => ident(f.name));
+  // Counted before the dedupe, which deletes a keyed kind's repeats from `typed`.
+  const { rows_read: rowsRead } = await readCounts(engine);
+  const names = kind.fields.map((f) => ident(f.name));
   const key = kind.key?.map(ident) ?? ['row_id'];
-  const rowId = kind.key
-    ? ''
-    : `, md5(concat_ws(chr(31), ${fields.map((f) => `coalesce(CAST(${f} AS VARCHAR), '')`).join(', ')})) || '-' ||
-        CAST(row_number() OVER (PARTITION BY ${fields.join(', ')} ORDER BY file_index, source_line) AS VARCHAR) AS row_id`;
+  // Of rows sharing a key, the first by file and then content is kept (the fast path knows no lines).
+  const rowOrder = ['file_index', ...names, 'source_line'].join(', ');
   const seen = historyFiles.length ? `SELECT ${key.join(', ')} FROM ${readParquet(historyFiles)}` : undefined;
-  await engine.run(`CREATE TEMP TABLE candidates AS SELECT * EXCLUDE (raw, reason), rowid AS row_key${rowId} FROM typed WHERE reason IS NULL`);
+  const on = (a: string, b: string) => key.map((k) => `${a}.${k} = ${b}.${k}`).join(' AND ');
+  if (kind.key) {
+    // A view in the extract's order: the rows are written as they came, and only the repeats are deleted.
+    await engine.run(`CREATE TEMP VIEW candidates AS SELECT * EXCLUDE (raw, reason), rowid AS row_key FROM typed WHERE reason IS NULL`);
+  } else {
+    // A keyless kind's row id: a hash of its fields and the occurrence number (a window, so a table in the extract's order).
+    await engine.run(`CREATE TEMP TABLE candidates AS SELECT *, md5(concat_ws(chr(31), ${names.map((f) => `coalesce(CAST(${f} AS VARCHAR), '')`).join(', ')})) || '-' ||
+        CAST(row_number() OVER (PARTITION BY ${names.join(', ')} ORDER BY ${rowOrder}) AS VARCHAR) AS row_id
+      FROM (SELECT * EXCLUDE (raw, reason), rowid AS row_key FROM typed WHERE reason IS NULL) ORDER BY row_key`);
+  }
+  // Repeats are rare: only rows whose key's hash occurs twice are ranked, by their key (grouping
+  // 64-bit hashes is several times cheaper than grouping the key's text: 40M event ids, 7 → 2 s).
+  const hashed = `hash(${key.join(', ')})`;
   await engine.run(`CREATE TEMP TABLE dropped AS
-    SELECT row_key FROM candidates QUALIFY row_number() OVER (PARTITION BY ${key.join(', ')} ORDER BY file_index, source_line) > 1
-    ${seen ? `UNION SELECT c.row_key FROM candidates AS c SEMI JOIN (${seen}) AS h ON ${key.map((k) => `c.${k} = h.${k}`).join(' AND ')}` : ''}`);
-  await engine.run('DELETE FROM candidates WHERE row_key IN (SELECT row_key FROM dropped)');
-  if (kind.referrals) await rejectBadReferrals(engine, fields, historyFiles);
-  // Counted here, not before the dedupe: repeats leave `candidates`, not `typed`.
-  const { rows_read: rowsRead, rows_rejected: rowsRejected } = await readCounts(engine);
+    SELECT row_key FROM candidates WHERE ${hashed} IN (SELECT ${hashed} FROM candidates GROUP BY ALL HAVING count(*) > 1)
+    QUALIFY row_number() OVER (PARTITION BY ${key.join(', ')} ORDER BY ${rowOrder}) > 1
+    ${seen ? `UNION SELECT c.row_key FROM candidates AS c JOIN (${seen}) AS h ON ${on('c', 'h')}` : ''}`);
+  await engine.run(kind.key ? 'DELETE FROM typed WHERE rowid IN (SELECT row_key FROM dropped)' : 'DELETE FROM candidates WHERE row_key IN (SELECT row_key FROM dropped)');
+  if (kind.referrals) await rejectBadReferrals(engine, names, historyFiles);
+  const [counted] = await engine.query<{ rejected: number; accepted: number }>(`SELECT
+      (SELECT CAST(count(reason) AS DOUBLE) FROM typed) AS rejected, (SELECT CAST(count(*) AS DOUBLE) FROM candidates) AS accepted`);
+  const { rejected, accepted } = counted!;
   await engine.run('CREATE TEMP VIEW new_rows AS SELECT * EXCLUDE (file_index, source_line, row_key) FROM candidates');
-  const [added] = await engine.query<{ n: number }>('SELECT CAST(count(*) AS DOUBLE) AS n FROM new_rows');
-  return {
-    filesRead: files.length,
-    rowsRead,
-    rowsRejected,
-    rowsAccepted: added!.n,
-    rowsDuplicate: rowsRead - rowsRejected - added!.n,
-    ordersAdded: added!.n,
-  };
+  return { filesRead: files.length, rowsRead, rowsRejected: rejected, rowsAccepted: accepted, rowsDuplicate: rowsRead - rejected - accepted, ordersAdded: accepted };
 }
 
 /**
@@ -207,16 +218,15 @@ async function rejectBadReferrals(engine: SqlEngine, fields: readonly string[], 
   const earlier = historyFiles.length
     ? `SELECT customer_id, referred_by, updated_at, CAST(NULL AS BIGINT) AS row_key FROM ${readParquet(historyFiles)} UNION ALL `
     : '';
+  // The row as JSON for the reject: accepted rows keep no raw text.
   await engine.run(`CREATE TEMP TABLE referral_problems AS
     WITH versions AS (${earlier}SELECT customer_id, referred_by, updated_at, row_key FROM candidates),
     profiles AS (SELECT * FROM versions QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY updated_at DESC) = 1)
-    SELECT p.row_key, r.reason FROM (${referralProblemsSql('SELECT customer_id, referred_by FROM profiles')}) AS r
-    JOIN profiles AS p USING (customer_id) WHERE p.row_key IS NOT NULL`);
-  // The row as JSON for the reject: accepted rows keep no raw text.
-  await engine.run(`UPDATE typed SET reason = p.reason, raw = CAST(to_json(c.profile) AS VARCHAR)
-    FROM referral_problems AS p, (SELECT row_key, struct_pack(${fields.join(', ')}) AS profile FROM candidates) AS c
-    WHERE typed.rowid = p.row_key AND c.row_key = p.row_key`);
-  await engine.run('DELETE FROM candidates WHERE row_key IN (SELECT row_key FROM referral_problems)');
+    SELECT p.row_key, r.reason, CAST(to_json(struct_pack(${fields.map((f) => `c.${f}`).join(', ')})) AS VARCHAR) AS raw
+    FROM (${referralProblemsSql('SELECT customer_id, referred_by FROM profiles')}) AS r
+    JOIN profiles AS p USING (customer_id) JOIN candidates AS c ON c.row_key = p.row_key`);
+  // A rejected row has a reason: the candidates (a view of the valid rows) no longer hold it.
+  await engine.run('UPDATE typed SET reason = p.reason, raw = p.raw FROM referral_problems AS p WHERE typed.rowid = p.row_key');
   await engine.run('DROP TABLE referral_problems');
 }
 
@@ -390,13 +400,8 @@ async function columnNames(engine: SqlEngine, firstLine: string, input: TextInpu
  * (the line path rejects those) or a re-read that does not add up.
  */
 async function stageCsvFast(engine: SqlEngine, files: readonly FastFile[], input: InputConfig, runDate: string): Promise<LineFile[]> {
-  const groups = new Map<string, FastFile[]>();
-  for (const file of files) {
-    const key = JSON.stringify(file.names);
-    groups.set(key, [...(groups.get(key) ?? []), file]);
-  }
   const whole: LineFile[] = [];
-  for (const [index, group] of [...groups.values()].entries()) {
+  for (const [index, group] of byHeader(files).entries()) {
     const rejects = `native_errors_${index}`;
     await engine.run(`INSERT INTO typed ${verdictSql(nativeCsvValuesSql(group, input, group[0]!.names, rejects), input, runDate)}`);
     const checks = await engine.query<{ file_index: number; suspects: number; records: number }>(`SELECT file_index,
@@ -404,11 +409,51 @@ async function stageCsvFast(engine: SqlEngine, files: readonly FastFile[], input
       FROM typed WHERE file_index IN (${group.map((f) => f.fileIndex).join(', ')}) GROUP BY file_index`);
     for (const file of group) {
       const check = checks.find((c) => c.file_index === file.fileIndex) ?? { suspects: 0, records: 0 };
-      if (!(await repairFast(engine, file, input, runDate, rejects, check))) {
-        await engine.run(`DELETE FROM typed WHERE file_index = ${file.fileIndex}`);
-        await engine.run(`DELETE FROM lines WHERE file_index = ${file.fileIndex}`);
-        whole.push({ ...file, route: 'lines', format: 'csv' });
-      }
+      if (!(await repairFast(engine, file, input, runDate, rejects, check))) whole.push(await toLinePath(engine, file));
+    }
+  }
+  return whole;
+}
+
+/** Fast-path files grouped by their column names: one reader statement per group. */
+function byHeader(files: readonly FastFile[]): FastFile[][] {
+  const groups = new Map<string, FastFile[]>();
+  for (const file of files) groups.set(JSON.stringify(file.names), [...(groups.get(JSON.stringify(file.names)) ?? []), file]);
+  return [...groups.values()];
+}
+
+/** A fast-path file read after all as a whole on the line path: its rows leave `typed` and `lines`. */
+async function toLinePath(engine: SqlEngine, file: FastFile): Promise<LineFile> {
+  await engine.run(`DELETE FROM typed WHERE file_index = ${file.fileIndex}`);
+  await engine.run(`DELETE FROM lines WHERE file_index = ${file.fileIndex}`);
+  return { ...file, route: 'lines', format: 'csv' };
+}
+
+/**
+ * A CRM kind's fast path: DuckDB's parallel reader splits the clean delimited files, every column
+ * as text, and the kind's own validation types them as on the line path. A file with a line the
+ * reader rejects, a row failing a check, or records spanning lines then goes whole to the line path
+ * (returned), so every reject names its line and has the line path's reason; most extracts have none.
+ */
+async function stageKindFast(
+  engine: SqlEngine,
+  files: readonly FastFile[],
+  kind: string,
+  fields: FieldMap,
+  input: TextInput,
+  validate: (stage: string) => string,
+): Promise<LineFile[]> {
+  const whole: LineFile[] = [];
+  for (const [index, group] of byHeader(files).entries()) {
+    const rejects = `native_errors_${kind}_${index}`;
+    await engine.run(`INSERT INTO typed ${validate(nativeTextStageSql(group, input, fields, group[0]!.names, rejects))}`);
+    const checks = await engine.query<{ file_index: number; suspects: number; records: number }>(`SELECT file_index,
+        CAST(count(reason) AS DOUBLE) AS suspects, CAST(count(*) AS DOUBLE) AS records
+      FROM typed WHERE file_index IN (${group.map((f) => f.fileIndex).join(', ')}) GROUP BY file_index`);
+    for (const file of group) {
+      const { suspects, records } = checks.find((c) => c.file_index === file.fileIndex) ?? { suspects: 0, records: 0 };
+      const [failed] = await engine.query<{ n: number }>(`SELECT CAST(count(*) AS DOUBLE) AS n FROM (${nativeFailedLinesSql(rejects, file.path)})`);
+      if (suspects > 0 || failed!.n > 0 || records + (input.header ? 1 : 0) !== file.nonEmptyLines) whole.push(await toLinePath(engine, file));
     }
   }
   return whole;

@@ -11,7 +11,7 @@
 import type { ColumnType } from '../catalog.js';
 import { dateLiteral, literal } from '../sql/dialect.js';
 import type { FieldMap } from './stage-sql.js';
-import { parseTimestamp, wholeNumber } from './validate-sql.js';
+import { parseTimestamp, trimmed, wholeNumber } from './validate-sql.js';
 
 export interface KindField {
   /** Canonical name: the column it is read from unless mapped, and the curated column. */
@@ -160,8 +160,9 @@ function typed(field: KindField, text: string, timestampFormat: string | undefin
  * raw text: columns file_index, source_file, source_line, raw, reason, then the kind's fields.
  */
 export function validateKindSql(kind: SourceKind, stage: string, runDate: string, timestampFormat?: string): string {
-  const text = (f: KindField) => `nullif(trim(f_${f.name}), '')`;
-  const values = kind.fields.map((f) => `${typed(f, text(f), timestampFormat)} AS ${f.name}, ${text(f)} AS ${f.name}_text`);
+  // Each field's text once, then its value from it: the checks read both.
+  const texts = kind.fields.map((f) => `${trimmed(`f_${f.name}`)} AS ${f.name}_text`);
+  const values = kind.fields.map((f) => `${typed(f, `${f.name}_text`, timestampFormat)} AS ${f.name}`);
   const checks = kind.fields.flatMap((f) => {
     const [value, raw] = [f.name, `${f.name}_text`];
     return [
@@ -177,5 +178,6 @@ export function validateKindSql(kind: SourceKind, stage: string, runDate: string
   return `SELECT file_index, source_file, source_line, CASE WHEN reason IS NOT NULL THEN raw END AS raw, reason,
     ${kind.fields.map((f) => f.name).join(', ')}
   FROM (SELECT *, coalesce(parse_reason, CASE ${checks.join('\n      ')} END) AS reason
-    FROM (SELECT file_index, source_file, source_line, raw, reason AS parse_reason, ${values.join(', ')} FROM (${stage})))`;
+    FROM (SELECT *, ${values.join(', ')}
+      FROM (SELECT file_index, source_file, source_line, raw, reason AS parse_reason, ${texts.join(', ')} FROM (${stage}))))`;
 }

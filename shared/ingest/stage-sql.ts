@@ -12,7 +12,7 @@
  */
 import { FIELDS, sourceColumn, type Field, type InputConfig } from '../config.js';
 import { ident, literal } from '../sql/dialect.js';
-import { parseIsoTimestamp } from './validate-sql.js';
+import { parseIsoTimestamp, trimmed } from './validate-sql.js';
 
 /** Longer lines are rejected ("line too long") rather than parsed. */
 export const MAX_LINE_BYTES = 1_048_576;
@@ -195,21 +195,12 @@ export function nativeCsvValuesSql(files: readonly StageFile[], input: InputConf
   };
   const columns = names.map((_, i) => `'c${i + 1}': '${typeOf(i)}'`).join(', ');
   const column = (f: Field) => (positions.has(f) ? `c${positions.get(f)}` : 'NULL');
-  // trim() decodes every character (~1 s on 10M rows × 4 columns); a non-empty ASCII value that
-  // neither starts nor ends with a space is what it would return, so only other values take it.
-  const textOf = (f: Field) => {
-    const c = column(f);
-    if (c === 'NULL') return c;
-    return `CASE WHEN strlen(${c}) = length(${c}) AND ${c} NOT LIKE ' %' AND ${c} NOT LIKE '% ' AND ${c} <> '' THEN ${c}
-      ELSE nullif(trim(${c}), '') END`;
-  };
+  const textOf = (f: Field) => (column(f) === 'NULL' ? 'NULL' : trimmed(column(f)));
   const present = (f: Field) => `CASE WHEN ${column(f)} IS NOT NULL THEN '' END`;
   const quantity = positions.has('quantity') ? `CASE WHEN ${column('quantity')} = trunc(${column('quantity')}) THEN try_cast(${column('quantity')} AS INTEGER) END` : 'NULL';
   const amount = input.columns.unit_price ? `${column('unit_price')} * ${quantity}` : column('amount');
   const format = input.timestamp_format ? `timestampformat = ${literal(input.timestamp_format)},` : '';
-  const byFile = (value: (file: StageFile) => string) =>
-    `CASE filename ${files.map((f) => `WHEN ${literal(f.path)} THEN ${value(f)}`).join(' ')} END`;
-  return `SELECT ${byFile((f) => String(f.fileIndex))} AS file_index, ${byFile((f) => literal(f.sourceFile))} AS source_file,
+  return `SELECT ${byFile(files, (f) => String(f.fileIndex))} AS file_index, ${byFile(files, (f) => literal(f.sourceFile))} AS source_file,
       CAST(NULL AS BIGINT) AS source_line, CAST(NULL AS VARCHAR) AS raw, CAST(NULL AS VARCHAR) AS parse_reason,
       ${textOf('transaction_id')} AS transaction_id, ${textOf('customer_id')} AS customer_id,
       ${textOf('channel')} AS channel, ${textOf('currency')} AS currency,
@@ -217,11 +208,38 @@ export function nativeCsvValuesSql(files: readonly StageFile[], input: InputConf
       ${present('quantity')} AS quantity_text, ${present('is_return')} AS is_return_text,
       ${input.timestamp_format ? column('ordered_at') : parseIsoTimestamp(column('ordered_at'))} AS ordered_at, ${quantity} AS quantity,
       ${column('is_return')} AS is_return_flag, ${amount} AS amount
-    FROM read_csv([${files.map((f) => literal(f.path)).join(', ')}], filename = true, header = ${input.header},
+    FROM ${nativeReader(files, input, columns, rejectsTable, format)}`;
+}
+
+/**
+ * DuckDB's strict CSV reader over `files` with the given column types, keeping the lines it
+ * cannot read in `rejectsTable` (and `<rejectsTable>_scan`); rows carry their file's path as `filename`.
+ */
+function nativeReader(files: readonly StageFile[], input: TextLayout, columns: string, rejectsTable: string, options = ''): string {
+  return `read_csv([${files.map((f) => literal(f.path)).join(', ')}], filename = true, header = ${input.header},
       auto_detect = false, columns = {${columns}},
       delim = ${literal(input.delimiter)}, quote = '"', escape = '"', comment = '', new_line = '\\n', strict_mode = true,
-      ${format} max_line_size = ${MAX_LINE_BYTES}, store_rejects = true, rejects_table = ${literal(rejectsTable)},
+      ${options} max_line_size = ${MAX_LINE_BYTES}, store_rejects = true, rejects_table = ${literal(rejectsTable)},
       rejects_scan = ${literal(`${rejectsTable}_scan`)})`;
+}
+
+/** `CASE filename WHEN <path> THEN <value> …`: a per-file value for rows of {@link nativeReader}. */
+function byFile(files: readonly StageFile[], value: (file: StageFile) => string): string {
+  return `CASE filename ${files.map((f) => `WHEN ${literal(f.path)} THEN ${value(f)}`).join(' ')} END`;
+}
+
+/**
+ * Staged rows (shaped as {@link stageCsvSql}'s, without line numbers or raw text) of clean delimited
+ * files read by DuckDB's parallel reader, every column as text: a CRM kind's fast path, typed by
+ * the kind's own validation as on the line path.
+ */
+export function nativeTextStageSql(files: readonly StageFile[], input: TextLayout, map: FieldMap, names: readonly string[], rejectsTable: string): string {
+  const positions = fieldPositions(map, names);
+  const columns = names.map((_, i) => `'c${i + 1}': 'VARCHAR'`).join(', ');
+  return `SELECT ${byFile(files, (f) => String(f.fileIndex))} AS file_index, ${byFile(files, (f) => literal(f.sourceFile))} AS source_file,
+      CAST(NULL AS BIGINT) AS source_line, CAST(NULL AS VARCHAR) AS raw, CAST(NULL AS VARCHAR) AS reason,
+      ${map.fields.map((f) => `${positions.has(f) ? `c${positions.get(f)}` : 'NULL'} AS f_${f}`).join(', ')}
+    FROM ${nativeReader(files, input, columns, rejectsTable)}`;
 }
 
 /** Line numbers of one file's lines that the native reader rejected (into `rejectsTable`). */

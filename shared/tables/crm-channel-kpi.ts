@@ -2,7 +2,7 @@
 import { col } from '../catalog.js';
 import { shiftDate } from '../dates.js';
 import { dateLiteral, valuesRelation } from '../sql/dialect.js';
-import { UNKNOWN } from './campaign-performance.js';
+import { funnelSql } from './campaign-performance.js';
 import { crmCosts } from './crm-costs.js';
 import { crmEvents } from './crm-events.js';
 import { customers } from './customers.js';
@@ -51,15 +51,10 @@ export const crmChannelKpi = {
     const inPeriod = (date: string) => `${date} > ${start} AND ${date} <= ${end}`;
     const [events, costs] = await Promise.all([wholeHistory(ctx, crmEvents), wholeHistory(ctx, crmCosts)]);
     const profiles = ctx.written(customers);
-    const count = (type: string) => `count(CASE WHEN event_type = '${type}' THEN 1 END)`;
-    const touched = (type: string) => `CAST(${count(type)} > 0 AS INTEGER)`;
+    // The period as bounds on the timestamp itself, so that the Parquet reader skips row groups outside it.
+    const periodEvents = `occurred_at >= ${dateLiteral(shiftDate(ctx.date, 1 - ctx.config.kpi.period_days))} AND occurred_at < ${dateLiteral(shiftDate(ctx.date, 1))}`;
     const rows = await ctx.engine.query<{ channel: string } & Record<string, number | null>>(`
-      WITH per_customer AS (
-        SELECT channel, coalesce(campaign_id, '${UNKNOWN}') AS campaign_id, customer_id, ${count('sent')} AS sent, ${count('delivered')} AS delivered,
-          ${touched('opened')} AS unique_opens, ${touched('clicked')} AS unique_clicks, ${count('unsubscribed')} AS unsubscribes
-        FROM (${events}) AS e WHERE ${inPeriod('CAST(occurred_at AS DATE)')} GROUP BY ALL),
-      funnel AS (SELECT channel, sum(sent) AS sent, sum(delivered) AS delivered, sum(unique_opens) AS unique_opens,
-          sum(unique_clicks) AS unique_clicks, sum(unsubscribes) AS unsubscribes FROM per_customer GROUP BY channel),
+      WITH funnel AS (${funnelSql(events, periodEvents, ['channel'])}),
       orders AS (SELECT channel, count(*) AS attributed_orders, sum(amount) AS attributed_revenue FROM (${ctx.attributed}) AS a
         WHERE ${inPeriod('CAST(ordered_at AS DATE)')} GROUP BY channel),
       spend AS (SELECT channel, sum(amount) AS cost FROM (${costs}) AS c WHERE ${inPeriod('cost_date')} GROUP BY channel),

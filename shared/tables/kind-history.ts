@@ -21,7 +21,13 @@ export function kindHistory(kind: SourceKind, name: string, description: string)
       col('source_file', 'string', 'Extract file the row came from (relative to the source root).'),
     ],
     key: kind.key ?? ['row_id'],
+    // Relations of it are in key order; each night's rows are written in the extract's own order,
+    // as fixed as a sort and far cheaper (at 40M events, 30 s of sorting ids).
     orderBy: kind.key ?? ['row_id'],
+    keepsBuildOrder: true,
+    checks: {
+      keyUniqueByBuild: 'the ingest deletes every repeat of a key within the extract and every key an earlier night holds (ingestKind in shared/ingest/ingest.ts), tested by the CRM kinds\' ingest and duplicate tests',
+    },
     history: true,
     phase: 'ingest',
     build: () => KIND_ROWS_RELATION,
