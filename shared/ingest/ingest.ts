@@ -192,12 +192,10 @@ export async function ingestKind(
         CAST(row_number() OVER (PARTITION BY ${names.join(', ')} ORDER BY ${rowOrder}) AS VARCHAR) AS row_id
       FROM (SELECT * EXCLUDE (raw, reason), rowid AS row_key FROM typed WHERE reason IS NULL) ORDER BY row_key`);
   }
-  // Repeats are rare: only rows whose key's hash occurs twice are ranked, by their key (grouping
-  // 64-bit hashes is several times cheaper than grouping the key's text: 40M event ids, 7 → 2 s).
-  const hashed = `hash(${key.join(', ')})`;
+  // Repeats are rare: only the keys occurring twice are ranked.
   await engine.run(`CREATE TEMP TABLE dropped AS
-    SELECT row_key FROM candidates WHERE ${hashed} IN (SELECT ${hashed} FROM candidates GROUP BY ALL HAVING count(*) > 1)
-    QUALIFY row_number() OVER (PARTITION BY ${key.join(', ')} ORDER BY ${rowOrder}) > 1
+    SELECT c.row_key FROM candidates AS c SEMI JOIN (SELECT ${key.join(', ')} FROM candidates GROUP BY ALL HAVING count(*) > 1) AS d ON ${on('c', 'd')}
+    QUALIFY row_number() OVER (PARTITION BY ${key.map((k) => `c.${k}`).join(', ')} ORDER BY ${rowOrder}) > 1
     ${seen ? `UNION SELECT c.row_key FROM candidates AS c JOIN (${seen}) AS h ON ${on('c', 'h')}` : ''}`);
   await engine.run(kind.key ? 'DELETE FROM typed WHERE rowid IN (SELECT row_key FROM dropped)' : 'DELETE FROM candidates WHERE row_key IN (SELECT row_key FROM dropped)');
   if (kind.referrals) await rejectBadReferrals(engine, names, historyFiles);
