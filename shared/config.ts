@@ -131,11 +131,19 @@ const InputSchema = z
 /** One CRM kind's extracts: read like the transactions, with the kind's own column mapping. */
 function kindSchema(kind: SourceKind) {
   const fields = kind.fields.map((f) => f.name) as [string, ...string[]];
+  const id = kind.key?.length === 1 ? kind.key[0]! : undefined;
   return z
     .strictObject({
       ...TEXT_SETTINGS,
       ...mappingSettings(fields, "the kind's dates and times"),
+      // As the transactions' transaction_id_from: a kind identified by one id field can do without it.
+      id_from: z
+        .array(z.enum(fields.filter((f) => f !== id) as [string, ...string[]]))
+        .min(1)
+        .optional()
+        .describe(id ? `Fields whose values identify a row when the source has no \`${id}\`: the id is a hash of them plus the occurrence number (as \`input.transaction_id_from\`).` : 'Not for this kind: its rows are identified by their fields already.'),
     })
+    .refine((input) => id !== undefined || input.id_from === undefined, { message: `${kind.name} has no single id to derive`, path: ['id_from'] })
     .refine(...namesWhenHeaderless);
 }
 

@@ -431,8 +431,8 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
   run.progress('facts');
   await engine.run(`CREATE TEMP TABLE ${CLV_SUMMARY_TABLE} AS ${customerSummarySql(`SELECT * FROM ${FACTS_TABLE}`, date, deps.config.clv.time_unit)}`);
   const inputs = await readClvInputs(engine);
-  // The per-channel facts are built while this thread fits the models: one query in flight on the
-  // engine's threads, the fit on this one (0.3 s less at 1M customers on two cores).
+  // The per-channel facts and the attributed orders are built while this thread fits the models:
+  // one query in flight on the engine's threads, the fit on this one (0.3 s less at 1M customers on two cores).
   const historyDone = history.materialize(CHANNEL_FACTS_TABLE, channelFactsSql(history.history, spec)).then(() => attributeOrders(run, history));
   const { fits, fitted } = await alongside(historyDone, () => fitClv(inputs, deps.config.clv));
   const state: RunState = { runId: run.runId, date, startedAt: run.startedAt, extract: run.extract, counts, fits, fitted };
@@ -560,7 +560,7 @@ function pick<T, K extends keyof T>(from: T, ...keys: K[]): Pick<T, K> {
 
 /** The outputs of the first phase the last one needs: read back from staging by {@link finishFannedOut} … */
 const PREPARED_OUTPUTS: readonly Table[] = TABLES.filter((table) => 'phase' in table);
-/** … and the customer facts. */
+/** … and the night's results from the history: the customer facts and the attributed orders. */
 const FACTS_TABLES = [FACTS_TABLE, CHANNEL_FACTS_TABLE, ATTRIBUTED_ORDERS_TABLE];
 const factsKey = (runId: string, table: string) => `${workFolder(runId, table)}data.parquet`;
 

@@ -129,4 +129,20 @@ describe('a CRM kind through the ingest', () => {
     const night2 = await ingest(kind('crm_costs'), '2024-06-02', extract, TEXT, [history]);
     expect(night2.counts).toMatchObject({ rowsRead: 3, rowsAccepted: 0, rowsDuplicate: 3 });
   });
+
+  it('crm_events without event ids (id_from): the id is a hash of the fields and the occurrence number, so repeats within a night stay rows and a re-delivery is duplicates', async () => {
+    const header = 'customer_id,occurred_at,channel,campaign_id,event_type';
+    const extract = { 'a.csv': `${header}\nc1,2024-06-01T09:00:00,email,NL,opened\nc1,2024-06-01T09:00:00,email,NL,opened\nc2,2024-06-01T09:00:00,email,NL,opened\n` };
+    const input: KindInput = { ...TEXT, id_from: ['customer_id', 'occurred_at', 'channel', 'campaign_id', 'event_type'] };
+    const night1 = await ingest(kind('crm_events'), '2024-06-01', extract, input);
+    expect(night1.counts).toMatchObject({ rowsRead: 3, rowsAccepted: 3, rowsDuplicate: 0, rowsRejected: 0 });
+    const ids = night1.accepted.map((r) => String(r['event_id']));
+    expect(new Set(ids).size).toBe(3);
+    // The two identical opens: one hash, occurrences 1 and 2.
+    expect(ids[0]!.replace(/-\d+$/, '')).toBe(ids[1]!.replace(/-\d+$/, ''));
+    expect([ids[0]!.slice(-2), ids[1]!.slice(-2)].sort()).toEqual(['-1', '-2']);
+    const history = await keep('events1');
+    const night2 = await ingest(kind('crm_events'), '2024-06-02', extract, input, [history]);
+    expect(night2.counts).toMatchObject({ rowsRead: 3, rowsAccepted: 0, rowsDuplicate: 3 });
+  });
 });

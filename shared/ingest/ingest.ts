@@ -146,6 +146,8 @@ export interface KindInput extends TextInput {
   /** Canonical field → source column; an unmapped field is read from the column of its name. */
   columns: Readonly<Partial<Record<string, string>>>;
   timestamp_format?: string | undefined;
+  /** Fields whose hash (and occurrence number) is the row's id, for a source without the kind's id. */
+  id_from?: readonly string[] | undefined;
 }
 
 /**
@@ -166,8 +168,11 @@ export async function ingestKind(
 ): Promise<IngestCounts> {
   await engine.run(`CREATE TEMP TABLE typed (file_index INTEGER, source_file VARCHAR, source_line BIGINT, raw VARCHAR, reason VARCHAR,
     ${kind.fields.map((f) => `${ident(f.name)} ${sqlType(f.type)}`).join(', ')})`);
-  const fields = kindFields(kind, input.columns);
-  const validate = (stage: string) => validateKindSql(kind, stage, runDate, input.timestamp_format);
+  // With a derived id, the delivered one is neither needed nor kept.
+  const derivedId = input.id_from ? kind.key![0]! : undefined;
+  const read: SourceKind = derivedId ? { ...kind, fields: kind.fields.map((f) => (f.name === derivedId ? { ...f, required: undefined } : f)) } : kind;
+  const fields = kindFields(read, input.columns);
+  const validate = (stage: string) => validateKindSql(read, stage, runDate, input.timestamp_format);
   await stageExtract(engine, files, {
     input,
     fields,
@@ -183,21 +188,25 @@ export async function ingestKind(
   const rowOrder = ['file_index', ...names, 'source_line'].join(', ');
   const seen = historyFiles.length ? `SELECT ${key.join(', ')} FROM ${readParquet(historyFiles)}` : undefined;
   const on = (a: string, b: string) => key.map((k) => `${a}.${k} = ${b}.${k}`).join(' AND ');
-  if (kind.key) {
-    // A view in the extract's order: the rows are written as they came, and only the repeats are deleted.
-    await engine.run(`CREATE TEMP VIEW candidates AS SELECT * EXCLUDE (raw, reason), rowid AS row_key FROM typed WHERE reason IS NULL`);
+  const valid = 'SELECT * EXCLUDE (raw, reason), rowid AS row_key FROM typed WHERE reason IS NULL';
+  const idOf = kind.key ? derivedId : 'row_id';
+  if (idOf) {
+    // An id from a hash of the fields and the occurrence number: the whole row for a keyless kind,
+    // the configured fields for `id_from`. A window, so a table, kept in the extract's order.
+    const hashed = (derivedId ? input.id_from!.map(ident) : names).map((f) => `coalesce(CAST(${f} AS VARCHAR), '')`);
+    const id = `md5(concat_ws(chr(31), ${hashed.join(', ')})) || '-' || CAST(row_number() OVER (PARTITION BY ${hashed.join(', ')} ORDER BY ${rowOrder}) AS VARCHAR)`;
+    await engine.run(`CREATE TEMP TABLE candidates AS SELECT * ${derivedId ? `REPLACE (${id} AS ${ident(derivedId)})` : `, ${id} AS row_id`}
+      FROM (${valid}) ORDER BY row_key`);
   } else {
-    // A keyless kind's row id: a hash of its fields and the occurrence number (a window, so a table in the extract's order).
-    await engine.run(`CREATE TEMP TABLE candidates AS SELECT *, md5(concat_ws(chr(31), ${names.map((f) => `coalesce(CAST(${f} AS VARCHAR), '')`).join(', ')})) || '-' ||
-        CAST(row_number() OVER (PARTITION BY ${names.join(', ')} ORDER BY ${rowOrder}) AS VARCHAR) AS row_id
-      FROM (SELECT * EXCLUDE (raw, reason), rowid AS row_key FROM typed WHERE reason IS NULL) ORDER BY row_key`);
+    // A view in the extract's order: the rows are written as they came, and only the repeats are deleted.
+    await engine.run(`CREATE TEMP VIEW candidates AS ${valid}`);
   }
   // Repeats are rare: only the keys occurring twice are ranked.
   await engine.run(`CREATE TEMP TABLE dropped AS
     SELECT c.row_key FROM candidates AS c SEMI JOIN (SELECT ${key.join(', ')} FROM candidates GROUP BY ALL HAVING count(*) > 1) AS d ON ${on('c', 'd')}
     QUALIFY row_number() OVER (PARTITION BY ${key.map((k) => `c.${k}`).join(', ')} ORDER BY ${rowOrder}) > 1
     ${seen ? `UNION SELECT c.row_key FROM candidates AS c JOIN (${seen}) AS h ON ${on('c', 'h')}` : ''}`);
-  await engine.run(kind.key ? 'DELETE FROM typed WHERE rowid IN (SELECT row_key FROM dropped)' : 'DELETE FROM candidates WHERE row_key IN (SELECT row_key FROM dropped)');
+  await engine.run(idOf ? 'DELETE FROM candidates WHERE row_key IN (SELECT row_key FROM dropped)' : 'DELETE FROM typed WHERE rowid IN (SELECT row_key FROM dropped)');
   if (kind.referrals) await rejectBadReferrals(engine, names, historyFiles);
   const [counted] = await engine.query<{ rejected: number; accepted: number }>(`SELECT
       (SELECT CAST(count(reason) AS DOUBLE) FROM typed) AS rejected, (SELECT CAST(count(*) AS DOUBLE) FROM candidates) AS accepted`);
