@@ -3,7 +3,8 @@
  * programme (campaigns on four channels, opens, clicks, unsubscribes, bounces, costs, consents)
  * and orders over two nights, with the second night re-delivering part of the first's events.
  * Here the funnel, the last-touch attribution and the period's sums are computed in plain
- * TypeScript from the generated rows, and compared with the tables as read back from Parquet.
+ * TypeScript from the generated rows, and compared with the tables as read back from Parquet; over
+ * three more generated programmes, the attribution and the channels' sums are checked as properties.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -97,11 +98,10 @@ async function writeKind(source: string, kind: string, date: string, content: st
 
 const eventLine = (e: Event) => `${e.id},${e.customer},${iso(e.at)},${e.id.endsWith('7') ? e.channel.toUpperCase() : e.channel},${e.campaign},${e.type}`;
 
-let dest: string;
-beforeAll(async () => {
+/** Writes a generated programme as two nights of extracts and runs both; returns the destination. */
+async function publish({ events, orders, costs, consents, answers }: ReturnType<typeof generate>): Promise<string> {
   const source = await tempDir('crm-tables');
-  dest = await tempDir('crm-tables-dest');
-  const { events, orders, costs, consents, answers } = fixture;
+  const dest = await tempDir('crm-tables-dest');
   const delivery = (ms: number) => (dayOf(ms) <= D1 ? D1 : D2);
   for (const date of [D1, D2]) {
     const nightOrders = orders.filter((o) => delivery(o.at) === date);
@@ -117,6 +117,12 @@ beforeAll(async () => {
   const config = { kpi: { period_days: PERIOD_DAYS } };
   await runLocal(D1, source, dest, config);
   await runLocal(D2, source, dest, config);
+  return dest;
+}
+
+let dest: string;
+beforeAll(async () => {
+  dest = await publish(fixture);
 }, 60_000);
 
 /** The independent last-touch attribution: each purchase to the latest click in 7 days before it, else the latest open in 1 day. */
@@ -269,4 +275,23 @@ describe('the CRM programme tables, computed here from the generated rows', () =
       await engine.close();
     }
   });
+});
+
+describe('over other generated programmes (properties)', () => {
+  it.each([1, 2, 3])('seed %i: each order attributed at most once, and the CRM channels add up to ALL where they must', async (seed) => {
+    const programme = generate(seed);
+    const published = await publish(programme);
+    const attributed = attribute(programme.events, programme.orders);
+    const campaigns = await readTable(published, campaignPerformance, D2);
+    expect(campaigns.reduce((n, r) => n + Number(r['attributed_orders']), 0)).toBe(attributed.size);
+    expect(attributed.size).toBeLessThanOrEqual(programme.orders.filter((o) => !o.isReturn).length);
+    const kpis = await readTable(published, crmChannelKpi, D2);
+    const value = (metric: string, channel: string) => Number(kpis.find((r) => r['metric'] === metric && r['crm_channel'] === channel)?.['value'] ?? 0);
+    const channels = [...new Set(kpis.map((r) => String(r['crm_channel'])))].filter((c) => c !== 'ALL');
+    for (const metric of ['sent', 'delivered', 'unique_opens', 'unique_clicks', 'unsubscribes', 'attributed_orders', 'attributed_revenue', 'cost']) {
+      expect(value(metric, 'ALL'), `${seed} ${metric}`).toBeCloseTo(channels.reduce((n, c) => n + value(metric, c), 0), 6);
+    }
+    // Consents do not add up (a customer consents to several channels), but no channel exceeds ALL.
+    for (const channel of channels) expect(value('consented_customers', channel)).toBeLessThanOrEqual(value('consented_customers', 'ALL'));
+  }, 60_000);
 });
