@@ -11,8 +11,8 @@ import { wholeHistory, type TableModel } from './model.js';
 export const CRM_CHANNEL_KPI_DEFINITIONS = {
   sent: 'Messages sent in the period.',
   delivered: 'Messages delivered in the period.',
-  unique_opens: 'Opens in the period, counting a customer once per campaign (as campaign_performance).',
-  unique_clicks: 'Clicks in the period, counting a customer once per campaign.',
+  unique_opens: 'Customers who opened, in the period, a campaign that delivered to them in the period; once per campaign (as campaign_performance).',
+  unique_clicks: 'Customers who clicked, in the period, a campaign that delivered to them in the period; once per campaign.',
   unsubscribes: '"unsubscribed" events in the period.',
   open_rate: 'unique_opens / delivered.',
   click_through_rate: 'unique_clicks / delivered.',
@@ -54,7 +54,7 @@ export const crmChannelKpi = {
     // The period as bounds on the timestamp itself, so that the Parquet reader skips row groups outside it.
     const periodEvents = `occurred_at >= ${dateLiteral(shiftDate(ctx.date, 1 - ctx.config.kpi.period_days))} AND occurred_at < ${dateLiteral(shiftDate(ctx.date, 1))}`;
     const rows = await ctx.engine.query<{ channel: string } & Record<string, number | null>>(`
-      WITH funnel AS (${funnelSql(events, periodEvents, ['channel'])}),
+      WITH funnel AS (${funnelSql(events, periodEvents, ['channel'], true)}),
       orders AS (SELECT channel, count(*) AS attributed_orders, sum(amount) AS attributed_revenue FROM (${ctx.attributed}) AS a
         WHERE ${inPeriod('CAST(ordered_at AS DATE)')} GROUP BY channel),
       spend AS (SELECT channel, sum(amount) AS cost FROM (${costs}) AS c WHERE ${inPeriod('cost_date')} GROUP BY channel),
