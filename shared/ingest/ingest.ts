@@ -171,14 +171,11 @@ export async function ingestKind(
   // With a derived id, the delivered one is neither needed nor kept.
   const derivedId = input.id_from ? kind.key![0]! : undefined;
   const read: SourceKind = derivedId ? { ...kind, fields: kind.fields.map((f) => (f.name === derivedId ? { ...f, required: undefined } : f)) } : kind;
-  const fields = kindFields(read, input.columns);
-  const validate = (stage: string) => validateKindSql(read, stage, runDate, input.timestamp_format);
+  const staging = { input, fields: kindFields(read, input.columns), validate: (stage: string) => validateKindSql(read, stage, runDate, input.timestamp_format) };
   await stageExtract(engine, files, {
-    input,
-    fields,
-    validate,
+    ...staging,
     // A profile's referral is judged after the dedupe, and its reject must name its line: profiles take the line path.
-    ...(kind.referrals ? {} : { fastPath: (fast: readonly FastFile[]) => stageKindFast(engine, fast, kind.name, fields, input, validate) }),
+    ...(kind.referrals ? {} : { fastPath: (fast: readonly FastFile[]) => stageKindFast(engine, fast, kind.name, staging) }),
   });
   // Counted before the dedupe, which deletes a keyed kind's repeats from `typed`.
   const { rows_read: rowsRead } = await readCounts(engine);
@@ -407,16 +404,34 @@ async function columnNames(engine: SqlEngine, firstLine: string, input: TextInpu
  * (the line path rejects those) or a re-read that does not add up.
  */
 async function stageCsvFast(engine: SqlEngine, files: readonly FastFile[], input: InputConfig, runDate: string): Promise<LineFile[]> {
+  return stageFast(engine, files, 'native_errors', {
+    insert: (group, rejects) => verdictSql(nativeCsvValuesSql(group, input, group[0]!.names, rejects), input, runDate),
+    keep: (file, rejects, check) => repairFast(engine, file, input, runDate, rejects, check),
+  });
+}
+
+/**
+ * The fast path's frame: per group of files sharing a header, one statement of DuckDB's reader
+ * into `typed` (`insert`, with its rejects table), then per file whether its rows can stay
+ * (`keep`, from the file's count of rows with a reason and of records); the others are returned
+ * to be read whole on the line path.
+ */
+async function stageFast(
+  engine: SqlEngine,
+  files: readonly FastFile[],
+  rejectsPrefix: string,
+  { insert, keep }: { insert(group: readonly FastFile[], rejects: string): string; keep(file: FastFile, rejects: string, check: { suspects: number; records: number }): Promise<boolean> },
+): Promise<LineFile[]> {
   const whole: LineFile[] = [];
   for (const [index, group] of byHeader(files).entries()) {
-    const rejects = `native_errors_${index}`;
-    await engine.run(`INSERT INTO typed ${verdictSql(nativeCsvValuesSql(group, input, group[0]!.names, rejects), input, runDate)}`);
+    const rejects = `${rejectsPrefix}_${index}`;
+    await engine.run(`INSERT INTO typed ${insert(group, rejects)}`);
     const checks = await engine.query<{ file_index: number; suspects: number; records: number }>(`SELECT file_index,
-        CAST(count(*) FILTER (WHERE reason IS NOT NULL) AS DOUBLE) AS suspects, CAST(count(*) AS DOUBLE) AS records
+        CAST(count(reason) AS DOUBLE) AS suspects, CAST(count(*) AS DOUBLE) AS records
       FROM typed WHERE file_index IN (${group.map((f) => f.fileIndex).join(', ')}) GROUP BY file_index`);
     for (const file of group) {
       const check = checks.find((c) => c.file_index === file.fileIndex) ?? { suspects: 0, records: 0 };
-      if (!(await repairFast(engine, file, input, runDate, rejects, check))) whole.push(await toLinePath(engine, file));
+      if (!(await keep(file, rejects, check))) whole.push(await toLinePath(engine, file));
     }
   }
   return whole;
@@ -425,7 +440,10 @@ async function stageCsvFast(engine: SqlEngine, files: readonly FastFile[], input
 /** Fast-path files grouped by their column names: one reader statement per group. */
 function byHeader(files: readonly FastFile[]): FastFile[][] {
   const groups = new Map<string, FastFile[]>();
-  for (const file of files) groups.set(JSON.stringify(file.names), [...(groups.get(JSON.stringify(file.names)) ?? []), file]);
+  for (const file of files) {
+    const header = JSON.stringify(file.names);
+    groups.set(header, [...(groups.get(header) ?? []), file]);
+  }
   return [...groups.values()];
 }
 
@@ -439,31 +457,18 @@ async function toLinePath(engine: SqlEngine, file: FastFile): Promise<LineFile> 
 /**
  * A CRM kind's fast path: DuckDB's parallel reader splits the clean delimited files, every column
  * as text, and the kind's own validation types them as on the line path. A file with a line the
- * reader rejects, a row failing a check, or records spanning lines then goes whole to the line path
- * (returned), so every reject names its line and has the line path's reason; most extracts have none.
+ * reader rejects, a row failing a check, or records spanning lines then goes whole to the line path,
+ * so every reject names its line and has the line path's reason; most extracts have none.
  */
-async function stageKindFast(
-  engine: SqlEngine,
-  files: readonly FastFile[],
-  kind: string,
-  fields: FieldMap,
-  input: TextInput,
-  validate: (stage: string) => string,
-): Promise<LineFile[]> {
-  const whole: LineFile[] = [];
-  for (const [index, group] of byHeader(files).entries()) {
-    const rejects = `native_errors_${kind}_${index}`;
-    await engine.run(`INSERT INTO typed ${validate(nativeTextStageSql(group, input, fields, group[0]!.names, rejects))}`);
-    const checks = await engine.query<{ file_index: number; suspects: number; records: number }>(`SELECT file_index,
-        CAST(count(reason) AS DOUBLE) AS suspects, CAST(count(*) AS DOUBLE) AS records
-      FROM typed WHERE file_index IN (${group.map((f) => f.fileIndex).join(', ')}) GROUP BY file_index`);
-    for (const file of group) {
-      const { suspects, records } = checks.find((c) => c.file_index === file.fileIndex) ?? { suspects: 0, records: 0 };
+function stageKindFast(engine: SqlEngine, files: readonly FastFile[], kind: string, staging: Omit<Staging, 'fastPath'>): Promise<LineFile[]> {
+  const { input, fields, validate } = staging;
+  return stageFast(engine, files, `native_errors_${kind}`, {
+    insert: (group, rejects) => validate(nativeTextStageSql(group, input, fields, group[0]!.names, rejects)),
+    keep: async (file, rejects, { suspects, records }) => {
       const [failed] = await engine.query<{ n: number }>(`SELECT CAST(count(*) AS DOUBLE) AS n FROM (${nativeFailedLinesSql(rejects, file.path)})`);
-      if (suspects > 0 || failed!.n > 0 || records + (input.header ? 1 : 0) !== file.nonEmptyLines) whole.push(await toLinePath(engine, file));
-    }
-  }
-  return whole;
+      return suspects === 0 && failed!.n === 0 && records + (input.header ? 1 : 0) === file.nonEmptyLines;
+    },
+  });
 }
 
 /** Re-reads a fast-path file's failed and suspect lines through the line path; false when the file must go whole. */
