@@ -102,6 +102,11 @@ export const SOURCE_KINDS = [
   },
 ] as const satisfies readonly SourceKind[];
 
+/** The current profile's consent field of each CRM channel that asks for one. */
+export const CONSENT_FIELDS = { email: 'email_consent', sms: 'sms_consent', push: 'push_consent' } as const;
+/** A profile consents to some CRM channel (SQL over the profile's columns). */
+export const ANY_CONSENT = Object.values(CONSENT_FIELDS).join(' OR ');
+
 /** A kind by name. */
 export function sourceKind(name: SourceKind['name']): SourceKind {
   return SOURCE_KINDS.find((kind) => kind.name === name)!;

@@ -35,6 +35,20 @@ export const KPI_DEFINITIONS = {
 
 export type KpiMetric = keyof typeof KPI_DEFINITIONS;
 
+/**
+ * The KPI period (D − P, D] for the tables reading the CRM kinds' histories: its first day, and
+ * the condition on a date column or on a timestamp (as bounds on the timestamp itself, which the
+ * Parquet reader can skip row groups by, where a cast to DATE would hide them).
+ */
+export function kpiPeriod(date: string, kpi: { period_days: number }) {
+  const firstDay = shiftDate(date, 1 - kpi.period_days);
+  return {
+    firstDay,
+    onDate: (expr: string) => `${expr} BETWEEN ${dateLiteral(firstDay)} AND ${dateLiteral(date)}`,
+    onTime: (expr: string) => `${expr} >= ${dateLiteral(firstDay)} AND ${expr} < ${dateLiteral(shiftDate(date, 1))}`,
+  };
+}
+
 /** The customer facts the KPIs read, per customer and per customer and channel. */
 const KPI_FACTS = [
   'customer_id',

@@ -1,7 +1,8 @@
 /** The CRM channels' KPIs over the KPI period, long format, with their share of all revenue. */
 import { col } from '../catalog.js';
-import { shiftDate } from '../dates.js';
-import { dateLiteral, valuesRelation } from '../sql/dialect.js';
+import { ANY_CONSENT, CONSENT_FIELDS } from '../ingest/kinds.js';
+import { kpiPeriod } from '../kpi/kpi-sql.js';
+import { valuesRelation } from '../sql/dialect.js';
 import { funnelSql } from './campaign-performance.js';
 import { crmCosts } from './crm-costs.js';
 import { crmEvents } from './crm-events.js';
@@ -27,7 +28,6 @@ type Metric = keyof typeof CRM_CHANNEL_KPI_DEFINITIONS;
 
 /** The metrics ALL sums over the channels; the rates are recomputed from the sums, consents counted once per customer. */
 const ADDITIVE = ['sent', 'delivered', 'unique_opens', 'unique_clicks', 'unsubscribes', 'attributed_orders', 'attributed_revenue', 'cost'] as const;
-const CONSENTS: Partial<Record<string, string>> = { email: 'email_consent', sms: 'sms_consent', push: 'push_consent' };
 export const ALL = 'ALL';
 
 type Figures = Record<(typeof ADDITIVE)[number], number> & { consented_customers: number | null };
@@ -47,18 +47,15 @@ export const crmChannelKpi = {
   checks: { accepted: { metric: () => Object.keys(CRM_CHANNEL_KPI_DEFINITIONS) } },
   facts: (config) => ({ kpi: config.kpi }),
   build: async (ctx): Promise<string> => {
-    const [start, end] = [dateLiteral(shiftDate(ctx.date, -ctx.config.kpi.period_days)), dateLiteral(ctx.date)];
-    const inPeriod = (date: string) => `${date} > ${start} AND ${date} <= ${end}`;
+    const period = kpiPeriod(ctx.date, ctx.config.kpi);
     const [events, costs] = await Promise.all([wholeHistory(ctx, crmEvents), wholeHistory(ctx, crmCosts)]);
     const profiles = ctx.written(customers);
-    // The period as bounds on the timestamp itself, so that the Parquet reader skips row groups outside it.
-    const periodEvents = `occurred_at >= ${dateLiteral(shiftDate(ctx.date, 1 - ctx.config.kpi.period_days))} AND occurred_at < ${dateLiteral(shiftDate(ctx.date, 1))}`;
     const rows = await ctx.engine.query<{ channel: string } & Record<string, number | null>>(`
-      WITH funnel AS (${funnelSql(events, periodEvents, ['channel'], true)}),
+      WITH funnel AS (${funnelSql(events, period.onTime('occurred_at'), ['channel'], true)}),
       orders AS (SELECT channel, count(*) AS attributed_orders, sum(amount) AS attributed_revenue FROM (${ctx.attributed}) AS a
-        WHERE ${inPeriod('CAST(ordered_at AS DATE)')} GROUP BY channel),
-      spend AS (SELECT channel, sum(amount) AS cost FROM (${costs}) AS c WHERE ${inPeriod('cost_date')} GROUP BY channel),
-      consents AS (${[...Object.entries(CONSENTS), [ALL, Object.values(CONSENTS).join(' OR ')]]
+        WHERE ${period.onTime('ordered_at')} GROUP BY channel),
+      spend AS (SELECT channel, sum(amount) AS cost FROM (${costs}) AS c WHERE ${period.onDate('cost_date')} GROUP BY channel),
+      consents AS (${[...Object.entries(CONSENT_FIELDS), [ALL, ANY_CONSENT]]
         .map(([channel, consent]) => `SELECT '${channel}' AS channel, count(CASE WHEN ${consent} THEN 1 END) AS consented_customers FROM (${profiles}) AS p`)
         .join(' UNION ALL ')}),
       revenue AS (SELECT sum(coalesce(period_gross, 0) - coalesce(period_returned, 0)) AS net_revenue FROM (${ctx.customers}) AS f)

@@ -1,9 +1,9 @@
 /** The CRM KPIs per channel as of the run date, long format. */
 import { col } from '../catalog.js';
 import { npsSql } from '../crm/nps-sql.js';
-import { shiftDate } from '../dates.js';
-import { KPI_DEFINITIONS, kpiRows, kpiWideSql } from '../kpi/kpi-sql.js';
-import { dateLiteral, valuesRelation } from '../sql/dialect.js';
+import { ANY_CONSENT } from '../ingest/kinds.js';
+import { KPI_DEFINITIONS, kpiPeriod, kpiRows, kpiWideSql } from '../kpi/kpi-sql.js';
+import { valuesRelation } from '../sql/dialect.js';
 import { customers } from './customers.js';
 import { wholeHistory, type TableModel } from './model.js';
 import { surveyResponses } from './survey-responses.js';
@@ -37,12 +37,12 @@ export const kpiDaily = {
   facts: (config) => ({ kpi: config.kpi }),
   build: async (ctx): Promise<string> => {
     const sales = kpiRows(await ctx.engine.query(kpiWideSql(ctx.customers, ctx.channels, ctx.assignment, ctx.date, ctx.config.kpi)));
-    const inPeriod = (time: string) => `CAST(${time} AS DATE) > ${dateLiteral(shiftDate(ctx.date, -ctx.config.kpi.period_days))} AND CAST(${time} AS DATE) <= ${dateLiteral(ctx.date)}`;
+    const inPeriod = kpiPeriod(ctx.date, ctx.config.kpi).onTime;
     const answered = await wholeHistory(ctx, surveyResponses);
     const [profiles, answers] = await Promise.all([
       ctx.engine.query<{ profiles: number; new_signups: number; consented_customers: number }>(`SELECT CAST(count(*) AS DOUBLE) AS profiles,
         CAST(count(CASE WHEN ${inPeriod('signed_up_at')} THEN 1 END) AS DOUBLE) AS new_signups,
-        CAST(count(CASE WHEN email_consent OR sms_consent OR push_consent THEN 1 END) AS DOUBLE) AS consented_customers FROM (${ctx.written(customers)}) AS c`),
+        CAST(count(CASE WHEN ${ANY_CONSENT} THEN 1 END) AS DOUBLE) AS consented_customers FROM (${ctx.written(customers)}) AS c`),
       ctx.engine.query<{ answers: number; survey_responses: number; nps: number | null }>(`SELECT CAST(count(*) AS DOUBLE) AS answers,
         CAST(count(CASE WHEN ${inPeriod('answered_at')} THEN 1 END) AS DOUBLE) AS survey_responses,
         ${npsSql(`CASE WHEN ${inPeriod('answered_at')} THEN score END`)} AS nps FROM (${answered}) AS s`),

@@ -1,7 +1,7 @@
 /** Net Promoter Score per segment over the KPI period, with its interval. */
 import { col } from '../catalog.js';
 import { npsAggregatesSql } from '../crm/nps-sql.js';
-import { shiftDate } from '../dates.js';
+import { kpiPeriod } from '../kpi/kpi-sql.js';
 import { dateLiteral } from '../sql/dialect.js';
 import { wholeHistory, type TableModel } from './model.js';
 import { surveyResponses } from './survey-responses.js';
@@ -30,14 +30,14 @@ export const surveySummary = {
     },
   },
   build: async (ctx) => {
-    const start = shiftDate(ctx.date, -(ctx.config.kpi.period_days - 1));
+    const period = kpiPeriod(ctx.date, ctx.config.kpi);
     const answers = await wholeHistory(ctx, surveyResponses);
     // The grand total labelled by grouping(), so that a segment named "ALL" could never merge into it.
-    return `SELECT ${dateLiteral(start)} AS period_start, CASE WHEN grouping(segment) = 1 THEN 'ALL' ELSE segment END AS segment,
+    return `SELECT ${dateLiteral(period.firstDay)} AS period_start, CASE WHEN grouping(segment) = 1 THEN 'ALL' ELSE segment END AS segment,
         ${npsAggregatesSql('score').join(', ')}
       FROM (SELECT a.score, coalesce(s.segment, 'unknown') AS segment
         FROM (${answers}) AS a LEFT JOIN (${ctx.rfmScores}) AS s ON s.customer_id = a.customer_id
-        WHERE CAST(a.answered_at AS DATE) BETWEEN ${dateLiteral(start)} AND ${dateLiteral(ctx.date)}) AS r
+        WHERE ${period.onTime('a.answered_at')}) AS r
       GROUP BY GROUPING SETS ((segment), ())`;
   },
 } as const satisfies TableModel;
