@@ -7,7 +7,7 @@
 import type { SqlParameter, SqlRow } from '../engine/sql-engine.js';
 import type { StartOutcome } from '../orchestration/start-outcome.js';
 import type { NightlyOutcome } from '../pipeline.js';
-import { type SlackCommand, type TopBy } from './commands.js';
+import { COMMAND_HELP, type SlackCommand, type TopBy } from './commands.js';
 import { context, divider, escape, formatter, header, section, slackMessage, tableSections, type Display, type SlackMessage } from './blocks.js';
 
 /** Runs parameterized SQL on the output tables (Athena's client or the local engine). */
@@ -169,16 +169,13 @@ export async function answer(question: Question, ctx: AnswerContext): Promise<Sl
 }
 
 export function helpMessage(): SlackMessage {
-  const lines = [
-    '`/crm run [YYYY-MM-DD] [--force]`: run the nightly pipeline for a date (default yesterday)',
-    '`/crm status`: the last runs',
-    '`/crm segments [YYYY-MM-DD]`: customers, revenue and CLV per segment and grade, and moves',
-    '`/crm holdout [YYYY-MM-DD] [segment]`: incremental revenue from CRM, with its 95% CI',
-    '`/crm customer <id>`: one customer\'s scores, CLV and holdout group',
-    '`/crm top [n] [by clv|revenue|value]`: the most valuable customers (value: CLV plus value through referrals)',
-    '`/crm campaigns [n]`: the campaigns with the most attributed revenue',
-    '`/crm nps [YYYY-MM-DD]`: Net Promoter Score, overall and per segment',
-  ];
+  // Each command as its parser documents it: "usage: what it answers".
+  const lines = Object.entries(COMMAND_HELP)
+    .filter(([name]) => name !== 'help')
+    .map(([, help]) => {
+      const [usage, ...what] = help.split(': ');
+      return `\`/crm ${usage}\`: ${what.join(': ')}`;
+    });
   return message('crm-metrics commands', [header('crm-metrics commands'), section(lines.join('\n'))], 'ephemeral');
 }
 
