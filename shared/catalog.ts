@@ -51,8 +51,14 @@ export interface Table {
    * complete snapshot as of its date; such a table has no `<table>_latest` view.
    */
   readonly history?: boolean;
-  /** A long-format table's metrics (its `metric` column's values) with their definitions, for the docs. */
+  /** A long-format table's metrics (its `metric` column's values, checked) with their definitions, for the docs. */
   readonly metrics?: Readonly<Record<string, string>>;
+}
+
+/** The columns a table's values are checked against a list for: its declared ones, and `metric` of a long-format table. */
+export function acceptedValues(table: Table): Readonly<Record<string, (config: Config) => readonly string[]>> {
+  const metrics = table.metrics;
+  return { ...(metrics ? { metric: () => Object.keys(metrics) } : {}), ...table.checks?.accepted };
 }
 
 /**

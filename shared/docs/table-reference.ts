@@ -1,5 +1,5 @@
 /** The README's table reference, generated from the table model files so the two cannot drift apart. */
-import { COLUMN_TYPES, PARTITION_COLUMN, type Table } from '../catalog.js';
+import { acceptedValues, COLUMN_TYPES, PARTITION_COLUMN, type Table } from '../catalog.js';
 import { TABLES } from '../tables/index.js';
 import { parseConfig } from '../config.js';
 import { markedBlock, withMarkedSection, type MarkedSection } from './marked-section.js';
@@ -26,7 +26,7 @@ function checksLine(table: Table): string[] {
   const config = parseConfig({});
   const parts = [
     ...(table.key ? [`one row per \`(${table.key.join(', ')})\``] : []),
-    ...Object.entries(table.checks?.accepted ?? {}).map(([column, values]) => `\`${column}\` in ${values(config).map((v) => `"${v}"`).join(', ')}`),
+    ...Object.entries(acceptedValues(table)).map(([column, values]) => `\`${column}\` in ${values(config).map((v) => `"${v}"`).join(', ')}`),
     ...Object.entries(table.checks?.rules ?? {}).map(([name, rule]) => `${name.replaceAll('_', ' ')}: \`${rule}\``),
   ];
   return parts.length ? ['', `Grain and checks: ${parts.join('; ')}.`] : [];

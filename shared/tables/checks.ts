@@ -4,7 +4,7 @@
  * unless its build keeps it unique by construction), values outside an accepted list, and row
  * rules. The first violation fails the run, naming the table, the check and a row.
  */
-import type { Table } from '../catalog.js';
+import { acceptedValues, type Table } from '../catalog.js';
 import type { Config } from '../config.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
 import { ident, literal, nullCountsSql, readParquet } from '../sql/dialect.js';
@@ -23,7 +23,7 @@ export function checkQueries(table: Table, relation: string, config: Config): { 
       sql: `SELECT ${key}, CAST(count(*) AS INTEGER) AS rows FROM (${relation}) AS t GROUP BY ${key} HAVING count(*) > 1 LIMIT 1`,
     });
   }
-  for (const [column, values] of Object.entries(table.checks?.accepted ?? {})) {
+  for (const [column, values] of Object.entries(acceptedValues(table))) {
     const list = values(config).map(literal).join(', ');
     queries.push({ check: `accepted values of ${column}`, sql: `SELECT * FROM (${relation}) AS t WHERE ${ident(column)} NOT IN (${list}) LIMIT 1` });
   }

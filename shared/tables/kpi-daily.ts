@@ -33,7 +33,6 @@ export const kpiDaily = {
   orderBy: ['metric', 'channel'],
   key: ['metric', 'channel'],
   metrics: METRICS,
-  checks: { accepted: { metric: () => Object.keys(METRICS) } },
   facts: (config) => ({ kpi: config.kpi }),
   build: async (ctx): Promise<string> => {
     const sales = kpiRows(await ctx.engine.query(kpiWideSql(ctx.customers, ctx.channels, ctx.assignment, ctx.date, ctx.config.kpi)));
