@@ -5,6 +5,7 @@
  */
 import type { SqlEngine, SqlRow } from '../engine/sql-engine.js';
 import { exactSum, readParquet } from '../sql/dialect.js';
+import { CAMPAIGN_RANKING } from '../tables/campaign-performance.js';
 import type { ReportData } from './html.js';
 
 /** How many earlier runs the trend charts reach back. */
@@ -80,7 +81,7 @@ export async function gatherReportData(
     FROM ${from('crm_channel_kpi')} GROUP BY crm_channel ORDER BY crm_channel = 'ALL', crm_channel`);
   const campaigns = await query(`SELECT campaign_id, channel, CAST(delivered AS DOUBLE) AS delivered, open_rate, click_through_rate,
       CAST(attributed_orders AS DOUBLE) AS attributed_orders, CAST(attributed_revenue AS DOUBLE) AS attributed_revenue, CAST(cost AS DOUBLE) AS cost
-    FROM ${from('campaign_performance')} ORDER BY attributed_revenue DESC, delivered DESC, campaign_id, channel LIMIT ${TOP_ROWS}`);
+    FROM ${from('campaign_performance')} ORDER BY ${CAMPAIGN_RANKING} LIMIT ${TOP_ROWS}`);
   const nps = await query(`SELECT segment, CAST(responses AS DOUBLE) AS responses, nps, nps_ci_low, nps_ci_high FROM ${from('survey_summary')} ORDER BY segment`);
   const [referralTotals] = await query(`SELECT CAST(count(*) AS DOUBLE) AS referrers, CAST(coalesce(sum(referred_customers), 0) AS DOUBLE) AS referred,
       coalesce(${exactSum('influence_value')}, 0) AS influence FROM ${from('referral_value')}`);

@@ -7,6 +7,7 @@
 import type { SqlParameter, SqlRow } from '../engine/sql-engine.js';
 import type { StartOutcome } from '../orchestration/start-outcome.js';
 import type { NightlyOutcome } from '../pipeline.js';
+import { CAMPAIGN_RANKING } from '../tables/campaign-performance.js';
 import { COMMAND_HELP, type SlackCommand, type TopBy } from './commands.js';
 import { context, divider, escape, formatter, header, section, slackMessage, tableSections, type Display, type SlackMessage } from './blocks.js';
 
@@ -119,7 +120,7 @@ export const ANSWER_SQL = {
   campaigns: (n: number) => `SELECT CAST(dt AS VARCHAR) AS dt, campaign_id, channel, CAST(delivered AS DOUBLE) AS delivered, open_rate,
       click_through_rate, CAST(attributed_orders AS DOUBLE) AS attributed_orders, CAST(attributed_revenue AS DOUBLE) AS attributed_revenue,
       CAST(cost AS DOUBLE) AS cost
-    FROM campaign_performance WHERE dt = CAST(? AS DATE) ORDER BY attributed_revenue DESC, delivered DESC, campaign_id, channel LIMIT ${whole(n)}`,
+    FROM campaign_performance WHERE dt = CAST(? AS DATE) ORDER BY ${CAMPAIGN_RANKING} LIMIT ${whole(n)}`,
   nps: `SELECT CAST(period_start AS VARCHAR) AS period_start, segment, CAST(responses AS DOUBLE) AS responses, nps, nps_ci_low, nps_ci_high
     FROM survey_summary WHERE dt = CAST(? AS DATE) ORDER BY CASE WHEN segment = 'ALL' THEN 0 ELSE 1 END, responses DESC, segment`,
 } as const;

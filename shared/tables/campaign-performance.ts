@@ -9,6 +9,9 @@ import { wholeHistory, type TableModel } from './model.js';
 /** A campaign or channel the platform left empty is reported under this name, as kpi_daily's channels. */
 export const UNKNOWN = 'unknown';
 
+/** How campaigns rank where the best are listed (the report, Slack's `campaigns`): most attributed revenue first. */
+export const CAMPAIGN_RANKING = 'attributed_revenue DESC, delivered DESC, campaign_id, channel';
+
 /** The funnel's figures, as {@link funnelSql} names them. */
 export const FUNNEL_COUNTS = ['sent', 'delivered', 'unique_opens', 'unique_clicks', 'unsubscribes', 'bounces', 'complaints'] as const;
 
