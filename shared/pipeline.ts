@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { partitionKey, partitionPrefix, type Table } from './catalog.js';
 import { checkTable } from './tables/checks.js';
-import { crmEvents, kpiDaily, forecastAccuracy, rejects, runManifest, sourceManifest, TABLES, tablesFactsSpec, transactions } from './tables/index.js';
+import { campaignDaily, crmEvents, kpiDaily, forecastAccuracy, rejects, runManifest, sourceManifest, TABLES, tablesFactsSpec, transactions } from './tables/index.js';
 import type { BuildContext, IngestContext, TableModel } from './tables/model.js';
 import type { ModelFitRow } from './tables/model-fit.js';
 import type { Config } from './config.js';
@@ -36,8 +36,9 @@ import { holdoutAssignmentSql } from './holdout/assign-sql.js';
 import { controlExportSql } from './holdout/export-sql.js';
 import { gatherReportData, TREND_RUNS } from './report/data.js';
 import { renderReport } from './report/html.js';
-import { attributedOrdersSql, ATTRIBUTED_ORDERS_TABLE } from './crm/attribution-sql.js';
-import { copyToParquet, countRows, dateLiteral, readParquet, selectAs } from './sql/dialect.js';
+import { attributionDeltaSql, ATTRIBUTION_DELTA_TABLE } from './crm/attribution-sql.js';
+import { carriedFrom } from './tables/carried-state.js';
+import { copyToParquet, countRows, dateLiteral, literal, readParquet, selectAs } from './sql/dialect.js';
 import { runOfShardKey, shardInputPrefix, shardScoresKey, STAGING_ROOT, stagingPrefix, stateKey, workFolder } from './staging.js';
 import { RunLock, type LockOptions } from './store/lock.js';
 import type { ObjectInfo, ObjectStore } from './store/object-store.js';
@@ -261,6 +262,8 @@ interface RunState extends RunStart {
   fitted: FittedClv;
   /** Store keys of the shard files when scoring is fanned out (none without customers); absent when scored in process. */
   shardKeys?: string[];
+  /** The earlier run whose campaign_daily tonight's attribution delta is added to; absent when rebuilt from nothing. */
+  carriedFrom?: string;
 }
 
 /** A run with its engine and scratch folder open: the phases' working context. */
@@ -431,11 +434,12 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
   run.progress('facts');
   await engine.run(`CREATE TEMP TABLE ${CLV_SUMMARY_TABLE} AS ${customerSummarySql(`SELECT * FROM ${FACTS_TABLE}`, date, deps.config.clv.time_unit)}`);
   const inputs = await readClvInputs(engine);
-  // The per-channel facts and the attributed orders are built while this thread fits the models:
+  // The per-channel facts and the attribution are built while this thread fits the models:
   // one query in flight on the engine's threads, the fit on this one (0.3 s less at 1M customers on two cores).
-  const historyDone = history.materialize(CHANNEL_FACTS_TABLE, channelFactsSql(history.history, spec)).then(() => attributeOrders(run, history));
+  let carried: string | undefined;
+  const historyDone = history.materialize(CHANNEL_FACTS_TABLE, channelFactsSql(history.history, spec)).then(async () => (carried = await attributeOrders(run, history)));
   const { fits, fitted } = await alongside(historyDone, () => fitClv(inputs, deps.config.clv));
-  const state: RunState = { runId: run.runId, date, startedAt: run.startedAt, extract: run.extract, counts, fits, fitted };
+  const state: RunState = { runId: run.runId, date, startedAt: run.startedAt, extract: run.extract, counts, fits, fitted, ...(carried ? { carriedFrom: carried } : {}) };
   if (fanOut) {
     for (const table of FACTS_TABLES) {
       await engine.run(copyToParquet(`SELECT * FROM ${table}`, join(run.scratch, `${table}.parquet`)));
@@ -448,22 +452,42 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
 }
 
 /**
- * The orders credited to a CRM message (`attribution-sql.ts`), as the temp table
- * {@link ATTRIBUTED_ORDERS_TABLE}: the purchases since the first open or click come from the history
- * engine (where the history is), the attribution runs on the events in the embedded engine. A
- * night without opens or clicks reads no history for it.
+ * What tonight changes in the orders credited to CRM messages (`attribution-sql.ts`), as the temp
+ * table {@link ATTRIBUTION_DELTA_TABLE}; returns the run whose campaign_daily it is added to
+ * (undefined: rebuilt from nothing). With that run, the orders to credit are tonight's and the
+ * earlier ones after tonight's first open or click (a late event may take them over); without it,
+ * every order since the first open or click. The orders come from the history engine (where the
+ * history is), in one narrow statement; the attribution runs on the events in the embedded
+ * engine, on those in the attribution window before the first order only.
  */
-async function attributeOrders(run: Run, history: HistoryEngine): Promise<void> {
-  const { engine, date } = run;
-  const events = `SELECT * FROM ${readParquet([...(await run.earlierFiles(crmEvents)), run.output(crmEvents)])}`;
-  const [{ first }] = (await engine.query(`SELECT CAST(min(occurred_at) AS DATE) AS first FROM (${events}) AS e WHERE event_type IN ('opened', 'clicked')`)) as [{ first: string | null }];
-  let orders = `SELECT transaction_id, customer_id, ordered_at, amount, is_return FROM ${readParquet([run.output(transactions)])} WHERE false`;
-  if (first !== null) {
-    await history.materialize('crm_orders', `SELECT transaction_id, customer_id, ordered_at, amount, is_return FROM (${history.history}) AS h
-      WHERE NOT is_return AND order_date BETWEEN ${dateLiteral(first)} AND ${dateLiteral(date)}`);
+async function attributeOrders(run: Run, history: HistoryEngine): Promise<string | undefined> {
+  const { engine, date, deps } = run;
+  const carried = await carriedFrom({ ...run, config: deps.config }, campaignDaily, [transactions, crmEvents]);
+  const earlierFiles = await run.earlierFiles(crmEvents);
+  const events = (files: readonly string[], where = 'true') => `SELECT * FROM ${readParquet(files)} WHERE ${where}`;
+  const fresh = carried ? [run.output(crmEvents)] : [...earlierFiles, run.output(crmEvents)];
+  const [{ first }] = (await engine.query(`SELECT CAST(min(occurred_at) AS DATE) AS first FROM (${events(fresh)}) AS e WHERE event_type IN ('opened', 'clicked')`)) as [{ first: string | null }];
+  const purchases = (from: string, isNew: boolean, firstDay?: string) =>
+    `SELECT transaction_id, customer_id, ordered_at, amount, is_return, ${isNew} AS is_new FROM (${from}) AS h
+      WHERE NOT is_return${firstDay ? ` AND order_date BETWEEN ${dateLiteral(firstDay)} AND ${dateLiteral(date)}` : ''}`;
+  // Tonight's orders can go to an earlier night's touch: there was one if the totals have a first response.
+  const touchedBefore = carried && (await engine.query(`SELECT 1 FROM ${readParquet([await run.fetch(campaignDaily, carried)])} WHERE first_opens + first_clicks > 0 LIMIT 1`)).length > 0;
+  const toCredit = carried
+    ? [...(first || touchedBefore ? [purchases(history.staged, true)] : []), ...(first ? [purchases(history.earlier, false, first)] : [])]
+    : first ? [purchases(history.history, true, first)] : [];
+  let orders = `${purchases(`SELECT * FROM ${readParquet([run.output(transactions)])}`, true)} AND false`;
+  if (toCredit.length) {
+    await history.materialize('crm_orders', toCredit.join('\nUNION ALL\n'));
     orders = 'SELECT * FROM crm_orders';
   }
-  await engine.run(`CREATE OR REPLACE TEMP TABLE ${ATTRIBUTED_ORDERS_TABLE} AS ${attributedOrdersSql(orders, events, run.deps.config.attribution)}`);
+  // The touches that can credit these orders: in the longer window before the first of them.
+  const windowDays = Math.max(deps.config.attribution.click_days, deps.config.attribution.open_days);
+  const [{ start }] = (await engine.query(`SELECT strftime(min(ordered_at) - INTERVAL '${windowDays}' DAY, '%Y-%m-%d %H:%M:%S.%f') AS start FROM (${orders}) AS o`)) as [{ start: string | null }];
+  const inWindow = start === null ? 'false' : `occurred_at >= TIMESTAMP ${literal(start)}`;
+  const earlierEvents = carried && earlierFiles.length ? events(earlierFiles, inWindow) : undefined;
+  const delta = attributionDeltaSql(orders, events([...earlierFiles, run.output(crmEvents)], inWindow), earlierEvents, deps.config.attribution);
+  await engine.run(`CREATE OR REPLACE TEMP TABLE ${ATTRIBUTION_DELTA_TABLE} AS ${delta}`);
+  return carried;
 }
 
 /** Last phase: the night's shared intermediates, then every table from the index, the report; publish everything. */
@@ -532,7 +556,7 @@ async function intermediates(run: Run, state: RunState): Promise<BuildContext> {
     customers: `SELECT * FROM ${FACTS_TABLE}`,
     channels: `SELECT * FROM ${CHANNEL_FACTS_TABLE}`,
     rfmScores: 'SELECT * FROM rfm_scores',
-    attributed: `SELECT * FROM ${ATTRIBUTED_ORDERS_TABLE}`,
+    attribution: { delta: `SELECT * FROM ${ATTRIBUTION_DELTA_TABLE}`, carriedFrom: state.carriedFrom },
     scored: 'SELECT * FROM scored',
     assignment: 'SELECT * FROM assignment',
     written: (table) => `SELECT * FROM ${readParquet([run.output(table)])}`,
@@ -560,8 +584,8 @@ function pick<T, K extends keyof T>(from: T, ...keys: K[]): Pick<T, K> {
 
 /** The outputs of the first phase the last one needs: read back from staging by {@link finishFannedOut} … */
 const PREPARED_OUTPUTS: readonly Table[] = TABLES.filter((table) => 'phase' in table);
-/** … and the night's results from the history: the customer facts and the attributed orders. */
-const FACTS_TABLES = [FACTS_TABLE, CHANNEL_FACTS_TABLE, ATTRIBUTED_ORDERS_TABLE];
+/** … and the night's results from the history: the customer facts and the attribution's delta. */
+const FACTS_TABLES = [FACTS_TABLE, CHANNEL_FACTS_TABLE, ATTRIBUTION_DELTA_TABLE];
 const factsKey = (runId: string, table: string) => `${workFolder(runId, table)}data.parquet`;
 
 export type PreparedRun =

@@ -1,12 +1,13 @@
 /**
  * campaign_performance and crm_channel_kpi against an independent computation: a generated CRM
  * programme (campaigns on four channels, opens, clicks, unsubscribes, bounces, costs, consents)
- * and orders over two nights, with the second night re-delivering part of the first's events.
+ * and orders over two nights, with the second night re-delivering part of the first's events and
+ * delivering some of them (and of its orders) a night late.
  * Here the funnel, the last-touch attribution and the period's sums are computed in plain
  * TypeScript from the generated rows, and compared with the tables as read back from Parquet; over
  * three more generated programmes, the attribution and the channels' sums are checked as properties.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CRM_HEADERS } from '../shared/demo/crm-programme.js';
@@ -17,11 +18,14 @@ import { registerTableViews } from '../shared/local-query.js';
 import { respond } from '../shared/slack/answers.js';
 import { toPlainText } from '../shared/slack/blocks.js';
 import { parseCommand } from '../shared/slack/commands.js';
-import { campaignPerformance, crmChannelKpi, customerScores, kpiDaily, referralValue, surveySummary } from '../shared/tables/index.js';
+import { campaignDaily, campaignPerformance, crmChannelKpi, customerScores, kpiDaily, referralValue, surveySummary } from '../shared/tables/index.js';
+import { LocalObjectStore } from '../shared/adapters/local-store.js';
+import { DuckDbRemote } from './duckdb-remote.js';
 import { CSV_HEADER, money, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const [D1, D2] = ['2024-05-01', '2024-05-02'];
 const PERIOD_DAYS = 2;
+const CONFIG = { kpi: { period_days: PERIOD_DAYS } };
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const iso = (ms: number) => new Date(ms).toISOString().slice(0, 19);
@@ -101,30 +105,34 @@ async function writeKind(source: string, kind: string, date: string, content: st
 const eventLine = (e: Event) => `${e.id},${e.customer},${iso(e.at)},${e.id.endsWith('7') ? e.channel.toUpperCase() : e.channel},${e.campaign},${e.type}`;
 
 /** Writes a generated programme as two nights of extracts and runs both; returns the destination. */
-async function publish({ events, orders, costs, consents, answers }: ReturnType<typeof generate>): Promise<string> {
+async function publish({ events, orders, costs, consents, answers }: ReturnType<typeof generate>): Promise<{ source: string; dest: string }> {
   const source = await tempDir('crm-tables');
   const dest = await tempDir('crm-tables-dest');
   const delivery = (ms: number) => (dayOf(ms) <= D1 ? D1 : D2);
+  // Some of the first night's events and orders arrive a night late: a late open can be a
+  // customer's first, a late click can take an earlier order over from the message it went to.
+  const late = (id: string, every: number) => Number(id.slice(1)) % every === 1;
+  const arrival = (ms: number, id: string) => (delivery(ms) === D1 && late(id, 5) ? D2 : delivery(ms));
   for (const date of [D1, D2]) {
-    const nightOrders = orders.filter((o) => delivery(o.at) === date);
+    const nightOrders = orders.filter((o) => arrival(o.at, o.id) === date);
     await writeExtract(source, date, 'orders.csv', [CSV_HEADER, ...nightOrders.map((o) => `${o.id},${o.customer},${iso(o.at)},${o.amount.toFixed(2)},1,web,EUR,${o.isReturn}`)].join('\n'));
     // The second night re-delivers a third of the first night's events: duplicates, not new events.
-    const nightEvents = events.filter((e) => delivery(e.at) === date || (date === D2 && Number(e.id.slice(1)) % 3 === 0));
+    const nightEvents = events.filter((e) => arrival(e.at, e.id) === date || (date === D2 && Number(e.id.slice(1)) % 3 === 0));
     await writeKind(source, 'crm_events', date, [CRM_HEADERS.crm_events, ...nightEvents.map(eventLine)].join('\n'));
     const nightCosts = costs.filter((c) => (c.date <= D1 ? D1 : D2) === date);
     await writeKind(source, 'customers', date, [CRM_HEADERS.customers, ...consents.filter((c) => delivery(c.signedUp) === date).map((c) => `${c.id},${iso(c.signedUp)},${iso(c.signedUp)},${c.referredBy},web,${c.email},${c.sms},${c.push}`)].join('\n'));
     await writeKind(source, 'surveys', date, [CRM_HEADERS.surveys, ...answers.filter((a) => delivery(a.at) === date).map((a) => `${a.id},${a.customer},${iso(a.at)},${a.score},nps`)].join('\n'));
     await writeKind(source, 'crm_costs', date, [CRM_HEADERS.crm_costs, ...nightCosts.map((c) => `${c.date},${c.channel},${c.campaign},${(c.cents / 100).toFixed(2)},EUR`)].join('\n'));
   }
-  const config = { kpi: { period_days: PERIOD_DAYS } };
-  await runLocal(D1, source, dest, config);
-  await runLocal(D2, source, dest, config);
-  return dest;
+  await runLocal(D1, source, dest, CONFIG);
+  await runLocal(D2, source, dest, CONFIG);
+  return { source, dest };
 }
 
+let source: string;
 let dest: string;
 beforeAll(async () => {
-  dest = await publish(fixture);
+  ({ source, dest } = await publish(fixture));
 }, 60_000);
 
 /** The independent last-touch attribution: each purchase to the latest click in 7 days before it, else the latest open in 1 day. */
@@ -197,9 +205,13 @@ describe('the CRM programme tables, computed here from the generated rows', () =
     for (const channel of channels) {
       const of = events.filter((e) => e.channel === channel && inPeriod(e.at));
       const count = (type: string) => of.filter((e) => e.type === type).length;
-      // A response counts for a campaign that delivered to the customer in the period.
-      const reached = new Set(of.filter((e) => e.type === 'delivered').map((e) => `${e.campaign}|${e.customer}`));
-      const pairs = (type: string) => new Set(of.filter((e) => e.type === type).map((e) => `${e.campaign}|${e.customer}`).filter((p) => reached.has(p))).size;
+      // A customer's response counts in the period of their first response to the campaign (ever).
+      const first = new Map<string, number>();
+      for (const e of events.filter((e) => e.channel === channel)) {
+        const pair = `${e.type}|${e.campaign}|${e.customer}`;
+        first.set(pair, Math.min(first.get(pair) ?? Infinity, e.at));
+      }
+      const pairs = (type: string) => [...first].filter(([pair, at]) => pair.startsWith(`${type}|`) && inPeriod(at)).length;
       const revenue = sumCents([...attributed].filter(([id, e]) => e.channel === channel && inPeriod(orders.find((o) => o.id === id)!.at)).map(([id]) => orders.find((o) => o.id === id)!.amount));
       const expected: Record<string, number | null> = {
         sent: count('sent'), delivered: count('delivered'), unique_opens: pairs('opened'), unique_clicks: pairs('clicked'), unsubscribes: count('unsubscribed'),
@@ -284,7 +296,7 @@ describe('the CRM programme tables, computed here from the generated rows', () =
 describe('over other generated programmes (properties)', () => {
   it.each([1, 2, 3])('seed %i: each order attributed at most once, and the CRM channels add up to ALL where they must', async (seed) => {
     const programme = generate(seed);
-    const published = await publish(programme);
+    const { dest: published } = await publish(programme);
     const attributed = attribute(programme.events, programme.orders);
     const campaigns = await readTable(published, campaignPerformance, D2);
     expect(campaigns.reduce((n, r) => n + Number(r['attributed_orders']), 0)).toBe(attributed.size);
@@ -295,7 +307,65 @@ describe('over other generated programmes (properties)', () => {
     for (const metric of ['sent', 'delivered', 'unique_opens', 'unique_clicks', 'unsubscribes', 'attributed_orders', 'attributed_revenue', 'cost']) {
       expect(value(metric, 'ALL'), `${seed} ${metric}`).toBeCloseTo(channels.reduce((n, c) => n + value(metric, c), 0), 6);
     }
+    // The days add up to each campaign's figures.
+    const daily = await readTable(published, campaignDaily, D2);
+    for (const campaign of campaigns) {
+      const days = daily.filter((d) => d['campaign_id'] === campaign['campaign_id'] && d['channel'] === campaign['channel']);
+      const sum = (figure: string) => days.reduce((n, d) => n + Number(d[figure]), 0);
+      expect([sum('sent'), sum('first_opens'), sum('first_clicks'), sum('attributed_orders')]).toEqual(['sent', 'unique_opens', 'unique_clicks', 'attributed_orders'].map((f) => Number(campaign[f])));
+    }
     // Consents do not add up (a customer consents to several channels), but no channel exceeds ALL.
     for (const channel of channels) expect(value('consented_customers', channel)).toBeLessThanOrEqual(value('consented_customers', 'ALL'));
+  }, 60_000);
+});
+
+describe('campaign_daily carried from night to night', () => {
+  const partition = (root: string, table: string, date: string) => join(root, table, `dt=${date}`, 'data.parquet');
+  const TOTALS = ['campaign_daily', 'campaign_performance', 'crm_channel_kpi'];
+
+  it('the second night adds its events to the first night\'s totals: a tampered partition shows through', async () => {
+    const copy = await tempDir('crm-tables-tampered');
+    await cp(dest, copy, { recursive: true });
+    const engine = await DuckDbEngine.open();
+    try {
+      const first = partition(copy, 'campaign_daily', D1);
+      await engine.run(`COPY (SELECT * REPLACE (sent + 1000 AS sent) FROM read_parquet('${first}')) TO '${first}.tmp' (FORMAT parquet)`);
+      await rename(`${first}.tmp`, first);
+      await runLocal(D2, source, copy, CONFIG);
+      const [tampered, honest] = await Promise.all([readTable(copy, campaignPerformance, D2), readTable(dest, campaignPerformance, D2)]);
+      const sent = (rows: Record<string, unknown>[]) => rows.reduce((n, r) => n + Number(r['sent']), 0);
+      const firstNightRows = (await readTable(dest, campaignDaily, D1)).length;
+      expect(sent(tampered) - sent(honest)).toBe(1000 * firstNightRows);
+    } finally {
+      await engine.close();
+    }
+  }, 60_000);
+
+  it('with the history on the remote engine (the orders to credit come from there), the same bytes', async () => {
+    const remoteDest = await tempDir('crm-tables-remote');
+    const remote = new DuckDbRemote(new LocalObjectStore(remoteDest));
+    try {
+      for (const date of [D1, D2]) await runLocal(date, source, remoteDest, { ...CONFIG, engine: { history: 'athena' } }, { remote });
+    } finally {
+      await remote.close();
+    }
+    for (const date of [D1, D2]) for (const table of TOTALS) expect(await readFile(partition(remoteDest, table, date)), `${table} ${date}`).toEqual(await readFile(partition(dest, table, date)));
+  }, 60_000);
+
+  it('without the first night\'s totals (or after a configuration change) the night rebuilds them from the history: the same bytes', async () => {
+    const rebuilt = await tempDir('crm-tables-rebuilt');
+    await cp(dest, rebuilt, { recursive: true });
+    await rm(join(rebuilt, 'campaign_daily', `dt=${D1}`), { recursive: true });
+    await runLocal(D2, source, rebuilt, CONFIG);
+    for (const table of TOTALS) expect(await readFile(partition(rebuilt, table, D2)), table).toEqual(await readFile(partition(dest, table, D2)));
+    // Another attribution window is not added to totals counted with the default one.
+    const reconfigured = await tempDir('crm-tables-reconfigured');
+    await cp(dest, reconfigured, { recursive: true });
+    await runLocal(D2, source, reconfigured, { ...CONFIG, attribution: { click_days: 1 } });
+    const fresh = await tempDir('crm-tables-fresh');
+    await runLocal(D1, source, fresh, { ...CONFIG, attribution: { click_days: 1 } });
+    await runLocal(D2, source, fresh, { ...CONFIG, attribution: { click_days: 1 } });
+    expect(await readFile(partition(reconfigured, 'campaign_daily', D2))).toEqual(await readFile(partition(fresh, 'campaign_daily', D2)));
+    expect(await readFile(partition(reconfigured, 'campaign_daily', D2))).not.toEqual(await readFile(partition(dest, 'campaign_daily', D2)));
   }, 60_000);
 });

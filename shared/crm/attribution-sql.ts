@@ -12,8 +12,11 @@
  * revenue where revenue is reported net). Written in the SQL DuckDB and Trino share, as the night's
  * other history queries, so that it can run where the events are.
  */
-/** The embedded engine's temp table of the night's attributed orders ({@link attributedOrdersSql}'s rows). */
-export const ATTRIBUTED_ORDERS_TABLE = 'attributed_orders';
+/** The campaign of a message the platform sent without one, in the attribution and the tables on it. */
+export const UNKNOWN_CAMPAIGN = 'unknown';
+
+/** The embedded engine's temp table of what tonight changes in the attribution ({@link attributionDeltaSql}'s rows). */
+export const ATTRIBUTION_DELTA_TABLE = 'attribution_delta';
 
 export interface AttributionWindows {
   /** Days before an order in which a click counts (config `attribution.click_days`). */
@@ -50,4 +53,22 @@ candidates AS (
 SELECT transaction_id, customer_id, ordered_at, amount, event_id, campaign_id, channel, event_type, occurred_at
 FROM candidates
 WHERE rank = 1`;
+}
+
+/**
+ * What a night changes in the attribution, per order day, campaign (`unknown` when empty) and
+ * channel: attributed_orders and attributed_revenue, signed. `orders` (as for
+ * {@link attributedOrdersSql}, with `is_new`) are the orders the night may credit differently: its
+ * new orders, and earlier ones a late event of the night could take over. Each counts as attributed
+ * with every event (+1), less, if it is not new, as the `earlierEvents` attributed it (−1): an order
+ * whose message did not change cancels out, and a day whose figures all cancel has no row.
+ */
+export function attributionDeltaSql(orders: string, events: string, earlierEvents: string | undefined, windows: AttributionWindows): string {
+  const credited = (from: string, sign: number) =>
+    `SELECT CAST(ordered_at AS DATE) AS day, coalesce(campaign_id, '${UNKNOWN_CAMPAIGN}') AS campaign_id, channel, ${sign} AS change, amount FROM (${from}) AS a`;
+  return `SELECT day, campaign_id, channel, sum(change) AS attributed_orders, sum(change * amount) AS attributed_revenue
+FROM (${credited(attributedOrdersSql(orders, events, windows), 1)}
+  ${earlierEvents ? `UNION ALL ${credited(attributedOrdersSql(`SELECT * FROM (${orders}) AS o WHERE NOT is_new`, earlierEvents, windows), -1)}` : ''}) AS c
+GROUP BY ALL
+HAVING sum(change) <> 0 OR sum(change * amount) <> 0`;
 }

@@ -3,23 +3,23 @@ import { col } from '../catalog.js';
 import { ANY_CONSENT, CONSENT_FIELDS } from '../ingest/kinds.js';
 import { kpiPeriod } from '../kpi/kpi-sql.js';
 import { valuesRelation } from '../sql/dialect.js';
-import { funnelSql } from './campaign-performance.js';
+import { campaignDaily } from './campaign-daily.js';
+import { dailySumsSql } from './campaign-performance.js';
 import { crmCosts } from './crm-costs.js';
-import { crmEvents } from './crm-events.js';
 import { customers } from './customers.js';
 import { wholeHistory, type TableModel } from './model.js';
 
 export const CRM_CHANNEL_KPI_DEFINITIONS = {
   sent: 'Messages sent in the period.',
   delivered: 'Messages delivered in the period.',
-  unique_opens: 'Customers who opened, in the period, a campaign that delivered to them in the period; once per campaign (as campaign_performance).',
-  unique_clicks: 'Customers who clicked, in the period, a campaign that delivered to them in the period; once per campaign.',
+  unique_opens: 'Customers whose first open of a campaign fell in the period: each once per campaign ever, as in campaign_performance, so that consecutive periods add up to its unique opens.',
+  unique_clicks: 'Customers whose first click on a campaign fell in the period (as unique_opens).',
   unsubscribes: '"unsubscribed" events in the period.',
   open_rate: 'unique_opens / delivered.',
   click_through_rate: 'unique_clicks / delivered.',
   unsubscribe_rate: 'unsubscribes / delivered.',
   consented_customers: 'Customers whose current profile consents to the channel (email, sms, push; any of them for ALL); no row for channels without a consent.',
-  attributed_orders: 'Purchase orders in the period attributed to the channel\'s messages (attribution.click_days / open_days).',
+  attributed_orders: 'Purchase orders placed in the period attributed to the channel\'s messages (attribution.click_days / open_days).',
   attributed_revenue: 'Value of those orders.',
   attributed_revenue_share: 'attributed_revenue / all net revenue in the period (kpi_daily\'s revenue for ALL): the CRM channels\' share of the revenue.',
   cost: 'crm_costs in the period: the campaigns\' and the channel\'s fixed costs.',
@@ -47,12 +47,10 @@ export const crmChannelKpi = {
   facts: (config) => ({ kpi: config.kpi }),
   build: async (ctx): Promise<string> => {
     const period = kpiPeriod(ctx.date, ctx.config.kpi);
-    const [events, costs] = await Promise.all([wholeHistory(ctx, crmEvents), wholeHistory(ctx, crmCosts)]);
+    const costs = await wholeHistory(ctx, crmCosts);
     const profiles = ctx.written(customers);
     const rows = await ctx.engine.query<{ channel: string } & Record<string, number | null>>(`
-      WITH funnel AS (${funnelSql(events, period.onTime('occurred_at'), ['channel'], true)}),
-      orders AS (SELECT channel, count(*) AS attributed_orders, sum(amount) AS attributed_revenue FROM (${ctx.attributed}) AS a
-        WHERE ${period.onTime('ordered_at')} GROUP BY channel),
+      WITH funnel AS (${dailySumsSql(ctx.written(campaignDaily), period.onDate('day'), ['channel'])}),
       spend AS (SELECT channel, sum(amount) AS cost FROM (${costs}) AS c WHERE ${period.onDate('cost_date')} GROUP BY channel),
       consents AS (${[...Object.entries(CONSENT_FIELDS), [ALL, ANY_CONSENT]]
         .map(([channel, consent]) => `SELECT '${channel}' AS channel, count(CASE WHEN ${consent} THEN 1 END) AS consented_customers FROM (${profiles}) AS p`)
@@ -60,9 +58,9 @@ export const crmChannelKpi = {
       revenue AS (SELECT sum(coalesce(period_gross, 0) - coalesce(period_returned, 0)) AS net_revenue FROM (${ctx.customers}) AS f)
       SELECT channel, ${ADDITIVE.map((m) => `CAST(coalesce(${m}, 0) AS DOUBLE) AS ${m}`).join(', ')},
         CAST(consented_customers AS DOUBLE) AS consented_customers, CAST((SELECT net_revenue FROM revenue) AS DOUBLE) AS net_revenue
-      FROM funnel FULL JOIN orders USING (channel) FULL JOIN spend USING (channel) FULL JOIN consents USING (channel)
+      FROM funnel FULL JOIN spend USING (channel) FULL JOIN consents USING (channel)
       -- A consent count alone (every night a profile exists) is no CRM activity: such a channel has a row only beside activity.
-      WHERE (SELECT count(*) FROM funnel) + (SELECT count(*) FROM orders) + (SELECT count(*) FROM spend) > 0
+      WHERE (SELECT count(*) FROM funnel) + (SELECT count(*) FROM spend) > 0
       ORDER BY channel`);
     const all = rows.find((r) => r.channel === ALL);
     const channels = rows.filter((r) => r.channel !== ALL);

@@ -16,6 +16,7 @@ import { sourceManifest } from './source-manifest.js';
 import { customers } from './customers.js';
 import { surveySummary } from './survey-summary.js';
 import { holdoutLeaks } from './holdout-leaks.js';
+import { campaignDaily } from './campaign-daily.js';
 import { campaignPerformance } from './campaign-performance.js';
 import { crmChannelKpi } from './crm-channel-kpi.js';
 import { referralValue } from './referral-value.js';
@@ -32,7 +33,7 @@ import { forecastAccuracy } from './forecast-accuracy.js';
 import { modelFit } from './model-fit.js';
 import { runManifest } from './run-manifest.js';
 
-export { transactions, customerProfiles, customers, surveySummary, holdoutLeaks, referralValue, campaignPerformance, crmChannelKpi, crmEvents, surveyResponses, crmCosts, rejects, sourceManifest, customerScores, segmentSummary, segmentMigration, segmentForecast, holdoutAssignment, holdoutResults, modelValidation, kpiDaily, roc, forecastAccuracy, modelFit, runManifest };
+export { transactions, customerProfiles, customers, surveySummary, holdoutLeaks, referralValue, campaignDaily, campaignPerformance, crmChannelKpi, crmEvents, surveyResponses, crmCosts, rejects, sourceManifest, customerScores, segmentSummary, segmentMigration, segmentForecast, holdoutAssignment, holdoutResults, modelValidation, kpiDaily, roc, forecastAccuracy, modelFit, runManifest };
 
 export const TABLES = [
   transactions,
@@ -53,6 +54,7 @@ export const TABLES = [
   holdoutLeaks,
   modelValidation,
   kpiDaily,
+  campaignDaily,
   campaignPerformance,
   crmChannelKpi,
   surveySummary,

@@ -31,10 +31,12 @@ export interface BuildContext extends IngestContext {
   /** The RFM scores of every customer with a purchase. */
   readonly rfmScores: string;
   /**
-   * The orders up to the run date credited to a CRM message, one row each (`shared/crm/attribution-sql.ts`):
-   * transaction_id, customer_id, ordered_at, amount, event_id, campaign_id, channel, event_type, occurred_at.
+   * What tonight changes in the orders credited to CRM messages (`shared/crm/attribution-sql.ts`):
+   * `delta` has day (of the order), campaign_id, channel, attributed_orders and attributed_revenue,
+   * signed (an order a late event credits to another message leaves its first one), to be added to
+   * campaign_daily's partition of `carriedFrom`, or to nothing when that is undefined.
    */
-  readonly attributed: string;
+  readonly attribution: { readonly delta: string; readonly carriedFrom: string | undefined };
   /** RFM scores with the CLV predictions: customer_scores as published. */
   readonly scored: string;
   /** The holdout assignment of every customer in the history. */
@@ -86,8 +88,14 @@ export async function earlierPartition(ctx: BuildContext, table: Table, date: st
   return (await ctx.earlier(table)).has(date) ? `SELECT * FROM ${readParquet([await ctx.fetch(table, date)])}` : undefined;
 }
 
+/** The earlier runs' partitions of a history table the ingest writes, as one relation; undefined before the first run. */
+export async function earlierHistory(ctx: BuildContext, table: Table): Promise<string | undefined> {
+  const earlier = await Promise.all([...(await ctx.earlier(table)).keys()].map((day) => ctx.fetch(table, day)));
+  return earlier.length ? `SELECT * FROM ${readParquet(earlier)}` : undefined;
+}
+
 /** Every partition of a history table the ingest writes, up to and including this run's, as one relation. */
 export async function wholeHistory(ctx: BuildContext, table: Table): Promise<string> {
-  const earlier = await Promise.all([...(await ctx.earlier(table)).keys()].map((day) => ctx.fetch(table, day)));
-  return [...(earlier.length ? [`SELECT * FROM ${readParquet(earlier)}`] : []), ctx.written(table)].join('\nUNION ALL\n');
+  const earlier = await earlierHistory(ctx, table);
+  return [...(earlier ? [earlier] : []), ctx.written(table)].join('\nUNION ALL\n');
 }
