@@ -238,6 +238,11 @@ const HoldoutSchema = z.strictObject({
     .lt(1)
     .default(0.99)
     .describe('Quantile of pooled per-customer revenue at which the winsorized estimate caps.'),
+  sequential_tuning: z
+    .number()
+    .positive()
+    .default(5000)
+    .describe('N* of the anytime-valid interval (`seq_ci_low`/`seq_ci_high`): the number of customers (both groups) at which it is tightest; GrowthBook\'s default.'),
 });
 
 const DisplaySchema = z.strictObject({

@@ -1,7 +1,8 @@
 /**
  * The holdout report from sufficient statistics: per window and segment, the raw, CUPED and
- * winsorized incremental revenue with CIs and p-values, conversion, sample-ratio check, MDE and a
- * verdict; Benjamini-Hochberg across the segments of a window. Pure: rows in, rows out.
+ * winsorized incremental revenue with CIs and p-values, the anytime-valid interval and p-value
+ * (`sequential.ts`), conversion, sample-ratio check, MDE and a verdict; Benjamini-Hochberg across
+ * the segments of a window. Pure: rows in, rows out.
  */
 import {
   benjaminiHochberg,
@@ -12,6 +13,8 @@ import {
   welch,
   type CupedGroupStats,
 } from './stats.js';
+import { WATCHED_WINDOW } from './results-sql.js';
+import { sequentialWelch } from './sequential.js';
 import type { RowOf } from '../catalog.js';
 import type { holdoutResults } from '../tables/holdout-results.js';
 
@@ -37,8 +40,11 @@ export type ResultRow = Partial<RowOf<typeof holdoutResults>>;
 export interface ReportOptions {
   controlShare: number;
   minGroupSize: number;
+  /** N* of the confidence sequence (holdout.sequential_tuning). */
+  sequentialTuning: number;
   alpha?: number;
 }
+
 
 const finite = (v: number): number | null => (Number.isFinite(v) ? v : null);
 
@@ -83,6 +89,7 @@ export function holdoutReport(rows: readonly StatRow[], options: ReportOptions):
       { n: nC, sum: c.capped, sumSquares: c.capped_squares },
       alpha,
     );
+    const sequential = sequentialWelch(raw, alpha, options.sequentialTuning);
     const converted = conversion({ n: nT, conversions: t.conversions }, { n: nC, conversions: c.conversions }, alpha);
     results.push({
       ...base,
@@ -111,7 +118,10 @@ export function holdoutReport(rows: readonly StatRow[], options: ReportOptions):
       winsorized_ci_low: finite(capped.incrementalCi[0]),
       winsorized_ci_high: finite(capped.incrementalCi[1]),
       winsorized_p_value: finite(capped.pValue),
-      verdict: raw.verdict,
+      seq_ci_low: finite(sequential.incrementalCi[0]),
+      seq_ci_high: finite(sequential.incrementalCi[1]),
+      seq_p_value: finite(sequential.pValue),
+      verdict: window === WATCHED_WINDOW ? sequential.verdict : raw.verdict,
     });
   }
   // Benjamini-Hochberg over the segments of each window (the ALL row is not one of the family).

@@ -28,6 +28,9 @@ const SUMS = {
   capped_squares: 'sum(capped * capped)',
 };
 
+/** The window a team reads every morning: its verdict, interval and p-value are the anytime-valid ones. */
+export const WATCHED_WINDOW = 'since_start';
+
 /**
  * The analysis windows of a run date: the last `window_days` days, and since the holdout started
  * (`started_at`; without it, since the history's first day: `start` undefined).
@@ -35,7 +38,7 @@ const SUMS = {
 export function analysisWindows(holdout: { window_days: number; started_at?: string | undefined }, date: string): { name: string; start?: string; end: string }[] {
   return [
     { name: `last_${holdout.window_days}_days`, start: shiftDate(date, 1 - holdout.window_days), end: date },
-    { name: 'since_start', ...(holdout.started_at ? { start: holdout.started_at } : {}), end: date },
+    { name: WATCHED_WINDOW, ...(holdout.started_at ? { start: holdout.started_at } : {}), end: date },
   ];
 }
 

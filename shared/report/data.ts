@@ -6,6 +6,7 @@
 import type { SqlEngine, SqlRow } from '../engine/sql-engine.js';
 import { exactSum, readParquet } from '../sql/dialect.js';
 import { CAMPAIGN_RANKING } from '../tables/campaign-performance.js';
+import { JUDGED_INTERVAL } from '../tables/holdout-results.js';
 import type { ReportData } from './html.js';
 
 /** How many earlier runs the trend charts reach back. */
@@ -64,7 +65,7 @@ export async function gatherReportData(
   const calibration = await query(`SELECT model, CAST(calibration_end AS VARCHAR) AS calibration_end, holdout_days, frequency_bucket,
       CAST(customers AS DOUBLE) AS customers, predicted_mean, actual_mean
     FROM ${from('model_validation')} ORDER BY frequency_bucket`);
-  const holdoutResults = await query(`SELECT "window", segment, incremental_revenue, ci_low, ci_high, p_value, verdict, n_treatment, n_control
+  const holdoutResults = await query(`SELECT "window", segment, incremental_revenue, ${JUDGED_INTERVAL}, verdict, n_treatment, n_control
     FROM ${from('holdout_results')} ORDER BY "window", segment`);
   const [leaks] = await query(`SELECT CAST(count(*) AS DOUBLE) AS n FROM ${from('holdout_leaks')}`);
   const roc = await query(`SELECT period, segment, equity_start, cash_flow, equity_change, roc FROM ${from('roc')} ORDER BY period, segment`);

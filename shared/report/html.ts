@@ -310,7 +310,7 @@ function verdictStyle(verdict: string): { color: string; marker: Marker; hollow:
 
 function holdoutSection(data: ReportData, f: Formatters): string {
   const explanation =
-    'Incremental revenue from CRM: customers who receive CRM against the 5 % holdout who do not, with 95 % confidence intervals. An interval that crosses the zero line is inconclusive.';
+    'Incremental revenue from CRM: customers who receive CRM against the 5 % holdout who do not, with 95 % confidence intervals. An interval that crosses the zero line is inconclusive. Since the start, read every night, the interval is one that stays valid however often it is read (a confidence sequence): wider, but a verdict there is not luck of the day.';
   if (data.holdout.length === 0) return section('holdout', 'Holdout: incremental revenue', explanation, notAvailable('the holdout has no results yet (it needs customers in both groups).'));
   const order = segmentOrder(data, data.holdout.map((h) => h.segment));
   // Hidden from screen readers: each chart row states its verdict in words already.

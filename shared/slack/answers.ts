@@ -8,6 +8,7 @@ import type { SqlParameter, SqlRow } from '../engine/sql-engine.js';
 import type { StartOutcome } from '../orchestration/start-outcome.js';
 import type { NightlyOutcome } from '../pipeline.js';
 import { CAMPAIGN_RANKING } from '../tables/campaign-performance.js';
+import { JUDGED_INTERVAL } from '../tables/holdout-results.js';
 import { COMMAND_HELP, type SlackCommand, type TopBy } from './commands.js';
 import { context, divider, escape, formatter, header, section, slackMessage, tableSections, type Display, type SlackMessage } from './blocks.js';
 
@@ -97,7 +98,7 @@ export const ANSWER_SQL = {
     FROM segment_migration
     WHERE dt = CAST(? AS DATE) AND coalesce(from_segment, '') <> coalesce(to_segment, '')
     GROUP BY 1, 2 ORDER BY customers DESC, from_segment, to_segment LIMIT 10`,
-  holdout: `SELECT "window", n_treatment, n_control, incremental_revenue, ci_low, ci_high, p_value, relative_lift,
+  holdout: `SELECT "window", n_treatment, n_control, incremental_revenue, ${JUDGED_INTERVAL}, relative_lift,
       srm_flag, verdict
     FROM holdout_results WHERE dt = CAST(? AS DATE) AND segment = ? ORDER BY "window"`,
   holdoutSegments: `SELECT DISTINCT segment FROM holdout_results WHERE dt = CAST(? AS DATE) ORDER BY segment`,

@@ -5,7 +5,7 @@
 import { col } from '../catalog.js';
 import { shiftDate } from '../dates.js';
 import { holdoutReport, type StatRow } from '../holdout/report.js';
-import { analysisWindows, holdoutStatsSql } from '../holdout/results-sql.js';
+import { analysisWindows, holdoutStatsSql, WATCHED_WINDOW } from '../holdout/results-sql.js';
 import { valuesRelation } from '../sql/dialect.js';
 import { customerScores } from './customer-scores.js';
 import { earlierPartition, type TableModel } from './model.js';
@@ -17,6 +17,14 @@ const verdicts = (config: { holdout: { min_group_size: number } }) => [
   'inconclusive',
   `suppressed: fewer than ${config.holdout.min_group_size} customers in a group`,
 ];
+
+/**
+ * The interval and p-value each row's verdict judges by, as a select list over holdout_results for
+ * the report and Slack: the anytime-valid ones for the watched window, the fixed ones otherwise.
+ */
+export const JUDGED_INTERVAL = ['ci_low', 'ci_high', 'p_value']
+  .map((c) => `CASE WHEN "window" = '${WATCHED_WINDOW}' THEN seq_${c} ELSE ${c} END AS ${c}`)
+  .join(', ');
 
 const num = <const N extends string>(name: N, description: string) => col(name, 'double', description, true);
 
@@ -59,9 +67,12 @@ export const holdoutResults = {
     num('winsorized_ci_low', '95 % CI of the winsorized estimate.'),
     num('winsorized_ci_high', 'Upper end of that CI.'),
     num('winsorized_p_value', 'p-value of the winsorized estimate.'),
+    num('seq_ci_low', '95 % confidence sequence of incremental_revenue (Waudby-Smith et al. 2023, as GrowthBook\'s sequential testing; N* = holdout.sequential_tuning): valid however often the row is read.'),
+    num('seq_ci_high', 'Upper end of that interval.'),
+    num('seq_p_value', 'Always-valid p-value: below 0.05 exactly when the sequence excludes 0.'),
     num('srm_p_value', 'Chi-square p-value of the group sizes against holdout.control_share.'),
     col('srm_flag', 'boolean', 'True when srm_p_value < 0.001: the split is not what was configured, distrust the row.'),
-    col('verdict', 'string', '"significant gain", "significant loss", "inconclusive", or "suppressed: …" for groups below holdout.min_group_size.'),
+    col('verdict', 'string', '"significant gain", "significant loss", "inconclusive", or "suppressed: …" for groups below holdout.min_group_size. The since_start window, read every night, judges by seq_p_value (its interval by seq_ci_low/high); the rolling window by p_value.'),
   ],
   orderBy: ['window', 'segment'],
   key: ['window', 'segment'],
@@ -82,6 +93,7 @@ export const holdoutResults = {
     const rows = holdoutReport(await ctx.engine.query<StatRow>(stats), {
       controlShare: holdout.control_share,
       minGroupSize: holdout.min_group_size,
+      sequentialTuning: holdout.sequential_tuning,
     });
     return valuesRelation(holdoutResults, rows);
   },
