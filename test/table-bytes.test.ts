@@ -57,12 +57,12 @@ describe('published bytes of a fixed fixture', () => {
     // Recorded before the CRM sources existed (283b365), less rejects, which gained the contract's
     // source column. customer_scores gained two (the contract's too): its entries are the hashes of
     // its rows as read back, recorded by the code before them (07bb18a), compared without the two.
-    // holdout_results gained the anytime-valid interval, and its since_start verdict follows it: its
+    // holdout_results gained the future value and the anytime-valid interval, and its since_start verdict follows it: its
     // rows' hashes without them were recorded by the code before them (24102d4).
     const before: Record<string, string> = JSON.parse(await readFile(new URL('./fixtures/table-bytes-before-crm.json', import.meta.url), 'utf8'));
     const hashes = await publishedHashes(Object.keys(CRM_HEADERS), {
       customer_scores: ['referred_customers', 'influence_value'],
-      holdout_results: ['seq_ci_low', 'seq_ci_high', 'seq_p_value', 'verdict'],
+      holdout_results: ['incremental_equity', 'equity_ci_low', 'equity_ci_high', 'incremental_value', 'value_ci_low', 'value_ci_high', 'value_p_value', 'seq_ci_low', 'seq_ci_high', 'seq_p_value', 'verdict'],
     });
     expect(Object.fromEntries(Object.keys(before).map((key) => [key, hashes[key]]))).toEqual(before);
   }, 120_000);

@@ -32,6 +32,13 @@ export type StatRow = {
   pre_revenue: number;
   capped: number;
   capped_squares: number;
+  clv_end: number;
+  clv_end_squares: number;
+  clv_start: number;
+  clv_start_squares: number;
+  clv_start_end: number;
+  revenue_clv_end: number;
+  clv_start_revenue: number;
 };
 
 /** A row of `holdout_results`; a suppressed row leaves the statistics out (NULL when written). */
@@ -42,6 +49,8 @@ export interface ReportOptions {
   minGroupSize: number;
   /** N* of the confidence sequence (holdout.sequential_tuning). */
   sequentialTuning: number;
+  /** Share of revenue that is profit (clv.margin): the value is margin × revenue + CLV. */
+  margin: number;
   alpha?: number;
 }
 
@@ -90,6 +99,18 @@ export function holdoutReport(rows: readonly StatRow[], options: ReportOptions):
       alpha,
     );
     const sequential = sequentialWelch(raw, alpha, options.sequentialTuning);
+    // The equity is the change in CLV adjusted by the CLV before the window; the value (margin ×
+    // revenue + CLV) is adjusted with the equity's θ, so that it is the sum of its two parts.
+    const clvStart = (g: StatRow) => ({ n: g.n, sumX: g.clv_start, sumXSquares: g.clv_start_squares });
+    const equity = cuped({ ...clvStart(t), sum: t.clv_end, sumSquares: t.clv_end_squares, sumXY: t.clv_start_end }, { ...clvStart(c), sum: c.clv_end, sumSquares: c.clv_end_squares, sumXY: c.clv_start_end }, alpha);
+    const m = options.margin;
+    const valueOf = (g: StatRow) => ({
+      ...clvStart(g),
+      sum: m * g.revenue + g.clv_end,
+      sumSquares: m * m * g.revenue_squares + 2 * m * g.revenue_clv_end + g.clv_end_squares,
+      sumXY: m * g.clv_start_revenue + g.clv_start_end,
+    });
+    const value = cuped(valueOf(t), valueOf(c), alpha, equity.theta);
     const converted = conversion({ n: nT, conversions: t.conversions }, { n: nC, conversions: c.conversions }, alpha);
     results.push({
       ...base,
@@ -118,6 +139,13 @@ export function holdoutReport(rows: readonly StatRow[], options: ReportOptions):
       winsorized_ci_low: finite(capped.incrementalCi[0]),
       winsorized_ci_high: finite(capped.incrementalCi[1]),
       winsorized_p_value: finite(capped.pValue),
+      incremental_equity: finite(equity.incremental),
+      equity_ci_low: finite(equity.incrementalCi[0]),
+      equity_ci_high: finite(equity.incrementalCi[1]),
+      incremental_value: finite(value.incremental),
+      value_ci_low: finite(value.incrementalCi[0]),
+      value_ci_high: finite(value.incrementalCi[1]),
+      value_p_value: finite(value.pValue),
       seq_ci_low: finite(sequential.incrementalCi[0]),
       seq_ci_high: finite(sequential.incrementalCi[1]),
       seq_p_value: finite(sequential.pValue),

@@ -4,7 +4,12 @@
  *
  * Per customer and window: revenue = net spend in the window (returns included), converted = any
  * purchase in it, pre = net spend in the equally long period just before the window (the CUPED
- * covariate), capped = revenue winsorized at the pooled quantile of the window.
+ * covariate), capped = revenue winsorized at the pooled quantile of the window; clv_end = CLV as
+ * scored at the run date (the window's end), clv_start = CLV as scored the day before the window
+ * (the equity's CUPED covariate; 0 without that run). The value's sums (margin × revenue + clv_end)
+ * follow from these and the cross sums. CLV is summed as a decimal of 8 places, as revenue is:
+ * exact, so the sums do not depend on the order the rows come in (the fanned-out night's scores
+ * arrive from shard files).
  */
 import { shiftDate } from '../dates.js';
 import { factColumn } from '../history/customer-facts.js';
@@ -26,6 +31,13 @@ const SUMS = {
   pre_revenue: 'sum(pre * revenue)',
   capped: 'sum(capped)',
   capped_squares: 'sum(capped * capped)',
+  clv_end: 'sum(clv_end)',
+  clv_end_squares: 'sum(clv_end * clv_end)',
+  clv_start: 'sum(clv_start)',
+  clv_start_squares: 'sum(clv_start * clv_start)',
+  clv_start_end: 'sum(clv_start * clv_end)',
+  revenue_clv_end: 'sum(revenue * clv_end)',
+  clv_start_revenue: 'sum(clv_start * revenue)',
 };
 
 /** The window a team reads every morning: its verdict, interval and p-value are the anytime-valid ones. */
@@ -45,27 +57,32 @@ export function analysisWindows(holdout: { window_days: number; started_at?: str
 /**
  * One row per (window, segment, holdout_group) plus the segment 'ALL', from the all-channel
  * customer facts (computed for these windows, which end at the run date) and the assignment;
- * segments come from `segments` (customer_id, segment as assigned at the start of the window),
- * 'unknown' when absent.
+ * segments and start CLV come from `startScores` (customer_id, segment, clv as scored the day
+ * before the window), 'unknown' and 0 when absent; `endScores` (customer_id, clv) are tonight's.
  */
 export function holdoutStatsSql(
   facts: string,
   assignment: string,
   windows: readonly AnalysisWindow[],
-  segments: (window: AnalysisWindow) => string | undefined,
+  startScores: (window: AnalysisWindow) => string | undefined,
+  endScores: string,
   winsorQuantile: number,
 ): string {
+  const clvDecimal = (clv: string) => `CAST(coalesce(${clv}, 0) AS DECIMAL(30,8))`;
   const perWindow = windows.map((w) => {
-    const segmentsOf = segments(w);
-    const segmentJoin = segmentsOf ? `LEFT JOIN (${segmentsOf}) AS s ON s.customer_id = a.customer_id` : '';
+    const start = startScores(w);
+    const startJoin = start ? `LEFT JOIN (${start}) AS s ON s.customer_id = a.customer_id` : '';
+    const revenue = `CAST(coalesce(f.${ident(factColumn.windowRevenue(w.name))}, 0) AS DECIMAL(38,4))`;
     return `SELECT ${literal(w.name)} AS "window", a.customer_id, a.holdout_group,
-        ${segmentsOf ? `coalesce(s.segment, 'unknown')` : `'unknown'`} AS segment,
-        CAST(coalesce(f.${ident(factColumn.windowRevenue(w.name))}, 0) AS DECIMAL(38,4)) AS revenue,
+        ${start ? `coalesce(s.segment, 'unknown')` : `'unknown'`} AS segment,
+        ${revenue} AS revenue,
         coalesce(f.last_purchase_date >= ${dateLiteral(w.start)}, false) AS converted,
-        CAST(coalesce(f.${ident(factColumn.windowPreRevenue(w.name))}, 0) AS DECIMAL(38,4)) AS pre
+        CAST(coalesce(f.${ident(factColumn.windowPreRevenue(w.name))}, 0) AS DECIMAL(38,4)) AS pre,
+        ${clvDecimal('e.clv')} AS clv_end, ${clvDecimal(start ? 's.clv' : 'NULL')} AS clv_start
       FROM (${assignment}) AS a
       JOIN (${facts}) AS f ON f.customer_id = a.customer_id
-      ${segmentJoin}
+      LEFT JOIN (${endScores}) AS e ON e.customer_id = a.customer_id
+      ${startJoin}
       WHERE a.assigned_at <= ${dateLiteral(w.end)}`;
   });
   const caps = quantileByGroupSql('SELECT * FROM per_customer', 'revenue', '"window"', winsorQuantile);

@@ -525,9 +525,10 @@ export interface CupedResult extends WelchResult {
  * Var(Y_g) − 2θ Cov_g(X, Y) + θ² Var_g(X), which equals Var(Y)(1 − ρ²) when θ is the within-group
  * optimum ([Deng] eq. 4). The adjusted moments then go through the same Welch machinery
  * ({@link welchFromMoments}), so incremental revenue, relative lift and verdict are defined as for the
- * raw metric (the relative lift is relative to the adjusted control mean).
+ * raw metric (the relative lift is relative to the adjusted control mean). `givenTheta` adjusts
+ * with another metric's θ (a sum of parts adjusted as one of them).
  */
-export function cuped(treatment: CupedGroupStats, control: CupedGroupStats, alpha = 0.05): CupedResult {
+export function cuped(treatment: CupedGroupStats, control: CupedGroupStats, alpha = 0.05, givenTheta?: number): CupedResult {
   const n = treatment.n + control.n;
   const sx = treatment.sumX + control.sumX;
   const sy = treatment.sum + control.sum;
@@ -537,7 +538,7 @@ export function cuped(treatment: CupedGroupStats, control: CupedGroupStats, alph
   const varX = (sxx - (sx * sx) / n) / (n - 1);
   const varY = (syy - (sy * sy) / n) / (n - 1);
   const covXY = (sxy - (sx * sy) / n) / (n - 1);
-  const theta = varX > 0 ? covXY / varX : 0;
+  const theta = givenTheta ?? (varX > 0 ? covXY / varX : 0);
   const rho = varX > 0 && varY > 0 ? covXY / Math.sqrt(varX * varY) : 0;
   const meanX = sx / n;
   const adjust = (g: CupedGroupStats): Moments => {

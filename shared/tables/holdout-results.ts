@@ -70,6 +70,13 @@ export const holdoutResults = {
     num('seq_ci_low', '95 % confidence sequence of incremental_revenue (Waudby-Smith et al. 2023, as GrowthBook\'s sequential testing; N* = holdout.sequential_tuning): valid however often the row is read.'),
     num('seq_ci_high', 'Upper end of that interval.'),
     num('seq_p_value', 'Always-valid p-value: below 0.05 exactly when the sequence excludes 0.'),
+    num('incremental_equity', 'Incremental customer equity: (mean CLV of treatment − mean CLV of control) × n_treatment, CLV as scored at the end of the window, CUPED-adjusted with CLV as scored the day before it (clv.margin applied, as in customer_scores).'),
+    num('equity_ci_low', '95 % CI of incremental_equity.'),
+    num('equity_ci_high', 'Upper end of that CI.'),
+    num('incremental_value', 'clv.margin × incremental_revenue + incremental_equity: the profit now and the change in future value.'),
+    num('value_ci_low', '95 % CI of incremental_value, from the per-customer value (margin × window revenue + CLV at the end, adjusted as the equity), so that the two parts\' correlation is honoured.'),
+    num('value_ci_high', 'Upper end of that CI.'),
+    num('value_p_value', 'Two-sided Welch p-value of incremental_value.'),
     num('srm_p_value', 'Chi-square p-value of the group sizes against holdout.control_share.'),
     col('srm_flag', 'boolean', 'True when srm_p_value < 0.001: the split is not what was configured, distrust the row.'),
     col('verdict', 'string', '"significant gain", "significant loss", "inconclusive", or "suppressed: …" for groups below holdout.min_group_size. The since_start window, read every night, judges by seq_p_value (its interval by seq_ci_low/high); the rolling window by p_value.'),
@@ -84,16 +91,19 @@ export const holdoutResults = {
     const [first] = await ctx.engine.query<{ first: string | null }>(`SELECT CAST(min(assigned_at) AS VARCHAR) AS first FROM (${ctx.assignment}) AS a`);
     const windows = analysisWindows(holdout, ctx.date).map((w) => ({ ...w, start: w.start ?? first!.first ?? ctx.date }));
     // Each window's segments are the customers' segments the day before it starts, when scored.
-    const segmentRelations = new Map<string, string>();
+    // … and their CLV then is the covariate of the change in CLV since.
+    const startScores = new Map<string, string>();
     for (const w of windows) {
       const before = await earlierPartition(ctx, customerScores, shiftDate(w.start, -1));
-      if (before) segmentRelations.set(w.name, `SELECT customer_id, segment FROM (${before}) AS p`);
+      if (before) startScores.set(w.name, `SELECT customer_id, segment, clv FROM (${before}) AS p`);
     }
-    const stats = holdoutStatsSql(ctx.customers, ctx.assignment, windows, (w) => segmentRelations.get(w.name), holdout.winsor_quantile);
+    const endScores = `SELECT customer_id, clv FROM (${ctx.scored}) AS s`;
+    const stats = holdoutStatsSql(ctx.customers, ctx.assignment, windows, (w) => startScores.get(w.name), endScores, holdout.winsor_quantile);
     const rows = holdoutReport(await ctx.engine.query<StatRow>(stats), {
       controlShare: holdout.control_share,
       minGroupSize: holdout.min_group_size,
       sequentialTuning: holdout.sequential_tuning,
+      margin: ctx.config.clv.margin,
     });
     return valuesRelation(holdoutResults, rows);
   },

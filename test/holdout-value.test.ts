@@ -1,0 +1,80 @@
+/**
+ * holdout_results' future value: the incremental customer equity (CLV at the window's end,
+ * CUPED-adjusted with CLV the day before it) and the incremental value (margin × revenue + CLV),
+ * against a computation here from the published per-customer tables (transactions, the
+ * assignment, customer_scores of both days) with the textbook formulas.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { generateBusiness } from '../shared/demo/business.js';
+import { studentTQuantile } from '../shared/holdout/stats.js';
+import { customerScores, holdoutAssignment, holdoutResults, transactions } from '../shared/tables/index.js';
+import { money, readTable, runLocal, tempDir } from './helpers.js';
+
+const DATES = ['2024-05-01', '2024-05-02', '2024-05-03'];
+const MARGIN = 0.4;
+const CONFIG = { holdout: { started_at: '2024-04-01', window_days: 2, min_group_size: 5 }, clv: { margin: MARGIN } };
+
+type Row = Record<string, unknown>;
+/** A DATE as read back (hyparquet gives a Date) as YYYY-MM-DD. */
+const day = (v: unknown) => (v instanceof Date ? v.toISOString().slice(0, 10) : String(v));
+let dest: string;
+beforeAll(async () => {
+  const source = await tempDir('holdout-value-src');
+  dest = await tempDir('holdout-value-dest');
+  await generateBusiness({ dir: source, customers: 1500, seed: 99, historyFrom: '2023-05-01', initialLoad: DATES[0]!, to: DATES.at(-1)!, programmeStart: '2024-04-01' });
+  for (const date of DATES) await runLocal(date, source, dest, CONFIG);
+}, 120_000);
+
+const mean = (xs: readonly number[]) => xs.reduce((s, x) => s + x, 0) / xs.length;
+const cov = (xs: readonly number[], ys: readonly number[]) => {
+  const [mx, my] = [mean(xs), mean(ys)];
+  return xs.reduce((s, x, i) => s + (x - mx) * (ys[i]! - my), 0) / (xs.length - 1);
+};
+
+/** Welch's estimate n_T · (ȳ_T − ȳ_C) with its 95 % CI, on per-customer values. */
+function welchIncremental(treated: readonly number[], control: readonly number[]) {
+  const [vT, vC] = [cov(treated, treated) / treated.length, cov(control, control) / control.length];
+  const df = (vT + vC) ** 2 / (vT ** 2 / (treated.length - 1) + vC ** 2 / (control.length - 1));
+  const delta = mean(treated) - mean(control);
+  const half = studentTQuantile(0.975, df) * Math.sqrt(vT + vC);
+  return { estimate: delta * treated.length, low: (delta - half) * treated.length, high: (delta + half) * treated.length };
+}
+
+describe('holdout_results: incremental equity and value, computed here from the published customers', () => {
+  it('the last-2-days window of the third night, ALL and per segment', async () => {
+    const [date, start, dayBefore] = [DATES[2]!, DATES[1]!, DATES[0]!];
+    const orders = (await Promise.all(DATES.map((d) => readTable(dest, transactions, d)))).flat();
+    const revenue = new Map<string, number>();
+    for (const o of orders) if (day(o['order_date']) >= start && day(o['order_date']) <= date) revenue.set(String(o['customer_id']), (revenue.get(String(o['customer_id'])) ?? 0) + money(o['amount']));
+    const clvOn = async (day: string) => new Map((await readTable(dest, customerScores, day)).map((r: Row) => [String(r['customer_id']), r] as const));
+    const [end, before] = [await clvOn(date), await clvOn(dayBefore)];
+    const assigned = (await readTable(dest, holdoutAssignment, date)).filter((a: Row) => day(a['assigned_at']) <= date);
+    const results = await readTable(dest, holdoutResults, date);
+    const checked = [];
+    for (const row of results.filter((r: Row) => r['window'] === 'last_2_days' && r['incremental_value'] !== null)) {
+      const segment = String(row['segment']);
+      const members = assigned.filter((a: Row) => segment === 'ALL' || String(before.get(String(a['customer_id']))?.['segment'] ?? 'unknown') === segment);
+      const x = (a: Row) => Number(before.get(String(a['customer_id']))?.['clv'] ?? 0);
+      const y = (a: Row) => Number(end.get(String(a['customer_id']))?.['clv'] ?? 0);
+      const value = (a: Row) => MARGIN * (revenue.get(String(a['customer_id'])) ?? 0) + y(a);
+      // CUPED: θ = Cov(X, Y) / Var(X) over both groups; every customer's CLV less θ (X − X̄).
+      const theta = cov(members.map(x), members.map(y)) / cov(members.map(x), members.map(x));
+      const xBar = mean(members.map(x));
+      const adjusted = (f: (a: Row) => number) => (group: string) => members.filter((a: Row) => a['holdout_group'] === group).map((a) => f(a) - theta * (x(a) - xBar));
+      const equity = welchIncremental(adjusted(y)('treatment'), adjusted(y)('control'));
+      const total = welchIncremental(adjusted(value)('treatment'), adjusted(value)('control'));
+      const label = `segment ${segment}`;
+      expect(Number(row['incremental_equity']), label).toBeCloseTo(equity.estimate, 4);
+      expect(Number(row['equity_ci_low']), label).toBeCloseTo(equity.low, 4);
+      expect(Number(row['equity_ci_high']), label).toBeCloseTo(equity.high, 4);
+      expect(Number(row['incremental_value']), label).toBeCloseTo(total.estimate, 4);
+      expect(Number(row['value_ci_low']), label).toBeCloseTo(total.low, 4);
+      expect(Number(row['value_ci_high']), label).toBeCloseTo(total.high, 4);
+      // The value is the sum of its parts: margin × incremental revenue + incremental equity.
+      expect(Number(row['incremental_value']), label).toBeCloseTo(MARGIN * Number(row['incremental_revenue']) + Number(row['incremental_equity']), 6);
+      checked.push(segment);
+    }
+    expect(checked).toContain('ALL');
+    expect(checked.length).toBeGreaterThan(2);
+  });
+});
