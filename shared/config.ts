@@ -245,6 +245,14 @@ const HoldoutSchema = z.strictObject({
     .describe('N* of the anytime-valid interval (`seq_ci_low`/`seq_ci_high`): the number of customers (both groups) at which it is tightest; GrowthBook\'s default.'),
 });
 
+const RoiSchema = z.strictObject({
+  fixed_cost_per_day: z
+    .number()
+    .min(0)
+    .default(0)
+    .describe('The programme\'s cost per day beyond crm_costs (team, licences), added to each holdout window\'s cost for its ROI.'),
+});
+
 const DisplaySchema = z.strictObject({
   locale: z
     .string()
@@ -312,6 +320,7 @@ export const ConfigSchema = z.strictObject({
   attribution: AttributionSchema.default(() => AttributionSchema.parse({})).describe('Which CRM message an order is attributed to (last touch).'),
   holdout: HoldoutSchema.default(() => HoldoutSchema.parse({})).describe('The holdout: who is in the control group, and how the difference is analysed (`holdout_results`).'),
   clv: ClvSchema.default(() => ClvSchema.parse({})).describe('The customer-lifetime models and the value they give each customer.'),
+  roi: RoiSchema.default(() => RoiSchema.parse({})).describe('What the CRM programme costs, for its return on investment (`holdout_results.roi`).'),
   rfm: z
     .strictObject({
       segments: z

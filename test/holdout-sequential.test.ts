@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../shared/demo/generate.js';
-import { holdoutReport } from '../shared/holdout/report.js';
+import { holdoutReport, returnOnCost } from '../shared/holdout/report.js';
 import { sequentialHalfWidth, sequentialPValue, sequentialRho, sequentialWelch } from '../shared/holdout/sequential.js';
 import { normalQuantile, welch, type GroupStats } from '../shared/holdout/stats.js';
 
@@ -118,4 +118,11 @@ describe('an A/A holdout read every night', () => {
     expect(share.sequential).toBeLessThanOrEqual(0.05);
     expect(share.fixed).toBeGreaterThan(0.15);
   }, 120_000);
+});
+
+describe('the return on the programme\'s cost', () => {
+  it('(value − cost) / cost with the CI carried over; no cost is NULL, not ∞', () => {
+    expect(returnOnCost(4100, [1400, 6800], 1000)).toEqual({ roi: 3.1, roi_ci_low: 0.4, roi_ci_high: 5.8 });
+    expect(returnOnCost(4100, [1400, 6800], 0)).toEqual({ roi: null, roi_ci_low: null, roi_ci_high: null });
+  });
 });

@@ -2,17 +2,25 @@
  * holdout_results' future value: the incremental customer equity (CLV at the window's end,
  * CUPED-adjusted with CLV the day before it) and the incremental value (margin × revenue + CLV),
  * against a computation here from the published per-customer tables (transactions, the
- * assignment, customer_scores of both days) with the textbook formulas.
+ * assignment, customer_scores of both days, crm_costs) with the textbook formulas; and the return
+ * on the programme's cost.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateBusiness } from '../shared/demo/business.js';
 import { studentTQuantile } from '../shared/holdout/stats.js';
-import { customerScores, holdoutAssignment, holdoutResults, transactions } from '../shared/tables/index.js';
+import { crmCosts, customerScores, holdoutAssignment, holdoutResults, transactions } from '../shared/tables/index.js';
+import { DuckDbEngine } from '../shared/adapters/duckdb.js';
+import { parseConfig } from '../shared/config.js';
+import { registerTableViews } from '../shared/local-query.js';
+import { respond } from '../shared/slack/answers.js';
+import { toPlainText } from '../shared/slack/blocks.js';
+import { parseCommand } from '../shared/slack/commands.js';
 import { money, readTable, runLocal, tempDir } from './helpers.js';
 
 const DATES = ['2024-05-01', '2024-05-02', '2024-05-03'];
 const MARGIN = 0.4;
-const CONFIG = { holdout: { started_at: '2024-04-01', window_days: 2, min_group_size: 5 }, clv: { margin: MARGIN } };
+const FIXED_COST = 50;
+const CONFIG = { holdout: { started_at: '2024-04-01', window_days: 2, min_group_size: 5 }, clv: { margin: MARGIN }, roi: { fixed_cost_per_day: FIXED_COST } };
 
 type Row = Record<string, unknown>;
 /** A DATE as read back (hyparquet gives a Date) as YYYY-MM-DD. */
@@ -75,6 +83,30 @@ describe('holdout_results: incremental equity and value, computed here from the 
       checked.push(segment);
     }
     expect(checked).toContain('ALL');
+
+    // The programme's cost in the two days: the CRM platform's costs and the fixed cost per day; ROI on ALL only.
+    const costs = (await Promise.all(DATES.map((d) => readTable(dest, crmCosts, d)))).flat().filter((c: Row) => day(c['cost_date']) >= start && day(c['cost_date']) <= date);
+    expect(costs.length).toBeGreaterThan(0);
+    const cost = costs.reduce((n, c) => n + money(c['amount']), 0) + 2 * FIXED_COST;
+    const all = results.find((r: Row) => r['window'] === 'last_2_days' && r['segment'] === 'ALL')!;
+    expect(Number(all['cost'])).toBeCloseTo(cost, 4);
+    expect(Number(all['roi'])).toBeCloseTo((Number(all['incremental_value']) - cost) / cost, 10);
+    expect(Number(all['roi_ci_low'])).toBeCloseTo((Number(all['value_ci_low']) - cost) / cost, 10);
+    expect(Number(all['roi_ci_high'])).toBeCloseTo((Number(all['value_ci_high']) - cost) / cost, 10);
+    for (const r of results.filter((r: Row) => r['segment'] !== 'ALL')) expect([r['cost'], r['roi']]).toEqual([null, null]);
+
+    // Slack's roi states it in words, from the table: the return per unit of cost and its interval.
+    const engine = await DuckDbEngine.open();
+    try {
+      await registerTableViews(engine, dest);
+      const display = parseConfig({}).display;
+      const answer = toPlainText(await respond(parseCommand('roi'), { query: (sql, p) => engine.query(sql, p), display, reportLink: () => Promise.resolve(''), defaultRunDate: () => date, run: () => Promise.reject(new Error('no runs here')) }));
+      const text = answer.replace(/\u00a0/g, ' ');
+      const eur = (v: unknown) => `EUR ${Number(v).toFixed(2)}`;
+      expect(text).toContain(`last 2 days: CRM returned ${eur(all['roi'])} per EUR 1 of cost, net of it (95% CI ${eur(all['roi_ci_low'])} to ${eur(all['roi_ci_high'])})`);
+    } finally {
+      await engine.close();
+    }
     expect(checked.length).toBeGreaterThan(2);
   });
 });

@@ -64,14 +64,15 @@ function fixture(): ReportData {
   const clvHistogram = Array.from({ length: 20 }, (_, i) => ({ low: i * 60, high: i === 19 ? 8400 : (i + 1) * 60, customers: Math.round(6000 * Math.exp(-i / 3.5) + (i === 19 ? 300 : 0)) }));
   const calibration = ['0', '1', '2', '3', '4', '5', '6', '7+'].map((bucket, i) => ({ bucket, customers: Math.round(9000 / (i + 1) ** 1.6), predicted: 0.15 + i * 0.42, actual: 0.12 + i * 0.4 + (random() - 0.5) * 0.2 }));
   const holdout: ReportData['holdout'] = [];
+  const noRoi = { value: null, cost: null, roi: null, roiCiLow: null, roiCiHigh: null };
   for (const window of ['last_30_days', 'since_start']) {
     const scale = window === 'since_start' ? 4 : 1;
-    holdout.push({ window, segment: 'ALL', incremental: 18_400 * scale, ciLow: 6_100 * scale, ciHigh: 30_700 * scale, pValue: 0.003, verdict: 'significant gain', nTreatment: 22_000, nControl: 1_160 });
-    holdout.push({ window, segment: 'Champions', incremental: 9_800 * scale, ciLow: 2_500 * scale, ciHigh: 17_100 * scale, pValue: 0.01, verdict: 'significant gain', nTreatment: 1_800, nControl: 95 });
-    holdout.push({ window, segment: 'Loyal', incremental: 2_100 * scale, ciLow: -3_900 * scale, ciHigh: 8_100 * scale, pValue: 0.49, verdict: 'inconclusive', nTreatment: 2_470, nControl: 130 });
-    holdout.push({ window, segment: 'Lost', incremental: -4_200 * scale, ciLow: -7_900 * scale, ciHigh: -500 * scale, pValue: 0.027, verdict: 'significant loss', nTreatment: 3_900, nControl: 205 });
-    holdout.push({ window, segment: "Can't Lose Them", incremental: 650 * scale, ciLow: -1_400 * scale, ciHigh: 2_700 * scale, pValue: 0.53, verdict: 'inconclusive', nTreatment: 295, nControl: 15 });
-    holdout.push({ window, segment: ODD, incremental: null, ciLow: null, ciHigh: null, pValue: null, verdict: 'suppressed: fewer than 20 customers in a group', nTreatment: 43, nControl: 2 });
+    holdout.push({ window, segment: 'ALL', incremental: 18_400 * scale, ciLow: 6_100 * scale, ciHigh: 30_700 * scale, pValue: 0.003, verdict: 'significant gain', nTreatment: 22_000, nControl: 1_160, value: 21_000 * scale, cost: 5_000 * scale, roi: 3.2, roiCiLow: 0.9, roiCiHigh: 5.5 });
+    holdout.push({ window, segment: 'Champions', incremental: 9_800 * scale, ciLow: 2_500 * scale, ciHigh: 17_100 * scale, pValue: 0.01, verdict: 'significant gain', nTreatment: 1_800, nControl: 95, ...noRoi });
+    holdout.push({ window, segment: 'Loyal', incremental: 2_100 * scale, ciLow: -3_900 * scale, ciHigh: 8_100 * scale, pValue: 0.49, verdict: 'inconclusive', nTreatment: 2_470, nControl: 130, ...noRoi });
+    holdout.push({ window, segment: 'Lost', incremental: -4_200 * scale, ciLow: -7_900 * scale, ciHigh: -500 * scale, pValue: 0.027, verdict: 'significant loss', nTreatment: 3_900, nControl: 205, ...noRoi });
+    holdout.push({ window, segment: "Can't Lose Them", incremental: 650 * scale, ciLow: -1_400 * scale, ciHigh: 2_700 * scale, pValue: 0.53, verdict: 'inconclusive', nTreatment: 295, nControl: 15, ...noRoi });
+    holdout.push({ window, segment: ODD, incremental: null, ciLow: null, ciHigh: null, pValue: null, verdict: 'suppressed: fewer than 20 customers in a group', nTreatment: 43, nControl: 2, ...noRoi });
   }
   const metrics: Record<string, (i: number) => number | null> = {
     active_customers: (i) => Math.round(21_000 + i * 35 + (random() - 0.5) * 400),
@@ -253,6 +254,14 @@ describe('renderReport (markup)', () => {
     expect(holdoutHtml({ ...full, holdoutLeaks: 0 })).not.toContain('sent CRM messages anyway');
   });
 
+  it('states the return on the programme\'s cost per window in words, and why there is none without a cost', () => {
+    const holdoutText = (data: ReportData) => visibleText(sections(renderReport(data)).get('holdout') ?? '');
+    const full = fixture();
+    expect(holdoutText(full)).toMatch(/Since start: CRM returned €3\.20 per €1 of cost, net of it \(95% CI €0\.90 to €5\.50\): incremental value €84,000 against €20,000 of cost/);
+    const noCost = { ...full, holdout: full.holdout.map((h) => (h.segment === 'ALL' ? { ...h, cost: 0, roi: null, roiCiLow: null, roiCiHigh: null } : h)) };
+    expect(holdoutText(noCost)).toContain('ROI not available: no programme cost in the window');
+  });
+
   it('shows the CRM programme: channels and their share of revenue, top campaigns, NPS per segment with intervals, referrers', () => {
     const bySection = sections(html);
     const channels = visibleText(bySection.get('crm-channels')!);
@@ -286,7 +295,7 @@ describe('renderReport (markup)', () => {
     data.clvHistogram = [{ low: 0, high: 0, customers: 10 }];
     data.calibration = [{ bucket: '0', customers: 5, predicted: 0.2, actual: Number.POSITIVE_INFINITY }];
     data.kpiTrend = [{ date: '2024-06-30', metric: 'revenue', value: 1000 }, { date: '2024-06-30', metric: 'return_rate', value: null }];
-    data.holdout = [{ window: 'since_start', segment: 'ALL', incremental: 0, ciLow: 0, ciHigh: 0, pValue: 1, verdict: 'inconclusive', nTreatment: 1, nControl: 1 }];
+    data.holdout = [{ window: 'since_start', segment: 'ALL', incremental: 0, ciLow: 0, ciHigh: 0, pValue: 1, verdict: 'inconclusive', nTreatment: 1, nControl: 1, value: 0, cost: 0, roi: null, roiCiLow: null, roiCiHigh: null }];
     data.forecastAccuracy = [{ forecastDate: '2024-05-31', horizonDays: 30, expected: 100, actual: 0 }];
     const out = renderReport(data);
     expect(visibleText(out)).not.toMatch(/NaN|Infinity|undefined/);

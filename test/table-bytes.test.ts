@@ -62,7 +62,7 @@ describe('published bytes of a fixed fixture', () => {
     const before: Record<string, string> = JSON.parse(await readFile(new URL('./fixtures/table-bytes-before-crm.json', import.meta.url), 'utf8'));
     const hashes = await publishedHashes(Object.keys(CRM_HEADERS), {
       customer_scores: ['referred_customers', 'influence_value'],
-      holdout_results: ['incremental_equity', 'equity_ci_low', 'equity_ci_high', 'incremental_value', 'value_ci_low', 'value_ci_high', 'value_p_value', 'seq_ci_low', 'seq_ci_high', 'seq_p_value', 'verdict'],
+      holdout_results: ['incremental_equity', 'equity_ci_low', 'equity_ci_high', 'incremental_value', 'value_ci_low', 'value_ci_high', 'value_p_value', 'cost', 'roi', 'roi_ci_low', 'roi_ci_high', 'seq_ci_low', 'seq_ci_high', 'seq_p_value', 'verdict'],
     });
     expect(Object.fromEntries(Object.keys(before).map((key) => [key, hashes[key]]))).toEqual(before);
   }, 120_000);

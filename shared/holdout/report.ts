@@ -160,3 +160,21 @@ export function holdoutReport(rows: readonly StatRow[], options: ReportOptions):
   }
   return results;
 }
+
+/** Return on the programme's cost: (value − cost) / cost, its CI from the value's; NULL without a cost (not ∞). */
+export function returnOnCost(value: number | null | undefined, ci: readonly [number | null | undefined, number | null | undefined], cost: number) {
+  const roi = (v: number | null | undefined) => (cost > 0 && typeof v === 'number' ? (v - cost) / cost : null);
+  return { roi: roi(value), roi_ci_low: roi(ci[0]), roi_ci_high: roi(ci[1]) };
+}
+
+/** What a window's ROI says in words (the report and Slack's `roi`): "CRM returned EUR 3.10 per EUR 1 of cost, net of it (95% CI …)". */
+export function paybackSentence(
+  row: { roi: number | null; roiCiLow: number | null; roiCiHigh: number | null; value: number | null; cost: number | null },
+  money: (amount: number, digits?: number) => string,
+): string {
+  if (!row.cost) return 'ROI not available: no programme cost in the window (crm_costs, roi.fixed_cost_per_day)';
+  if (row.roi === null || row.value === null) return 'ROI not available: too few customers in a group';
+  const cents = (v: number) => money(v, 2);
+  const interval = row.roiCiLow !== null && row.roiCiHigh !== null ? ` (95% CI ${cents(row.roiCiLow)} to ${cents(row.roiCiHigh)})` : '';
+  return `CRM returned ${cents(row.roi)} per ${money(1)} of cost, net of it${interval}: incremental value ${money(row.value)} against ${money(row.cost)} of cost`;
+}

@@ -65,7 +65,7 @@ export async function gatherReportData(
   const calibration = await query(`SELECT model, CAST(calibration_end AS VARCHAR) AS calibration_end, holdout_days, frequency_bucket,
       CAST(customers AS DOUBLE) AS customers, predicted_mean, actual_mean
     FROM ${from('model_validation')} ORDER BY frequency_bucket`);
-  const holdoutResults = await query(`SELECT "window", segment, incremental_revenue, ${JUDGED_INTERVAL}, verdict, n_treatment, n_control
+  const holdoutResults = await query(`SELECT "window", segment, incremental_revenue, ${JUDGED_INTERVAL}, verdict, n_treatment, n_control, incremental_value, cost, roi, roi_ci_low, roi_ci_high
     FROM ${from('holdout_results')} ORDER BY "window", segment`);
   const [leaks] = await query(`SELECT CAST(count(*) AS DOUBLE) AS n FROM ${from('holdout_leaks')}`);
   const roc = await query(`SELECT period, segment, equity_start, cash_flow, equity_change, roc FROM ${from('roc')} ORDER BY period, segment`);
@@ -104,6 +104,11 @@ export async function gatherReportData(
       verdict: str(r, 'verdict'),
       nTreatment: num(r, 'n_treatment') ?? 0,
       nControl: num(r, 'n_control') ?? 0,
+      value: num(r, 'incremental_value'),
+      cost: num(r, 'cost'),
+      roi: num(r, 'roi'),
+      roiCiLow: num(r, 'roi_ci_low'),
+      roiCiHigh: num(r, 'roi_ci_high'),
     })),
     holdoutLeaks: (leaks && num(leaks, 'n')) ?? 0,
     segments: segments.map((r) => ({ segment: str(r, 'segment'), customers: num(r, 'customers') ?? 0, monetary: num(r, 'monetary') ?? 0, avgClv: num(r, 'avg_clv') })),

@@ -20,6 +20,7 @@ import {
   type ForestRow,
   type Marker,
 } from './charts.js';
+import { paybackSentence } from '../holdout/report.js';
 
 export interface ReportData {
   /** Run date, YYYY-MM-DD. */
@@ -51,6 +52,12 @@ export interface ReportData {
     verdict: string;
     nTreatment: number;
     nControl: number;
+    /** The programme's return (ALL rows; NULL elsewhere): incremental value, cost, ROI and its CI. */
+    value: number | null;
+    cost: number | null;
+    roi: number | null;
+    roiCiLow: number | null;
+    roiCiHigh: number | null;
   }[];
   /** Control customers the CRM platform messaged anyway (`holdout_leaks`). */
   holdoutLeaks: number;
@@ -107,7 +114,8 @@ function formatters(display: ReportData['display']) {
   const money = { style: 'currency', currency: display.currency, minimumFractionDigits: 0, maximumFractionDigits: 0 } as const;
   const dates = new Intl.DateTimeFormat(display.locale, { month: 'short', day: 'numeric', timeZone: 'UTC' });
   return {
-    money: (v: number | null | undefined, signed = false) => or(v, (n) => nf({ ...money, signDisplay: signed ? 'exceptZero' : 'auto' }).format(n)),
+    money: (v: number | null | undefined, signed = false, digits = 0) =>
+      or(v, (n) => nf({ ...money, minimumFractionDigits: digits, maximumFractionDigits: digits, signDisplay: signed ? 'exceptZero' : 'auto' }).format(n)),
     /** Axis ticks: "€12K", "€62.5K". */
     moneyShort: (v: number) => nf({ style: 'currency', currency: display.currency, notation: 'compact', minimumFractionDigits: 0, maximumFractionDigits: 1 }).format(v),
     number: (v: number | null | undefined, digits = 0, signed = false) =>
@@ -353,8 +361,13 @@ function holdoutSection(data: ReportData, f: Formatters): string {
   const leaks = data.holdoutLeaks
     ? `<p class="note">⚠ ${f.number(data.holdoutLeaks)} control customer${data.holdoutLeaks === 1 ? ' was' : 's were'} sent CRM messages anyway (table holdout_leaks): the exclusion list was not honoured, which pulls these estimates towards zero.</p>`
     : '';
+  const payback = data.holdout
+    .filter((h) => h.segment === 'ALL')
+    .map((h) => `<p class="note">${esc(humanize(h.window))}: ${esc(paybackSentence(h, (v, digits) => f.money(v, false, digits)))}.</p>`)
+    .join('');
   const content =
     leaks +
+    payback +
     legend +
     charts.join('') +
     numbers(table('Holdout results', ['Segment', 'Window', 'Incremental', 'CI low', 'CI high', 'p-value', 'Verdict', 'Treatment', 'Control'], rows, [false, false, true, true, true, true, false, true, true]));

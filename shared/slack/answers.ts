@@ -9,6 +9,7 @@ import type { StartOutcome } from '../orchestration/start-outcome.js';
 import type { NightlyOutcome } from '../pipeline.js';
 import { CAMPAIGN_RANKING } from '../tables/campaign-performance.js';
 import { JUDGED_INTERVAL } from '../tables/holdout-results.js';
+import { paybackSentence } from '../holdout/report.js';
 import { COMMAND_HELP, type SlackCommand, type TopBy } from './commands.js';
 import { context, divider, escape, formatter, header, section, slackMessage, tableSections, type Display, type SlackMessage } from './blocks.js';
 
@@ -101,6 +102,8 @@ export const ANSWER_SQL = {
   holdout: `SELECT "window", n_treatment, n_control, incremental_revenue, ${JUDGED_INTERVAL}, relative_lift,
       srm_flag, verdict
     FROM holdout_results WHERE dt = CAST(? AS DATE) AND segment = ? ORDER BY "window"`,
+  roi: `SELECT "window", incremental_value, cost, roi, roi_ci_low, roi_ci_high
+    FROM holdout_results WHERE dt = CAST(? AS DATE) AND segment = 'ALL' ORDER BY "window"`,
   holdoutSegments: `SELECT DISTINCT segment FROM holdout_results WHERE dt = CAST(? AS DATE) ORDER BY segment`,
   holdoutLeaks: `SELECT CAST(count(*) AS DOUBLE) AS leaks FROM holdout_leaks WHERE dt = CAST(? AS DATE)`,
   // The latest run's date is bound, not looked up inside the query: a constant `dt` lets Athena's
@@ -167,6 +170,8 @@ export async function answer(question: Question, ctx: AnswerContext): Promise<Sl
       return campaigns(question.n, ctx);
     case 'nps':
       return nps(question.date ?? (await latestRun(ctx)), ctx);
+    case 'roi':
+      return roi(question.date ?? (await latestRun(ctx)), ctx);
   }
 }
 
@@ -356,5 +361,20 @@ async function nps(date: string | undefined, ctx: AnswerContext): Promise<SlackM
     section(escape(text)),
     ...(segments.length ? [section(segments.map((r) => `*${escape(str(r!, 'segment'))}*: ${escape(sentence(r!))}`).join('\n'))] : []),
     context('NPS = % promoters (9–10) − % detractors (0–6), in points; the interval uses the multinomial variance.'),
+  ]);
+}
+
+async function roi(date: string | undefined, ctx: AnswerContext): Promise<SlackMessage> {
+  const rows = date ? await ctx.query(ANSWER_SQL.roi, [date]) : [];
+  if (!rows.length) return notice(date ? `No holdout results for ${date}.` : 'No run has been published yet.');
+  const f = formatter(ctx.display);
+  const sentence = (r: SqlRow) =>
+    paybackSentence({ roi: num(r, 'roi'), roiCiLow: num(r, 'roi_ci_low'), roiCiHigh: num(r, 'roi_ci_high'), value: num(r, 'incremental_value'), cost: num(r, 'cost') }, (v, digits) => f.money(v, false, digits));
+  const lines = rows.map((r) => `*${escape(str(r, 'window').replace(/_/g, ' '))}*: ${escape(sentence(r))}.`);
+  // since_start sorts last: the programme's whole return.
+  return message(`Return on CRM (${date}): ${sentence(rows[rows.length - 1]!)}`, [
+    header(`Return on CRM on ${date}`),
+    section(lines.join('\n')),
+    context('Value = margin × incremental revenue + incremental customer equity (CLV), against the holdout; cost = crm_costs + roi.fixed_cost_per_day.'),
   ]);
 }

@@ -123,10 +123,10 @@ export function formatter(display: Display) {
   const orDash = (value: number | null | undefined, render: (v: number) => string) =>
     value === null || value === undefined || Number.isNaN(value) ? '–' : render(value);
   return {
-    /** "EUR 12,300" (whole units), "+EUR 12,300" with `signed`. */
-    money: (value: number | null | undefined, signed = false) =>
+    /** "EUR 12,300" (whole units unless `digits`), "+EUR 12,300" with `signed`. */
+    money: (value: number | null | undefined, signed = false, digits = 0) =>
       orDash(value, (v) =>
-        format({ style: 'currency', currency: display.currency, currencyDisplay: 'code', maximumFractionDigits: 0, signDisplay: signed ? 'exceptZero' : 'auto' }).format(v),
+        format({ style: 'currency', currency: display.currency, currencyDisplay: 'code', minimumFractionDigits: digits, maximumFractionDigits: digits, signDisplay: signed ? 'exceptZero' : 'auto' }).format(v),
       ),
     /** Grouped number without currency, e.g. "4,100". */
     number: (value: number | null | undefined, digits = 0) =>

@@ -14,7 +14,8 @@ export type SlackCommand =
   | { name: 'customer'; id: string }
   | { name: 'top'; n: number; by: TopBy }
   | { name: 'campaigns'; n: number }
-  | { name: 'nps'; date?: string };
+  | { name: 'nps'; date?: string }
+  | { name: 'roi'; date?: string };
 
 /** What `top` ranks by: own CLV, net revenue, or CLV plus the value through referrals. */
 export const TOP_BY = ['clv', 'revenue', 'value'] as const;
@@ -30,6 +31,7 @@ export const COMMAND_HELP: Record<SlackCommand['name'], string> = {
   top: 'top [n] [by clv|revenue|value]: the n (default 10, at most 50) most valuable customers; value = CLV + value through referrals',
   campaigns: 'campaigns [n]: the n (default 10, at most 50) campaigns with the most attributed revenue, with their funnel and cost',
   nps: 'nps [YYYY-MM-DD]: Net Promoter Score of the KPI period, overall and per segment, with its 95% CI',
+  roi: 'roi [YYYY-MM-DD]: what the CRM programme returned per unit of cost, net of it, per holdout window, with its 95% CI',
 };
 
 export const TOP_MAX = 50;
@@ -120,6 +122,11 @@ export function parseCommand(text: string): SlackCommand {
       const day = rest.length ? date(rest.shift(), 'nps') : undefined;
       noMore(rest);
       return { name: 'nps', ...(day ? { date: day } : {}) };
+    }
+    case 'roi': {
+      const day = rest.length ? date(rest.shift(), 'roi') : undefined;
+      noMore(rest);
+      return { name: 'roi', ...(day ? { date: day } : {}) };
     }
     default:
       throw new CommandError(`unknown command ${quoted(first ?? '')}. Try: ${Object.keys(COMMAND_HELP).join(', ')} (or "help").`);

@@ -3,12 +3,13 @@
  * statistics from the history (one row per window, segment and group), the statistics in TypeScript.
  */
 import { col } from '../catalog.js';
-import { shiftDate } from '../dates.js';
-import { holdoutReport, type StatRow } from '../holdout/report.js';
+import { daysFrom, shiftDate } from '../dates.js';
+import { holdoutReport, returnOnCost, type StatRow } from '../holdout/report.js';
 import { analysisWindows, holdoutStatsSql, WATCHED_WINDOW } from '../holdout/results-sql.js';
-import { valuesRelation } from '../sql/dialect.js';
+import { dateLiteral, literal, valuesRelation } from '../sql/dialect.js';
 import { customerScores } from './customer-scores.js';
-import { earlierPartition, type TableModel } from './model.js';
+import { crmCosts } from './crm-costs.js';
+import { earlierPartition, wholeHistory, type TableModel } from './model.js';
 
 /** The verdicts a row can carry ({@link holdoutReport}). */
 const verdicts = (config: { holdout: { min_group_size: number } }) => [
@@ -77,6 +78,10 @@ export const holdoutResults = {
     num('value_ci_low', '95 % CI of incremental_value, from the per-customer value (margin × window revenue + CLV at the end, adjusted as the equity), so that the two parts\' correlation is honoured.'),
     num('value_ci_high', 'Upper end of that CI.'),
     num('value_p_value', 'Two-sided Welch p-value of incremental_value.'),
+    num('cost', 'Programme cost in the window: crm_costs (every channel and campaign) plus roi.fixed_cost_per_day per day; ALL rows only (the programme is not costed per segment).'),
+    num('roi', '(incremental_value − cost) / cost: what CRM returned per unit of cost, net of it; NULL without a cost.'),
+    num('roi_ci_low', '95 % CI of roi (from value_ci_low/high: the cost is known).'),
+    num('roi_ci_high', 'Upper end of that CI.'),
     num('srm_p_value', 'Chi-square p-value of the group sizes against holdout.control_share.'),
     col('srm_flag', 'boolean', 'True when srm_p_value < 0.001: the split is not what was configured, distrust the row.'),
     col('verdict', 'string', '"significant gain", "significant loss", "inconclusive", or "suppressed: …" for groups below holdout.min_group_size. The since_start window, read every night, judges by seq_p_value (its interval by seq_ci_low/high); the rolling window by p_value.'),
@@ -105,6 +110,16 @@ export const holdoutResults = {
       sequentialTuning: holdout.sequential_tuning,
       margin: ctx.config.clv.margin,
     });
+    // The programme's cost in each window: what the CRM platform booked and the fixed cost per day.
+    const costs = await wholeHistory(ctx, crmCosts);
+    const booked = await ctx.engine.query<{ window: string; cost: number | null }>(windows
+      .map((w) => `SELECT ${literal(w.name)} AS "window", CAST(sum(amount) AS DOUBLE) AS cost FROM (${costs}) AS c WHERE cost_date BETWEEN ${dateLiteral(w.start)} AND ${dateLiteral(w.end)}`)
+      .join(' UNION ALL '));
+    const costOf = (w: (typeof windows)[number]) => (booked.find((b) => b.window === w.name)?.cost ?? 0) + ctx.config.roi.fixed_cost_per_day * (daysFrom(w.start, w.end) + 1);
+    for (const row of rows.filter((r) => r.segment === 'ALL')) {
+      const cost = costOf(windows.find((w) => w.name === row.window)!);
+      Object.assign(row, { cost }, returnOnCost(row.incremental_value, [row.value_ci_low, row.value_ci_high], cost));
+    }
     return valuesRelation(holdoutResults, rows);
   },
 } as const satisfies TableModel;
