@@ -25,6 +25,23 @@ describe('the confidence sequence (Waudby-Smith et al. 2023, eq. 9 and 161)', ()
     }
   });
 
+  it("equals GrowthBook's sequential interval on its own test case (gbstats tests/frequentist/test_tests.py, TestSequentialTTest.test_sequential_test_runs)", () => {
+    // SampleMeanStatistic(sum=1396.87, sum_squares=52377.9767, n=3000) vs (sum=2422.7, sum_squares=134698.29, n=3461),
+    // SequentialConfig(sequential_tuning_parameter=1000), relative difference: expected 0.50336,
+    // ci (-0.55844, 1.56516), uplift stddev 0.33341, p-value 1. The relative lift's delta-method
+    // variance with the sequence's half-width over both groups' 6,461 units:
+    const group = (sum: number, squares: number, n: number) => ({ n, mean: sum / n, variance: (squares - (sum * sum) / n) / (n - 1) });
+    const [a, b] = [group(1396.87, 52377.9767, 3000), group(2422.7, 134698.29, 3461)];
+    const lift = (b.mean - a.mean) / a.mean;
+    const variance = b.variance / (a.mean ** 2 * b.n) + (a.variance * b.mean ** 2) / (a.mean ** 4 * a.n);
+    const half = sequentialHalfWidth(variance, a.n + b.n, 0.05, 1000);
+    expect(lift).toBeCloseTo(0.50336, 5);
+    expect(Math.sqrt(variance)).toBeCloseTo(0.33341, 5);
+    expect(lift - half).toBeCloseTo(-0.55844, 5);
+    expect(lift + half).toBeCloseTo(1.56516, 5);
+    expect(sequentialPValue(lift, variance, a.n + b.n, 0.05, 1000)).toBe(1);
+  });
+
   it('the always-valid p-value is below α exactly when the sequence excludes 0 (random cases)', () => {
     const rng = createRng(7);
     for (let i = 0; i < 2000; i++) {

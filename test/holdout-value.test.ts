@@ -5,10 +5,12 @@
  * assignment, customer_scores of both days, crm_costs) with the textbook formulas; and the return
  * on the programme's cost.
  */
+import { cp, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { generateBusiness } from '../shared/demo/business.js';
 import { studentTQuantile } from '../shared/holdout/stats.js';
-import { crmCosts, customerScores, holdoutAssignment, holdoutResults, transactions } from '../shared/tables/index.js';
+import { crmCosts, customerScores, holdoutAssignment, holdoutDaily, holdoutResults, transactions } from '../shared/tables/index.js';
 import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { parseConfig } from '../shared/config.js';
 import { registerTableViews } from '../shared/local-query.js';
@@ -25,9 +27,10 @@ const CONFIG = { holdout: { started_at: '2024-04-01', window_days: 2, min_group_
 type Row = Record<string, unknown>;
 /** A DATE as read back (hyparquet gives a Date) as YYYY-MM-DD. */
 const day = (v: unknown) => (v instanceof Date ? v.toISOString().slice(0, 10) : String(v));
+let source: string;
 let dest: string;
 beforeAll(async () => {
-  const source = await tempDir('holdout-value-src');
+  source = await tempDir('holdout-value-src');
   dest = await tempDir('holdout-value-dest');
   await generateBusiness({ dir: source, customers: 1500, seed: 99, historyFrom: '2023-05-01', initialLoad: DATES[0]!, to: DATES.at(-1)!, programmeStart: '2024-04-01' });
   for (const date of DATES) await runLocal(date, source, dest, CONFIG);
@@ -109,4 +112,40 @@ describe('holdout_results: incremental equity and value, computed here from the 
     }
     expect(checked.length).toBeGreaterThan(2);
   });
+});
+
+describe('holdout_daily: the track record', () => {
+  const FIGURES = ['n_treatment', 'n_control', 'incremental_revenue', 'ci_low', 'ci_high', 'seq_ci_low', 'seq_ci_high', 'seq_p_value', 'incremental_value', 'value_ci_low', 'value_ci_high', 'verdict'];
+  const partition = (root: string, date: string) => join(root, 'holdout_daily', `dt=${date}`, 'data.parquet');
+
+  it('one row per night: the since_start row for all customers as each night published it', async () => {
+    const daily = await readTable(dest, holdoutDaily, DATES[2]!);
+    expect(daily.map((r: Row) => day(r['night']))).toEqual(DATES);
+    for (const [i, date] of DATES.entries()) {
+      const published = (await readTable(dest, holdoutResults, date)).find((r: Row) => r['window'] === 'since_start' && r['segment'] === 'ALL')!;
+      for (const figure of FIGURES) expect(daily[i]![figure], `${date} ${figure}`).toEqual(published[figure]);
+    }
+  });
+
+  it('without the previous nights\' rows, a night finds them in their holdout_results: the same bytes', async () => {
+    const rebuilt = await tempDir('holdout-daily-rebuilt');
+    await cp(dest, rebuilt, { recursive: true });
+    for (const date of DATES.slice(0, 2)) await rm(join(rebuilt, 'holdout_daily', `dt=${date}`), { recursive: true });
+    await runLocal(DATES[2]!, source, rebuilt, CONFIG);
+    expect(await readFile(partition(rebuilt, DATES[2]!))).toEqual(await readFile(partition(dest, DATES[2]!)));
+    // A night published before the anytime-valid interval existed has it as NULL.
+    await rm(join(rebuilt, 'holdout_daily', `dt=${DATES[2]!}`), { recursive: true });
+    const first = join(rebuilt, 'holdout_results', `dt=${DATES[0]!}`, 'data.parquet');
+    const engine = await DuckDbEngine.open();
+    try {
+      await engine.run(`COPY (SELECT * EXCLUDE (seq_ci_low, seq_ci_high, seq_p_value) FROM read_parquet('${first}')) TO '${first}.old' (FORMAT parquet)`);
+    } finally {
+      await engine.close();
+    }
+    await rename(`${first}.old`, first);
+    await runLocal(DATES[2]!, source, rebuilt, CONFIG);
+    const [old, ...later] = await readTable(rebuilt, holdoutDaily, DATES[2]!);
+    expect([old!['seq_ci_low'], old!['seq_p_value']]).toEqual([null, null]);
+    expect(later.every((r) => typeof r['seq_ci_low'] === 'number')).toBe(true);
+  }, 60_000);
 });
