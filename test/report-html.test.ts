@@ -113,6 +113,7 @@ function fixture(): ReportData {
     calibrationEnd: '2024-03-31',
     holdoutDays: 90,
     holdout,
+    holdoutDaily: Array.from({ length: 30 }, (_, i) => ({ night: shiftDays(date, i - 29), incremental: 2_000 * (i + 1), seqLow: 2_000 * (i + 1) - 40_000 / Math.sqrt(i + 1), seqHigh: 2_000 * (i + 1) + 40_000 / Math.sqrt(i + 1) })),
     holdoutLeaks: 3,
     kpiTrend,
     roc,
@@ -160,6 +161,7 @@ function empty(): ReportData {
     calibrationEnd: null,
     holdoutDays: null,
     holdout: [],
+    holdoutDaily: [],
     holdoutLeaks: 0,
     kpiTrend: [],
     roc: [],
@@ -225,7 +227,7 @@ describe('renderReport (markup)', () => {
     // Every <svg> in the document is one of those (none without a title or role).
     const all = html.match(/<svg\b/g)!.length;
     expect(html.match(/<svg\b[^>]*role="img"[^>]*>\s*<title>/g)!.length).toBe(all);
-    expect(all).toBe(3 /* segments */ + 1 + 1 + 1 + 2 /* holdout windows */ + 1 /* CRM channels */ + 1 /* NPS */ + 6 /* KPIs */ + 2 /* ROC periods */ + 2 /* horizons */);
+    expect(all).toBe(3 /* segments */ + 1 + 1 + 1 + 2 /* holdout windows */ + 1 /* holdout track record */ + 1 /* CRM channels */ + 1 /* NPS */ + 6 /* KPIs */ + 2 /* ROC periods */ + 2 /* horizons */);
   });
 
   it('formats numbers for the locale and currency, and never prints NaN', () => {
@@ -260,6 +262,13 @@ describe('renderReport (markup)', () => {
     expect(holdoutText(full)).toMatch(/Since start: CRM returned €3\.20 per €1 of cost, net of it \(95% CI €0\.90 to €5\.50\): incremental value €84,000 against €20,000 of cost/);
     const noCost = { ...full, holdout: full.holdout.map((h) => (h.segment === 'ALL' ? { ...h, cost: 0, roi: null, roiCiLow: null, roiCiHigh: null } : h)) };
     expect(holdoutText(noCost)).toContain('ROI not available: no programme cost in the window');
+  });
+
+  it('draws the since-start track record with its confidence sequence as a band', () => {
+    const holdout = sections(renderReport(fixture())).get('holdout') ?? '';
+    expect(holdout).toContain('Incremental revenue since the start, night by night');
+    // The band: one closed, translucent area over the 30 nights.
+    expect(holdout.match(/<path d="M[^"]+Z" fill="[^"]+" fill-opacity="0.15"/g)).toHaveLength(1);
   });
 
   it('shows the CRM programme: channels and their share of revenue, top campaigns, NPS per segment with intervals, referrers', () => {
@@ -339,7 +348,7 @@ describe('renderReport (in Chromium)', () => {
       expect(errors).toEqual([]);
 
       const charts = page.locator('svg.chart');
-      expect(await charts.count()).toBe(20);
+      expect(await charts.count()).toBe(21);
       for (const chart of await charts.all()) {
         const box = await chart.boundingBox();
         expect(box && box.width > 0 && box.height > 0).toBe(true);

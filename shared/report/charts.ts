@@ -378,6 +378,8 @@ export interface LineSeries {
   /** Distinguishes series without colour: a dash pattern and a marker shape. */
   dash?: string;
   marker?: Marker;
+  /** An interval around the line (e.g. a confidence band), drawn as a translucent area. */
+  band?: { low: readonly (number | null)[]; high: readonly (number | null)[] };
 }
 
 /**
@@ -400,7 +402,7 @@ export function lineChart(options: {
   const width = options.width ?? 360;
   const height = options.height ?? 200;
   // Zero joins the extent for `zero` charts and for charts with nothing to draw (no ±Infinity extent).
-  const values = series.flatMap((s) => s.values.filter(isFiniteNumber));
+  const values = series.flatMap((s) => [...s.values, ...(s.band?.low ?? []), ...(s.band?.high ?? [])].filter(isFiniteNumber));
   const extent = options.zero || values.length === 0 ? [...values, 0] : values;
   const lo = Math.min(...extent);
   const hi = Math.max(...extent);
@@ -418,6 +420,16 @@ export function lineChart(options: {
   if (options.xTitle) body += text((plot.left + plot.right) / 2, height - 8, options.xTitle, 'text-anchor="middle"');
   const markAll = labels.length <= 24;
   series.forEach((s) => {
+    if (s.band) {
+      // One area per run of points with both ends: along the upper edge, back along the lower.
+      const { low, high } = s.band;
+      const runs: number[][] = [[]];
+      labels.forEach((_, i) => (isFiniteNumber(low[i]) && isFiniteNumber(high[i]) ? runs.at(-1)!.push(i) : runs.push([])));
+      for (const run of runs.filter((run) => run.length > 0)) {
+        const edge = [...run.map((i) => `${r(xAt(i))} ${r(y(high[i]!))}`), ...[...run].reverse().map((i) => `${r(xAt(i))} ${r(y(low[i]!))}`)];
+        body += `<path d="M${edge.join('L')}Z" fill="${s.color}" fill-opacity="0.15" stroke="none"/>`;
+      }
+    }
     const points = s.values.map((v, i) => (isFiniteNumber(v) ? ([xAt(i), y(v)] as const) : null));
     // One path with a move-to after every gap.
     let d = '';

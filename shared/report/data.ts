@@ -67,6 +67,7 @@ export async function gatherReportData(
     FROM ${from('model_validation')} ORDER BY frequency_bucket`);
   const holdoutResults = await query(`SELECT "window", segment, incremental_revenue, ${JUDGED_INTERVAL}, verdict, n_treatment, n_control, incremental_value, cost, roi, roi_ci_low, roi_ci_high
     FROM ${from('holdout_results')} ORDER BY "window", segment`);
+  const holdoutDaily = await query(`SELECT CAST(night AS VARCHAR) AS night, incremental_revenue, seq_ci_low, seq_ci_high FROM ${from('holdout_daily')} ORDER BY night`);
   const [leaks] = await query(`SELECT CAST(count(*) AS DOUBLE) AS n FROM ${from('holdout_leaks')}`);
   const roc = await query(`SELECT period, segment, equity_start, cash_flow, equity_change, roc FROM ${from('roc')} ORDER BY period, segment`);
   const kpiFiles = [...sources.kpiHistory, { date: base.date, file: sources.output('kpi_daily') }];
@@ -110,6 +111,7 @@ export async function gatherReportData(
       roiCiLow: num(r, 'roi_ci_low'),
       roiCiHigh: num(r, 'roi_ci_high'),
     })),
+    holdoutDaily: holdoutDaily.map((r) => ({ night: str(r, 'night'), incremental: num(r, 'incremental_revenue'), seqLow: num(r, 'seq_ci_low'), seqHigh: num(r, 'seq_ci_high') })),
     holdoutLeaks: (leaks && num(leaks, 'n')) ?? 0,
     segments: segments.map((r) => ({ segment: str(r, 'segment'), customers: num(r, 'customers') ?? 0, monetary: num(r, 'monetary') ?? 0, avgClv: num(r, 'avg_clv') })),
     migration: migration.map((r) => ({ from: r['from_segment'] === null ? null : str(r, 'from_segment'), to: r['to_segment'] === null ? null : str(r, 'to_segment'), customers: num(r, 'customers') ?? 0 })),

@@ -59,6 +59,8 @@ export interface ReportData {
     roiCiLow: number | null;
     roiCiHigh: number | null;
   }[];
+  /** The since-start estimate night by night (`holdout_daily`), with its confidence sequence. */
+  holdoutDaily: { night: string; incremental: number | null; seqLow: number | null; seqHigh: number | null }[];
   /** Control customers the CRM platform messaged anyway (`holdout_leaks`). */
   holdoutLeaks: number;
   /** KPIs of channel ALL over the last runs, long format. */
@@ -361,6 +363,22 @@ function holdoutSection(data: ReportData, f: Formatters): string {
   const leaks = data.holdoutLeaks
     ? `<p class="note">⚠ ${f.number(data.holdoutLeaks)} control customer${data.holdoutLeaks === 1 ? ' was' : 's were'} sent CRM messages anyway (table holdout_leaks): the exclusion list was not honoured, which pulls these estimates towards zero.</p>`
     : '';
+  // The track record: a verdict that appears and goes again is what the sequence protects against.
+  const trackRecord =
+    data.holdoutDaily.length > 1
+      ? figure(
+          lineChart({
+            title: 'Incremental revenue since the start, night by night',
+            x: data.holdoutDaily.map((d) => f.shortDate(d.night)),
+            series: [{ name: 'Incremental revenue', values: data.holdoutDaily.map((d) => d.incremental), color: OKABE_ITO.blue, band: { low: data.holdoutDaily.map((d) => d.seqLow), high: data.holdoutDaily.map((d) => d.seqHigh) } }],
+            format: f.moneyShort,
+            zero: true,
+            xTitle: 'Run date; the band is the 95 % confidence sequence, valid for every night at once',
+            width: FULL,
+          }),
+          'Since the start, night by night',
+        )
+      : '';
   const payback = data.holdout
     .filter((h) => h.segment === 'ALL')
     .map((h) => `<p class="note">${esc(humanize(h.window))}: ${esc(paybackSentence(h, (v, digits) => f.money(v, false, digits)))}.</p>`)
@@ -370,6 +388,7 @@ function holdoutSection(data: ReportData, f: Formatters): string {
     payback +
     legend +
     charts.join('') +
+    trackRecord +
     numbers(table('Holdout results', ['Segment', 'Window', 'Incremental', 'CI low', 'CI high', 'p-value', 'Verdict', 'Treatment', 'Control'], rows, [false, false, true, true, true, true, false, true, true]));
   return section('holdout', 'Holdout: incremental revenue', explanation, content);
 }
