@@ -42,6 +42,37 @@ describe('the confidence sequence (Waudby-Smith et al. 2023, eq. 9 and 161)', ()
     expect(sequentialPValue(lift, variance, a.n + b.n, 0.05, 1000)).toBe(1);
   });
 
+  it("equals gbstats on its other cases: proportions, the tuning fixtures, a dimension (p-values below 1 included)", () => {
+    // The relative lift with its delta-method variance, as gbstats' frequentist_variance.
+    const relative = (a: { n: number; mean: number; variance: number }, b: typeof a) => ({
+      lift: (b.mean - a.mean) / a.mean,
+      variance: b.variance / (a.mean ** 2 * b.n) + (a.variance * b.mean ** 2) / (a.mean ** 4 * a.n),
+      n: a.n + b.n,
+    });
+    const mean = (sum: number, squares: number, n: number) => ({ n, mean: sum / n, variance: (squares - (sum * sum) / n) / (n - 1) });
+    const proportion = (sum: number, n: number) => ({ n, mean: sum / n, variance: (sum / n) * (1 - sum / n) });
+    const check = (r: ReturnType<typeof relative>, tuning: number, expected: { ci?: [number, number]; p: number }) => {
+      const half = sequentialHalfWidth(r.variance, r.n, 0.05, tuning);
+      if (expected.ci) {
+        expect(r.lift - half).toBeCloseTo(expected.ci[0], 5);
+        expect(r.lift + half).toBeCloseTo(expected.ci[1], 5);
+      }
+      expect(sequentialPValue(r.lift, r.variance, r.n, 0.05, tuning)).toBeCloseTo(expected.p, 5);
+    };
+    // test_tests.py, TestSequentialTTest.test_sequential_test_runs_prop (default N* = 5000).
+    check(relative(proportion(1396, 3000), proportion(2422, 3461)), 5000, { ci: [0.40098, 0.60675], p: 0 });
+    // tsgbstats fixtures of test_sequential_test_tuning_as_expected.
+    const ab = relative(mean(1396.87, 52377.9767, 3000), mean(2422.7, 134698.29, 3461));
+    check(ab, 10, { ci: [-0.76785, 1.77457], p: 1 });
+    check(ab, 6461, { ci: [-0.50861, 1.51534], p: 1 });
+    check(ab, 10_000, { ci: [-0.51485, 1.52157], p: 0.95385 });
+    // test_gbstats.py, TestAnalyzeMetricDfSequential, dimension "one" (N* = 600): p 0.892332229, ci low −0.233322085.
+    const one = relative(mean(270, 848.79, 100), mean(300, 869, 120));
+    expect(one.lift).toBeCloseTo(-0.074074074, 8);
+    expect(one.lift - sequentialHalfWidth(one.variance, one.n, 0.05, 600)).toBeCloseTo(-0.233322085, 8);
+    expect(sequentialPValue(one.lift, one.variance, one.n, 0.05, 600)).toBeCloseTo(0.892332229, 8);
+  });
+
   it('the always-valid p-value is below α exactly when the sequence excludes 0 (random cases)', () => {
     const rng = createRng(7);
     for (let i = 0; i < 2000; i++) {
