@@ -226,7 +226,7 @@ async function demo(argv: string[]): Promise<number> {
     last = await runNightly(date, deps);
     if (!values.quiet) console.log(summary(last));
   }
-  const [result] = await queryLocal(dest, `SELECT incremental_revenue, ci_low, ci_high, verdict FROM holdout_results_latest WHERE "window" = 'since_start' AND segment = 'ALL'`);
+  const [result] = await queryLocal(dest, `SELECT incremental_revenue, ci_low, ci_high, verdict FROM holdout_results_latest WHERE holdout = 'global' AND "window" = 'since_start' AND segment = 'ALL'`);
   const truth = Object.entries(business.truth.incrementalByDay).reduce((sum, [day, amount]) => (day >= business.truth.programmeStart ? sum + amount : sum), 0);
   const eur = (v: unknown) => `EUR ${Math.round(Number(v)).toLocaleString('en-US')}`;
   const q = (text: string) => `  npx crm-metrics ${text}`;

@@ -32,7 +32,7 @@ import { channelFactsSql, CHANNEL_FACTS_TABLE, customerFactsSql, FACTS_TABLE } f
 import { CLV_SUMMARY_TABLE, fitClv, readClvInputs, scoredViewSql, scoreInEngine } from './clv/score-customers.js';
 import { loadShardScores, scoreShardFile, writeShardInputs } from './clv/shard-files.js';
 import type { FittedClv } from './clv/shards.js';
-import { holdoutAssignmentSql } from './holdout/assign-sql.js';
+import { channelHoldouts, holdoutAssignmentSql } from './holdout/assign-sql.js';
 import { controlExportSql } from './holdout/export-sql.js';
 import { gatherReportData, TREND_RUNS } from './report/data.js';
 import { renderReport } from './report/html.js';
@@ -93,10 +93,12 @@ export function reportKey(date: string): string {
   return `reports/dt=${date}/index.html`;
 }
 
-/** Where a run's exclusion list (control-group customer ids, CSV) is published. */
-export function controlExportKey(date: string): string {
-  return `exports/holdout/dt=${date}/control.csv`;
+/** Where a run's exclusion list (control-group customer ids, CSV) is published; with a channel, that channel's. */
+export function controlExportKey(date: string, channel?: string): string {
+  return `exports/holdout/dt=${date}/${controlExportFile(channel)}`;
 }
+
+const controlExportFile = (channel?: string) => (channel ? `control-${channel}.csv` : 'control.csv');
 
 /** Whether a run for the date has been published (its manifest exists, and it is written last). */
 export async function isPublished(dest: ObjectStore, date: string): Promise<boolean> {
@@ -511,8 +513,9 @@ async function finish(run: Run, state: RunState): Promise<RunResult> {
     { date, display: deps.config.display, run: { status, ...pick(counts, 'rowsRead', 'rowsAccepted', 'rowsRejected', 'rowsDuplicate'), customersScored, seconds } },
   );
   await writeFile(join(run.scratch, 'report.html'), renderReport(reportData));
-  // The exclusion list a sending tool imports, so that the control group really receives nothing.
-  await engine.run(controlExportSql(ctx.assignment, join(run.scratch, 'control.csv')));
+  // The exclusion lists a sending tool imports, so that the control groups really receive nothing (of their channel).
+  const exports = [undefined, ...channelHoldouts(deps.config.holdout)].map((channel) => ({ channel, key: controlExportKey(date, channel), file: join(run.scratch, controlExportFile(channel)) }));
+  for (const { channel, file } of exports) await engine.run(controlExportSql(ctx.assignment, file, channel));
   run.progress('report');
 
   const tableFile = (table: Table) => ({ key: partitionKey(table, date), file: run.output(table) });
@@ -520,7 +523,7 @@ async function finish(run: Run, state: RunState): Promise<RunResult> {
   await run.lock.confirm();
   await publish(deps.dest, run.runId, date, [
     ...TABLES.filter((table) => table !== runManifest).map(tableFile),
-    { key: controlExportKey(date), file: join(run.scratch, 'control.csv') },
+    ...exports,
     { key: reportKey(date), file: join(run.scratch, 'report.html') },
     // Last: a reader who sees the manifest sees a complete run.
     tableFile(runManifest),

@@ -94,12 +94,12 @@ describe('the confidence sequence (Waudby-Smith et al. 2023, eq. 9 and 161)', ()
 
 describe('holdout_results rows', () => {
   const stat = (window: string, group: string, n: number, revenue: number, squares: number) => ({
-    window, segment: 'ALL', holdout_group: group, cap: 100, n, revenue, revenue_squares: squares, conversions: n / 2, pre: 0, pre_squares: 0, pre_revenue: 0, capped: revenue, capped_squares: squares,
+    holdout: 'global', window, segment: 'ALL', holdout_group: group, cap: 100, n, revenue, revenue_squares: squares, conversions: n / 2, pre: 0, pre_squares: 0, pre_revenue: 0, capped: revenue, capped_squares: squares,
     clv_end: 0, clv_end_squares: 0, clv_start: 0, clv_start_squares: 0, clv_start_end: 0, revenue_clv_end: 0, clv_start_revenue: 0,
   });
   // The same groups in both windows: treated 9,500 customers spending 21 on average (sd ≈ 30), control 500 spending 18.
   const rows = ['last_30_days', 'since_start'].flatMap((w) => [stat(w, 'treatment', 9500, 9500 * 21, 9500 * (21 ** 2 + 900)), stat(w, 'control', 500, 500 * 18, 500 * (18 ** 2 + 900))]);
-  const report = holdoutReport(rows, { controlShare: 0.05, minGroupSize: 30, sequentialTuning: 5000, margin: 1 });
+  const report = holdoutReport(rows, { controlShare: () => 0.05, minGroupSize: 30, sequentialTuning: 5000, margin: 1 });
 
   it('carry the confidence sequence of the Welch estimate, scaled to incremental revenue; since_start judges by it', () => {
     const fixed = welch({ n: 9500, sum: 9500 * 21, sumSquares: 9500 * (21 ** 2 + 900) }, { n: 500, sum: 500 * 18, sumSquares: 500 * (18 ** 2 + 900) });

@@ -22,7 +22,9 @@ import { money, readTable, runLocal, tempDir } from './helpers.js';
 const DATES = ['2024-05-01', '2024-05-02', '2024-05-03'];
 const MARGIN = 0.4;
 const FIXED_COST = 50;
-const CONFIG = { holdout: { started_at: '2024-04-01', window_days: 2, min_group_size: 5 }, clv: { margin: MARGIN }, roi: { fixed_cost_per_day: FIXED_COST } };
+/** Two channel holdouts of their own shares; the email one's larger share gives its control enough customers. */
+const CHANNELS = { email: { salt: 'email-holdout-1', control_share: 0.2 }, sms: { salt: 'sms-holdout-1', control_share: 0.1 } };
+const CONFIG = { holdout: { started_at: '2024-04-01', window_days: 2, min_group_size: 5, channels: CHANNELS }, clv: { margin: MARGIN }, roi: { fixed_cost_per_day: FIXED_COST } };
 
 type Row = Record<string, unknown>;
 /** A DATE as read back (hyparquet gives a Date) as YYYY-MM-DD. */
@@ -62,7 +64,7 @@ describe('holdout_results: incremental equity and value, computed here from the 
     const assigned = (await readTable(dest, holdoutAssignment, date)).filter((a: Row) => day(a['assigned_at']) <= date);
     const results = await readTable(dest, holdoutResults, date);
     const checked = [];
-    for (const row of results.filter((r: Row) => r['window'] === 'last_2_days' && r['incremental_value'] !== null)) {
+    for (const row of results.filter((r: Row) => r['holdout'] === 'global' && r['window'] === 'last_2_days' && r['incremental_value'] !== null)) {
       const segment = String(row['segment']);
       const members = assigned.filter((a: Row) => segment === 'ALL' || String(before.get(String(a['customer_id']))?.['segment'] ?? 'unknown') === segment);
       const x = (a: Row) => Number(before.get(String(a['customer_id']))?.['clv'] ?? 0);
@@ -91,12 +93,34 @@ describe('holdout_results: incremental equity and value, computed here from the 
     const costs = (await Promise.all(DATES.map((d) => readTable(dest, crmCosts, d)))).flat().filter((c: Row) => day(c['cost_date']) >= start && day(c['cost_date']) <= date);
     expect(costs.length).toBeGreaterThan(0);
     const cost = costs.reduce((n, c) => n + money(c['amount']), 0) + 2 * FIXED_COST;
-    const all = results.find((r: Row) => r['window'] === 'last_2_days' && r['segment'] === 'ALL')!;
+    const all = results.find((r: Row) => r['holdout'] === 'global' && r['window'] === 'last_2_days' && r['segment'] === 'ALL')!;
     expect(Number(all['cost'])).toBeCloseTo(cost, 4);
     expect(Number(all['roi'])).toBeCloseTo((Number(all['incremental_value']) - cost) / cost, 10);
     expect(Number(all['roi_ci_low'])).toBeCloseTo((Number(all['value_ci_low']) - cost) / cost, 10);
     expect(Number(all['roi_ci_high'])).toBeCloseTo((Number(all['value_ci_high']) - cost) / cost, 10);
     for (const r of results.filter((r: Row) => r['segment'] !== 'ALL')) expect([r['cost'], r['roi']]).toEqual([null, null]);
+    // Per channel: the treated held out of the channel against the other treated, and the channel's own costs (no fixed cost).
+    const treated = assigned.filter((a: Row) => a['holdout_group'] === 'treatment');
+    const revenueOf = (a: Row) => revenue.get(String(a['customer_id'])) ?? 0;
+    const costed = [];
+    for (const name of Object.keys(CHANNELS)) {
+      const row = results.find((r: Row) => r['holdout'] === name && r['window'] === 'last_2_days' && r['segment'] === 'ALL')!;
+      const heldOut = (a: Row) => String(a['channel_controls'] ?? '').split(',').includes(name);
+      const channel = welchIncremental(treated.filter((a) => !heldOut(a)).map(revenueOf), treated.filter(heldOut).map(revenueOf));
+      expect([row['n_treatment'], row['n_control']].map(Number), name).toEqual([treated.filter((a) => !heldOut(a)).length, treated.filter(heldOut).length]);
+      expect(Number(row['incremental_revenue']), name).toBeCloseTo(channel.estimate, 6);
+      expect(Number(row['ci_low']), name).toBeCloseTo(channel.low, 6);
+      expect(Number(row['ci_high']), name).toBeCloseTo(channel.high, 6);
+      const channelCost = costs.filter((c: Row) => c['channel'] === name).reduce((n, c) => n + money(c['amount']), 0);
+      expect(Number(row['cost']), name).toBeCloseTo(channelCost, 4);
+      if (channelCost > 0) costed.push(name);
+      // Without a cost of its own in the window (email's trigger mails round to 0 cents), no ROI rather than ∞.
+      if (channelCost > 0) expect(Number(row['roi']), name).toBeCloseTo((Number(row['incremental_value']) - channelCost) / channelCost, 10);
+      else expect(row['roi'], name).toBeNull();
+      // Its sample-ratio check is against its own share of the treated, not the global 5 %.
+      expect(Number(row['srm_p_value']), name).toBeGreaterThan(0.001);
+    }
+    expect(costed).toContain('sms');
 
     // Slack's roi states it in words, from the table: the return per unit of cost and its interval.
     const engine = await DuckDbEngine.open();
@@ -122,7 +146,7 @@ describe('holdout_daily: the track record', () => {
     const daily = await readTable(dest, holdoutDaily, DATES[2]!);
     expect(daily.map((r: Row) => day(r['night']))).toEqual(DATES);
     for (const [i, date] of DATES.entries()) {
-      const published = (await readTable(dest, holdoutResults, date)).find((r: Row) => r['window'] === 'since_start' && r['segment'] === 'ALL')!;
+      const published = (await readTable(dest, holdoutResults, date)).find((r: Row) => r['holdout'] === 'global' && r['window'] === 'since_start' && r['segment'] === 'ALL')!;
       for (const figure of FIGURES) expect(daily[i]![figure], `${date} ${figure}`).toEqual(published[figure]);
     }
   });
@@ -138,14 +162,17 @@ describe('holdout_daily: the track record', () => {
     const first = join(rebuilt, 'holdout_results', `dt=${DATES[0]!}`, 'data.parquet');
     const engine = await DuckDbEngine.open();
     try {
-      await engine.run(`COPY (SELECT * EXCLUDE (seq_ci_low, seq_ci_high, seq_p_value) FROM read_parquet('${first}')) TO '${first}.old' (FORMAT parquet)`);
+      // … and, from before the channel holdouts, no holdout column (its rows are the global holdout's).
+      await engine.run(`COPY (SELECT * EXCLUDE (holdout, seq_ci_low, seq_ci_high, seq_p_value) FROM read_parquet('${first}') WHERE holdout = 'global') TO '${first}.old' (FORMAT parquet)`);
     } finally {
       await engine.close();
     }
     await rename(`${first}.old`, first);
     await runLocal(DATES[2]!, source, rebuilt, CONFIG);
     const [old, ...later] = await readTable(rebuilt, holdoutDaily, DATES[2]!);
+    const daily = await readTable(dest, holdoutDaily, DATES[2]!);
     expect([old!['seq_ci_low'], old!['seq_p_value']]).toEqual([null, null]);
+    expect(old!['incremental_revenue']).toBe(daily[0]!['incremental_revenue']);
     expect(later.every((r) => typeof r['seq_ci_low'] === 'number')).toBe(true);
   }, 60_000);
 });

@@ -67,12 +67,13 @@ function fixture(): ReportData {
   const noRoi = { value: null, cost: null, roi: null, roiCiLow: null, roiCiHigh: null };
   for (const window of ['last_30_days', 'since_start']) {
     const scale = window === 'since_start' ? 4 : 1;
-    holdout.push({ window, segment: 'ALL', incremental: 18_400 * scale, ciLow: 6_100 * scale, ciHigh: 30_700 * scale, pValue: 0.003, verdict: 'significant gain', nTreatment: 22_000, nControl: 1_160, value: 21_000 * scale, cost: 5_000 * scale, roi: 3.2, roiCiLow: 0.9, roiCiHigh: 5.5 });
-    holdout.push({ window, segment: 'Champions', incremental: 9_800 * scale, ciLow: 2_500 * scale, ciHigh: 17_100 * scale, pValue: 0.01, verdict: 'significant gain', nTreatment: 1_800, nControl: 95, ...noRoi });
-    holdout.push({ window, segment: 'Loyal', incremental: 2_100 * scale, ciLow: -3_900 * scale, ciHigh: 8_100 * scale, pValue: 0.49, verdict: 'inconclusive', nTreatment: 2_470, nControl: 130, ...noRoi });
-    holdout.push({ window, segment: 'Lost', incremental: -4_200 * scale, ciLow: -7_900 * scale, ciHigh: -500 * scale, pValue: 0.027, verdict: 'significant loss', nTreatment: 3_900, nControl: 205, ...noRoi });
-    holdout.push({ window, segment: "Can't Lose Them", incremental: 650 * scale, ciLow: -1_400 * scale, ciHigh: 2_700 * scale, pValue: 0.53, verdict: 'inconclusive', nTreatment: 295, nControl: 15, ...noRoi });
-    holdout.push({ window, segment: ODD, incremental: null, ciLow: null, ciHigh: null, pValue: null, verdict: 'suppressed: fewer than 20 customers in a group', nTreatment: 43, nControl: 2, ...noRoi });
+    holdout.push({ holdout: 'global', window, segment: 'ALL', incremental: 18_400 * scale, ciLow: 6_100 * scale, ciHigh: 30_700 * scale, pValue: 0.003, verdict: 'significant gain', nTreatment: 22_000, nControl: 1_160, value: 21_000 * scale, cost: 5_000 * scale, roi: 3.2, roiCiLow: 0.9, roiCiHigh: 5.5 });
+    holdout.push({ holdout: 'global', window, segment: 'Champions', incremental: 9_800 * scale, ciLow: 2_500 * scale, ciHigh: 17_100 * scale, pValue: 0.01, verdict: 'significant gain', nTreatment: 1_800, nControl: 95, ...noRoi });
+    holdout.push({ holdout: 'global', window, segment: 'Loyal', incremental: 2_100 * scale, ciLow: -3_900 * scale, ciHigh: 8_100 * scale, pValue: 0.49, verdict: 'inconclusive', nTreatment: 2_470, nControl: 130, ...noRoi });
+    holdout.push({ holdout: 'global', window, segment: 'Lost', incremental: -4_200 * scale, ciLow: -7_900 * scale, ciHigh: -500 * scale, pValue: 0.027, verdict: 'significant loss', nTreatment: 3_900, nControl: 205, ...noRoi });
+    holdout.push({ holdout: 'global', window, segment: "Can't Lose Them", incremental: 650 * scale, ciLow: -1_400 * scale, ciHigh: 2_700 * scale, pValue: 0.53, verdict: 'inconclusive', nTreatment: 295, nControl: 15, ...noRoi });
+    holdout.push({ holdout: 'global', window, segment: ODD, incremental: null, ciLow: null, ciHigh: null, pValue: null, verdict: 'suppressed: fewer than 20 customers in a group', nTreatment: 43, nControl: 2, ...noRoi });
+    holdout.push({ holdout: 'email', window, segment: 'ALL', incremental: 3_100 * scale, ciLow: -900 * scale, ciHigh: 7_100 * scale, pValue: 0.13, verdict: 'inconclusive', nTreatment: 20_900, nControl: 1_100, value: 3_900 * scale, cost: 900 * scale, roi: 3.3, roiCiLow: -1.9, roiCiHigh: 8.6 });
   }
   const metrics: Record<string, (i: number) => number | null> = {
     active_customers: (i) => Math.round(21_000 + i * 35 + (random() - 0.5) * 400),
@@ -264,6 +265,17 @@ describe('renderReport (markup)', () => {
     expect(holdoutText(noCost)).toContain('ROI not available: no programme cost in the window');
   });
 
+  it('lists each channel holdout with its value, own cost and ROI, apart from the global holdout\'s charts', () => {
+    const holdout = sections(renderReport(fixture())).get('holdout') ?? '';
+    const text = visibleText(holdout);
+    expect(text).toMatch(/Channel holdouts \(all customers\)/);
+    expect(text).toMatch(/Email\s+Since start\s+\+€12,400\s+\+€15,600\s+€3,600\s+€3\.30\s+-€1\.90 to €8\.60\s+inconclusive\s+1,100/);
+    // The charts and the segment table are the global holdout's: the channel's figure appears in neither.
+    expect(holdout.split('Channel holdouts')[0]).not.toContain('12,400');
+    const globalOnly = { ...fixture(), holdout: fixture().holdout.filter((h) => h.holdout === 'global') };
+    expect(sections(renderReport(globalOnly)).get('holdout')).not.toContain('Channel holdouts');
+  });
+
   it('draws the since-start track record with its confidence sequence as a band', () => {
     const holdout = sections(renderReport(fixture())).get('holdout') ?? '';
     expect(holdout).toContain('Incremental revenue since the start, night by night');
@@ -304,7 +316,7 @@ describe('renderReport (markup)', () => {
     data.clvHistogram = [{ low: 0, high: 0, customers: 10 }];
     data.calibration = [{ bucket: '0', customers: 5, predicted: 0.2, actual: Number.POSITIVE_INFINITY }];
     data.kpiTrend = [{ date: '2024-06-30', metric: 'revenue', value: 1000 }, { date: '2024-06-30', metric: 'return_rate', value: null }];
-    data.holdout = [{ window: 'since_start', segment: 'ALL', incremental: 0, ciLow: 0, ciHigh: 0, pValue: 1, verdict: 'inconclusive', nTreatment: 1, nControl: 1, value: 0, cost: 0, roi: null, roiCiLow: null, roiCiHigh: null }];
+    data.holdout = [{ holdout: 'global', window: 'since_start', segment: 'ALL', incremental: 0, ciLow: 0, ciHigh: 0, pValue: 1, verdict: 'inconclusive', nTreatment: 1, nControl: 1, value: 0, cost: 0, roi: null, roiCiLow: null, roiCiHigh: null }];
     data.forecastAccuracy = [{ forecastDate: '2024-05-31', horizonDays: 30, expected: 100, actual: 0 }];
     const out = renderReport(data);
     expect(visibleText(out)).not.toMatch(/NaN|Infinity|undefined/);

@@ -9,6 +9,8 @@ export interface HoldoutConfig {
   salt: string;
   control_share: number;
   hash_version: HashVersion;
+  /** Nested holdouts per CRM channel, each with its own salt (config `holdout.channels`). */
+  channels: Readonly<Record<string, { salt: string; control_share: number }>>;
 }
 
 /** GrowthBook's hash(seed, value, version) ∈ [0, 1) for a customer-id expression. */
@@ -19,17 +21,37 @@ export function holdoutHashSql(customerId: string, salt: string, version: HashVe
     : `CAST(${fnv1a32Sql(`CAST(${fnv1a32Sql(`${literal(salt)} || ${id}`)} AS VARCHAR)`)} % 10000 AS DOUBLE) / 10000`;
 }
 
+/** The holdout of every channel, as `holdout_results.holdout` names it beside the channels'. */
+export const GLOBAL_HOLDOUT = 'global';
+
+/** The channels with a nested holdout, in alphabetical order. */
+export function channelHoldouts(config: Pick<HoldoutConfig, 'channels'>): string[] {
+  return Object.keys(config.channels).sort();
+}
+
+/** Whether a customer's `channel_controls` (of `holdout_assignment`) hold them out of `channel`. */
+export function inChannelControlSql(channelControls: string, channel: string): string {
+  return `coalesce(list_contains(string_split(${channelControls}, ','), ${literal(channel)}), false)`;
+}
+
 /**
  * One row per customer in the history (columns of `holdout_assignment`), from the all-channel
  * customer facts: control when the hash is below the control share (the bucket range [0, share)),
  * else treatment. The hash depends only on the salt and the id, so a customer's group never
- * changes until the salt does.
+ * changes until the salt does. Each channel's hash has its own salt, so its control is the same
+ * share of either group and of every segment; it is computed for everyone, and acts on the
+ * treatment group only (the control group receives nothing anyway).
  */
 export function holdoutAssignmentSql(facts: string, config: HoldoutConfig): string {
+  const held = channelHoldouts(config).map((channel) => {
+    const { salt, control_share } = config.channels[channel]!;
+    return `CASE WHEN ${holdoutHashSql('customer_id', salt, config.hash_version)} < ${control_share} THEN ${literal(channel)} END`;
+  });
   return `SELECT customer_id,
       CASE WHEN ${holdoutHashSql('customer_id', config.salt, config.hash_version)} < ${config.control_share}
         THEN 'control' ELSE 'treatment' END AS holdout_group,
       ${literal(config.salt)} AS salt, ${config.hash_version} AS hash_version,
-      first_order_date AS assigned_at
+      first_order_date AS assigned_at,
+      ${held.length ? `nullif(concat_ws(',', ${held.join(', ')}), '')` : 'CAST(NULL AS VARCHAR)'} AS channel_controls
     FROM (${facts}) AS f`;
 }

@@ -1,5 +1,6 @@
-/** The holdout's exclusion list: the control group's customer ids as CSV, for the sending tool to import. */
+/** The holdout's exclusion lists: the control group's customer ids as CSV, and each channel's, for the sending tools to import. */
 import { literal } from '../sql/dialect.js';
+import { inChannelControlSql } from './assign-sql.js';
 
 /**
  * One field of control.csv, as SQL over the text column `column`. The list is opened in
@@ -15,8 +16,12 @@ function controlCsvField(column: string): string {
     WHEN regexp_matches(${column}, '[",\\n\\r]') THEN ${quoted('')} ELSE ${column} END`;
 }
 
-/** Writes the control group of `assignment` to `path`; the fields are rendered here (the writer quotes nothing). */
-export function controlExportSql(assignment: string, path: string): string {
+/**
+ * Writes the control group of `assignment` to `path` (the fields rendered here: the writer quotes
+ * nothing); with a channel, the treatment customers held out of that channel only.
+ */
+export function controlExportSql(assignment: string, path: string, channel?: string): string {
+  const held = channel ? `holdout_group = 'treatment' AND ${inChannelControlSql('channel_controls', channel)}` : `holdout_group = 'control'`;
   return `COPY (SELECT ${controlCsvField('id')} AS customer_id FROM (SELECT customer_id AS id FROM (${assignment}) AS a
-    WHERE holdout_group = 'control') AS c ORDER BY id) TO ${literal(path)} (FORMAT csv, HEADER, QUOTE '')`;
+    WHERE ${held}) AS c ORDER BY id) TO ${literal(path)} (FORMAT csv, HEADER, QUOTE '')`;
 }

@@ -19,6 +19,7 @@ import type { RowOf } from '../catalog.js';
 import type { holdoutResults } from '../tables/holdout-results.js';
 
 export type StatRow = {
+  holdout: string;
   window: string;
   segment: string;
   holdout_group: string;
@@ -45,7 +46,8 @@ export type StatRow = {
 export type ResultRow = Partial<RowOf<typeof holdoutResults>>;
 
 export interface ReportOptions {
-  controlShare: number;
+  /** Each holdout's configured control share (holdout.control_share, holdout.channels), for the sample-ratio check. */
+  controlShare: (holdout: string) => number;
   minGroupSize: number;
   /** N* of the confidence sequence (holdout.sequential_tuning). */
   sequentialTuning: number;
@@ -61,21 +63,22 @@ function groupStats(row: StatRow): CupedGroupStats {
   return { n: row.n, sum: row.revenue, sumSquares: row.revenue_squares, sumX: row.pre, sumXSquares: row.pre_squares, sumXY: row.pre_revenue };
 }
 
-/** One result row per (window, segment) that has both groups. */
+/** One result row per (holdout, window, segment) that has both groups. */
 export function holdoutReport(rows: readonly StatRow[], options: ReportOptions): ResultRow[] {
   const alpha = options.alpha ?? 0.05;
   const cells = new Map<string, { treatment?: StatRow; control?: StatRow }>();
   for (const row of rows) {
-    const key = JSON.stringify([row.window, row.segment]);
+    const key = JSON.stringify([row.holdout, row.window, row.segment]);
     cells.set(key, { ...cells.get(key), [row.holdout_group]: row });
   }
   const results: ResultRow[] = [];
   for (const [key, { treatment: t, control: c }] of cells) {
-    const [window, segment] = JSON.parse(key) as [string, string];
+    const [holdout, window, segment] = JSON.parse(key) as [string, string, string];
     const nT = t?.n ?? 0;
     const nC = c?.n ?? 0;
-    const srm = sampleRatioMismatch(nT, nC, options.controlShare);
+    const srm = sampleRatioMismatch(nT, nC, options.controlShare(holdout));
     const base: ResultRow = {
+      holdout,
       window,
       segment,
       n_treatment: nT,
@@ -152,9 +155,9 @@ export function holdoutReport(rows: readonly StatRow[], options: ReportOptions):
       verdict: window === WATCHED_WINDOW ? sequential.verdict : raw.verdict,
     });
   }
-  // Benjamini-Hochberg over the segments of each window (the ALL row is not one of the family).
-  for (const window of new Set(results.map((r) => r['window']))) {
-    const family = results.filter((r) => r['window'] === window && r['segment'] !== 'ALL' && typeof r['p_value'] === 'number');
+  // Benjamini-Hochberg over the segments of each holdout's window (the ALL row is not one of the family).
+  for (const cell of new Set(results.map((r) => `${r.holdout}/${r.window}`))) {
+    const family = results.filter((r) => `${r.holdout}/${r.window}` === cell && r.segment !== 'ALL' && typeof r.p_value === 'number');
     const adjusted = benjaminiHochberg(family.map((r) => r['p_value'] as number));
     family.forEach((r, i) => (r['p_value_bh'] = finite(adjusted[i]!)));
   }

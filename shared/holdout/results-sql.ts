@@ -14,6 +14,7 @@
 import { shiftDate } from '../dates.js';
 import { factColumn } from '../history/customer-facts.js';
 import { dateLiteral, ident, literal, quantileByGroupSql } from '../sql/dialect.js';
+import { GLOBAL_HOLDOUT, inChannelControlSql } from './assign-sql.js';
 
 export interface AnalysisWindow {
   name: string;
@@ -55,10 +56,14 @@ export function analysisWindows(holdout: { window_days: number; started_at?: str
 }
 
 /**
- * One row per (window, segment, holdout_group) plus the segment 'ALL', from the all-channel
- * customer facts (computed for these windows, which end at the run date) and the assignment;
- * segments and start CLV come from `startScores` (customer_id, segment, clv as scored the day
- * before the window), 'unknown' and 0 when absent; `endScores` (customer_id, clv) are tonight's.
+ * One row per (holdout, window, segment, holdout_group) plus the segment 'ALL', from the
+ * all-channel customer facts (computed for these windows, which end at the run date) and the
+ * assignment; segments and start CLV come from `startScores` (customer_id, segment, clv as scored
+ * the day before the window), 'unknown' and 0 when absent; `endScores` (customer_id, clv) are
+ * tonight's. Holdout "global" compares the groups; each of `channels` compares, within the
+ * treatment group, the customers held out of the channel with the rest. Only the channel controls
+ * are summed again (a twentieth of the treated): the channel's treatment is the global treatment
+ * minus them, exactly, the sums being decimals until the end.
  */
 export function holdoutStatsSql(
   facts: string,
@@ -67,13 +72,14 @@ export function holdoutStatsSql(
   startScores: (window: AnalysisWindow) => string | undefined,
   endScores: string,
   winsorQuantile: number,
+  channels: readonly string[] = [],
 ): string {
   const clvDecimal = (clv: string) => `CAST(coalesce(${clv}, 0) AS DECIMAL(30,8))`;
   const perWindow = windows.map((w) => {
     const start = startScores(w);
     const startJoin = start ? `LEFT JOIN (${start}) AS s ON s.customer_id = a.customer_id` : '';
     const revenue = `CAST(coalesce(f.${ident(factColumn.windowRevenue(w.name))}, 0) AS DECIMAL(38,4))`;
-    return `SELECT ${literal(w.name)} AS "window", a.customer_id, a.holdout_group,
+    return `SELECT ${literal(w.name)} AS "window", a.customer_id, a.holdout_group, a.channel_controls,
         ${start ? `coalesce(s.segment, 'unknown')` : `'unknown'`} AS segment,
         ${revenue} AS revenue,
         coalesce(f.last_purchase_date >= ${dateLiteral(w.start)}, false) AS converted,
@@ -88,10 +94,28 @@ export function holdoutStatsSql(
   const caps = quantileByGroupSql('SELECT * FROM per_customer', 'revenue', '"window"', winsorQuantile);
   const capped = `SELECT p.*, least(p.revenue, CAST(c.cap AS DECIMAL(38,4))) AS capped, c.cap
     FROM per_customer AS p JOIN caps AS c ON c."window" = p."window"`;
-  const sums = Object.entries(SUMS).map(([name, sum]) => `CAST(${sum} AS DOUBLE) AS ${name}`);
+  const arms = [
+    `SELECT ${literal(GLOBAL_HOLDOUT)} AS holdout, holdout_group AS arm, * FROM capped`,
+    ...channels.map((channel) => `SELECT ${literal(channel)}, 'control', * FROM capped
+      WHERE holdout_group = 'treatment' AND ${inChannelControlSql('channel_controls', channel)}`),
+  ];
+  const names = Object.keys(SUMS);
+  const asDouble = (value: (name: string) => string) => names.map((name) => `CAST(${value(name)} AS DOUBLE) AS ${name}`).join(', ');
+  const channelTreatment = channels.length
+    ? `UNION ALL
+    SELECT h.holdout, g."window", g.segment, 'treatment', g.cap, ${asDouble((name) => `g.${name} - coalesce(c.${name}, 0)`)}
+    FROM grouped AS g CROSS JOIN (VALUES ${channels.map((channel) => `(${literal(channel)})`).join(', ')}) AS h(holdout)
+    LEFT JOIN grouped AS c ON c.holdout = h.holdout AND c."window" = g."window" AND c.segment = g.segment AND c.holdout_group = 'control'
+    WHERE g.holdout = ${literal(GLOBAL_HOLDOUT)} AND g.holdout_group = 'treatment'`
+    : '';
   return `WITH per_customer AS (${perWindow.join('\nUNION ALL\n')}),
-    caps AS (${caps})
-    SELECT "window", coalesce(segment, 'ALL') AS segment, holdout_group, max(cap) AS cap, ${sums.join(', ')}
-    FROM (${capped}) AS x
-    GROUP BY GROUPING SETS (("window", holdout_group), ("window", segment, holdout_group))`;
+    caps AS (${caps}),
+    capped AS (${capped}),
+    grouped AS (
+      SELECT holdout, "window", coalesce(segment, 'ALL') AS segment, arm AS holdout_group, max(cap) AS cap,
+        ${Object.entries(SUMS).map(([name, sum]) => `${sum} AS ${name}`).join(', ')}
+      FROM (${arms.join('\nUNION ALL\n')}) AS x
+      GROUP BY GROUPING SETS ((holdout, "window", arm), (holdout, "window", segment, arm)))
+    SELECT holdout, "window", segment, holdout_group, cap, ${asDouble((name) => name)} FROM grouped
+    ${channelTreatment}`;
 }

@@ -65,8 +65,8 @@ export async function gatherReportData(
   const calibration = await query(`SELECT model, CAST(calibration_end AS VARCHAR) AS calibration_end, holdout_days, frequency_bucket,
       CAST(customers AS DOUBLE) AS customers, predicted_mean, actual_mean
     FROM ${from('model_validation')} ORDER BY frequency_bucket`);
-  const holdoutResults = await query(`SELECT "window", segment, incremental_revenue, ${JUDGED_INTERVAL}, verdict, n_treatment, n_control, incremental_value, cost, roi, roi_ci_low, roi_ci_high
-    FROM ${from('holdout_results')} ORDER BY "window", segment`);
+  const holdoutResults = await query(`SELECT holdout, "window", segment, incremental_revenue, ${JUDGED_INTERVAL}, verdict, n_treatment, n_control, incremental_value, cost, roi, roi_ci_low, roi_ci_high
+    FROM ${from('holdout_results')} ORDER BY holdout, "window", segment`);
   const holdoutDaily = await query(`SELECT CAST(night AS VARCHAR) AS night, incremental_revenue, seq_ci_low, seq_ci_high FROM ${from('holdout_daily')} ORDER BY night`);
   const [leaks] = await query(`SELECT CAST(count(*) AS DOUBLE) AS n FROM ${from('holdout_leaks')}`);
   const roc = await query(`SELECT period, segment, equity_start, cash_flow, equity_change, roc FROM ${from('roc')} ORDER BY period, segment`);
@@ -96,6 +96,7 @@ export async function gatherReportData(
   return {
     ...base,
     holdout: holdoutResults.map((r) => ({
+      holdout: str(r, 'holdout'),
       window: str(r, 'window'),
       segment: str(r, 'segment'),
       incremental: num(r, 'incremental_revenue'),

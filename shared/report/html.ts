@@ -41,8 +41,9 @@ export interface ReportData {
   calibrationModel: string | null;
   calibrationEnd: string | null;
   holdoutDays: number | null;
-  /** Incremental revenue of CRM per window ("last_30_days", "since_start") and segment ("ALL" or a name). */
+  /** Incremental revenue of CRM per holdout ("global" or a channel), window ("last_30_days", "since_start") and segment ("ALL" or a name). */
   holdout: {
+    holdout: string;
     window: string;
     segment: string;
     incremental: number | null;
@@ -321,8 +322,9 @@ function verdictStyle(verdict: string): { color: string; marker: Marker; hollow:
 function holdoutSection(data: ReportData, f: Formatters): string {
   const explanation =
     'Incremental revenue from CRM: customers who receive CRM against the 5 % holdout who do not, with 95 % confidence intervals. An interval that crosses the zero line is inconclusive. Since the start, read every night, the interval is one that stays valid however often it is read (a confidence sequence): wider, but a verdict there is not luck of the day.';
-  if (data.holdout.length === 0) return section('holdout', 'Holdout: incremental revenue', explanation, notAvailable('the holdout has no results yet (it needs customers in both groups).'));
-  const order = segmentOrder(data, data.holdout.map((h) => h.segment));
+  const global = data.holdout.filter((h) => h.holdout === 'global');
+  if (global.length === 0) return section('holdout', 'Holdout: incremental revenue', explanation, notAvailable('the holdout has no results yet (it needs customers in both groups).'));
+  const order = segmentOrder(data, global.map((h) => h.segment));
   // Hidden from screen readers: each chart row states its verdict in words already.
   const key = (verdict: string, symbol: string, text: string) => `<span style="color:${verdictStyle(verdict).color}">${symbol}</span> ${text}`;
   const legend = `<p class="legend" aria-hidden="true">${[
@@ -331,9 +333,9 @@ function holdoutSection(data: ReportData, f: Formatters): string {
     key('inconclusive', '○', 'inconclusive'),
     key('suppressed', '–', 'suppressed (too few customers)'),
   ].join(' ')}</p>`;
-  const charts = unique(data.holdout.map((h) => h.window)).map((window) => {
+  const charts = unique(global.map((h) => h.window)).map((window) => {
     const rows: ForestRow[] = bySegment(
-      data.holdout.filter((h) => h.window === window),
+      global.filter((h) => h.window === window),
       order,
     ).map((h) => {
       const ci = isFiniteNumber(h.ciLow) && isFiniteNumber(h.ciHigh) ? ` (${f.money(h.ciLow)} to ${f.money(h.ciHigh)})` : '';
@@ -349,7 +351,7 @@ function holdoutSection(data: ReportData, f: Formatters): string {
     });
     return figure(chart, humanize(window));
   });
-  const rows = bySegment(data.holdout, order).map((h) => [
+  const rows = bySegment(global, order).map((h) => [
     segmentLabel(h.segment),
     humanize(h.window),
     f.money(h.incremental, true),
@@ -379,7 +381,7 @@ function holdoutSection(data: ReportData, f: Formatters): string {
           'Since the start, night by night',
         )
       : '';
-  const payback = data.holdout
+  const payback = global
     .filter((h) => h.segment === 'ALL')
     .map((h) => `<p class="note">${esc(humanize(h.window))}: ${esc(paybackSentence(h, (v, digits) => f.money(v, false, digits)))}.</p>`)
     .join('');
@@ -389,8 +391,33 @@ function holdoutSection(data: ReportData, f: Formatters): string {
     legend +
     charts.join('') +
     trackRecord +
+    channelHoldouts(data.holdout, f) +
     numbers(table('Holdout results', ['Segment', 'Window', 'Incremental', 'CI low', 'CI high', 'p-value', 'Verdict', 'Treatment', 'Control'], rows, [false, false, true, true, true, true, false, true, true]));
   return section('holdout', 'Holdout: incremental revenue', explanation, content);
+}
+
+/** Each channel's nested holdout (holdout.channels): what the channel adds on top of the others, against its own cost. */
+function channelHoldouts(holdout: ReportData['holdout'], f: Formatters): string {
+  const channels = holdout.filter((h) => h.holdout !== 'global' && h.segment === 'ALL');
+  if (channels.length === 0) return '';
+  const ci = (low: number | null, high: number | null, format: (v: number) => string) =>
+    isFiniteNumber(low) && isFiniteNumber(high) ? `${format(low)} to ${format(high)}` : '–';
+  const cents = (v: number) => f.money(v, false, 2);
+  const rows = channels.map((h) => [
+    humanize(h.holdout),
+    humanize(h.window),
+    f.money(h.incremental, true),
+    f.money(h.value, true),
+    f.money(h.cost),
+    isFiniteNumber(h.roi) ? cents(h.roi) : '–',
+    ci(h.roiCiLow, h.roiCiHigh, cents),
+    h.verdict,
+    f.number(h.nControl),
+  ]);
+  return (
+    '<p class="note">Channel holdouts: within the treatment group, a share held out of one channel only receives everything else. Their difference is what that channel adds on top of the others; its ROI is per unit of the channel\'s own cost.</p>' +
+    numbers(table('Channel holdouts (all customers)', ['Channel', 'Window', 'Incremental revenue', 'Incremental value', 'Cost', 'ROI', 'ROI 95 % CI', 'Verdict', 'Held out'], rows, [false, false, true, true, true, true, true, false, true]))
+  );
 }
 
 /** Money, rate or count, from the metric's name (the KPI names follow these conventions). */

@@ -101,10 +101,10 @@ export const ANSWER_SQL = {
     GROUP BY 1, 2 ORDER BY customers DESC, from_segment, to_segment LIMIT 10`,
   holdout: `SELECT "window", n_treatment, n_control, incremental_revenue, ${JUDGED_INTERVAL}, relative_lift,
       srm_flag, verdict
-    FROM holdout_results WHERE dt = CAST(? AS DATE) AND segment = ? ORDER BY "window"`,
-  roi: `SELECT "window", incremental_value, cost, roi, roi_ci_low, roi_ci_high
-    FROM holdout_results WHERE dt = CAST(? AS DATE) AND segment = 'ALL' ORDER BY "window"`,
-  holdoutSegments: `SELECT DISTINCT segment FROM holdout_results WHERE dt = CAST(? AS DATE) ORDER BY segment`,
+    FROM holdout_results WHERE dt = CAST(? AS DATE) AND holdout = 'global' AND segment = ? ORDER BY "window"`,
+  roi: `SELECT holdout, "window", incremental_value, cost, roi, roi_ci_low, roi_ci_high
+    FROM holdout_results WHERE dt = CAST(? AS DATE) AND segment = 'ALL' ORDER BY holdout <> 'global', holdout, "window"`,
+  holdoutSegments: `SELECT DISTINCT segment FROM holdout_results WHERE dt = CAST(? AS DATE) AND holdout = 'global' ORDER BY segment`,
   holdoutLeaks: `SELECT CAST(count(*) AS DOUBLE) AS leaks FROM holdout_leaks WHERE dt = CAST(? AS DATE)`,
   // The latest run's date is bound, not looked up inside the query: a constant `dt` lets Athena's
   // partition projection read one partition instead of listing every day.
@@ -370,11 +370,13 @@ async function roi(date: string | undefined, ctx: AnswerContext): Promise<SlackM
   const f = formatter(ctx.display);
   const sentence = (r: SqlRow) =>
     paybackSentence({ roi: num(r, 'roi'), roiCiLow: num(r, 'roi_ci_low'), roiCiHigh: num(r, 'roi_ci_high'), value: num(r, 'incremental_value'), cost: num(r, 'cost') }, (v, digits) => f.money(v, false, digits));
-  const lines = rows.map((r) => `*${escape(str(r, 'window').replace(/_/g, ' '))}*: ${escape(sentence(r))}.`);
-  // since_start sorts last: the programme's whole return.
-  return message(`Return on CRM (${date}): ${sentence(rows[rows.length - 1]!)}`, [
+  const global = rows.filter((r) => str(r, 'holdout') === 'global');
+  const label = (r: SqlRow) => [str(r, 'holdout') === 'global' ? '' : `${str(r, 'holdout')}, `, str(r, 'window').replace(/_/g, ' ')].join('');
+  const lines = rows.map((r) => `*${escape(label(r))}*: ${escape(sentence(r))}.`);
+  // The global holdout's since_start sorts last of its rows: the programme's whole return.
+  return message(`Return on CRM (${date}): ${sentence((global.at(-1) ?? rows[0])!)}`, [
     header(`Return on CRM on ${date}`),
     section(lines.join('\n')),
-    context('Value = margin × incremental revenue + incremental customer equity (CLV), against the holdout; cost = crm_costs + roi.fixed_cost_per_day.'),
+    context(`Value = margin × incremental revenue + incremental customer equity (CLV), against the holdout; cost = crm_costs + roi.fixed_cost_per_day.${rows.length > global.length ? ' A channel\'s rows: its own holdout within the treated, against its own crm_costs.' : ''}`),
   ]);
 }

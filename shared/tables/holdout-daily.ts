@@ -1,5 +1,6 @@
 /** The holdout's track record: what the since-start row said each night, for the report's line and band. */
 import { col } from '../catalog.js';
+import { GLOBAL_HOLDOUT } from '../holdout/assign-sql.js';
 import { WATCHED_WINDOW } from '../holdout/results-sql.js';
 import { dateLiteral, literal, readParquet } from '../sql/dialect.js';
 import { holdoutResults } from './holdout-results.js';
@@ -11,7 +12,7 @@ const FIGURES = ['n_treatment', 'n_control', 'incremental_revenue', 'ci_low', 'c
 export const holdoutDaily = {
   name: 'holdout_daily',
   description:
-    'One row per night since the holdout started (holdout.started_at, when set): the since_start row for all customers as that night published it, so that the cumulative estimate and both intervals can be followed night by night. Each run adds its own night to the previous run\'s rows (and the nights of earlier runs without them).',
+    'One row per night since the holdout started (holdout.started_at, when set): the global holdout\'s since_start row for all customers as that night published it, so that the cumulative estimate and both intervals can be followed night by night. Each run adds its own night to the previous run\'s rows (and the nights of earlier runs without them).',
   columns: [
     col('night', 'date', 'Run date whose holdout_results row this is.'),
     col('n_treatment', 'bigint', 'Treatment customers known that night.'),
@@ -33,8 +34,8 @@ export const holdoutDaily = {
     const start = ctx.config.holdout.started_at;
     const nightRow = (relation: string, night: string, has: (figure: string) => boolean = () => true) =>
       `SELECT ${dateLiteral(night)} AS night, ${FIGURES.map((f) => (has(f) ? f : `NULL AS ${f}`)).join(', ')}
-        FROM (${relation}) AS r WHERE "window" = ${literal(WATCHED_WINDOW)} AND segment = 'ALL'`;
-    // A night published before a figure existed has it as NULL.
+        FROM (${relation}) AS r WHERE "window" = ${literal(WATCHED_WINDOW)} AND segment = 'ALL'${has('holdout') ? ` AND holdout = ${literal(GLOBAL_HOLDOUT)}` : ''}`;
+    // A night published before a figure existed has it as NULL (and only the global holdout's rows, before channels had theirs).
     const earlierNight = async (night: string) => {
       const file = await ctx.fetch(holdoutResults, night);
       const columns = new Set((await ctx.engine.query<{ name: string }>(`SELECT name FROM parquet_schema(${literal(file)})`)).map((c) => c.name));

@@ -4,7 +4,8 @@
  */
 import { col } from '../catalog.js';
 import { daysFrom, shiftDate } from '../dates.js';
-import { holdoutReport, returnOnCost, type StatRow } from '../holdout/report.js';
+import { channelHoldouts, GLOBAL_HOLDOUT } from '../holdout/assign-sql.js';
+import { holdoutReport, returnOnCost, type ResultRow, type StatRow } from '../holdout/report.js';
 import { analysisWindows, holdoutStatsSql, WATCHED_WINDOW } from '../holdout/results-sql.js';
 import { dateLiteral, literal, valuesRelation } from '../sql/dialect.js';
 import { customerScores } from './customer-scores.js';
@@ -32,8 +33,9 @@ const num = <const N extends string>(name: N, description: string) => col(name, 
 export const holdoutResults = {
   name: 'holdout_results',
   description:
-    'Incremental revenue of CRM communication: treatment vs the holdout control, per analysis window and pre-period segment ("ALL" for everyone).',
+    'Incremental revenue, future value and ROI of CRM communication: treatment vs the holdout control, per holdout (all channels, or one), analysis window and pre-period segment ("ALL" for everyone).',
   columns: [
+    col('holdout', 'string', '"global" (the control group receives no CRM communication) or a CRM channel of holdout.channels (within the treatment group, its control receives everything but that channel).'),
     col('window', 'string', '"last_<N>_days" (holdout.window_days) or "since_start" (from holdout.started_at, the salt\'s first day; default the start of the history).'),
     col('segment', 'string', 'Segment at the start of the window (from the scores of the day before), "unknown" without one, or "ALL".'),
     col('n_treatment', 'bigint', 'Treatment customers known by the end of the window.'),
@@ -78,7 +80,7 @@ export const holdoutResults = {
     num('value_ci_low', '95 % CI of incremental_value, from the per-customer value (margin × window revenue + CLV at the end, adjusted as the equity), so that the two parts\' correlation is honoured.'),
     num('value_ci_high', 'Upper end of that CI.'),
     num('value_p_value', 'Two-sided Welch p-value of incremental_value.'),
-    num('cost', 'Programme cost in the window: crm_costs (every channel and campaign) plus roi.fixed_cost_per_day per day; ALL rows only (the programme is not costed per segment).'),
+    num('cost', 'Programme cost in the window, ALL rows only (the programme is not costed per segment): for "global", crm_costs (every channel and campaign) plus roi.fixed_cost_per_day per day; for a channel, its crm_costs.'),
     num('roi', '(incremental_value − cost) / cost: what CRM returned per unit of cost, net of it; NULL without a cost.'),
     num('roi_ci_low', '95 % CI of roi (from value_ci_low/high: the cost is known).'),
     num('roi_ci_high', 'Upper end of that CI.'),
@@ -86,8 +88,8 @@ export const holdoutResults = {
     col('srm_flag', 'boolean', 'True when srm_p_value < 0.001: the split is not what was configured, distrust the row.'),
     col('verdict', 'string', '"significant gain", "significant loss", "inconclusive", or "suppressed: …" for groups below holdout.min_group_size. The since_start window, read every night, judges by seq_p_value (its interval by seq_ci_low/high); the rolling window by p_value.'),
   ],
-  orderBy: ['window', 'segment'],
-  key: ['window', 'segment'],
+  orderBy: ['holdout', 'window', 'segment'],
+  key: ['holdout', 'window', 'segment'],
   checks: { accepted: { verdict: verdicts } },
   facts: (config, date) => ({ windows: analysisWindows(config.holdout, date) }),
   build: async (ctx): Promise<string> => {
@@ -103,21 +105,28 @@ export const holdoutResults = {
       if (before) startScores.set(w.name, `SELECT customer_id, segment, clv FROM (${before}) AS p`);
     }
     const endScores = `SELECT customer_id, clv FROM (${ctx.scored}) AS s`;
-    const stats = holdoutStatsSql(ctx.customers, ctx.assignment, windows, (w) => startScores.get(w.name), endScores, holdout.winsor_quantile);
+    const channels = channelHoldouts(holdout);
+    const stats = holdoutStatsSql(ctx.customers, ctx.assignment, windows, (w) => startScores.get(w.name), endScores, holdout.winsor_quantile, channels);
     const rows = holdoutReport(await ctx.engine.query<StatRow>(stats), {
-      controlShare: holdout.control_share,
+      controlShare: (name) => holdout.channels[name]?.control_share ?? holdout.control_share,
       minGroupSize: holdout.min_group_size,
       sequentialTuning: holdout.sequential_tuning,
       margin: ctx.config.clv.margin,
     });
-    // The programme's cost in each window: what the CRM platform booked and the fixed cost per day.
+    // Each window's cost: what the CRM platform booked per channel, and the programme's fixed cost per day.
     const costs = await wholeHistory(ctx, crmCosts);
-    const booked = await ctx.engine.query<{ window: string; cost: number | null }>(windows
-      .map((w) => `SELECT ${literal(w.name)} AS "window", CAST(sum(amount) AS DOUBLE) AS cost FROM (${costs}) AS c WHERE cost_date BETWEEN ${dateLiteral(w.start)} AND ${dateLiteral(w.end)}`)
+    const booked = await ctx.engine.query<{ window: string; channel: string; cost: number }>(windows
+      .map((w) => `SELECT ${literal(w.name)} AS "window", channel, CAST(sum(amount) AS DOUBLE) AS cost FROM (${costs}) AS c
+        WHERE cost_date BETWEEN ${dateLiteral(w.start)} AND ${dateLiteral(w.end)} GROUP BY channel`)
       .join(' UNION ALL '));
-    const costOf = (w: (typeof windows)[number]) => (booked.find((b) => b.window === w.name)?.cost ?? 0) + ctx.config.roi.fixed_cost_per_day * (daysFrom(w.start, w.end) + 1);
+    const costOf = (row: ResultRow) => {
+      const w = windows.find((w) => w.name === row.window)!;
+      const inWindow = booked.filter((b) => b.window === w.name && (row.holdout === GLOBAL_HOLDOUT || b.channel === row.holdout));
+      const fixed = row.holdout === GLOBAL_HOLDOUT ? ctx.config.roi.fixed_cost_per_day * (daysFrom(w.start, w.end) + 1) : 0;
+      return inWindow.reduce((sum, b) => sum + b.cost, fixed);
+    };
     for (const row of rows.filter((r) => r.segment === 'ALL')) {
-      const cost = costOf(windows.find((w) => w.name === row.window)!);
+      const cost = costOf(row);
       Object.assign(row, { cost }, returnOnCost(row.incremental_value, [row.value_ci_low, row.value_ci_high], cost));
     }
     return valuesRelation(holdoutResults, rows);
