@@ -245,11 +245,12 @@ const HoldoutSchema = z.strictObject({
     .describe('N* of the anytime-valid interval (`seq_ci_low`/`seq_ci_high`): the number of customers (both groups) at which it is tightest; GrowthBook\'s default.'),
   channels: z
     .record(
-      z.string().regex(/^[a-z0-9_]+$/, 'a CRM channel as crm_events names it (lower-case), e.g. email'),
+      z.string().regex(/^[a-z0-9_]+$/),
       z.strictObject({
         salt: z.string().min(1).describe('Salt of the channel\'s own hash: it must differ from every other salt, so that the groups are independent.'),
         control_share: z.number().gt(0).lt(1).default(0.05).describe('Share of the treatment group held out of this channel.'),
       }),
+      { error: (issue) => (issue.code === 'invalid_key' ? 'not a channel as crm_events names it (lower-case letters, digits, _; e.g. email)' : undefined) },
     )
     .default({})
     .describe('Nested holdouts per CRM channel, e.g. `{"email": {"salt": "email-2025"}}`: among the treatment group, a channel\'s control (its own export, `control-<channel>.csv`) receives everything but that channel, and `holdout_results` gains the channel\'s rows (`holdout`).'),

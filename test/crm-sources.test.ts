@@ -160,15 +160,19 @@ describe('the CRM sources in a night', () => {
     }
   });
 
-  it('holdout_leaks: the control customers sent a message after joining the experiment, and nobody else', async () => {
+  it('holdout_leaks: the control customers sent a message after joining the experiment, a channel holdout\'s sent on that channel, and nobody else', async () => {
     const holdout = parseConfig({}).holdout;
     const groupOf = (id: string) => assignGroup(id, { salt: holdout.salt, controlShare: holdout.control_share, hashVersion: holdout.hash_version });
     const ids = Array.from({ length: 400 }, (_, i) => `k${i}`);
-    const [control, other] = [ids.filter((id) => groupOf(id) === 'control'), ids.find((id) => groupOf(id) === 'treatment')!];
+    // An SMS holdout of half the treated: its control customers must not be sent SMS, anything else they may.
+    const sms = { salt: 'sms-leaks', control_share: 0.5 };
+    const heldFromSms = (id: string) => assignGroup(id, { salt: sms.salt, controlShare: sms.control_share, hashVersion: holdout.hash_version }) === 'control';
+    const [control, other] = [ids.filter((id) => groupOf(id) === 'control'), ids.find((id) => groupOf(id) === 'treatment' && !heldFromSms(id))!];
+    const noSms = ids.find((id) => groupOf(id) === 'treatment' && heldFromSms(id))!;
     expect(control.length).toBeGreaterThan(2);
     const source = await tempDir('crm-leaks');
     const dest = await tempDir('crm-leaks-dest');
-    const customersWithOrders = [control[0]!, control[1]!, other];
+    const customersWithOrders = [control[0]!, control[1]!, other, noSms];
     await writeExtract(source, D1, 'orders.csv', [CSV_HEADER, ...customersWithOrders.map((id, i) => `o${i},${id},2024-04-10T10:00:00,10.00,1,web,EUR,false`)].join('\n'));
     const sent = (id: string, i: number, at: string, channel: string, campaign: string) => `e${i},${id},${at},${channel},${campaign},sent`;
     await writeKind(source, 'crm_events', D1, 'events.csv', [
@@ -180,10 +184,16 @@ describe('the CRM sources in a night', () => {
       sent(other, 5, '2024-04-20T09:00:00', 'email', 'NL-1'), // treated: meant to receive it
       sent(control[2]!, 6, '2024-04-20T09:00:00', 'email', 'NL-1'), // no order: not in the experiment
       `e7,${control[1]!},2024-04-20T09:05:00,email,NL-1,opened`, // not a send
+      sent(other, 8, '2024-04-27T09:00:00', 'sms', 'SMS-1'), // not held out of SMS
+      sent(noSms, 9, '2024-04-20T09:00:00', 'email', 'NL-1'), // held out of SMS only
+      sent(noSms, 10, '2024-04-27T09:00:00', 'sms', 'SMS-1'), // … and sent one: a leak of the SMS holdout
     ].join('\n'));
-    await runLocal(D1, source, dest);
+    await runLocal(D1, source, dest, { holdout: { channels: { sms } } });
     const leaks = await readTable(dest, holdoutLeaks, D1);
-    expect(leaks.map((l) => [l['customer_id'], Number(l['sends']), Number(l['campaigns']), l['channels']])).toEqual([[control[0], 3, 2, 'email,sms']]);
+    expect(leaks.map((l) => [l['holdout'], l['customer_id'], Number(l['sends']), Number(l['campaigns']), l['channels']])).toEqual([
+      ['global', control[0], 3, 2, 'email,sms'],
+      ['sms', noSms, 1, 1, 'sms'],
+    ]);
     expect((leaks[0]!['first_sent_at'] as Date).toISOString()).toBe('2024-04-20T09:00:00.000Z');
 
     // Slack's holdout answer says so.

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { holdoutAssignment, holdoutResults } from '../shared/tables/index.js';
 import { DuckDbEngine } from '../shared/adapters/duckdb.js';
 import { assignGroup, hash, type HashVersion } from '../shared/holdout/assign.js';
-import { holdoutHashSql } from '../shared/holdout/assign-sql.js';
+import { holdoutAssignmentSql, holdoutHashSql, inChannelControlSql } from '../shared/holdout/assign-sql.js';
 import { controlExportKey } from '../shared/pipeline.js';
 import { literal } from '../shared/sql/dialect.js';
 import { CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
@@ -37,6 +37,33 @@ describe('holdout hash in SQL', () => {
       for (const { id, h } of rows) expect(h).toBe(hash('salt-7', id, version));
     }
     await engine.close();
+  });
+});
+
+describe('channel holdouts in SQL', () => {
+  it("each channel's control is its share of both global groups, with a hash of its own (400,000 ids)", async () => {
+    const channels = { email: { salt: 'email-2024', control_share: 0.05 }, push: { salt: 'push-2024', control_share: 0.1 }, sms: { salt: 'sms-2024', control_share: 0.05 } };
+    const config = { salt: 'exp-2024', control_share: 0.05, hash_version: 2 as const, channels };
+    const engine = await DuckDbEngine.open();
+    try {
+      const facts = `SELECT 'c' || CAST(i AS VARCHAR) AS customer_id, DATE '2024-01-01' AS first_order_date FROM range(400000) AS t(i)`;
+      await engine.run(`CREATE TABLE a AS ${holdoutAssignmentSql(facts, config)}`);
+      // The first 5,000 customers' lists, from the TypeScript hash of each channel's salt.
+      const sample = await engine.query<{ customer_id: string; holdout_group: string; channel_controls: string | null }>(`SELECT customer_id, holdout_group, channel_controls FROM a LIMIT 5000`);
+      for (const a of sample) {
+        const held = Object.entries(channels).filter(([, c]) => assignGroup(a.customer_id, { salt: c.salt, controlShare: c.control_share, hashVersion: 2 }) === 'control');
+        expect(a.channel_controls).toBe(held.length ? held.map(([name]) => name).join(',') : null);
+      }
+      for (const [name, { control_share: share }] of Object.entries(channels)) {
+        const rows = await engine.query<{ holdout_group: string; n: number; held: number }>(`SELECT holdout_group, CAST(count(*) AS DOUBLE) AS n,
+            CAST(count(*) FILTER (WHERE ${inChannelControlSql('channel_controls', literal(name))}) AS DOUBLE) AS held FROM a GROUP BY holdout_group`);
+        expect(rows).toHaveLength(2);
+        // Within four standard errors of the share in the 20,000 global controls as in the 380,000 treated.
+        for (const { holdout_group, n, held } of rows) expect(Math.abs(held / n - share), `${name} in ${holdout_group}`).toBeLessThan(4 * Math.sqrt((share * (1 - share)) / n));
+      }
+    } finally {
+      await engine.close();
+    }
   });
 });
 

@@ -170,7 +170,8 @@ describe('an A/A holdout read every night', () => {
 
 describe('the return on the programme\'s cost', () => {
   it('(value − cost) / cost with the CI carried over; no cost is NULL, not ∞', () => {
-    expect(returnOnCost(4100, [1400, 6800], 1000)).toEqual({ roi: 3.1, roi_ci_low: 0.4, roi_ci_high: 5.8 });
-    expect(returnOnCost(4100, [1400, 6800], 0)).toEqual({ roi: null, roi_ci_low: null, roi_ci_high: null });
+    const value = { incremental_value: 4100, value_ci_low: 1400, value_ci_high: 6800, value_seq_ci_low: -900, value_seq_ci_high: 9100 };
+    expect(returnOnCost(value, 1000)).toEqual({ roi: 3.1, roi_ci_low: 0.4, roi_ci_high: 5.8, roi_seq_ci_low: -1.9, roi_seq_ci_high: 8.1 });
+    expect(returnOnCost(value, 0)).toEqual({ roi: null, roi_ci_low: null, roi_ci_high: null, roi_seq_ci_low: null, roi_seq_ci_high: null });
   });
 });

@@ -18,6 +18,8 @@ import { respond } from '../shared/slack/answers.js';
 import { toPlainText } from '../shared/slack/blocks.js';
 import { parseCommand } from '../shared/slack/commands.js';
 import { money, readTable, runLocal, tempDir } from './helpers.js';
+import { assignGroup } from '../shared/holdout/assign.js';
+import { controlExportKey } from '../shared/pipeline.js';
 
 const DATES = ['2024-05-01', '2024-05-02', '2024-05-03'];
 const MARGIN = 0.4;
@@ -44,13 +46,20 @@ const cov = (xs: readonly number[], ys: readonly number[]) => {
   return xs.reduce((s, x, i) => s + (x - mx) * (ys[i]! - my), 0) / (xs.length - 1);
 };
 
-/** Welch's estimate n_T · (ȳ_T − ȳ_C) with its 95 % CI, on per-customer values. */
+/**
+ * Welch's estimate n_T · (ȳ_T − ȳ_C) with its 95 % CI, on per-customer values; and the confidence
+ * sequence of Waudby-Smith et al. (2023, eq. 9; ρ by eq. 161 for N* = 5,000) over both groups' n.
+ */
 function welchIncremental(treated: readonly number[], control: readonly number[]) {
   const [vT, vC] = [cov(treated, treated) / treated.length, cov(control, control) / control.length];
   const df = (vT + vC) ** 2 / (vT ** 2 / (treated.length - 1) + vC ** 2 / (control.length - 1));
   const delta = mean(treated) - mean(control);
   const half = studentTQuantile(0.975, df) * Math.sqrt(vT + vC);
-  return { estimate: delta * treated.length, low: (delta - half) * treated.length, high: (delta + half) * treated.length };
+  const n = treated.length + control.length;
+  const rho2 = (-2 * Math.log(0.05) + Math.log(-2 * Math.log(0.05) + 1)) / 5000;
+  const seqHalf = Math.sqrt((vT + vC) * n * ((2 * (n * rho2 + 1)) / (n * n * rho2)) * Math.log(Math.sqrt(n * rho2 + 1) / 0.05));
+  const scaled = (d: number) => d * treated.length;
+  return { estimate: scaled(delta), low: scaled(delta - half), high: scaled(delta + half), seqLow: scaled(delta - seqHalf), seqHigh: scaled(delta + seqHalf) };
 }
 
 describe('holdout_results: incremental equity and value, computed here from the published customers', () => {
@@ -83,6 +92,8 @@ describe('holdout_results: incremental equity and value, computed here from the 
       expect(Number(row['incremental_value']), label).toBeCloseTo(total.estimate, 4);
       expect(Number(row['value_ci_low']), label).toBeCloseTo(total.low, 4);
       expect(Number(row['value_ci_high']), label).toBeCloseTo(total.high, 4);
+      expect(Number(row['value_seq_ci_low']), label).toBeCloseTo(total.seqLow, 4);
+      expect(Number(row['value_seq_ci_high']), label).toBeCloseTo(total.seqHigh, 4);
       // The value is the sum of its parts: margin × incremental revenue + incremental equity.
       expect(Number(row['incremental_value']), label).toBeCloseTo(MARGIN * Number(row['incremental_revenue']) + Number(row['incremental_equity']), 6);
       checked.push(segment);
@@ -98,6 +109,8 @@ describe('holdout_results: incremental equity and value, computed here from the 
     expect(Number(all['roi'])).toBeCloseTo((Number(all['incremental_value']) - cost) / cost, 10);
     expect(Number(all['roi_ci_low'])).toBeCloseTo((Number(all['value_ci_low']) - cost) / cost, 10);
     expect(Number(all['roi_ci_high'])).toBeCloseTo((Number(all['value_ci_high']) - cost) / cost, 10);
+    expect(Number(all['roi_seq_ci_low'])).toBeCloseTo((Number(all['value_seq_ci_low']) - cost) / cost, 10);
+    expect(Number(all['roi_seq_ci_high'])).toBeCloseTo((Number(all['value_seq_ci_high']) - cost) / cost, 10);
     for (const r of results.filter((r: Row) => r['segment'] !== 'ALL')) expect([r['cost'], r['roi']]).toEqual([null, null]);
     // Per channel: the treated held out of the channel against the other treated, and the channel's own costs (no fixed cost).
     const treated = assigned.filter((a: Row) => a['holdout_group'] === 'treatment');
@@ -129,12 +142,54 @@ describe('holdout_results: incremental equity and value, computed here from the 
       const display = parseConfig({}).display;
       const answer = toPlainText(await respond(parseCommand('roi'), { query: (sql, p) => engine.query(sql, p), display, reportLink: () => Promise.resolve(''), defaultRunDate: () => date, run: () => Promise.reject(new Error('no runs here')) }));
       const text = answer.replace(/\u00a0/g, ' ');
-      const eur = (v: unknown) => `EUR ${Number(v).toFixed(2)}`;
+      const eur = (v: unknown) => `${Number(v) < 0 ? '-' : ''}EUR ${Math.abs(Number(v)).toFixed(2)}`;
       expect(text).toContain(`last 2 days: CRM returned ${eur(all['roi'])} per EUR 1 of cost, net of it (95% CI ${eur(all['roi_ci_low'])} to ${eur(all['roi_ci_high'])})`);
+      // Since the start, read every night, the sentence states the anytime-valid interval.
+      const sinceStart = results.find((r: Row) => r['holdout'] === 'global' && r['window'] === 'since_start' && r['segment'] === 'ALL')!;
+      expect(text).toContain(`since start: CRM returned ${eur(sinceStart['roi'])} per EUR 1 of cost, net of it (95% CI ${eur(sinceStart['roi_seq_ci_low'])} to ${eur(sinceStart['roi_seq_ci_high'])})`);
+      expect(text).toMatch(/\nsms, last 2 days: CRM returned/);
     } finally {
       await engine.close();
     }
     expect(checked.length).toBeGreaterThan(2);
+  });
+});
+
+describe('channel holdouts: the assignment and the exports', () => {
+  it("channel_controls is each channel's own hash, of every global group and segment; control-<channel>.csv lists the treated held out of it", async () => {
+    const date = DATES[2]!;
+    const assigned = await readTable(dest, holdoutAssignment, date);
+    const segments = new Map((await readTable(dest, customerScores, date)).map((r: Row) => [String(r['customer_id']), String(r['segment'])] as const));
+    for (const [name, channel] of Object.entries(CHANNELS)) {
+      const heldOut = (a: Row) => String(a['channel_controls'] ?? '').split(',').includes(name);
+      for (const a of assigned) expect(heldOut(a)).toBe(assignGroup(String(a['customer_id']), { salt: channel.salt, controlShare: channel.control_share, hashVersion: 2 }) === 'control');
+      // Every global group and segment holds its share out of the channel (within 4 standard errors).
+      const cells = new Map<string, Row[]>();
+      for (const a of assigned) {
+        const cell = `${String(a['holdout_group'])} / ${segments.get(String(a['customer_id'])) ?? 'unscored'}`;
+        cells.set(cell, [...(cells.get(cell) ?? []), a]);
+      }
+      for (const [cell, members] of cells) {
+        if (members.length < 30) continue;
+        const share = members.filter(heldOut).length / members.length;
+        expect(Math.abs(share - channel.control_share), `${name}: ${cell}`).toBeLessThan(4 * Math.sqrt((channel.control_share * (1 - channel.control_share)) / members.length));
+      }
+      const exported = (await readFile(join(dest, controlExportKey(date, name)), 'utf8')).trim().split('\n');
+      expect(exported[0]).toBe('customer_id');
+      const expected = assigned.filter((a: Row) => a['holdout_group'] === 'treatment' && heldOut(a)).map((a: Row) => String(a['customer_id'])).sort();
+      expect(expected.length).toBeGreaterThan(20);
+      expect(exported.slice(1)).toEqual(expected);
+    }
+    // The global list is still the control group alone.
+    const control = (await readFile(join(dest, controlExportKey(date)), 'utf8')).trim().split('\n').slice(1);
+    expect(control).toEqual(assigned.filter((a: Row) => a['holdout_group'] === 'control').map((a: Row) => String(a['customer_id'])).sort());
+  });
+
+  it('a channel salt equal to another holdout\'s is refused: it would hold out the global control again', () => {
+    expect(() => parseConfig({ holdout: { salt: 'x', channels: { email: { salt: 'x' } } } })).toThrow(/holdout\.channels\.email\.salt: already the salt of another holdout/);
+    expect(() => parseConfig({ holdout: { channels: { email: { salt: 'y' }, sms: { salt: 'y' } } } })).toThrow(/holdout\.channels\.sms\.salt/);
+    expect(() => parseConfig({ holdout: { channels: { Email: { salt: 'y' } } } })).toThrow(/holdout\.channels\.Email: not a channel as crm_events names it/);
+    expect(parseConfig({ holdout: { channels: { email: { salt: 'y' } } } }).holdout.channels['email']).toEqual({ salt: 'y', control_share: 0.05 });
   });
 });
 

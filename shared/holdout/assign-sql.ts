@@ -29,9 +29,9 @@ export function channelHoldouts(config: Pick<HoldoutConfig, 'channels'>): string
   return Object.keys(config.channels).sort();
 }
 
-/** Whether a customer's `channel_controls` (of `holdout_assignment`) hold them out of `channel`. */
+/** Whether a customer's `channel_controls` (of `holdout_assignment`) hold them out of the channel (an SQL expression). */
 export function inChannelControlSql(channelControls: string, channel: string): string {
-  return `coalesce(list_contains(string_split(${channelControls}, ','), ${literal(channel)}), false)`;
+  return `coalesce(list_contains(string_split(${channelControls}, ','), ${channel}), false)`;
 }
 
 /**

@@ -21,7 +21,7 @@ function controlCsvField(column: string): string {
  * nothing); with a channel, the treatment customers held out of that channel only.
  */
 export function controlExportSql(assignment: string, path: string, channel?: string): string {
-  const held = channel ? `holdout_group = 'treatment' AND ${inChannelControlSql('channel_controls', channel)}` : `holdout_group = 'control'`;
+  const held = channel ? `holdout_group = 'treatment' AND ${inChannelControlSql('channel_controls', literal(channel))}` : `holdout_group = 'control'`;
   return `COPY (SELECT ${controlCsvField('id')} AS customer_id FROM (SELECT customer_id AS id FROM (${assignment}) AS a
     WHERE ${held}) AS c ORDER BY id) TO ${literal(path)} (FORMAT csv, HEADER, QUOTE '')`;
 }

@@ -114,6 +114,7 @@ export function holdoutReport(rows: readonly StatRow[], options: ReportOptions):
       sumXY: m * g.clv_start_revenue + g.clv_start_end,
     });
     const value = cuped(valueOf(t), valueOf(c), alpha, equity.theta);
+    const valueSequential = sequentialWelch(value, alpha, options.sequentialTuning);
     const converted = conversion({ n: nT, conversions: t.conversions }, { n: nC, conversions: c.conversions }, alpha);
     results.push({
       ...base,
@@ -149,6 +150,8 @@ export function holdoutReport(rows: readonly StatRow[], options: ReportOptions):
       value_ci_low: finite(value.incrementalCi[0]),
       value_ci_high: finite(value.incrementalCi[1]),
       value_p_value: finite(value.pValue),
+      value_seq_ci_low: finite(valueSequential.incrementalCi[0]),
+      value_seq_ci_high: finite(valueSequential.incrementalCi[1]),
       seq_ci_low: finite(sequential.incrementalCi[0]),
       seq_ci_high: finite(sequential.incrementalCi[1]),
       seq_p_value: finite(sequential.pValue),
@@ -164,10 +167,19 @@ export function holdoutReport(rows: readonly StatRow[], options: ReportOptions):
   return results;
 }
 
-/** Return on the programme's cost: (value − cost) / cost, its CI from the value's; NULL without a cost (not ∞). */
-export function returnOnCost(value: number | null | undefined, ci: readonly [number | null | undefined, number | null | undefined], cost: number) {
+/**
+ * Return on the programme's cost: (value − cost) / cost, its fixed and anytime-valid CIs from the
+ * value's (the cost is known, so the ROI is the value rescaled); NULL without a cost (not ∞).
+ */
+export function returnOnCost(row: Pick<ResultRow, 'incremental_value' | 'value_ci_low' | 'value_ci_high' | 'value_seq_ci_low' | 'value_seq_ci_high'>, cost: number) {
   const roi = (v: number | null | undefined) => (cost > 0 && typeof v === 'number' ? (v - cost) / cost : null);
-  return { roi: roi(value), roi_ci_low: roi(ci[0]), roi_ci_high: roi(ci[1]) };
+  return {
+    roi: roi(row.incremental_value),
+    roi_ci_low: roi(row.value_ci_low),
+    roi_ci_high: roi(row.value_ci_high),
+    roi_seq_ci_low: roi(row.value_seq_ci_low),
+    roi_seq_ci_high: roi(row.value_seq_ci_high),
+  };
 }
 
 /** What a window's ROI says in words (the report and Slack's `roi`): "CRM returned EUR 3.10 per EUR 1 of cost, net of it (95% CI …)". */

@@ -97,7 +97,7 @@ export function holdoutStatsSql(
   const arms = [
     `SELECT ${literal(GLOBAL_HOLDOUT)} AS holdout, holdout_group AS arm, * FROM capped`,
     ...channels.map((channel) => `SELECT ${literal(channel)}, 'control', * FROM capped
-      WHERE holdout_group = 'treatment' AND ${inChannelControlSql('channel_controls', channel)}`),
+      WHERE holdout_group = 'treatment' AND ${inChannelControlSql('channel_controls', literal(channel))}`),
   ];
   const names = Object.keys(SUMS);
   const asDouble = (value: (name: string) => string) => names.map((name) => `CAST(${value(name)} AS DOUBLE) AS ${name}`).join(', ');

@@ -8,7 +8,7 @@ import type { SqlParameter, SqlRow } from '../engine/sql-engine.js';
 import type { StartOutcome } from '../orchestration/start-outcome.js';
 import type { NightlyOutcome } from '../pipeline.js';
 import { CAMPAIGN_RANKING } from '../tables/campaign-performance.js';
-import { JUDGED_INTERVAL } from '../tables/holdout-results.js';
+import { JUDGED_INTERVAL, JUDGED_ROI_INTERVAL } from '../tables/holdout-results.js';
 import { paybackSentence } from '../holdout/report.js';
 import { COMMAND_HELP, type SlackCommand, type TopBy } from './commands.js';
 import { context, divider, escape, formatter, header, section, slackMessage, tableSections, type Display, type SlackMessage } from './blocks.js';
@@ -102,10 +102,10 @@ export const ANSWER_SQL = {
   holdout: `SELECT "window", n_treatment, n_control, incremental_revenue, ${JUDGED_INTERVAL}, relative_lift,
       srm_flag, verdict
     FROM holdout_results WHERE dt = CAST(? AS DATE) AND holdout = 'global' AND segment = ? ORDER BY "window"`,
-  roi: `SELECT holdout, "window", incremental_value, cost, roi, roi_ci_low, roi_ci_high
+  roi: `SELECT holdout, "window", incremental_value, cost, roi, ${JUDGED_ROI_INTERVAL}
     FROM holdout_results WHERE dt = CAST(? AS DATE) AND segment = 'ALL' ORDER BY holdout <> 'global', holdout, "window"`,
   holdoutSegments: `SELECT DISTINCT segment FROM holdout_results WHERE dt = CAST(? AS DATE) AND holdout = 'global' ORDER BY segment`,
-  holdoutLeaks: `SELECT CAST(count(*) AS DOUBLE) AS leaks FROM holdout_leaks WHERE dt = CAST(? AS DATE)`,
+  holdoutLeaks: `SELECT CAST(count(*) AS DOUBLE) AS leaks FROM holdout_leaks WHERE dt = CAST(? AS DATE) AND holdout = 'global'`,
   // The latest run's date is bound, not looked up inside the query: a constant `dt` lets Athena's
   // partition projection read one partition instead of listing every day.
   customer: `SELECT CAST(s.dt AS VARCHAR) AS dt, s.customer_id, s.recency_days, s.frequency, CAST(s.monetary AS DOUBLE) AS monetary,

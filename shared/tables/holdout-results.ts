@@ -20,13 +20,17 @@ const verdicts = (config: { holdout: { min_group_size: number } }) => [
   `suppressed: fewer than ${config.holdout.min_group_size} customers in a group`,
 ];
 
-/**
- * The interval and p-value each row's verdict judges by, as a select list over holdout_results for
- * the report and Slack: the anytime-valid ones for the watched window, the fixed ones otherwise.
- */
-export const JUDGED_INTERVAL = ['ci_low', 'ci_high', 'p_value']
-  .map((c) => `CASE WHEN "window" = '${WATCHED_WINDOW}' THEN seq_${c} ELSE ${c} END AS ${c}`)
-  .join(', ');
+/** Columns as the report and Slack state them: the anytime-valid one for the watched window, the fixed one otherwise. */
+const judged = (columns: Readonly<Record<string, string>>) =>
+  Object.entries(columns)
+    .map(([fixed, sequential]) => `CASE WHEN "window" = '${WATCHED_WINDOW}' THEN ${sequential} ELSE ${fixed} END AS ${fixed}`)
+    .join(', ');
+
+/** The interval and p-value each row's verdict judges by, as a select list over holdout_results. */
+export const JUDGED_INTERVAL = judged({ ci_low: 'seq_ci_low', ci_high: 'seq_ci_high', p_value: 'seq_p_value' });
+
+/** The interval of the ROI as stated (the payback sentence). */
+export const JUDGED_ROI_INTERVAL = judged({ roi_ci_low: 'roi_seq_ci_low', roi_ci_high: 'roi_seq_ci_high' });
 
 const num = <const N extends string>(name: N, description: string) => col(name, 'double', description, true);
 
@@ -80,10 +84,14 @@ export const holdoutResults = {
     num('value_ci_low', '95 % CI of incremental_value, from the per-customer value (margin × window revenue + CLV at the end, adjusted as the equity), so that the two parts\' correlation is honoured.'),
     num('value_ci_high', 'Upper end of that CI.'),
     num('value_p_value', 'Two-sided Welch p-value of incremental_value.'),
+    num('value_seq_ci_low', '95 % confidence sequence of incremental_value (as seq_ci_low): valid however often the row is read.'),
+    num('value_seq_ci_high', 'Upper end of that interval.'),
     num('cost', 'Programme cost in the window, ALL rows only (the programme is not costed per segment): for "global", crm_costs (every channel and campaign) plus roi.fixed_cost_per_day per day; for a channel, its crm_costs.'),
     num('roi', '(incremental_value − cost) / cost: what CRM returned per unit of cost, net of it; NULL without a cost.'),
     num('roi_ci_low', '95 % CI of roi (from value_ci_low/high: the cost is known).'),
     num('roi_ci_high', 'Upper end of that CI.'),
+    num('roi_seq_ci_low', 'The anytime-valid interval of roi (from value_seq_ci_low/high); the since_start window, read every night, is stated by it.'),
+    num('roi_seq_ci_high', 'Upper end of that interval.'),
     num('srm_p_value', 'Chi-square p-value of the group sizes against holdout.control_share.'),
     col('srm_flag', 'boolean', 'True when srm_p_value < 0.001: the split is not what was configured, distrust the row.'),
     col('verdict', 'string', '"significant gain", "significant loss", "inconclusive", or "suppressed: …" for groups below holdout.min_group_size. The since_start window, read every night, judges by seq_p_value (its interval by seq_ci_low/high); the rolling window by p_value.'),
@@ -127,7 +135,7 @@ export const holdoutResults = {
     };
     for (const row of rows.filter((r) => r.segment === 'ALL')) {
       const cost = costOf(row);
-      Object.assign(row, { cost }, returnOnCost(row.incremental_value, [row.value_ci_low, row.value_ci_high], cost));
+      Object.assign(row, { cost }, returnOnCost(row, cost));
     }
     return valuesRelation(holdoutResults, rows);
   },
