@@ -106,7 +106,7 @@ describe('holdout results in the nightly run', () => {
     // 100 newcomers, each buying EUR 1,000 in the month: (95000/95 − 5000/5) × 95 = 0 whatever the split.
     const rows = Array.from({ length: 100 }, (_, i) => `o${i},n${i},2024-08-${String(1 + (i % 28)).padStart(2, '0')}T12:00:00,1000.00,1,online,EUR,false`);
     await writeExtract(source, '2024-08-30', 'orders.csv', [CSV_HEADER, ...rows].join('\n'));
-    await runLocal('2024-08-30', source, dest, { holdout: { min_group_size: 2, control_share: 0.05 } });
+    await runLocal('2024-08-30', source, dest, { holdout: { min_group_size: 2, min_buyers: 0, control_share: 0.05 } });
     const results = await readTable(dest, holdoutResults, '2024-08-30');
     const all = results.find((r) => r['window'] === 'last_30_days' && r['segment'] === 'ALL')!;
     const nT = Number(all['n_treatment']);

@@ -99,7 +99,7 @@ describe('holdout_results rows', () => {
   });
   // The same groups in both windows: treated 9,500 customers spending 21 on average (sd ≈ 30), control 500 spending 18.
   const rows = ['last_30_days', 'since_start'].flatMap((w) => [stat(w, 'treatment', 9500, 9500 * 21, 9500 * (21 ** 2 + 900)), stat(w, 'control', 500, 500 * 18, 500 * (18 ** 2 + 900))]);
-  const report = holdoutReport(rows, { controlShare: () => 0.05, minGroupSize: 30, sequentialTuning: 5000, margin: 1 });
+  const report = holdoutReport(rows, { controlShare: () => 0.05, minGroupSize: 30, minBuyers: 30, sequentialTuning: 5000, margin: 1 });
 
   it('carry the confidence sequence of the Welch estimate, scaled to incremental revenue; since_start judges by it', () => {
     const fixed = welch({ n: 9500, sum: 9500 * 21, sumSquares: 9500 * (21 ** 2 + 900) }, { n: 500, sum: 500 * 18, sumSquares: 500 * (18 ** 2 + 900) });
@@ -115,6 +115,20 @@ describe('holdout_results rows', () => {
     expect(sinceStart.seq_p_value!).toBeGreaterThan(0.05);
     expect(sinceStart.seq_ci_low!).toBeLessThan(0);
     expect(sinceStart.verdict).toBe('inconclusive');
+  });
+
+  it('are suppressed below holdout.min_buyers buyers in a group: the statistics left out, the reason given', () => {
+    // The control's 500 customers with 29 buyers, then 30.
+    const buyers = (conversions: number) => rows.map((r) => (r.holdout_group === 'control' ? { ...r, conversions } : r));
+    const options = { controlShare: () => 0.05, minGroupSize: 30, minBuyers: 30, sequentialTuning: 5000, margin: 1 };
+    for (const row of holdoutReport(buyers(29), options)) {
+      expect(row.verdict).toBe('suppressed: fewer than 30 buyers in a group');
+      expect([row.incremental_revenue, row.ci_low, row.seq_ci_low, row.incremental_value]).toEqual([undefined, undefined, undefined, undefined]);
+      expect(row.n_control).toBe(500);
+    }
+    expect(holdoutReport(buyers(30), options).every((r) => typeof r.ci_low === 'number')).toBe(true);
+    // Fewer customers than min_group_size is the reason named first.
+    expect(holdoutReport(buyers(29), { ...options, minGroupSize: 501 })[0]!.verdict).toBe('suppressed: fewer than 501 customers in a group');
   });
 });
 

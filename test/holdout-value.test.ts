@@ -26,7 +26,7 @@ const MARGIN = 0.4;
 const FIXED_COST = 50;
 /** Two channel holdouts of their own shares; the email one's larger share gives its control enough customers. */
 const CHANNELS = { email: { salt: 'email-holdout-1', control_share: 0.2 }, sms: { salt: 'sms-holdout-1', control_share: 0.1 } };
-const CONFIG = { holdout: { started_at: '2024-04-01', window_days: 2, min_group_size: 5, channels: CHANNELS }, clv: { margin: MARGIN }, roi: { fixed_cost_per_day: FIXED_COST } };
+const CONFIG = { holdout: { started_at: '2024-04-01', window_days: 2, min_group_size: 5, min_buyers: 0, channels: CHANNELS }, clv: { margin: MARGIN }, roi: { fixed_cost_per_day: FIXED_COST } };
 
 type Row = Record<string, unknown>;
 /** A DATE as read back (hyparquet gives a Date) as YYYY-MM-DD. */

@@ -18,7 +18,7 @@ import { CRM_HEADERS } from '../shared/demo/crm-programme.js';
 import { readTable, runLocal, tempDir } from './helpers.js';
 
 const DATES = ['2024-05-01', '2024-05-02', '2024-05-03'];
-const CONFIG = { holdout: { started_at: '2024-04-01', window_days: 2, min_group_size: 5 } };
+const CONFIG = { holdout: { started_at: '2024-04-01', window_days: 2, min_group_size: 5, min_buyers: 0 } };
 const RECORDED = new URL('./fixtures/table-bytes.json', import.meta.url);
 
 /** The hash of a partition's rows as read back by hyparquet, without some columns (bigints as decimal text). */

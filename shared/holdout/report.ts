@@ -49,6 +49,8 @@ export interface ReportOptions {
   /** Each holdout's configured control share (holdout.control_share, holdout.channels), for the sample-ratio check. */
   controlShare: (holdout: string) => number;
   minGroupSize: number;
+  /** Fewest buyers in the window in either group (holdout.min_buyers). */
+  minBuyers: number;
   /** N* of the confidence sequence (holdout.sequential_tuning). */
   sequentialTuning: number;
   /** Share of revenue that is profit (clv.margin): the value is margin × revenue + CLV. */
@@ -90,8 +92,13 @@ export function holdoutReport(rows: readonly StatRow[], options: ReportOptions):
       srm_p_value: finite(srm.pValue),
       srm_flag: srm.mismatch,
     };
-    if (!t || !c || Math.min(nT, nC) < options.minGroupSize) {
-      results.push({ ...base, verdict: `suppressed: fewer than ${options.minGroupSize} customers in a group` });
+    // A missing group has no customers: below min_group_size (at least 2).
+    const tooFew =
+      Math.min(nT, nC) < options.minGroupSize ? `${options.minGroupSize} customers`
+      : Math.min(t?.conversions ?? 0, c?.conversions ?? 0) < options.minBuyers ? `${options.minBuyers} buyers`
+      : undefined;
+    if (!t || !c || tooFew) {
+      results.push({ ...base, verdict: `suppressed: fewer than ${tooFew} in a group` });
       continue;
     }
     const raw = welch(groupStats(t), groupStats(c), alpha);

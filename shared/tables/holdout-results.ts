@@ -13,11 +13,12 @@ import { crmCosts } from './crm-costs.js';
 import { earlierPartition, wholeHistory, type TableModel } from './model.js';
 
 /** The verdicts a row can carry ({@link holdoutReport}). */
-const verdicts = (config: { holdout: { min_group_size: number } }) => [
+const verdicts = (config: { holdout: { min_group_size: number; min_buyers: number } }) => [
   'significant gain',
   'significant loss',
   'inconclusive',
   `suppressed: fewer than ${config.holdout.min_group_size} customers in a group`,
+  `suppressed: fewer than ${config.holdout.min_buyers} buyers in a group`,
 ];
 
 /** Columns as the report and Slack state them: the anytime-valid one for the watched window, the fixed one otherwise. */
@@ -94,7 +95,7 @@ export const holdoutResults = {
     num('roi_seq_ci_high', 'Upper end of that interval.'),
     num('srm_p_value', 'Chi-square p-value of the group sizes against holdout.control_share.'),
     col('srm_flag', 'boolean', 'True when srm_p_value < 0.001: the split is not what was configured, distrust the row.'),
-    col('verdict', 'string', '"significant gain", "significant loss", "inconclusive", or "suppressed: …" for groups below holdout.min_group_size. The since_start window, read every night, judges by seq_p_value (its interval by seq_ci_low/high); the rolling window by p_value.'),
+    col('verdict', 'string', '"significant gain", "significant loss", "inconclusive", or "suppressed: …" for groups below holdout.min_group_size customers or holdout.min_buyers buyers in the window. The since_start window, read every night, judges by seq_p_value (its interval by seq_ci_low/high); the rolling window by p_value.'),
   ],
   orderBy: ['holdout', 'window', 'segment'],
   key: ['holdout', 'window', 'segment'],
@@ -118,6 +119,7 @@ export const holdoutResults = {
     const rows = holdoutReport(await ctx.engine.query<StatRow>(stats), {
       controlShare: (name) => holdout.channels[name]?.control_share ?? holdout.control_share,
       minGroupSize: holdout.min_group_size,
+      minBuyers: holdout.min_buyers,
       sequentialTuning: holdout.sequential_tuning,
       margin: ctx.config.clv.margin,
     });
