@@ -38,8 +38,10 @@ console.log(`data: ${rows.toLocaleString()} rows, ${customers.toLocaleString()} 
 const dest = join(root, 'dest');
 await rm(dest, { recursive: true, force: true });
 // A one-day holdout window: the next night's window then starts right after the initial load, whose
-// scores give every customer a pre-period segment (11 segments plus ALL in the report).
-const CONFIG = JSON.stringify({ holdout: { window_days: 1 } });
+// scores give every customer a pre-period segment (11 segments plus ALL in the report); and three
+// channel holdouts beside the global one.
+const channels = Object.fromEntries(['email', 'sms', 'push'].map((channel) => [channel, { salt: `bench-${channel}` }]));
+const CONFIG = JSON.stringify({ holdout: { window_days: 1, channels } });
 const load = step('pipeline', LOAD_DATE, source, dest, CONFIG);
 const bare = step('bare', join(source, 'transactions', `dt=${LOAD_DATE}`, '*.csv'), join(root, 'bare-rfm.parquet'));
 const next = step('pipeline', NEXT_DATE, source, dest, CONFIG);
@@ -61,7 +63,7 @@ console.log(`
 
 pipeline / bare SQL: ${(load.wallMs / bare.wallMs).toFixed(2)}  (target < 2)
 the run's RFM path alone (opening, ingest and curated write, RFM scores: ${seconds(rfmPathMs)}) / bare SQL: ${(rfmPathMs / bare.wallMs).toFixed(2)}
-holdout results by window and segment, next night: ${seconds((next.stages?.['holdout_results'] ?? 0) - (next.stages?.['holdout_assignment'] ?? 0))}  (the assignment is built with the intermediates)
+holdout results by holdout (global + 3 channels), window and segment, next night: ${seconds((next.stages?.['holdout_results'] ?? 0) - (next.stages?.['holdout_assignment'] ?? 0))}  (the assignment is built with the intermediates)
 re-run of ${NEXT_DATE} (${seconds(rerun.wallMs)}): ${identical ? 'byte-identical partitions' : 'PARTITIONS DIFFER'} (run_manifest and model_fit excluded: they record timings)
 stages of the initial load (ms since start): ${JSON.stringify(load.stages)}
 stages of the next night (ms since start): ${JSON.stringify(next.stages)}`);

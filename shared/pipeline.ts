@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, sep } from 'node:path';
 import { partitionKey, partitionPrefix, type Table } from './catalog.js';
 import { checkTable } from './tables/checks.js';
-import { campaignDaily, crmEvents, kpiDaily, forecastAccuracy, rejects, runManifest, sourceManifest, TABLES, tablesFactsSpec, transactions } from './tables/index.js';
+import { campaignDaily, crmEvents, holdoutAssignment, kpiDaily, forecastAccuracy, rejects, runManifest, sourceManifest, TABLES, tablesFactsSpec, transactions } from './tables/index.js';
 import type { BuildContext, IngestContext, TableModel } from './tables/model.js';
 import type { ModelFitRow } from './tables/model-fit.js';
 import type { Config } from './config.js';
@@ -549,7 +549,10 @@ async function intermediates(run: Run, state: RunState): Promise<BuildContext> {
     await scoreInEngine(engine, state.fitted);
   }
   await engine.run(scoredViewSql('scored', 'rfm_scores'));
-  await engine.run(`CREATE TEMP TABLE assignment AS ${holdoutAssignmentSql(`SELECT * FROM ${FACTS_TABLE}`, deps.config.holdout)}`);
+  // The groups are sticky: carried from the latest earlier night under the same configuration, only new customers hashed.
+  const assignedOn = await carriedFrom({ ...run, config: deps.config }, holdoutAssignment, []);
+  const previous = assignedOn && `SELECT customer_id, holdout_group, channel_controls FROM ${readParquet([await run.fetch(holdoutAssignment, assignedOn)])}`;
+  await engine.run(`CREATE TEMP TABLE assignment AS ${holdoutAssignmentSql(`SELECT * FROM ${FACTS_TABLE}`, deps.config.holdout, previous)}`);
   run.progress('clv');
   const { counts } = state;
   return {

@@ -25,7 +25,7 @@ async function sinceStart(crmEffect: number) {
   const business = await generateBusiness({ dir: source, customers: 12_000, initialLoad: RUN_DATE, to: RUN_DATE, crmEffect });
   await runLocal(RUN_DATE, source, dest, businessConfig());
   const rows = await readTable(dest, holdoutResults, RUN_DATE);
-  const all = rows.find((r) => r['window'] === 'since_start' && r['segment'] === 'ALL')!;
+  const all = rows.find((r) => r['holdout'] === 'global' && r['window'] === 'since_start' && r['segment'] === 'ALL')!;
   return { business, all, truth: trueIncrement(business.truth, business.truth.programmeStart, RUN_DATE) };
 }
 

@@ -36,7 +36,7 @@ let dest: string;
 beforeAll(async () => {
   source = await tempDir('holdout-value-src');
   dest = await tempDir('holdout-value-dest');
-  await generateBusiness({ dir: source, customers: 1500, seed: 99, historyFrom: '2023-05-01', initialLoad: DATES[0]!, to: DATES.at(-1)!, programmeStart: '2024-04-01' });
+  await generateBusiness({ dir: source, customers: 1500, seed: 99, historyFrom: '2023-05-01', initialLoad: DATES[0]!, to: DATES.at(-1)!, programmeStart: '2024-04-01', channelHoldouts: false });
   for (const date of DATES) await runLocal(date, source, dest, CONFIG);
 }, 120_000);
 
@@ -184,6 +184,37 @@ describe('channel holdouts: the assignment and the exports', () => {
     const control = (await readFile(join(dest, controlExportKey(date)), 'utf8')).trim().split('\n').slice(1);
     expect(control).toEqual(assigned.filter((a: Row) => a['holdout_group'] === 'control').map((a: Row) => String(a['customer_id'])).sort());
   });
+
+  it('a night carries the groups of the one before (only new customers hashed); without it, it hashes everyone to the same bytes', async () => {
+    const [previous, date] = [DATES[1]!, DATES[2]!];
+    const file = (root: string, day: string) => join(root, 'holdout_assignment', `dt=${day}`, 'data.parquet');
+    const copy = await tempDir('assignment-carried');
+    await cp(dest, copy, { recursive: true });
+    // Tampered: the previous night's first treated customer in the email control; it shows tonight.
+    const engine = await DuckDbEngine.open();
+    let tampered: string;
+    try {
+      const [row] = await engine.query<{ customer_id: string }>(`SELECT customer_id FROM read_parquet('${file(copy, previous)}') WHERE holdout_group = 'treatment' AND channel_controls IS NULL ORDER BY customer_id LIMIT 1`);
+      tampered = row!.customer_id;
+      await engine.run(`COPY (SELECT * REPLACE (CASE WHEN customer_id = '${tampered}' THEN 'email' ELSE channel_controls END AS channel_controls) FROM read_parquet('${file(copy, previous)}')) TO '${file(copy, previous)}.new' (FORMAT parquet)`);
+    } finally {
+      await engine.close();
+    }
+    await rename(`${file(copy, previous)}.new`, file(copy, previous));
+    await runLocal(date, source, copy, CONFIG);
+    const carried = (await readTable(copy, holdoutAssignment, date)).find((a: Row) => a['customer_id'] === tampered)!;
+    expect(carried['channel_controls']).toBe('email');
+    // A changed configuration hashes everyone: the tampering is gone, a new channel's control is among the old customers.
+    const wider = { ...CONFIG, holdout: { ...CONFIG.holdout, channels: { ...CHANNELS, push: { salt: 'push-holdout-1', control_share: 0.5 } } } };
+    await runLocal(date, source, copy, wider);
+    const rehashed = await readTable(copy, holdoutAssignment, date);
+    expect(String(rehashed.find((a: Row) => a['customer_id'] === tampered)!['channel_controls'] ?? '')).not.toContain('email');
+    expect(rehashed.filter((a: Row) => String(a['channel_controls'] ?? '').includes('push')).length).toBeGreaterThan(500);
+    // Without the previous nights, every customer is hashed again: the published bytes.
+    for (const day of DATES.slice(0, 2)) await rm(join(copy, 'holdout_assignment', `dt=${day}`), { recursive: true });
+    await runLocal(date, source, copy, CONFIG);
+    expect(await readFile(file(copy, date))).toEqual(await readFile(file(dest, date)));
+  }, 60_000);
 
   it('a channel salt equal to another holdout\'s is refused: it would hold out the global control again', () => {
     expect(() => parseConfig({ holdout: { salt: 'x', channels: { email: { salt: 'x' } } } })).toThrow(/holdout\.channels\.email\.salt: already the salt of another holdout/);

@@ -28,7 +28,7 @@ const FIRST = '2024-03-01';
 const LAST = '2024-03-21';
 const DATES = Array.from({ length: 21 }, (_, i) => `2024-03-${String(i + 1).padStart(2, '0')}`);
 // A one-week window, so that the last run's window starts after scores exist (segments in holdout).
-const CONFIG = { holdout: { window_days: 7, min_group_size: 5 } };
+const CONFIG = { holdout: { window_days: 7, min_group_size: 5, min_buyers: 3 } };
 const display = parseConfig({}).display;
 
 let source: string;

@@ -19,7 +19,10 @@
  *   orders, 1–30 days later, some or all of the items (negative quantity and amount, `-R` id).
  * - The CRM programme, from `programmeStart`: customers of the treated group (the holdout's own
  *   assignment, so the same customers the pipeline calls treated) who are still alive make
- *   *extra* orders at `crmEffect × λ × season`, drawn from a random stream of their own. The
+ *   *extra* orders at `crmEffect × λ × season`, drawn from a random stream of their own. Each
+ *   follows a reminder on the first channel the customer consented to; a customer held out of that
+ *   channel (the config's channel holdouts) gets no reminder and makes none of them, so each
+ *   channel's true effect is the extra orders its reminders bring. The
  *   business without the programme is therefore exactly the same draws minus these orders
  *   (common random numbers), so the programme's true incremental revenue on any day is the net
  *   amount of the extra orders (and their returns) that day: `truth.incrementalByDay`.
@@ -35,7 +38,7 @@ import { join } from 'node:path';
 import { parseConfig } from '../config.js';
 import { dayNumber, shiftDate } from '../dates.js';
 import { assignGroup } from '../holdout/assign.js';
-import { blackFriday, CRM_HEADERS, crmProgramme, money, stamp, type CrmKind, type DemoCustomer } from './crm-programme.js';
+import { blackFriday, CRM_HEADERS, crmProgramme, money, reminderChannel, stamp, type CrmKind, type DemoCustomer } from './crm-programme.js';
 import { createRng, CSV_HEADER, type Rng } from './generate.js';
 
 export interface BusinessOptions {
@@ -53,6 +56,8 @@ export interface BusinessOptions {
   programmeStart?: string;
   /** Extra purchase rate of treated customers, relative to their own rate (0.1 = +10 %). */
   crmEffect?: number;
+  /** Nested holdouts for email, SMS and push (in the programme and in `businessConfig`). */
+  channelHoldouts?: boolean;
 }
 
 export const BUSINESS_DEFAULTS = {
@@ -63,13 +68,16 @@ export const BUSINESS_DEFAULTS = {
   to: '2024-11-30',
   programmeStart: '2024-01-01',
   crmEffect: 0.1,
+  channelHoldouts: true,
 } as const satisfies Required<Omit<BusinessOptions, 'dir'>>;
 
 /** The run configuration the demo is analysed with: the holdout experiment starts with the programme. */
-export function businessConfig(options: Pick<BusinessOptions, 'programmeStart'> = {}) {
+export function businessConfig(options: Pick<BusinessOptions, 'programmeStart' | 'channelHoldouts'> = {}) {
+  // A nested holdout per paid channel, so that each one's own return shows beside the programme's.
+  const channels = (options.channelHoldouts ?? BUSINESS_DEFAULTS.channelHoldouts) ? { email: { salt: 'demo-email-holdout' }, sms: { salt: 'demo-sms-holdout' }, push: { salt: 'demo-push-holdout' } } : {};
   // The platform's fees and messages are in crm_costs; the CRM manager and the tools beside them
   // are not, and are most of what a programme like this costs (about EUR 180,000 a year).
-  return { holdout: { started_at: options.programmeStart ?? BUSINESS_DEFAULTS.programmeStart }, roi: { fixed_cost_per_day: 500 } };
+  return { holdout: { started_at: options.programmeStart ?? BUSINESS_DEFAULTS.programmeStart, channels }, roi: { fixed_cost_per_day: 500 } };
 }
 
 export interface BusinessResult {
@@ -131,6 +139,7 @@ export async function generateBusiness(options: BusinessOptions): Promise<Busine
   if (!(initialLoadDay >= 0 && initialLoadDay < days)) throw new Error(`initialLoad ${o.initialLoad} is not within ${o.historyFrom}..${o.to}`);
   const holdout = parseConfig(businessConfig(o)).holdout;
   const assignment = { salt: holdout.salt, controlShare: holdout.control_share, hashVersion: holdout.hash_version };
+  const channelAssignments = Object.entries(holdout.channels).map(([channel, c]) => [channel, { salt: c.salt, controlShare: c.control_share, hashVersion: holdout.hash_version }] as const);
   const season = seasonByDay(o.historyFrom, days);
   const seasonMax = Math.max(...season);
   const acquisitionWeight = Array.from(season, (s, d) => s * (1 + (ACQUISITION_GROWTH * d) / 365));
@@ -146,6 +155,7 @@ export async function generateBusiness(options: BusinessOptions): Promise<Busine
   const incrementalByDay: Record<string, number> = {};
   const rng = createRng(o.seed);
   const crmRng = createRng(o.seed + 0x63726d); // the programme's own stream ("crm")
+  const consentRng = createRng(o.seed + 0x636f6e73); // "cons"
   let transactions = 0;
   let orders = 0;
   let returns = 0;
@@ -171,6 +181,10 @@ export async function generateBusiness(options: BusinessOptions): Promise<Busine
     const u = rng.uniform();
     const preferred = u < 0.45 ? 0 : u < 0.8 ? 1 : 2;
     const treated = assignGroup(id, assignment) === 'treatment';
+    const consent = { email: consentRng.uniform() < 0.7, sms: consentRng.uniform() < 0.35, push: consentRng.uniform() < (preferred === 2 ? 0.6 : 0.1) };
+    const heldOutOf = new Set(treated ? channelAssignments.filter(([, a]) => assignGroup(id, a) === 'control').map(([channel]) => channel) : []);
+    // An extra order follows a reminder; held out of its channel, the customer gets none and does not make it.
+    const reached = reminderChannel(consent, new Set()) === reminderChannel(consent, heldOutOf);
     const customerOrders: DemoCustomer['orders'] = [];
 
     const order = (random: Rng, t: number, incremental: boolean) => {
@@ -214,12 +228,12 @@ export async function generateBusiness(options: BusinessOptions): Promise<Busine
       if (t === Infinity) break;
     }
     // The programme's extra orders, while the treated customer is still a customer.
-    if (treated && o.crmEffect > 0) {
+    if (treated && reached && o.crmEffect > 0) {
       for (let x = nextTime(crmRng, Math.max(birthDay, programmeDay), o.crmEffect * lambda, leftAt); x !== Infinity; x = nextTime(crmRng, x, o.crmEffect * lambda, leftAt)) {
         order(crmRng, x, true);
       }
     }
-    crmCustomers.push({ id, firstOrder, preferred, treated, orders: customerOrders.sort((a, b) => a.t - b.t) });
+    crmCustomers.push({ id, firstOrder, preferred, treated, consent, heldOutOf, orders: customerOrders.sort((a, b) => a.t - b.t) });
   }
 
   // What upstream systems add: malformed lines, and rows of the previous day sent again.

@@ -4,10 +4,12 @@
  * `surveys`, `crm_costs`), consistent with the transactions of `business.ts`.
  *
  * - Profiles: every customer signs up in the 14 days before the first order, with consents for
- *   email (70 %), SMS (35 %) and push (60 % of app-first customers, 10 % of the others); 8 % were
+ *   email (70 %), SMS (35 %) and push (60 % of app-first customers, 10 % of the others; drawn in
+ *   business.ts); 8 % were
  *   referred by a customer who signed up earlier (so referrals form no cycle). An unsubscribe
  *   writes the profile again, with that consent withdrawn.
- * - Messages go to the treated group only (the holdout's own assignment), from the programme's
+ * - Messages go to the treated group only (the holdout's own assignment), and never on a channel
+ *   whose nested holdout the customer is in (the channel holdouts of the demo's config), from the programme's
  *   start: a newsletter every other Tuesday (email, to 15 % of the consented customers each time),
  *   an SMS on each month's first Thursday (20 %) and on Black Friday (all), a push every other
  *   Saturday (30 %). A send is delivered or bounces (push: or is lost); a delivered email is
@@ -15,14 +17,14 @@
  *   unsubscribes (email 0.3 %, SMS 1 % of deliveries) and complaints (email 0.03 %).
  * - Clicks raise purchase odds: each of the programme's extra orders (business.ts) follows a click
  *   on a triggered message (`TRG-<channel>`, an abandoned-basket reminder by email if consented,
- *   else SMS, else push, else in-app) sent 0.2 to 3 days before the order and clicked 15 minutes
+ *   else SMS, else push, else in-app, skipping channels the customer is held out of) sent 0.2 to 3 days before the order and clicked 15 minutes
  *   to 5 hours before it: what a last-click attribution should find.
  * - The exclusion export is not always honoured: 0.3 % of the email-consented control customers
  *   receive one newsletter (`holdoutLeaks`).
  * - Surveys: after 4 % of all customers' orders (a service survey, not CRM marketing: the control
  *   group answers too), an NPS score 1 to 5 days later from the customer's own satisfaction.
  * - Costs: each send priced (email EUR 0.001, SMS 0.05, push 0.0002, in-app nothing), one row per
- *   campaign, channel and day; the platforms' monthly fees (email EUR 400, SMS 60) on the 1st.
+ *   campaign, channel and day; the platforms' monthly fees (email EUR 400, SMS 60, push 150) on the 1st.
  *
  * Own random streams: the transactions are the same draws with or without this file.
  */
@@ -46,6 +48,10 @@ export interface DemoCustomer {
   /** Preferred sales channel: 0 web, 1 store, 2 app. */
   preferred: number;
   treated: boolean;
+  /** Consents at sign-up (drawn with the business: they decide which reminder an extra order follows). */
+  consent: Consents;
+  /** The channels whose nested holdout the (treated) customer is in: never sent on them. */
+  heldOutOf: ReadonlySet<string>;
   /** The customer's orders (returns left out), in time order; `programme` marks the programme's extra ones. */
   orders: { t: number; programme: boolean }[];
 }
@@ -66,7 +72,12 @@ export interface ProgrammeRows {
 }
 
 type Channel = 'email' | 'sms' | 'push' | 'in_app';
-type Consents = Record<'email' | 'sms' | 'push', boolean>;
+export type Consents = Record<'email' | 'sms' | 'push', boolean>;
+
+/** The channel of the triggered reminder an extra order follows: the first consented one not held out, else in-app. */
+export function reminderChannel(consent: Consents, heldOutOf: ReadonlySet<string>): Channel {
+  return (['email', 'sms', 'push'] as const).find((channel) => consent[channel] && !heldOutOf.has(channel)) ?? 'in_app';
+}
 
 const DELIVERED: Record<Channel, number> = { email: 0.97, sms: 0.98, push: 0.92, in_app: 1 };
 /** Price of a send in thousandths of a cent. */
@@ -74,6 +85,7 @@ const PRICE_MILLICENTS: Record<Channel, number> = { email: 100, sms: 5000, push:
 const MONTHLY_FEES = [
   ['email', '400.00'],
   ['sms', '60.00'],
+  ['push', '150.00'],
 ] as const;
 const MINUTE = 1 / 1440;
 
@@ -136,11 +148,9 @@ export function crmProgramme(customers: readonly DemoCustomer[], o: ProgrammeOpt
 
   // Sign-ups first: a referrer must have signed up before the customer it referred.
   const signup = customers.map((c) => Math.max(0, c.firstOrder - profiles.uniform() * 14));
-  const consents: Consents[] = [];
   const origins: { referrer: string; acquisition: string }[] = [];
   for (const [i, c] of customers.entries()) {
-    const consent = { email: profiles.uniform() < 0.7, sms: profiles.uniform() < 0.35, push: profiles.uniform() < (c.preferred === 2 ? 0.6 : 0.1) };
-    consents.push(consent);
+    const consent = c.consent;
     let referrer = '';
     if (profiles.uniform() < 0.08) {
       for (let attempt = 0; attempt < 5 && !referrer; attempt++) {
@@ -193,7 +203,7 @@ export function crmProgramme(customers: readonly DemoCustomer[], o: ProgrammeOpt
 
   const schedule = campaigns(o);
   for (const [i, c] of customers.entries()) {
-    const consent = { ...consents[i]! };
+    const consent = { ...c.consent };
     const signedUp = signup[i]!;
     if (!c.treated) {
       // A control customer the sending tool was not told to exclude gets one newsletter.
@@ -209,7 +219,7 @@ export function crmProgramme(customers: readonly DemoCustomer[], o: ProgrammeOpt
     let next = 0;
     /** The triggered reminder an extra order follows: sent, delivered, (opened,) clicked, all before the order at x. */
     const remind = (x: number) => {
-      const channel: Channel = consent.email ? 'email' : consent.sms ? 'sms' : consent.push ? 'push' : 'in_app';
+      const channel = reminderChannel(consent, c.heldOutOf);
       const sent = Math.min(Math.max(o.programmeDay, Math.min(signedUp, x), x - (0.2 + 2.8 * messages.uniform())), x - 4 * MINUTE);
       const delivered = sent + MINUTE;
       const clicked = Math.max(x - (0.25 + 4.75 * messages.uniform()) / 24, (delivered + x) / 2);
@@ -222,7 +232,7 @@ export function crmProgramme(customers: readonly DemoCustomer[], o: ProgrammeOpt
     for (const k of schedule) {
       const t = k.day + (9 + messages.uniform()) / 24;
       while (next < programmeOrders.length && programmeOrders[next]! < t) remind(programmeOrders[next++]!);
-      if (k.day < signedUp || !consent[k.channel] || messages.uniform() >= k.audience) continue;
+      if (k.day < signedUp || !consent[k.channel] || c.heldOutOf.has(k.channel) || messages.uniform() >= k.audience) continue;
       const left = send(c.id, t, k.channel, k.id, messages);
       if (left !== undefined) {
         consent[k.channel] = false;

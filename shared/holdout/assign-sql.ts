@@ -41,17 +41,24 @@ export function inChannelControlSql(channelControls: string, channel: string): s
  * changes until the salt does. Each channel's hash has its own salt, so its control is the same
  * share of either group and of every segment; it is computed for everyone, and acts on the
  * treatment group only (the control group receives nothing anyway).
+ *
+ * With `previous` (an earlier night's assignment under the same configuration), its customers keep
+ * their groups and only the new ones are hashed: the hash, character by character in SQL, is most
+ * of the assignment's cost, and a night brings few new customers.
  */
-export function holdoutAssignmentSql(facts: string, config: HoldoutConfig): string {
+export function holdoutAssignmentSql(facts: string, config: HoldoutConfig, previous?: string): string {
   const held = channelHoldouts(config).map((channel) => {
     const { salt, control_share } = config.channels[channel]!;
     return `CASE WHEN ${holdoutHashSql('customer_id', salt, config.hash_version)} < ${control_share} THEN ${literal(channel)} END`;
   });
-  return `SELECT customer_id,
-      CASE WHEN ${holdoutHashSql('customer_id', config.salt, config.hash_version)} < ${config.control_share}
+  const assigned = (groups: string, from: string) => `SELECT f.customer_id, ${groups},
+      ${literal(config.salt)} AS salt, ${config.hash_version} AS hash_version, f.first_order_date AS assigned_at
+    FROM ${from}`;
+  const hashed = `CASE WHEN ${holdoutHashSql('customer_id', config.salt, config.hash_version)} < ${config.control_share}
         THEN 'control' ELSE 'treatment' END AS holdout_group,
-      ${literal(config.salt)} AS salt, ${config.hash_version} AS hash_version,
-      first_order_date AS assigned_at,
-      ${held.length ? `nullif(concat_ws(',', ${held.join(', ')}), '')` : 'CAST(NULL AS VARCHAR)'} AS channel_controls
-    FROM (${facts}) AS f`;
+      ${held.length ? `nullif(concat_ws(',', ${held.join(', ')}), '')` : 'CAST(NULL AS VARCHAR)'} AS channel_controls`;
+  if (!previous) return assigned(hashed, `(${facts}) AS f`);
+  return `${assigned('p.holdout_group, p.channel_controls', `(${facts}) AS f JOIN (${previous}) AS p ON p.customer_id = f.customer_id`)}
+    UNION ALL
+    ${assigned(hashed, `(${facts}) AS f WHERE NOT EXISTS (SELECT 1 FROM (${previous}) AS p WHERE p.customer_id = f.customer_id)`)}`;
 }
