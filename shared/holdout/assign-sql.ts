@@ -3,7 +3,7 @@
  * a million customers are assigned inside the engine without leaving it.
  */
 import { fnv1a32Sql, literal } from '../sql/dialect.js';
-import type { HashVersion } from './assign.js';
+import { fnv1a32, type HashVersion } from './assign.js';
 
 export interface HoldoutConfig {
   salt: string;
@@ -13,12 +13,12 @@ export interface HoldoutConfig {
   channels: Readonly<Record<string, { salt: string; control_share: number }>>;
 }
 
-/** GrowthBook's hash(seed, value, version) ∈ [0, 1) for a customer-id expression. */
+/** GrowthBook's hash(seed, value, version) ∈ [0, 1) for a customer-id expression; v2 goes on from the salt's FNV state, computed once here. */
 export function holdoutHashSql(customerId: string, salt: string, version: HashVersion): string {
   const id = `CAST(${customerId} AS VARCHAR)`;
   return version === 1
     ? `CAST(${fnv1a32Sql(`${id} || ${literal(salt)}`)} % 1000 AS DOUBLE) / 1000`
-    : `CAST(${fnv1a32Sql(`CAST(${fnv1a32Sql(`${literal(salt)} || ${id}`)} AS VARCHAR)`)} % 10000 AS DOUBLE) / 10000`;
+    : `CAST(${fnv1a32Sql(`CAST(${fnv1a32Sql(id, fnv1a32(salt))} AS VARCHAR)`)} % 10000 AS DOUBLE) / 10000`;
 }
 
 /** The holdout of every channel, as `holdout_results.holdout` names it beside the channels'. */

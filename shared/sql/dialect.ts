@@ -25,11 +25,13 @@ const FNV_PRIME = '16777619';
 
 /**
  * FNV-1a 32-bit of a VARCHAR expression, over its characters' code points (equal to GrowthBook's
- * UTF-16 code units for ids in the Basic Multilingual Plane), as a BIGINT in [0, 2^32).
+ * UTF-16 code units for ids in the Basic Multilingual Plane), as a BIGINT in [0, 2^32). `state`:
+ * the hash of a constant prefix, to go on from (FNV's state is the hash so far): the prefix's
+ * characters are then not folded again on every row.
  */
-export function fnv1a32Sql(expr: string): string {
+export function fnv1a32Sql(expr: string, state: number | string = FNV_OFFSET): string {
   return `list_reduce(list_transform(string_split(${expr}, ''), ch -> unicode(ch)),
-    (h, c) -> (xor(h, c) * ${FNV_PRIME}) % 4294967296, CAST(${FNV_OFFSET} AS BIGINT))`;
+    (h, c) -> (xor(h, c) * ${FNV_PRIME}) % 4294967296, CAST(${state} AS BIGINT))`;
 }
 
 /**
