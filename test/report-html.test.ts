@@ -269,7 +269,7 @@ describe('renderReport (markup)', () => {
     const holdout = sections(renderReport(fixture())).get('holdout') ?? '';
     const text = visibleText(holdout);
     expect(text).toMatch(/Channel holdouts \(all customers\)/);
-    expect(text).toMatch(/Email\s+Since start\s+\+€12,400\s+\+€15,600\s+€3,600\s+€3\.30\s+-€1\.90 to €8\.60\s+inconclusive\s+1,100/);
+    expect(text).toMatch(/email\s+Since start\s+\+€12,400\s+\+€15,600\s+€3,600\s+€3\.30\s+-€1\.90 to €8\.60\s+inconclusive\s+1,100/);
     // The charts and the segment table are the global holdout's: the channel's figure appears in neither.
     expect(holdout.split('Channel holdouts')[0]).not.toContain('12,400');
     const globalOnly = { ...fixture(), holdout: fixture().holdout.filter((h) => h.holdout === 'global') };

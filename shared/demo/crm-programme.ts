@@ -5,11 +5,10 @@
  *
  * - Profiles: every customer signs up in the 14 days before the first order, with consents for
  *   email (70 %), SMS (35 %) and push (60 % of app-first customers, 10 % of the others; drawn in
- *   business.ts); 8 % were
- *   referred by a customer who signed up earlier (so referrals form no cycle). An unsubscribe
- *   writes the profile again, with that consent withdrawn.
- * - Messages go to the treated group only (the holdout's own assignment), and never on a channel
- *   whose nested holdout the customer is in (the channel holdouts of the demo's config), from the programme's
+ *   business.ts); 8 % were referred by a customer who signed up earlier (so referrals form no
+ *   cycle). An unsubscribe writes the profile again, with that consent withdrawn.
+ * - Messages go to the treated group only (the holdout's own assignment), never on a channel whose
+ *   nested holdout the customer is in (the demo config's channel holdouts), from the programme's
  *   start: a newsletter every other Tuesday (email, to 15 % of the consented customers each time),
  *   an SMS on each month's first Thursday (20 %) and on Black Friday (all), a push every other
  *   Saturday (30 %). A send is delivered or bounces (push: or is lost); a delivered email is
@@ -17,8 +16,9 @@
  *   unsubscribes (email 0.3 %, SMS 1 % of deliveries) and complaints (email 0.03 %).
  * - Clicks raise purchase odds: each of the programme's extra orders (business.ts) follows a click
  *   on a triggered message (`TRG-<channel>`, an abandoned-basket reminder by email if consented,
- *   else SMS, else push, else in-app, skipping channels the customer is held out of) sent 0.2 to 3 days before the order and clicked 15 minutes
- *   to 5 hours before it: what a last-click attribution should find.
+ *   else SMS, else push, else in-app, skipping channels the customer is held out of) sent 0.2 to
+ *   3 days before the order and clicked 15 minutes to 5 hours before it: what a last-click
+ *   attribution should find.
  * - The exclusion export is not always honoured: 0.3 % of the email-consented control customers
  *   receive one newsletter (`holdoutLeaks`).
  * - Surveys: after 4 % of all customers' orders (a service survey, not CRM marketing: the control

@@ -331,7 +331,7 @@ function holdoutSection(data: ReportData, f: Formatters): string {
     key('significant gain', '●', 'significant gain'),
     key('significant loss', '◆', 'significant loss'),
     key('inconclusive', '○', 'inconclusive'),
-    key('suppressed', '–', 'suppressed (too few customers)'),
+    key('suppressed', '–', 'suppressed (too few customers or buyers)'),
   ].join(' ')}</p>`;
   const charts = unique(global.map((h) => h.window)).map((window) => {
     const rows: ForestRow[] = bySegment(
@@ -404,7 +404,7 @@ function channelHoldouts(holdout: ReportData['holdout'], f: Formatters): string 
     isFiniteNumber(low) && isFiniteNumber(high) ? `${format(low)} to ${format(high)}` : '–';
   const cents = (v: number) => f.money(v, false, 2);
   const rows = channels.map((h) => [
-    humanize(h.holdout),
+    h.holdout,
     humanize(h.window),
     f.money(h.incremental, true),
     f.money(h.value, true),
@@ -414,9 +414,10 @@ function channelHoldouts(holdout: ReportData['holdout'], f: Formatters): string 
     h.verdict,
     f.number(h.nControl),
   ]);
-  return (
-    '<p class="note">Channel holdouts: within the treatment group, a share held out of one channel only receives everything else. Their difference is what that channel adds on top of the others; its ROI is per unit of the channel\'s own cost.</p>' +
-    numbers(table('Channel holdouts (all customers)', ['Channel', 'Window', 'Incremental revenue', 'Incremental value', 'Cost', 'ROI', 'ROI 95 % CI', 'Verdict', 'Held out'], rows, [false, false, true, true, true, true, true, false, true]))
+  return figure(
+    table('Channel holdouts (all customers)', ['Channel', 'Window', 'Incremental revenue', 'Incremental value', 'Cost', 'ROI', 'ROI 95 % CI', 'Verdict', 'Held out'], rows, [false, false, true, true, true, true, true, false, true]),
+    'Channel holdouts',
+    'Within the treatment group, a share held out of one channel only receives everything else: the difference is what that channel adds on top of the others, its ROI per unit of the channel\'s own cost. Since the start, the interval is the confidence sequence.',
   );
 }
 
