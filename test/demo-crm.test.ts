@@ -74,6 +74,32 @@ describe('the demo CRM platform', () => {
     expect(control.length).toBeLessThan(0.01 * [...messaged].length);
   });
 
+  it('honours the channel holdouts: the treated held out of a channel are never sent on it, but are on the others', () => {
+    expect(Object.keys(holdout.channels).sort()).toEqual(['email', 'push', 'sms']);
+    const heldOut = (id: string, channel: string) => {
+      const c = holdout.channels[channel];
+      return c !== undefined && groupOf(id) === 'treatment' && assignGroup(id, { salt: c.salt, controlShare: c.control_share, hashVersion: holdout.hash_version }) === 'control';
+    };
+    const sends = events.filter((e) => e['event_type'] === 'sent');
+    expect(sends.filter((e) => heldOut(e['customer_id']!, e['channel']!))).toEqual([]);
+    for (const channel of Object.keys(holdout.channels)) {
+      const sentOtherwise = sends.filter((e) => heldOut(e['customer_id']!, channel) && e['channel'] !== channel);
+      expect(sentOtherwise.length, channel).toBeGreaterThan(0);
+    }
+    // The extra orders follow reminders on the first channel consented to at sign-up: held out of
+    // it, a customer makes none; held out of another, they still do.
+    const signUp = new Map<string, Record<string, string>>();
+    for (const p of profiles) if (p['updated_at'] === p['signed_up_at'] && !signUp.has(p['customer_id']!)) signUp.set(p['customer_id']!, p);
+    const firstChannel = (id: string) => ['email', 'sms', 'push'].find((channel) => signUp.get(id)?.[`${channel}_consent`] === 'true');
+    const extraBy = new Set(programmeOrders.map((t) => t['customer_id']!));
+    const treatedIds = [...signUp.keys()].filter((id) => groupOf(id) === 'treatment');
+    const offFirst = treatedIds.filter((id) => firstChannel(id) !== undefined && heldOut(id, firstChannel(id)!));
+    const offOther = treatedIds.filter((id) => Object.keys(holdout.channels).some((channel) => channel !== firstChannel(id) && heldOut(id, channel)));
+    expect(offFirst.length).toBeGreaterThan(50);
+    expect(offFirst.filter((id) => extraBy.has(id))).toEqual([]);
+    expect(offOther.filter((id) => extraBy.has(id)).length).toBeGreaterThan(10);
+  });
+
   it('every extra order of the programme follows a click by its customer in the 7 days before; few other orders do', () => {
     expect(programmeOrders.length).toBeGreaterThan(100);
     const clicks = new Map<string, number[]>();
