@@ -13,6 +13,15 @@ import { literal } from '../shared/sql/dialect.js';
 
 export const LOAD_DATE = '2024-12-31';
 export const NEXT_DATE = '2025-01-01';
+
+/**
+ * The benchmarks' run configuration. A one-day holdout window: the next night's window then starts
+ * right after the initial load, whose scores give every customer a pre-period segment (11 segments
+ * plus ALL); and three channel holdouts beside the global one.
+ */
+export const BENCH_CONFIG = JSON.stringify({
+  holdout: { window_days: 1, channels: Object.fromEntries(['email', 'sms', 'push'].map((channel) => [channel, { salt: `bench-${channel}` }])) },
+});
 /** BG/NBD and Gamma-Gamma parameters giving ~10 orders per customer over two years. */
 const PARAMS = { r: 1, alpha: 28, a: 0.3, b: 5.5 };
 

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { partitionKey } from '../shared/catalog.js';
 import { REPRODUCIBLE_TABLES } from '../shared/tables/index.js';
-import { benchData, LOAD_DATE, NEXT_DATE, prepareBenchData, step } from './data.js';
+import { BENCH_CONFIG, benchData, LOAD_DATE, NEXT_DATE, prepareBenchData, step } from './data.js';
 
 const { values } = parseArgs({ options: { customers: { type: 'string' }, keep: { type: 'boolean' } } });
 const customers = Number(values.customers ?? 1_000_000);
@@ -37,16 +37,11 @@ console.log(`data: ${rows.toLocaleString()} rows, ${customers.toLocaleString()} 
 
 const dest = join(root, 'dest');
 await rm(dest, { recursive: true, force: true });
-// A one-day holdout window: the next night's window then starts right after the initial load, whose
-// scores give every customer a pre-period segment (11 segments plus ALL in the report); and three
-// channel holdouts beside the global one.
-const channels = Object.fromEntries(['email', 'sms', 'push'].map((channel) => [channel, { salt: `bench-${channel}` }]));
-const CONFIG = JSON.stringify({ holdout: { window_days: 1, channels } });
-const load = step('pipeline', LOAD_DATE, source, dest, CONFIG);
+const load = step('pipeline', LOAD_DATE, source, dest, BENCH_CONFIG);
 const bare = step('bare', join(source, 'transactions', `dt=${LOAD_DATE}`, '*.csv'), join(root, 'bare-rfm.parquet'));
-const next = step('pipeline', NEXT_DATE, source, dest, CONFIG);
+const next = step('pipeline', NEXT_DATE, source, dest, BENCH_CONFIG);
 const before = partitionHashes(dest, NEXT_DATE);
-const rerun = step('pipeline', NEXT_DATE, source, dest, CONFIG);
+const rerun = step('pipeline', NEXT_DATE, source, dest, BENCH_CONFIG);
 const identical = JSON.stringify(partitionHashes(dest, NEXT_DATE)) === JSON.stringify(before);
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;

@@ -26,7 +26,7 @@ function traced(engine: SqlEngine): SqlEngine {
       return await call(...args);
     } finally {
       const ms = performance.now() - start;
-      if (ms > Number(process.env["BENCH_TRACE_MS"] ?? 100)) console.error(`${Math.round(ms)} ms  ${String(args[0]).replace(/\s+/g, ' ').slice(0, 160)}`);
+      if (ms > Number(process.env["BENCH_TRACE_MS"] ?? 100)) console.error(`${Math.round(ms)} ms  ${String(args[0]).replace(/\s+/g, ' ').slice(0, Number(process.env["BENCH_TRACE_CHARS"] ?? 160))}`);
     }
   };
   return {

@@ -8,7 +8,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { benchData, LOAD_DATE, NEXT_DATE, prepareBenchData, step, type Step } from './data.js';
+import { BENCH_CONFIG, benchData, LOAD_DATE, NEXT_DATE, prepareBenchData, step, type Step } from './data.js';
 
 const { values } = parseArgs({
   options: { sizes: { type: 'string' }, keep: { type: 'boolean' }, 'engine-memory': { type: 'string' } },
@@ -16,7 +16,6 @@ const { values } = parseArgs({
 const sizes = (values.sizes ?? '1000000,3000000,10000000').split(',').map(Number);
 // The engine's share of memory, as ENGINE_MEMORY_LIMIT on Lambda (60 % of a 10 GB function is 6GB).
 process.env['ENGINE_MEMORY_LIMIT'] = values['engine-memory'] ?? '5GB';
-const CONFIG = JSON.stringify({ holdout: { window_days: 1 } });
 
 const gb = (bytes = 0) => (bytes / 1024 ** 3).toFixed(1);
 const s = (ms = 0) => (ms / 1000).toFixed(1);
@@ -38,9 +37,9 @@ for (const customers of sizes) {
   const dest = join(benchData(customers).root, 'dest-scale');
   await rm(dest, { recursive: true, force: true });
   const { source } = benchData(customers);
-  const load = step('pipeline', LOAD_DATE, source, dest, CONFIG);
+  const load = step('pipeline', LOAD_DATE, source, dest, BENCH_CONFIG);
   console.log(`  initial load ${s(load.wallMs)} s, peak ${load.maxRssMb} MB: ${durations(load.stages).join(', ')}`);
-  const next = step('pipeline', NEXT_DATE, source, dest, CONFIG);
+  const next = step('pipeline', NEXT_DATE, source, dest, BENCH_CONFIG);
   console.log(`  next night ${s(next.wallMs)} s, peak ${next.maxRssMb} MB: ${durations(next.stages).join(', ')}`);
   results.push({ customers, rows, load, next });
   if (!values.keep) await rm(benchData(customers).root, { recursive: true, force: true });

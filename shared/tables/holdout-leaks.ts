@@ -1,6 +1,6 @@
 /** Held-out customers the CRM platform sent messages anyway: an exclusion export was not honoured. */
 import { col } from '../catalog.js';
-import { channelHoldouts, GLOBAL_HOLDOUT, inChannelControlSql } from '../holdout/assign-sql.js';
+import { GLOBAL_HOLDOUT } from '../holdout/assign-sql.js';
 import { dateLiteral, literal } from '../sql/dialect.js';
 import { crmEvents } from './crm-events.js';
 import { wholeHistory, type TableModel } from './model.js';
@@ -23,15 +23,18 @@ export const holdoutLeaks = {
   build: async (ctx) => {
     const events = await wholeHistory(ctx, crmEvents);
     const start = ctx.config.holdout.started_at;
-    // One pass over the sends: the control group's are leaks of the global holdout, a treated
-    // customer's on a channel they are held out of are that channel's.
-    const channelLeak = channelHoldouts(ctx.config.holdout).length ? `a.holdout_group = 'treatment' AND ${inChannelControlSql('a.channel_controls', 'e.channel')}` : 'false';
-    return `SELECT CASE WHEN a.holdout_group = 'control' THEN ${literal(GLOBAL_HOLDOUT)} ELSE e.channel END AS holdout,
-        e.customer_id, count(*) AS sends, count(DISTINCT e.campaign_id) AS campaigns,
+    // Who is held out of what: the control group out of every channel (channel NULL), a treated
+    // customer out of each channel of their channel_controls. Few customers: the join with the
+    // sends stays small, and its key is the customer alone.
+    const held = `SELECT customer_id, assigned_at, ${literal(GLOBAL_HOLDOUT)} AS holdout, CAST(NULL AS VARCHAR) AS channel FROM (${ctx.assignment}) AS a WHERE holdout_group = 'control'
+      UNION ALL
+      SELECT customer_id, assigned_at, channel AS holdout, channel FROM (${ctx.assignment}) AS a, unnest(string_split(channel_controls, ',')) AS c(channel)
+      WHERE holdout_group = 'treatment' AND channel_controls IS NOT NULL`;
+    return `SELECT h.holdout, e.customer_id, count(*) AS sends, count(DISTINCT e.campaign_id) AS campaigns,
         string_agg(DISTINCT e.channel, ',' ORDER BY e.channel) AS channels, min(e.occurred_at) AS first_sent_at, max(e.occurred_at) AS last_sent_at
-      FROM (${events}) AS e JOIN (${ctx.assignment}) AS a ON a.customer_id = e.customer_id
-      WHERE (a.holdout_group = 'control' OR ${channelLeak}) AND e.event_type = 'sent' AND CAST(e.occurred_at AS DATE) <= ${dateLiteral(ctx.date)}
-        AND CAST(e.occurred_at AS DATE) >= ${start ? `greatest(a.assigned_at, ${dateLiteral(start)})` : 'a.assigned_at'}
-      GROUP BY 1, e.customer_id`;
+      FROM (${events}) AS e JOIN (${held}) AS h ON h.customer_id = e.customer_id
+      WHERE (h.channel IS NULL OR h.channel = e.channel) AND e.event_type = 'sent' AND CAST(e.occurred_at AS DATE) <= ${dateLiteral(ctx.date)}
+        AND CAST(e.occurred_at AS DATE) >= ${start ? `greatest(h.assigned_at, ${dateLiteral(start)})` : 'h.assigned_at'}
+      GROUP BY h.holdout, e.customer_id`;
   },
 } as const satisfies TableModel;
