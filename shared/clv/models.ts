@@ -13,6 +13,10 @@ export interface FrequencyModel {
   conditionalExpectedPurchases(params: object, t: number, x: ArrayLike<number>, tx: ArrayLike<number>, T: ArrayLike<number>): Float64Array;
   /** The same as a function of the horizon, for many horizons of the same customers. */
   conditionalExpectedPurchasesCurve(params: object, x: ArrayLike<number>, tx: ArrayLike<number>, T: ArrayLike<number>): (t: number) => Float64Array;
+  /** P(at least one purchase in (T, T+t]). */
+  probabilityOfPurchase(params: object, t: number, x: ArrayLike<number>, tx: ArrayLike<number>, T: ArrayLike<number>): Float64Array;
+  /** Expected purchases of a newly acquired customer in (0, t]. */
+  expectedPurchasesNewCustomer(params: object, t: number): number;
 }
 
 /** Model names as recorded in `model_fit.model`. */
@@ -22,18 +26,24 @@ export const FREQUENCY_MODELS = {
     probabilityAlive: (p, x, tx, T) => bgnbd.probabilityAlive(p as bgnbd.BgNbdParams, x, tx, T),
     conditionalExpectedPurchases: (p, t, x, tx, T) => bgnbd.conditionalExpectedPurchases(p as bgnbd.BgNbdParams, t, x, tx, T),
     conditionalExpectedPurchasesCurve: (p, x, tx, T) => bgnbd.conditionalExpectedPurchasesCurve(p as bgnbd.BgNbdParams, x, tx, T),
+    probabilityOfPurchase: (p, t, x, tx, T) => bgnbd.probabilityOfPurchase(p as bgnbd.BgNbdParams, t, x, tx, T),
+    expectedPurchasesNewCustomer: (p, t) => bgnbd.expectedPurchasesNewCustomer(p as bgnbd.BgNbdParams, t),
   },
   mbgnbd: {
     fit: mbgnbd.fitMbgNbd,
     probabilityAlive: (p, x, tx, T) => mbgnbd.probabilityAlive(p as mbgnbd.MbgNbdParams, x, tx, T),
     conditionalExpectedPurchases: (p, t, x, tx, T) => mbgnbd.conditionalExpectedPurchases(p as mbgnbd.MbgNbdParams, t, x, tx, T),
     conditionalExpectedPurchasesCurve: (p, x, tx, T) => (t) => mbgnbd.conditionalExpectedPurchases(p as mbgnbd.MbgNbdParams, t, x, tx, T),
+    probabilityOfPurchase: (p, t, x, tx, T) => mbgnbd.probabilityOfPurchase(p as mbgnbd.MbgNbdParams, t, x, tx, T),
+    expectedPurchasesNewCustomer: (p, t) => mbgnbd.expectedPurchasesNewCustomer(p as mbgnbd.MbgNbdParams, t),
   },
   pareto_nbd: {
     fit: paretoNbd.fitParetoNbd,
     probabilityAlive: (p, x, tx, T) => paretoNbd.probabilityAlive(p as paretoNbd.ParetoNbdParams, x, tx, T),
     conditionalExpectedPurchases: (p, t, x, tx, T) => paretoNbd.conditionalExpectedPurchases(p as paretoNbd.ParetoNbdParams, t, x, tx, T),
     conditionalExpectedPurchasesCurve: (p, x, tx, T) => (t) => paretoNbd.conditionalExpectedPurchases(p as paretoNbd.ParetoNbdParams, t, x, tx, T),
+    probabilityOfPurchase: (p, t, x, tx, T) => paretoNbd.probabilityOfPurchase(p as paretoNbd.ParetoNbdParams, t, x, tx, T),
+    expectedPurchasesNewCustomer: (p, t) => paretoNbd.expectedPurchasesNewCustomer(p as paretoNbd.ParetoNbdParams, t),
   },
 } as const satisfies Record<string, FrequencyModel>;
 

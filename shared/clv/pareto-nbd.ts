@@ -375,3 +375,28 @@ export function expectedPurchasesNewCustomer(params: ParetoNbdParams, t: number 
   return out;
 }
 
+
+/**
+ * P(at least one purchase in (T, T+t] | x, t_x, T). None in (T, T+t] is the history (x, t_x, T+t),
+ * so its probability is the ratio of the individual likelihoods L(x, t_x, T+t) / L(x, t_x, T)
+ * (Fader & Hardie 2005 note, eq. 3):
+ *   L(T) ∝ (α+T)^−(r+x) (β+T)^−s + s/(r+s+x) · (J(t_x) − J(T)),
+ * with J as in `logJ`. In logs (x in the thousands, CLVTools' case, stays finite); vectorised.
+ */
+export function probabilityOfPurchase(params: ParetoNbdParams, t: number, x: ArrayLike<number>, tx: ArrayLike<number>, T: ArrayLike<number>): Float64Array {
+  const { r, alpha, s, beta } = params;
+  const out = new Float64Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    const [xi, txi] = [x[i]!, tx[i]!];
+    const ljx = logJ(r, alpha, s, beta, xi, txi);
+    const logK = Math.log(s) - Math.log(r + s + xi);
+    const logL = (end: number) => {
+      const alive = -(r + xi) * Math.log(alpha + end) - s * Math.log(beta + end);
+      const q = Math.exp(logJ(r, alpha, s, beta, xi, end) - ljx);
+      const died = q < 1 ? logK + ljx + Math.log1p(-q) : -Infinity;
+      return Math.max(alive, died) + Math.log1p(Math.exp(-Math.abs(alive - died)));
+    };
+    out[i] = t === 0 ? 0 : -Math.expm1(logL(T[i]! + t) - logL(T[i]!));
+  }
+  return out;
+}

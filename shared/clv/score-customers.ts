@@ -7,10 +7,9 @@
  * predictions are left NULL.
  */
 import type { ModelFitRow } from '../tables/model-fit.js';
-import { FORECAST_HORIZON_DAYS } from '../catalog.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
 import { expectedOrderValues, fitGammaGamma } from './gamma-gamma.js';
-import { populationOrderValue, predictFrequency, type FittedClv } from './shards.js';
+import { FREQUENCY_SCORE_COLUMNS, populationOrderValue, predictFrequency, type FittedClv } from './shards.js';
 import { FREQUENCY_MODELS, type FrequencyModel, type FrequencyModelName } from './models.js';
 import { compressedFrequencySql, type TimeUnit } from './summary-sql.js';
 import type { ValidationConfig } from './validate.js';
@@ -143,7 +142,7 @@ export function fitClv({ frequency, spend }: ClvInputs, config: ClvConfig): { fi
 }
 
 /**
- * Creates {@link CLV_SCORES_TABLE} (customer_id, p_alive, expected_purchases_30d/90d/365d,
+ * Creates {@link CLV_SCORES_TABLE} (customer_id, p_alive, p_purchase_30d, expected_purchases_30d/90d/365d,
  * expected_order_value, discounted_purchases, clv) for every customer of {@link CLV_SUMMARY_TABLE},
  * in one process: each distinct summary is predicted once and joined back to its customers. After
  * {@link readClvInputs} in the same engine (it reads the compression made there).
@@ -153,10 +152,10 @@ export async function scoreInEngine(engine: SqlEngine, fitted: FittedClv): Promi
   const spend = (await engine.queryNumbers(`SELECT DISTINCT CAST(x AS DOUBLE) AS x, mean_repeat_value AS meanSpend
     FROM ${CLV_SUMMARY_TABLE} WHERE x > 0`)) as unknown as Pick<SpendSummary, 'x' | 'meanSpend'>;
   // In one batch: predictions for the distinct summaries, joined back to every customer.
-  await engine.run(`CREATE TEMP TABLE clv_frequency (x DOUBLE, t_x DOUBLE, T DOUBLE, p_alive DOUBLE,
-    ${FORECAST_HORIZON_DAYS.map((d) => `expected_purchases_${d}d DOUBLE`).join(', ')}, discounted_purchases DOUBLE)`);
+  await engine.run(`CREATE TEMP TABLE clv_frequency (x DOUBLE, t_x DOUBLE, T DOUBLE, ${FREQUENCY_SCORE_COLUMNS.map((c) => `${c} DOUBLE`).join(', ')})`);
   const predicted = predictFrequency(fitted, frequency.x, frequency.tx, frequency.T);
-  if (predicted) await engine.insertNumbers('clv_frequency', { x: frequency.x, tx: frequency.tx, T: frequency.T, ...predicted });
+  // The appender fills columns by position: in the table's order.
+  if (predicted) await engine.insertNumbers('clv_frequency', { x: frequency.x, tx: frequency.tx, T: frequency.T, ...Object.fromEntries(FREQUENCY_SCORE_COLUMNS.map((c) => [c, predicted[c]!])) });
   await engine.run(`CREATE TEMP TABLE clv_spend (x DOUBLE, mean_repeat_value DOUBLE, expected_order_value DOUBLE)`);
   let newCustomerValue = 'NULL';
   if (fitted.spend) {
@@ -167,9 +166,8 @@ export async function scoreInEngine(engine: SqlEngine, fitted: FittedClv): Promi
   // CLV = discounted expected purchases × expected order value × margin (value.ts's definition).
   await engine.run(`CREATE TEMP TABLE ${CLV_SCORES_TABLE} AS
     SELECT *, discounted_purchases * expected_order_value * ${fitted.margin} AS clv FROM (
-    SELECT s.customer_id, f.p_alive, ${FORECAST_HORIZON_DAYS.map((d) => `f.expected_purchases_${d}d`).join(', ')},
-      CASE WHEN s.x = 0 THEN ${newCustomerValue} ELSE v.expected_order_value END AS expected_order_value,
-      f.discounted_purchases
+    SELECT s.customer_id, ${FREQUENCY_SCORE_COLUMNS.map((c) => `f.${c}`).join(', ')},
+      CASE WHEN s.x = 0 THEN ${newCustomerValue} ELSE v.expected_order_value END AS expected_order_value
     FROM ${CLV_SUMMARY_TABLE} AS s
     LEFT JOIN clv_frequency AS f ON f.x = s.x AND f.t_x = s.t_x AND f.T = s.age
     LEFT JOIN clv_spend AS v ON v.x = s.x AND v.mean_repeat_value = s.mean_repeat_value)`);

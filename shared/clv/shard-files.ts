@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import type { SqlEngine } from '../engine/sql-engine.js';
 import { fnv1a32Sql, literal, readParquet } from '../sql/dialect.js';
 import { CLV_SCORES_TABLE, CLV_SUMMARY_TABLE } from './score-customers.js';
-import { populationOrderValue, SCORE_COLUMNS, scoreSummaries, type FittedClv } from './shards.js';
+import { FREQUENCY_SCORE_COLUMNS, populationOrderValue, SCORE_COLUMNS, scoreSummaries, type FittedClv } from './shards.js';
 
 /** Scores the customers of one shard file (customer_id, x, t_x, age, mean_repeat_value) into `output`; returns how many. */
 export async function scoreShardFile(engine: SqlEngine, input: string, fitted: FittedClv, output: string): Promise<number> {
@@ -18,7 +18,8 @@ export async function scoreShardFile(engine: SqlEngine, input: string, fitted: F
   const scores = scoreSummaries(fitted, { x: s['x']!, tx: s['t_x']!, T: s['T']!, meanRepeatValue: s['mean_repeat_value']! });
   const row = Float64Array.from(s['x']!, (_, i) => i);
   await engine.run(`CREATE OR REPLACE TEMP TABLE shard_scores (i DOUBLE, x DOUBLE, ${SCORE_COLUMNS.map((c) => `${c} DOUBLE`).join(', ')})`);
-  await engine.insertNumbers('shard_scores', { i: row, x: s['x']!, ...scores });
+  // The appender fills columns by position: in the table's order.
+  await engine.insertNumbers('shard_scores', { i: row, x: s['x']!, ...Object.fromEntries(SCORE_COLUMNS.map((c) => [c, scores[c]])) });
   await engine.run(`COPY (SELECT c.customer_id, s.* EXCLUDE (i)
       FROM (SELECT customer_id, row_number() OVER (ORDER BY customer_id) - 1 AS i FROM ${readParquet([input])}) AS c
       JOIN shard_scores AS s ON s.i = c.i ORDER BY c.customer_id)
@@ -55,7 +56,7 @@ export async function loadShardScores(engine: SqlEngine, fitted: FittedClv, file
   const population = fitted.spend ? populationOrderValue(fitted.spend) : NaN;
   const spend = (column: string) => (!fitted.spend ? none : Number.isFinite(population) ? column : `CASE WHEN x = 0 THEN ${none} ELSE ${column} END`);
   await engine.run(`CREATE TEMP TABLE ${CLV_SCORES_TABLE} AS SELECT customer_id,
-      ${SCORE_COLUMNS.filter((c) => c !== 'expected_order_value' && c !== 'clv').map((c) => `${frequency(c)} AS ${c}`).join(', ')},
+      ${FREQUENCY_SCORE_COLUMNS.map((c) => `${frequency(c)} AS ${c}`).join(', ')},
       ${spend('expected_order_value')} AS expected_order_value,
       ${fitted.frequency ? spend('clv') : none} AS clv
     FROM ${readParquet(files)}`);

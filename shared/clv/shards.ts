@@ -39,13 +39,18 @@ export interface CustomerSummaries {
   meanRepeatValue: Float64Array;
 }
 
-export const SCORE_COLUMNS = [
+/** How far ahead p_purchase_30d looks (days). */
+export const PURCHASE_PROBABILITY_DAYS = 30;
+
+/** The scores the purchase-timing model gives each distinct (x, t_x, T). */
+export const FREQUENCY_SCORE_COLUMNS = [
   'p_alive',
+  'p_purchase_30d',
   ...FORECAST_HORIZON_DAYS.map((d) => `expected_purchases_${d}d` as const),
-  'expected_order_value',
   'discounted_purchases',
-  'clv',
 ] as const;
+
+export const SCORE_COLUMNS = [...FREQUENCY_SCORE_COLUMNS, 'expected_order_value', 'clv'] as const;
 export type ScoreColumns = Record<(typeof SCORE_COLUMNS)[number], Float64Array>;
 
 /** P(alive), expected purchases per horizon and the discounted purchases of the CLV horizon. */
@@ -57,6 +62,7 @@ export function predictFrequency(fitted: FittedClv, x: Float64Array, tx: Float64
   const expectedBy = model.conditionalExpectedPurchasesCurve(params, x, tx, T);
   return {
     p_alive: model.probabilityAlive(params, x, tx, T),
+    p_purchase_30d: model.probabilityOfPurchase(params, PURCHASE_PROBABILITY_DAYS / unitDays, x, tx, T),
     ...Object.fromEntries(FORECAST_HORIZON_DAYS.map((d) => [`expected_purchases_${d}d`, expectedBy(d / unitDays)])),
     discounted_purchases: discountedExpectedPurchasesVector(expectedBy, fitted.horizonMonths, fitted.monthlyDiscountRate, DAYS_PER_MONTH, unitDays, x.length),
   };
@@ -84,6 +90,7 @@ export function scoreSummaries(fitted: FittedClv, s: CustomerSummaries): ScoreCo
   for (let i = 0; i < n; i++) clv[i] = discounted[i]! * orderValue[i]! * fitted.margin;
   return {
     p_alive: frequency?.['p_alive'] ?? missing(),
+    p_purchase_30d: frequency?.['p_purchase_30d'] ?? missing(),
     ...(Object.fromEntries(FORECAST_HORIZON_DAYS.map((d) => [`expected_purchases_${d}d`, frequency?.[`expected_purchases_${d}d`] ?? missing()])) as Record<
       `expected_purchases_${(typeof FORECAST_HORIZON_DAYS)[number]}d`,
       Float64Array

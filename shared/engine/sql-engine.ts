@@ -22,7 +22,7 @@ export interface SqlEngine {
    * inputs (hundreds of thousands of rows) leave the engine without one object per row.
    */
   queryNumbers(sql: string): Promise<Record<string, Float64Array>>;
-  /** Appends equally long columns of numbers to an existing table whose columns are DOUBLE. */
+  /** Appends equally long columns of numbers to an existing table whose columns are DOUBLE, in the table's column order (by position, not by name). */
   insertNumbers(table: string, columns: Record<string, ArrayLike<number>>): Promise<void>;
   close(): Promise<void>;
 }

@@ -26,6 +26,7 @@ export const customerScores = {
     col('segment', 'string', 'Named segment from the configured R/F/M rules (e.g. Champions, At Risk).'),
     col('grade', 'string', 'Value grade A-E (A = most valuable) from r_score + f_score + m_score.'),
     col('p_alive', 'double', 'Probability that the customer is still active (the first converged purchase-timing model); NULL when none converged.', true),
+    col('p_purchase_30d', 'double', 'Probability of at least one purchase in the next 30 days (the same model: P(alive) × P(a purchase | alive), or for Pareto/NBD the ratio of the likelihoods with and without 30 more days of silence); NULL when no model converged.', true),
     ...FORECAST_HORIZON_DAYS.map((d) =>
       col(`expected_purchases_${d}d`, 'double', `Expected purchases in the next ${d} days; NULL when no purchase-timing model converged.`, true),
     ),
@@ -41,6 +42,7 @@ export const customerScores = {
     rules: {
       scores_1_to_5: 'r_score BETWEEN 1 AND 5 AND f_score BETWEEN 1 AND 5 AND m_score BETWEEN 1 AND 5',
       p_alive_is_a_probability: 'p_alive IS NULL OR p_alive BETWEEN 0 AND 1',
+      p_purchase_30d_is_a_probability: 'p_purchase_30d IS NULL OR p_purchase_30d BETWEEN 0 AND 1',
     },
   },
   build: (ctx) => `SELECT s.*, coalesce(r.referred_customers, 0) AS referred_customers, coalesce(r.influence_value, 0) AS influence_value
