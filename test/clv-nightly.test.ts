@@ -5,7 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { compressFrequency, conditionalExpectedPurchases, probabilityAlive } from '../shared/clv/bgnbd.js';
+import { bgNbdLogLikelihood, compressFrequency, conditionalExpectedPurchases, probabilityAlive, type BgNbdParams } from '../shared/clv/bgnbd.js';
+import { betaMean } from './quadrature.js';
 import { FREQUENCY_MODELS, type FrequencyModel } from '../shared/clv/models.js';
 import { fitFirstConverging } from '../shared/clv/score-customers.js';
 import { customerScores, modelFit, modelValidation, segmentForecast } from '../shared/tables/index.js';
@@ -85,6 +86,32 @@ describe('CLV in the nightly run on CDNOW', () => {
       expect(s['expected_purchases_90d'] as number).toBeLessThanOrEqual(s['expected_purchases_365d'] as number);
       expect(s['expected_order_value'] as number).toBeGreaterThan(0);
     }
+  });
+
+  it('gives each customer P(a purchase in 30 days), and model_fit the value of a new customer, from the fitted model', async () => {
+    const bgnbd = fits.find((f) => f['model'] === 'bgnbd')!;
+    const params = JSON.parse(bgnbd['params'] as string) as BgNbdParams;
+    // Independently: the likelihood ratio L(x, t_x, T + 30 days) / L(x, t_x, T) is P(no purchase).
+    // The published summary of the same cohort at the same date (weeks, to 2 decimals), by id.
+    const summary = (await readFile(new URL('cdnow_customers_summary.csv', FIXTURE), 'utf8')).trim().split(/\r?\n/).slice(1).map((l) => l.split(',').map(Number));
+    const one = (x: number, tx: number, T: number) => ({ x: Float64Array.of(x), tx: Float64Array.of(tx), T: Float64Array.of(T), weight: Float64Array.of(1) });
+    const byId = new Map(scores.map((s) => [String(s['customer_id']), s]));
+    let checked = 0;
+    for (const [id, x, tx, T] of summary.filter((_, i) => i % 25 === 0) as [number, number, number, number][]) {
+      const none = Math.exp(bgNbdLogLikelihood(params, one(x, tx, T + 30 / 7)) - bgNbdLogLikelihood(params, one(x, tx, T)));
+      expect(byId.get(String(id).padStart(4, '0'))!['p_purchase_30d'] as number, String(id)).toBeCloseTo(1 - none, 3);
+      checked++;
+    }
+    expect(checked).toBeGreaterThan(90);
+    for (const s of scores) expect(s['p_purchase_30d'] as number).toBeLessThanOrEqual((s['p_alive'] as number) + 1e-12);
+    // E[X(t)] of a new customer by quadrature over the dropout probability (FHL 2005, eq. 7 mixed over λ).
+    for (const d of [30, 90, 365]) {
+      const t = d / 7;
+      const { r, alpha, a, b } = params;
+      const expected = betaMean((p) => (p === 0 ? (r * t) / alpha : -Math.expm1(-r * Math.log1p((p * t) / alpha)) / p), a, b, 20_000);
+      expect(bgnbd[`expected_purchases_new_customer_${d}d`] as number).toBeCloseTo(expected, 4);
+    }
+    expect(fits.find((f) => f['model'] === 'gamma_gamma')!['expected_purchases_new_customer_30d']).toBeNull();
   });
 
   it('forecasts purchases and revenue per segment and grade as the sums over its customers', () => {

@@ -126,6 +126,7 @@ describe('/crm commands on pipeline results', () => {
     expect(text).toContain(`Last purchase: ${someone['recency_days']} days ago`);
     expect(text).toContain(`CLV (12 months): ${money(Number(someone['clv']))}`);
     expect(text).toContain(`Holdout group: ${groups.get(someone['customer_id'])}`);
+    expect(text).toContain(`Buys in the next 30 days: ${(100 * Number(someone['p_purchase_30d'])).toFixed(1)}%`);
   });
 
   it('top: the most valuable customers by CLV or by revenue', async () => {

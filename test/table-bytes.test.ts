@@ -55,14 +55,14 @@ describe('published bytes of a fixed fixture', () => {
 
   it('without the CRM extracts, every table that existed before them has the bytes it had then', async () => {
     // Recorded before the CRM sources existed (283b365), less rejects, which gained the contract's
-    // source column. customer_scores gained two (the contract's too): its entries are the hashes of
-    // its rows as read back, recorded by the code before them (07bb18a), compared without the two.
+    // source column. customer_scores gained two (the contract's too) and p_purchase_30d: its entries are the hashes of
+    // its rows as read back, recorded by the code before them (07bb18a), compared without them.
     // holdout_results gained the future value, the anytime-valid interval (its since_start verdict follows it) and the
     // holdout column: its rows' hashes without them were recorded by the code before them (24102d4); holdout_assignment
     // gained channel_controls, its rows' hashes recorded by the code before it (8597514).
     const before: Record<string, string> = JSON.parse(await readFile(new URL('./fixtures/table-bytes-before-crm.json', import.meta.url), 'utf8'));
     const hashes = await publishedHashes(Object.keys(CRM_HEADERS), {
-      customer_scores: ['referred_customers', 'influence_value'],
+      customer_scores: ['referred_customers', 'influence_value', 'p_purchase_30d'],
       holdout_assignment: ['channel_controls'],
       holdout_results: ['holdout', 'incremental_equity', 'equity_ci_low', 'equity_ci_high', 'incremental_value', 'value_ci_low', 'value_ci_high', 'value_p_value', 'value_seq_ci_low', 'value_seq_ci_high', 'cost', 'roi', 'roi_ci_low', 'roi_ci_high', 'roi_seq_ci_low', 'roi_seq_ci_high', 'seq_ci_low', 'seq_ci_high', 'seq_p_value', 'verdict'],
     });

@@ -7,11 +7,12 @@
  * predictions are left NULL.
  */
 import type { ModelFitRow } from '../tables/model-fit.js';
+import { FORECAST_HORIZON_DAYS } from '../catalog.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
 import { expectedOrderValues, fitGammaGamma } from './gamma-gamma.js';
 import { FREQUENCY_SCORE_COLUMNS, populationOrderValue, predictFrequency, type FittedClv } from './shards.js';
 import { FREQUENCY_MODELS, type FrequencyModel, type FrequencyModelName } from './models.js';
-import { compressedFrequencySql, type TimeUnit } from './summary-sql.js';
+import { compressedFrequencySql, DAYS_PER_UNIT, type TimeUnit } from './summary-sql.js';
 import type { ValidationConfig } from './validate.js';
 import type { FitOptions, FitResult, FrequencySummary, SpendSummary } from './types.js';
 
@@ -37,11 +38,23 @@ export function scoredViewSql(name: string, rfm: string): string {
   return `CREATE TEMP VIEW ${name} AS SELECT * FROM ${rfm} AS s LEFT JOIN ${CLV_SCORES_TABLE} AS c USING (customer_id)`;
 }
 
-function describeFit(model: string, unit: TimeUnit, fit: FitResult<object> | Error, rows: number): ModelFitRow {
+/** A converged purchase-timing model's E[X(t)] of a new customer per forecast horizon; NULL otherwise. */
+function newCustomerExpectations(unit: TimeUnit, fit: FitResult<object> | Error, model?: FrequencyModel) {
+  const params = model && !(fit instanceof Error) && fit.converged ? fit.params : undefined;
+  const expected = (days: number) => (params ? model!.expectedPurchasesNewCustomer(params, days / DAYS_PER_UNIT[unit]) : null);
+  return Object.fromEntries(FORECAST_HORIZON_DAYS.map((d) => [`expected_purchases_new_customer_${d}d`, expected(d)])) as Pick<
+    ModelFitRow,
+    `expected_purchases_new_customer_${(typeof FORECAST_HORIZON_DAYS)[number]}d`
+  >;
+}
+
+function describeFit(model: string, unit: TimeUnit, fit: FitResult<object> | Error, rows: number, frequencyModel?: FrequencyModel): ModelFitRow {
+  const expected = newCustomerExpectations(unit, fit, frequencyModel);
   if (fit instanceof Error) {
-    return { model, time_unit: unit, params: '{}', log_likelihood: null, n_customers: 0, n_distinct_rows: rows, converged: false, iterations: 0, seconds: 0, message: fit.message };
+    return { model, time_unit: unit, params: '{}', log_likelihood: null, n_customers: 0, n_distinct_rows: rows, converged: false, iterations: 0, seconds: 0, message: fit.message, ...expected };
   }
   return {
+    ...expected,
     model,
     time_unit: unit,
     params: JSON.stringify(fit.params),
@@ -84,7 +97,7 @@ export function fitFirstConverging(
     const fit = repeats
       ? attempt<object>(() => model.fit(frequency, options))
       : new Error('no repeat purchases in the history yet: purchase-timing models cannot be fitted');
-    fits.push(describeFit(name, unit, fit, frequency.x.length));
+    fits.push(describeFit(name, unit, fit, frequency.x.length, model));
     if (!(fit instanceof Error) && fit.converged) return { fits, chosen: { name: name as FrequencyModelName, model, params: fit.params } };
   }
   return { fits };

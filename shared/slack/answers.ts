@@ -109,7 +109,7 @@ export const ANSWER_SQL = {
   // The latest run's date is bound, not looked up inside the query: a constant `dt` lets Athena's
   // partition projection read one partition instead of listing every day.
   customer: `SELECT CAST(s.dt AS VARCHAR) AS dt, s.customer_id, s.recency_days, s.frequency, CAST(s.monetary AS DOUBLE) AS monetary,
-      s.rfm_code, s.segment, s.grade, s.p_alive, s.expected_purchases_90d, s.clv, h.holdout_group
+      s.rfm_code, s.segment, s.grade, s.p_alive, s.p_purchase_30d, s.expected_purchases_90d, s.clv, h.holdout_group
     FROM customer_scores AS s
     LEFT JOIN holdout_assignment AS h ON h.customer_id = s.customer_id AND h.dt = s.dt
     WHERE s.dt = CAST(? AS DATE) AND s.customer_id = ?`,
@@ -294,6 +294,7 @@ async function customer(id: string, ctx: AnswerContext): Promise<SlackMessage> {
     `*Net spend*\n${f.money(num(row, 'monetary'))}`,
     `*CLV (12 months)*\n${f.money(num(row, 'clv'))}`,
     `*Probability alive*\n${f.percent(num(row, 'p_alive'))}`,
+    `*Buys in the next 30 days*\n${f.percent(num(row, 'p_purchase_30d'))}`,
     `*Expected orders, 90 days*\n${f.number(num(row, 'expected_purchases_90d'), 2)}`,
     `*Holdout group*\n${escape(group)}`,
   ]);

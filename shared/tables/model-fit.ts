@@ -1,5 +1,5 @@
 /** The CLV models fitted in the run. */
-import { col, type RowOf } from '../catalog.js';
+import { col, FORECAST_HORIZON_DAYS, type RowOf } from '../catalog.js';
 import { valuesRelation } from '../sql/dialect.js';
 import type { TableModel } from './model.js';
 
@@ -17,6 +17,9 @@ export const modelFit = {
     col('iterations', 'int', 'Optimiser iterations.'),
     col('seconds', 'double', 'Wall time of the fit.'),
     col('message', 'string', 'Why the optimiser stopped, in words.'),
+    ...FORECAST_HORIZON_DAYS.map((d) =>
+      col(`expected_purchases_new_customer_${d}d`, 'double', `Repeat purchases a newly acquired customer is expected to make in the ${d} days after their first (E[X(${d} days)], a converged purchase-timing model; NULL otherwise): with the expected order value, what acquiring one is worth.`, true),
+    ),
   ],
   orderBy: ['model'],
   describesRun: true,
