@@ -20,9 +20,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { compressFrequency, conditionalExpectedPurchases, fitBgNbd, probabilityAlive } from '../shared/clv/bgnbd.js';
+import { compressFrequency, conditionalExpectedPurchases, fitBgNbd, probabilityAlive, probabilityOfPurchase } from '../shared/clv/bgnbd.js';
 import { compressSpend, expectedOrderValues, fitGammaGamma } from '../shared/clv/gamma-gamma.js';
-import { fitParetoNbd } from '../shared/clv/pareto-nbd.js';
+import { fitParetoNbd, probabilityOfPurchase as paretoProbabilityOfPurchase, type ParetoNbdParams } from '../shared/clv/pareto-nbd.js';
 import type { FitResult } from '../shared/clv/types.js';
 import { customerLifetimeValue, discountedExpectedPurchasesVector } from '../shared/clv/value.js';
 import { createRng } from '../shared/demo/generate.js';
@@ -197,6 +197,13 @@ rows.push({
   reference: `${fmt(0.28 * SCALE, 2)} s (t = 90 only)`,
   target: '',
 });
+const purchase = timed(() => probabilityOfPurchase(bgParams, 30, pop.x, pop.tx, pop.T));
+rows.push({ step: 'P(a purchase in 30 d), all customers', rows: String(N), iterations: '', seconds: purchase.seconds, converged: '', reference: '', target: '' });
+if (pareto) {
+  const paretoParams = pareto.value.params as ParetoNbdParams;
+  const paretoPurchase = timed(() => paretoProbabilityOfPurchase(paretoParams, 30, pop.x, pop.tx, pop.T));
+  rows.push({ step: 'Pareto/NBD P(a purchase in 30 d), all', rows: String(N), iterations: '', seconds: paretoPurchase.seconds, converged: '', reference: '', target: '' });
+}
 const predTotal = alive.seconds + expected.seconds;
 rows.push({ step: 'P(alive) + 3 horizons', rows: '', iterations: '', seconds: predTotal, converged: '', reference: `${fmt(0.02 * SCALE + 3 * 0.28 * SCALE, 2)} s`, target: `< ${fmt(0.5 * SCALE, 2)} s` });
 
