@@ -25,7 +25,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import type { Env } from '../functions/env.js';
-import { glueCatalogInputs } from '../shared/athena/tables.js';
+import { glueCatalogInputs, HISTORY_QUERY_TABLES } from '../shared/athena/tables.js';
 import { rejects, TABLES } from '../shared/tables/index.js';
 import { ConfigSchema } from '../shared/config.js';
 import { NIGHTLY_METRICS } from '../shared/metrics.js';
@@ -125,7 +125,9 @@ export class CrmMetricsStack extends Stack {
       bytesScannedCutoffGb: config.athena.pipelineBytesScannedCutoffGb,
       resultsLocation: `s3://${curated.bucketName}/${config.curatedPrefix}${PIPELINE_RESULTS}`,
     });
-    const historyQueries = { curated, workGroup: pipelineWorkGroup, glueDatabase: config.glueDatabase, tableNames };
+    // Glue access to what the history queries read, not to every table (least privilege; and the
+    // role's inline policy stays below IAM's size limit as tables are added).
+    const historyQueries = { curated, workGroup: pipelineWorkGroup, glueDatabase: config.glueDatabase, tableNames: HISTORY_QUERY_TABLES };
 
     // The night.
     const failures = new sqs.Queue(this, 'NightlyFailures', {

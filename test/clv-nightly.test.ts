@@ -9,7 +9,7 @@ import { bgNbdLogLikelihood, compressFrequency, conditionalExpectedPurchases, pr
 import { betaMean } from './quadrature.js';
 import { FREQUENCY_MODELS, type FrequencyModel } from '../shared/clv/models.js';
 import { fitFirstConverging } from '../shared/clv/score-customers.js';
-import { customerScores, modelFit, modelValidation, segmentForecast } from '../shared/tables/index.js';
+import { customerScores, modelFit, modelTracking, modelValidation, segmentForecast } from '../shared/tables/index.js';
 import { cdnowSummary, CSV_HEADER, readTable, runLocal, tempDir, writeExtract } from './helpers.js';
 
 const FIXTURE = new URL('./fixtures/cdnow/', import.meta.url);
@@ -238,5 +238,39 @@ describe('model validation (calibration and holdout)', () => {
     const overall = rows.find((r) => r['frequency_bucket'] === 'all')!;
     expect((overall['calibration_end'] as Date).toISOString().slice(0, 10)).toBe('1997-09-30');
     expect(overall['drift']).toBe(Math.abs(overall['relative_bias'] as number) > 0.2);
+
+    // model_tracking: per day, the cohort's repeat purchase days (counted here from the raw file)
+    // and the sum of each customer's unconditional E[X(t)] since their first purchase, by
+    // quadrature at the published parameters (CLVTools' tracking plot of CDNOW).
+    const tracking = await readTable(dest, modelTracking, '1998-06-30');
+    const iso = (v: unknown) => (v as Date).toISOString().slice(0, 10);
+    const compact = (d: string) => d.replaceAll('-', '');
+    expect(iso(tracking[0]!['day'])).toBe('1997-01-01');
+    expect(iso(tracking.at(-1)!['day'])).toBe('1998-06-30');
+    expect(tracking).toHaveLength(546);
+    const cohort = [...days.values()].map((set) => [...set].sort()).filter((all) => all[0]! <= '19970930');
+    const toDays = (d: string) => Date.parse(`${d.slice(0, 4)}-${d.slice(4, 6)}-${d.slice(6, 8)}`) / 86_400_000;
+    const { r, alpha, a, b } = CLVTOOLS;
+    const byAge = new Map<number, number>();
+    const newCustomer = (ageDays: number) => {
+      const weeks = ageDays / 7;
+      if (!byAge.has(ageDays)) byAge.set(ageDays, weeks <= 0 ? 0 : betaMean((p) => (p === 0 ? (r * weeks) / alpha : -Math.expm1(-r * Math.log1p((p * weeks) / alpha)) / p), a, b, 20_000));
+      return byAge.get(ageDays)!;
+    };
+    let actualCumulative = 0;
+    for (const [i, row] of tracking.entries()) {
+      const day = compact(iso(row['day']));
+      const actual = cohort.reduce((n, all) => n + (all.slice(1).includes(day) ? 1 : 0), 0);
+      actualCumulative += actual;
+      expect(Number(row['actual_repeat']), day).toBe(actual);
+      expect(Number(row['actual_cumulative']), day).toBe(actualCumulative);
+      expect(row['period']).toBe(day <= '19970930' ? 'calibration' : 'holdout');
+      if (i % 30 !== 29) continue;
+      const expected = cohort.reduce((sum, all) => sum + newCustomer(Math.round(toDays(day) - toDays(all[0]!))), 0);
+      expect(Math.abs((row['expected_cumulative'] as number) / expected - 1), day).toBeLessThan(1e-3);
+    }
+    // The daily expectations add up to the cumulative curve.
+    const sum = tracking.reduce((s, row) => s + (row['expected_repeat'] as number), 0);
+    expect(sum).toBeCloseTo(tracking.at(-1)!['expected_cumulative'] as number, 6);
   });
 });

@@ -111,6 +111,8 @@ function fixture(): ReportData {
     clvHistogram,
     calibration,
     calibrationModel: 'bgnbd',
+    // A year of the cohort's repeat purchases to the run date, the last 90 days after the calibration end.
+    tracking: Array.from({ length: 181 }, (_, i) => ({ day: shiftDays(date, i - 180), actual: Math.round(40 * i + 300 * Math.sin(i / 20)), expected: 40 * i })),
     calibrationEnd: '2024-03-31',
     holdoutDays: 90,
     holdout,
@@ -159,6 +161,7 @@ function empty(): ReportData {
     clvHistogram: [],
     calibration: [],
     calibrationModel: null,
+    tracking: [],
     calibrationEnd: null,
     holdoutDays: null,
     holdout: [],
@@ -228,7 +231,7 @@ describe('renderReport (markup)', () => {
     // Every <svg> in the document is one of those (none without a title or role).
     const all = html.match(/<svg\b/g)!.length;
     expect(html.match(/<svg\b[^>]*role="img"[^>]*>\s*<title>/g)!.length).toBe(all);
-    expect(all).toBe(3 /* segments */ + 1 + 1 + 1 + 2 /* holdout windows */ + 1 /* holdout track record */ + 1 /* CRM channels */ + 1 /* NPS */ + 6 /* KPIs */ + 2 /* ROC periods */ + 2 /* horizons */);
+    expect(all).toBe(3 /* segments */ + 1 + 1 + 1 + 1 /* tracking */ + 2 /* holdout windows */ + 1 /* holdout track record */ + 1 /* CRM channels */ + 1 /* NPS */ + 6 /* KPIs */ + 2 /* ROC periods */ + 2 /* horizons */);
   });
 
   it('formats numbers for the locale and currency, and never prints NaN', () => {
@@ -274,6 +277,19 @@ describe('renderReport (markup)', () => {
     expect(holdout.split('Channel holdouts')[0]).not.toContain('12,400');
     const globalOnly = { ...fixture(), holdout: fixture().holdout.filter((h) => h.holdout === 'global') };
     expect(sections(renderReport(globalOnly)).get('holdout')).not.toContain('Channel holdouts');
+  });
+
+  it("draws the model's tracking plot, actual against expected, the calibration end marked where it is", () => {
+    const calibration = sections(renderReport(fixture())).get('calibration') ?? '';
+    expect(calibration).toContain('Cumulative repeat purchases, actual and expected');
+    // The mark stands at the last calibration day, 2024-03-31.
+    const end = fixture().tracking.findIndex((t) => t.day === '2024-03-31');
+    expect(end).toBeGreaterThan(0);
+    const d = /<path d="(M[\d.]+ [\d.]+(?:L[\d.]+ [\d.]+){180})"/.exec(calibration)![1]!;
+    const xs = d.slice(1).split('L').map((point) => Number(point.split(' ')[0]));
+    const line = /<line x1="([\d.]+)" x2="\1" y1="[\d.]+" y2="[\d.]+" stroke="[^"]+" stroke-dasharray="3 3"\/>/.exec(calibration);
+    expect(Number(line![1])).toBeCloseTo(xs[end]!, 1);
+    expect(visibleText(calibration)).toContain('calibration end');
   });
 
   it('draws the since-start track record with its confidence sequence as a band', () => {
@@ -360,7 +376,7 @@ describe('renderReport (in Chromium)', () => {
       expect(errors).toEqual([]);
 
       const charts = page.locator('svg.chart');
-      expect(await charts.count()).toBe(21);
+      expect(await charts.count()).toBe(22);
       for (const chart of await charts.all()) {
         const box = await chart.boundingBox();
         expect(box && box.width > 0 && box.height > 0).toBe(true);

@@ -136,6 +136,9 @@ export function glueLatestViewInput(table: Table, database: string): GlueTableIn
 export const STAGED_TRANSACTIONS = 'transactions_staged';
 export const STAGED_RUN_COLUMN = 'run_id';
 
+/** The Glue tables the run's own history queries read (`athena-remote.ts`): the published and the staged orders. */
+export const HISTORY_QUERY_TABLES = [transactions.name, STAGED_TRANSACTIONS] as const;
+
 /**
  * `transactions_staged`: the `transactions` columns, partitioned by run id. The projection is
  * `injected` (a query must name its run, `WHERE run_id = '…'`), so the table needs no partitions

@@ -6,7 +6,7 @@
  */
 import { dayNumber, shiftDate } from '../dates.js';
 import type { SqlEngine } from '../engine/sql-engine.js';
-import { dateLiteral, daysBetween, exactSum } from '../sql/dialect.js';
+import { dateLiteral, daysBetween, exactSum, literal } from '../sql/dialect.js';
 import type { ClvConfig } from './score-customers.js';
 import { fitFirstConverging } from './score-customers.js';
 import { compressedFrequencySql, DAYS_PER_UNIT } from './summary-sql.js';
@@ -40,6 +40,29 @@ function validationDue(runDate: string, everyNDays: number): boolean {
 /** Table of the customers the validation compares: calibration summary and holdout purchases. */
 export const VALIDATION_CUSTOMERS = 'validation_customers';
 
+/** Table of the calibration fit the validation used (model, params as JSON, time unit): one row, or none. */
+export const VALIDATION_FIT = 'validation_fit';
+
+/** Table of the calibration cohort's repeat purchase days per day (day, repeat_purchases), for `model_tracking`. */
+export const TRACKING_ACTUALS = 'tracking_actuals';
+
+/**
+ * Per day up to the run date, the repeat purchase days of the customers whose first purchase is
+ * on or before the calibration end (the validation's cohort; a purchase day after a customer's
+ * first, as the models count x), from the history; no rows when no validation is due.
+ */
+export function trackingActualsSql(history: string, runDate: string, config: ClvConfig): string {
+  const calibration = validationCalibrationEnd(runDate, config.validation);
+  if (!calibration) return `SELECT CAST(NULL AS DATE) AS day, CAST(0 AS BIGINT) AS repeat_purchases WHERE false`;
+  return `WITH days AS (
+      SELECT customer_id, order_date FROM (${history}) AS h WHERE NOT is_return AND order_date <= ${dateLiteral(runDate)} GROUP BY customer_id, order_date),
+    cohort AS (SELECT customer_id, min(order_date) AS first_day FROM days GROUP BY customer_id HAVING min(order_date) <= ${dateLiteral(calibration)})
+    SELECT d.order_date AS day, count(*) AS repeat_purchases
+    FROM days AS d JOIN cohort AS c ON c.customer_id = d.customer_id
+    WHERE d.order_date > c.first_day
+    GROUP BY d.order_date`;
+}
+
 /**
  * Per customer of the calibration period (history up to run date − holdout): x, t_x, age (T) there and
  * `actual`, the purchase days in the holdout, from the all-channel customer facts (computed with
@@ -70,7 +93,9 @@ export async function validateModel(engine: SqlEngine, runDate: string, config: 
     ? fitFirstConverging(frequency, config.models, { penalizer: config.penalizer }, unit)
     : { fits: [], chosen: undefined };
   const model = fits.at(-1)?.model ?? 'none';
+  await engine.run(`CREATE OR REPLACE TEMP TABLE ${VALIDATION_FIT} (model VARCHAR, params VARCHAR, time_unit VARCHAR)`);
   if (!chosen) return undefined;
+  await engine.run(`INSERT INTO ${VALIDATION_FIT} VALUES (${literal(chosen.name)}, ${literal(JSON.stringify(chosen.params))}, ${literal(unit)})`);
   await engine.run(`CREATE TEMP TABLE validation_predictions (x DOUBLE, t_x DOUBLE, T DOUBLE, predicted DOUBLE)`);
   const { x, tx, T } = frequency;
   const predicted = chosen.model.conditionalExpectedPurchases(chosen.params, holdoutDays / DAYS_PER_UNIT[unit], x, tx, T);

@@ -395,6 +395,8 @@ export function lineChart(options: {
   xTitle?: string;
   /** Start the y axis at zero (counts, means) rather than at the data's minimum (rates that move little). */
   zero?: boolean;
+  /** A vertical line at an x position, labelled (e.g. where the data a model was fitted on ends). */
+  mark?: { at: number; label: string };
   width?: number;
   height?: number;
 }): string {
@@ -418,6 +420,11 @@ export function lineChart(options: {
   let body = yAxis(scale.ticks, y, plot.left, plot.right, format);
   for (const i of spaced(labels.map((_, i) => xAt(i)), labels)) body += text(xAt(i), plot.bottom + 16, labels[i]!, `text-anchor="middle" fill="${MUTED}"`);
   if (options.xTitle) body += text((plot.left + plot.right) / 2, height - 8, options.xTitle, 'text-anchor="middle"');
+  if (options.mark) {
+    const mx = xAt(options.mark.at);
+    body += `<line x1="${r(mx)}" x2="${r(mx)}" y1="${r(plot.top)}" y2="${r(plot.bottom)}" stroke="${MUTED}" stroke-dasharray="3 3"/>`;
+    body += text(mx - 4, plot.top + 12, options.mark.label, `text-anchor="end" fill="${MUTED}"`);
+  }
   const markAll = labels.length <= 24;
   series.forEach((s) => {
     if (s.band) {

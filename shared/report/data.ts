@@ -65,6 +65,7 @@ export async function gatherReportData(
   const calibration = await query(`SELECT model, CAST(calibration_end AS VARCHAR) AS calibration_end, holdout_days, frequency_bucket,
       CAST(customers AS DOUBLE) AS customers, predicted_mean, actual_mean
     FROM ${from('model_validation')} ORDER BY frequency_bucket`);
+  const tracking = await query(`SELECT CAST(day AS VARCHAR) AS day, CAST(actual_cumulative AS DOUBLE) AS actual, expected_cumulative AS expected FROM ${from('model_tracking')} ORDER BY day`);
   const holdoutResults = await query(`SELECT holdout, "window", segment, incremental_revenue, ${JUDGED_INTERVAL}, verdict, n_treatment, n_control, incremental_value, cost, roi, ${JUDGED_ROI_INTERVAL}
     FROM ${from('holdout_results')} ORDER BY holdout, "window", segment`);
   const holdoutDaily = await query(`SELECT CAST(night AS VARCHAR) AS night, incremental_revenue, seq_ci_low, seq_ci_high FROM ${from('holdout_daily')} ORDER BY night`);
@@ -125,6 +126,7 @@ export async function gatherReportData(
     }),
     calibration: validation.map((r) => ({ bucket: str(r, 'frequency_bucket'), customers: num(r, 'customers') ?? 0, predicted: num(r, 'predicted_mean') ?? 0, actual: num(r, 'actual_mean') ?? 0 })),
     calibrationModel: calibration[0] ? str(calibration[0], 'model') : null,
+    tracking: tracking.map((t) => ({ day: str(t, 'day'), actual: num(t, 'actual') ?? 0, expected: num(t, 'expected') ?? 0 })),
     calibrationEnd: calibration[0] ? str(calibration[0], 'calibration_end') : null,
     holdoutDays: calibration[0] ? num(calibration[0], 'holdout_days') : null,
     kpiTrend: kpiTrend.map((r) => ({ date: str(r, 'date'), metric: str(r, 'metric'), value: num(r, 'value') })),

@@ -39,6 +39,8 @@ export interface ReportData {
   /** Predicted vs actual mean repeat purchases in the holdout period per calibration-frequency bucket ("0".."6", "7+"). */
   calibration: { bucket: string; customers: number; predicted: number; actual: number }[];
   calibrationModel: string | null;
+  /** The model over time (`model_tracking`): cumulative repeat purchase days, actual and expected, per day. */
+  tracking: { day: string; actual: number; expected: number }[];
   calibrationEnd: string | null;
   holdoutDays: number | null;
   /** Incremental revenue of CRM per holdout ("global" or a channel), window ("last_30_days", "since_start") and segment ("ALL" or a name). */
@@ -307,7 +309,27 @@ function calibrationSection(data: ReportData, f: Formatters): string {
   const rows = data.calibration.map((c) => [c.bucket, f.number(c.customers), digits(c.predicted), digits(c.actual), f.number(c.predicted - c.actual, 2, true)]);
   const model = data.calibrationModel ? `Model: ${esc(data.calibrationModel)}${data.calibrationEnd ? `, calibrated up to ${esc(data.calibrationEnd)}` : ''}.` : undefined;
   const content = `<div class="grid two">${figure(chart, undefined, model)}${table('Mean repeat purchases per bucket', ['Bucket', 'Customers', 'Predicted', 'Actual', 'Predicted − actual'], rows, [false, true, true, true, true])}</div>`;
-  return section('calibration', 'Model calibration', explanation, content);
+  return section('calibration', 'Model calibration', explanation, content + trackingPlot(data, f));
+}
+
+/** CLVTools' tracking plot: the calibration cohort's cumulative repeat purchases, actual and expected, the calibration end marked. */
+function trackingPlot(data: ReportData, f: Formatters): string {
+  if (data.tracking.length < 2) return '';
+  const end = data.calibrationEnd ? data.tracking.findIndex((t) => t.day > data.calibrationEnd!) - 1 : -1;
+  const chart = lineChart({
+    title: 'Cumulative repeat purchases, actual and expected',
+    x: data.tracking.map((t) => f.shortDate(t.day)),
+    series: [
+      { name: 'Actual', values: data.tracking.map((t) => t.actual), color: OKABE_ITO.blue },
+      { name: 'Expected', values: data.tracking.map((t) => t.expected), color: OKABE_ITO.orange, dash: '6 4' },
+    ],
+    format: f.numberShort,
+    zero: true,
+    ...(end >= 0 ? { mark: { at: end, label: 'calibration end' } } : {}),
+    xTitle: 'Customers who bought by the calibration end; after it, the model forecasts',
+    width: FULL,
+  });
+  return figure(chart, 'Tracking: the model over time');
 }
 
 /** Colour, shape and fill per verdict: shape and the printed verdict repeat what the colour says. */

@@ -27,6 +27,7 @@ import { segmentForecast } from './segment-forecast.js';
 import { holdoutAssignment } from './holdout-assignment.js';
 import { holdoutResults } from './holdout-results.js';
 import { holdoutDaily } from './holdout-daily.js';
+import { modelTracking } from './model-tracking.js';
 import { modelValidation } from './model-validation.js';
 import { kpiDaily } from './kpi-daily.js';
 import { roc } from './roc.js';
@@ -34,7 +35,7 @@ import { forecastAccuracy } from './forecast-accuracy.js';
 import { modelFit } from './model-fit.js';
 import { runManifest } from './run-manifest.js';
 
-export { transactions, customerProfiles, customers, surveySummary, holdoutLeaks, referralValue, campaignDaily, campaignPerformance, crmChannelKpi, crmEvents, surveyResponses, crmCosts, rejects, sourceManifest, customerScores, segmentSummary, segmentMigration, segmentForecast, holdoutAssignment, holdoutResults, holdoutDaily, modelValidation, kpiDaily, roc, forecastAccuracy, modelFit, runManifest };
+export { transactions, customerProfiles, customers, surveySummary, holdoutLeaks, referralValue, campaignDaily, campaignPerformance, crmChannelKpi, crmEvents, surveyResponses, crmCosts, rejects, sourceManifest, customerScores, segmentSummary, segmentMigration, segmentForecast, holdoutAssignment, holdoutResults, holdoutDaily, modelValidation, modelTracking, kpiDaily, roc, forecastAccuracy, modelFit, runManifest };
 
 export const TABLES = [
   transactions,
@@ -55,6 +56,7 @@ export const TABLES = [
   holdoutDaily,
   holdoutLeaks,
   modelValidation,
+  modelTracking,
   kpiDaily,
   campaignDaily,
   campaignPerformance,
