@@ -443,7 +443,12 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
   const historyDone = history
     .materialize(CHANNEL_FACTS_TABLE, channelFactsSql(history.history, spec))
     .then(async () => (carried = await attributeOrders(run, history)))
-    .then(() => history.materialize(TRACKING_ACTUALS, trackingActualsSql(history.history, date, deps.config.clv)));
+    .then(async () => {
+      // Only on the nights the model is validated; else an empty table for the fanned-out phases.
+      const actuals = trackingActualsSql(history.history, date, deps.config.clv);
+      if (actuals) await history.materialize(TRACKING_ACTUALS, actuals);
+      else await engine.run(`CREATE OR REPLACE TEMP TABLE ${TRACKING_ACTUALS} (day DATE, repeat_purchases BIGINT)`);
+    });
   const { fits, fitted } = await alongside(historyDone, () => fitClv(inputs, deps.config.clv));
   const state: RunState = { runId: run.runId, date, startedAt: run.startedAt, extract: run.extract, counts, fits, fitted, ...(carried ? { carriedFrom: carried } : {}) };
   if (fanOut) {

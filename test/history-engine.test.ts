@@ -77,9 +77,10 @@ describe('the night with the history on the remote engine', () => {
       }
     }
     expect(fetched.filter((key) => key.startsWith('transactions/'))).toEqual([]);
-    // Per night: seen orders and the one pass over the history (the customer facts, and their
-    // per-channel rows); everything else runs on those rows in the function.
-    expect(remote.statements).toHaveLength(3 * 3);
+    // Per night: seen orders, the one pass over the history (the customer facts, and their
+    // per-channel rows) and, the model being validated every night, the tracking plot's daily
+    // repeat purchases; everything else runs on those rows in the function.
+    expect(remote.statements).toHaveLength(3 * 4);
     // What comes back is per customer (and channel), never per transaction: the seen orders are ids
     // of the night's extract that the history holds (none on the first night), not the history's ids.
     const customers = (await readTable(local, customerScores, days[2]!)).length;

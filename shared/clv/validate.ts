@@ -49,11 +49,11 @@ export const TRACKING_ACTUALS = 'tracking_actuals';
 /**
  * Per day up to the run date, the repeat purchase days of the customers whose first purchase is
  * on or before the calibration end (the validation's cohort; a purchase day after a customer's
- * first, as the models count x), from the history; no rows when no validation is due.
+ * first, as the models count x), from the history; undefined when no validation is due.
  */
-export function trackingActualsSql(history: string, runDate: string, config: ClvConfig): string {
+export function trackingActualsSql(history: string, runDate: string, config: ClvConfig): string | undefined {
   const calibration = validationCalibrationEnd(runDate, config.validation);
-  if (!calibration) return `SELECT CAST(NULL AS DATE) AS day, CAST(0 AS BIGINT) AS repeat_purchases WHERE false`;
+  if (!calibration) return undefined;
   return `WITH days AS (
       SELECT customer_id, order_date FROM (${history}) AS h WHERE NOT is_return AND order_date <= ${dateLiteral(runDate)} GROUP BY customer_id, order_date),
     cohort AS (SELECT customer_id, min(order_date) AS first_day FROM days GROUP BY customer_id HAVING min(order_date) <= ${dateLiteral(calibration)})
