@@ -125,15 +125,16 @@ export const holdoutResults = {
     });
     // Each window's cost: what the CRM platform booked per channel, and the programme's fixed cost per day.
     const costs = await wholeHistory(ctx, crmCosts);
-    const booked = await ctx.engine.query<{ window: string; channel: string; cost: number }>(windows
+    // Per channel and in all (channel NULL), summed as decimals: exact, whatever the rows' order.
+    const booked = await ctx.engine.query<{ window: string; channel: string | null; cost: number }>(windows
       .map((w) => `SELECT ${literal(w.name)} AS "window", channel, CAST(sum(amount) AS DOUBLE) AS cost FROM (${costs}) AS c
-        WHERE cost_date BETWEEN ${dateLiteral(w.start)} AND ${dateLiteral(w.end)} GROUP BY channel`)
+        WHERE cost_date BETWEEN ${dateLiteral(w.start)} AND ${dateLiteral(w.end)} GROUP BY GROUPING SETS ((channel), ())`)
       .join(' UNION ALL '));
     const costOf = (row: ResultRow) => {
       const w = windows.find((w) => w.name === row.window)!;
-      const inWindow = booked.filter((b) => b.window === w.name && (row.holdout === GLOBAL_HOLDOUT || b.channel === row.holdout));
-      const fixed = row.holdout === GLOBAL_HOLDOUT ? ctx.config.roi.fixed_cost_per_day * (daysFrom(w.start, w.end) + 1) : 0;
-      return inWindow.reduce((sum, b) => sum + b.cost, fixed);
+      const global = row.holdout === GLOBAL_HOLDOUT;
+      const platform = booked.find((b) => b.window === w.name && (global ? b.channel === null : b.channel === row.holdout))?.cost ?? 0;
+      return platform + (global ? ctx.config.roi.fixed_cost_per_day * (daysFrom(w.start, w.end) + 1) : 0);
     };
     for (const row of rows.filter((r) => r.segment === 'ALL')) {
       const cost = costOf(row);
