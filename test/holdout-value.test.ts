@@ -148,6 +148,8 @@ describe('holdout_results: incremental equity and value, computed here from the 
       const sinceStart = results.find((r: Row) => r['holdout'] === 'global' && r['window'] === 'since_start' && r['segment'] === 'ALL')!;
       expect(text).toContain(`since start: CRM returned ${eur(sinceStart['roi'])} per EUR 1 of cost, net of it (95% CI ${eur(sinceStart['roi_seq_ci_low'])} to ${eur(sinceStart['roi_seq_ci_high'])})`);
       expect(text).toMatch(/\nsms, last 2 days: CRM returned/);
+      // Email has no cost of its own in the two days: said so, without the programme's fixed cost.
+      expect(text).toContain('email, last 2 days: ROI not available: no email cost in the window (crm_costs).');
     } finally {
       await engine.close();
     }

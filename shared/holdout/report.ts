@@ -191,10 +191,12 @@ export function returnOnCost(row: Pick<ResultRow, 'incremental_value' | 'value_c
 
 /** What a window's ROI says in words (the report and Slack's `roi`): "CRM returned EUR 3.10 per EUR 1 of cost, net of it (95% CI …)". */
 export function paybackSentence(
-  row: { roi: number | null; roiCiLow: number | null; roiCiHigh: number | null; value: number | null; cost: number | null },
+  row: { roi: number | null; roiCiLow: number | null; roiCiHigh: number | null; value: number | null; cost: number | null; holdout?: string },
   money: (amount: number, digits?: number) => string,
 ): string {
-  if (!row.cost) return 'ROI not available: no programme cost in the window (crm_costs, roi.fixed_cost_per_day)';
+  // A channel's cost is its crm_costs alone (the fixed cost is the programme's).
+  const channel = row.holdout !== undefined && row.holdout !== 'global';
+  if (!row.cost) return `ROI not available: no ${channel ? `${row.holdout} cost in the window (crm_costs)` : 'programme cost in the window (crm_costs, roi.fixed_cost_per_day)'}`;
   if (row.roi === null || row.value === null) return 'ROI not available: too few customers in a group';
   const cents = (v: number) => money(v, 2);
   const interval = row.roiCiLow !== null && row.roiCiHigh !== null ? ` (95% CI ${cents(row.roiCiLow)} to ${cents(row.roiCiHigh)})` : '';

@@ -370,7 +370,7 @@ async function roi(date: string | undefined, ctx: AnswerContext): Promise<SlackM
   if (!rows.length) return notice(date ? `No holdout results for ${date}.` : 'No run has been published yet.');
   const f = formatter(ctx.display);
   const sentence = (r: SqlRow) =>
-    paybackSentence({ roi: num(r, 'roi'), roiCiLow: num(r, 'roi_ci_low'), roiCiHigh: num(r, 'roi_ci_high'), value: num(r, 'incremental_value'), cost: num(r, 'cost') }, (v, digits) => f.money(v, false, digits));
+    paybackSentence({ roi: num(r, 'roi'), roiCiLow: num(r, 'roi_ci_low'), roiCiHigh: num(r, 'roi_ci_high'), value: num(r, 'incremental_value'), cost: num(r, 'cost'), holdout: str(r, 'holdout') }, (v, digits) => f.money(v, false, digits));
   const global = rows.filter((r) => str(r, 'holdout') === 'global');
   const label = (r: SqlRow) => [str(r, 'holdout') === 'global' ? '' : `${str(r, 'holdout')}, `, str(r, 'window').replace(/_/g, ' ')].join('');
   const lines = rows.map((r) => `*${escape(label(r))}*: ${escape(sentence(r))}.`);
