@@ -118,6 +118,7 @@ function formatters(display: ReportData['display']) {
   const or = (v: number | null | undefined, render: (n: number) => string) => (isFiniteNumber(v) ? render(v) : '–');
   const money = { style: 'currency', currency: display.currency, minimumFractionDigits: 0, maximumFractionDigits: 0 } as const;
   const dates = new Intl.DateTimeFormat(display.locale, { month: 'short', day: 'numeric', timeZone: 'UTC' });
+  const months = new Intl.DateTimeFormat(display.locale, { month: 'short', year: 'numeric', timeZone: 'UTC' });
   return {
     money: (v: number | null | undefined, signed = false, digits = 0) =>
       or(v, (n) => nf({ ...money, minimumFractionDigits: digits, maximumFractionDigits: digits, signDisplay: signed ? 'exceptZero' : 'auto' }).format(n)),
@@ -134,6 +135,11 @@ function formatters(display: ReportData['display']) {
     shortDate: (iso: string) => {
       const d = new Date(`${iso}T00:00:00Z`);
       return Number.isNaN(d.getTime()) ? iso : dates.format(d);
+    },
+    /** "Jan 2024" for axes over years. */
+    month: (iso: string) => {
+      const d = new Date(`${iso}T00:00:00Z`);
+      return Number.isNaN(d.getTime()) ? iso : months.format(d);
     },
   };
 }
@@ -318,7 +324,8 @@ function trackingPlot(data: ReportData, f: Formatters): string {
   const end = data.calibrationEnd ? data.tracking.findIndex((t) => t.day > data.calibrationEnd!) - 1 : -1;
   const chart = lineChart({
     title: 'Cumulative repeat purchases, actual and expected',
-    x: data.tracking.map((t) => f.shortDate(t.day)),
+    // Over more than a year, a day without its year is ambiguous.
+    x: data.tracking.map((t) => (data.tracking.length > 366 ? f.month(t.day) : f.shortDate(t.day))),
     series: [
       { name: 'Actual', values: data.tracking.map((t) => t.actual), color: OKABE_ITO.blue },
       { name: 'Expected', values: data.tracking.map((t) => t.expected), color: OKABE_ITO.orange, dash: '6 4' },
