@@ -22,6 +22,7 @@ import { LocalObjectStore } from '../shared/adapters/local-store.js';
 import { DestinationLocked, LockLost } from '../shared/store/lock.js';
 import { storeFor } from '../shared/adapters/stores.js';
 import { datesBetween, formatTable } from './cli-format.js';
+import { GLOBAL_HOLDOUT_ROWS } from '../shared/tables/holdout-results.js';
 
 const HELP = {
   main: `crm-metrics — nightly CRM analytics (RFM scores, segments, migration) from transaction extracts
@@ -226,7 +227,7 @@ async function demo(argv: string[]): Promise<number> {
     last = await runNightly(date, deps);
     if (!values.quiet) console.log(summary(last));
   }
-  const [result] = await queryLocal(dest, `SELECT incremental_revenue, ci_low, ci_high, verdict FROM holdout_results_latest WHERE holdout = 'global' AND "window" = 'since_start' AND segment = 'ALL'`);
+  const [result] = await queryLocal(dest, `SELECT incremental_revenue, ci_low, ci_high, verdict FROM holdout_results_latest WHERE ${GLOBAL_HOLDOUT_ROWS} AND "window" = 'since_start' AND segment = 'ALL'`);
   const truth = Object.entries(business.truth.incrementalByDay).reduce((sum, [day, amount]) => (day >= business.truth.programmeStart ? sum + amount : sum), 0);
   const eur = (v: unknown) => `EUR ${Math.round(Number(v)).toLocaleString('en-US')}`;
   const q = (text: string) => `  npx crm-metrics ${text}`;

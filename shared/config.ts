@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { SOURCE_KINDS, type SourceKind } from './ingest/kinds.js';
+import { GLOBAL_HOLDOUT } from './holdout/assign-sql.js';
 
 /** Canonical fields of a transaction; source columns are mapped onto these names. */
 export const FIELDS = [
@@ -266,7 +267,7 @@ const HoldoutSchema = z.strictObject({
     if (salts.includes(salt)) ctx.addIssue({ code: 'custom', path: ['channels', channel, 'salt'], message: 'already the salt of another holdout: each needs its own' });
     salts.push(salt);
   }
-  if ('global' in holdout.channels) ctx.addIssue({ code: 'custom', path: ['channels', 'global'], message: '"global" names the holdout of all channels' });
+  if (GLOBAL_HOLDOUT in holdout.channels) ctx.addIssue({ code: 'custom', path: ['channels', GLOBAL_HOLDOUT], message: `"${GLOBAL_HOLDOUT}" names the holdout of all channels` });
 });
 
 const RoiSchema = z.strictObject({

@@ -34,7 +34,7 @@ import { loadShardScores, scoreShardFile, writeShardInputs } from './clv/shard-f
 import type { FittedClv } from './clv/shards.js';
 import { channelHoldouts, holdoutAssignmentSql } from './holdout/assign-sql.js';
 import { controlExportSql } from './holdout/export-sql.js';
-import { TRACKING_ACTUALS, trackingActualsSql } from './clv/validate.js';
+import { NO_TRACKING_ACTUALS, TRACKING_ACTUALS, trackingActualsSql } from './clv/validate.js';
 import { gatherReportData, TREND_RUNS } from './report/data.js';
 import { renderReport } from './report/html.js';
 import { attributionDeltaSql, ATTRIBUTION_DELTA_TABLE } from './crm/attribution-sql.js';
@@ -447,7 +447,7 @@ async function prepare(run: Run, fanOut: boolean): Promise<RunState> {
       // Only on the nights the model is validated; else an empty table for the fanned-out phases.
       const actuals = trackingActualsSql(history.history, date, deps.config.clv);
       if (actuals) await history.materialize(TRACKING_ACTUALS, actuals);
-      else await engine.run(`CREATE OR REPLACE TEMP TABLE ${TRACKING_ACTUALS} (day DATE, repeat_purchases BIGINT)`);
+      else await engine.run(`CREATE OR REPLACE TEMP TABLE ${TRACKING_ACTUALS} AS ${NO_TRACKING_ACTUALS}`);
     });
   const { fits, fitted } = await alongside(historyDone, () => fitClv(inputs, deps.config.clv));
   const state: RunState = { runId: run.runId, date, startedAt: run.startedAt, extract: run.extract, counts, fits, fitted, ...(carried ? { carriedFrom: carried } : {}) };

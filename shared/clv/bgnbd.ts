@@ -435,15 +435,15 @@ export function expectedPurchasesNewCustomer(params: BgNbdParams, t: number | Ar
   return out;
 }
 
-
 /**
- * P(an alive customer with x repeat purchases at T buys at least once in (T, T+t]): λ ~ Gamma(r+x,
- * α+T) a posteriori, and alive means no drop-out before the next purchase, so the chance of none is
- * E[e^(−λt)] = ((α+T)/(α+T+t))^(r+x). The same for every model whose drop-out follows purchases
+ * P(at least one purchase in (T, T+t]), in place of each customer's P(alive) `alive`: λ ~ Gamma(r+x,
+ * α+T) a posteriori, and alive means no drop-out before the next purchase, so the chance of none
+ * is E[e^(−λt)] = ((α+T)/(α+T+t))^(r+x). The same for every model whose drop-out follows purchases
  * (BG/NBD, MBG/NBD).
  */
-export function purchaseGivenAlive(r: number, alpha: number, t: number, x: number, T: number): number {
-  return -Math.expm1(-(r + x) * Math.log1p(t / (alpha + T)));
+export function purchaseFromAlive(alive: Float64Array, params: { r: number; alpha: number }, t: number, x: ArrayLike<number>, T: ArrayLike<number>): Float64Array {
+  for (let i = 0; i < alive.length; i++) alive[i]! *= -Math.expm1(-(params.r + x[i]!) * Math.log1p(t / (params.alpha + T[i]!)));
+  return alive;
 }
 
 /**
@@ -451,7 +451,5 @@ export function purchaseGivenAlive(r: number, alpha: number, t: number, x: numbe
  * new customer (x = t_x = T = 0) one minus FHL 2005's P(X(t) = 0) = (α/(α+t))^r. Vectorised.
  */
 export function probabilityOfPurchase(params: BgNbdParams, t: number, x: ArrayLike<number>, tx: ArrayLike<number>, T: ArrayLike<number>): Float64Array {
-  const alive = probabilityAlive(params, x, tx, T);
-  for (let i = 0; i < alive.length; i++) alive[i]! *= purchaseGivenAlive(params.r, params.alpha, t, x[i]!, T[i]!);
-  return alive;
+  return purchaseFromAlive(probabilityAlive(params, x, tx, T), params, t, x, T);
 }

@@ -15,7 +15,7 @@
  * BFGS minimiser of `optimize.ts`, on a compressed `FrequencySummary`.
  */
 import { performance } from 'node:perf_hooks';
-import { expectedPurchasesNewCustomer as bgNbdExpectedPurchasesNewCustomer, purchaseGivenAlive } from './bgnbd.js';
+import { expectedPurchasesNewCustomer as bgNbdExpectedPurchasesNewCustomer, purchaseFromAlive } from './bgnbd.js';
 import { fitLogParameters } from './fit.js';
 import { broadcast, prepareFrequency as prepare, startingAlpha, type PreparedFrequency } from './frequency-data.js';
 import { digamma, lbeta, lgamma } from './special.js';
@@ -271,13 +271,10 @@ export function expectedPurchasesNewCustomer(params: MbgNbdParams, t: number | A
   return out;
 }
 
-
 /**
  * P(at least one purchase in (T, T+t] | x, t_x, T) = P(alive) · (1 − ((α+T)/(α+T+t))^(r+x)): as
  * BG/NBD's (drop-out only at a purchase), with MBG/NBD's P(alive). Vectorised.
  */
 export function probabilityOfPurchase(params: MbgNbdParams, t: number, x: ArrayLike<number>, tx: ArrayLike<number>, T: ArrayLike<number>): Float64Array {
-  const alive = probabilityAlive(params, x, tx, T);
-  for (let i = 0; i < alive.length; i++) alive[i]! *= purchaseGivenAlive(params.r, params.alpha, t, x[i]!, T[i]!);
-  return alive;
+  return purchaseFromAlive(probabilityAlive(params, x, tx, T), params, t, x, T);
 }

@@ -375,7 +375,6 @@ export function expectedPurchasesNewCustomer(params: ParetoNbdParams, t: number 
   return out;
 }
 
-
 /**
  * P(at least one purchase in (T, T+t] | x, t_x, T). None in (T, T+t] is the history (x, t_x, T+t),
  * so its probability is the ratio of the individual likelihoods L(x, t_x, T+t) / L(x, t_x, T)

@@ -46,6 +46,9 @@ export const VALIDATION_FIT = 'validation_fit';
 /** Table of the calibration cohort's repeat purchase days per day (day, repeat_purchases), for `model_tracking`. */
 export const TRACKING_ACTUALS = 'tracking_actuals';
 
+/** {@link TRACKING_ACTUALS} on a night without validation: no rows. */
+export const NO_TRACKING_ACTUALS = 'SELECT CAST(NULL AS DATE) AS day, CAST(NULL AS BIGINT) AS repeat_purchases WHERE false';
+
 /**
  * Per day up to the run date, the repeat purchase days of the customers whose first purchase is
  * on or before the calibration end (the validation's cohort; a purchase day after a customer's
@@ -54,6 +57,7 @@ export const TRACKING_ACTUALS = 'tracking_actuals';
 export function trackingActualsSql(history: string, runDate: string, config: ClvConfig): string | undefined {
   const calibration = validationCalibrationEnd(runDate, config.validation);
   if (!calibration) return undefined;
+  // Keep the columns as NO_TRACKING_ACTUALS has them.
   return `WITH days AS (
       SELECT customer_id, order_date FROM (${history}) AS h WHERE NOT is_return AND order_date <= ${dateLiteral(runDate)} GROUP BY customer_id, order_date),
     cohort AS (SELECT customer_id, min(order_date) AS first_day FROM days GROUP BY customer_id HAVING min(order_date) <= ${dateLiteral(calibration)})

@@ -183,8 +183,8 @@ export async function generateBusiness(options: BusinessOptions): Promise<Busine
     const treated = assignGroup(id, assignment) === 'treatment';
     const consent = { email: consentRng.uniform() < 0.7, sms: consentRng.uniform() < 0.35, push: consentRng.uniform() < (preferred === 2 ? 0.6 : 0.1) };
     const heldOutOf = new Set(treated ? channelAssignments.filter(([, a]) => assignGroup(id, a) === 'control').map(([channel]) => channel) : []);
-    // An extra order follows a reminder; held out of its channel, the customer gets none and does not make it.
-    const reached = reminderChannel(consent, new Set()) === reminderChannel(consent, heldOutOf);
+    // An extra order follows a reminder on the first consented channel; held out of it, the customer gets none and does not make it.
+    const reached = !heldOutOf.has(reminderChannel(consent, new Set()));
     const customerOrders: DemoCustomer['orders'] = [];
 
     const order = (random: Rng, t: number, incremental: boolean) => {

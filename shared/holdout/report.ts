@@ -13,6 +13,7 @@ import {
   welch,
   type CupedGroupStats,
 } from './stats.js';
+import { GLOBAL_HOLDOUT } from './assign-sql.js';
 import { WATCHED_WINDOW } from './results-sql.js';
 import { sequentialWelch } from './sequential.js';
 import type { RowOf } from '../catalog.js';
@@ -166,8 +167,9 @@ export function holdoutReport(rows: readonly StatRow[], options: ReportOptions):
     });
   }
   // Benjamini-Hochberg over the segments of each holdout's window (the ALL row is not one of the family).
-  for (const cell of new Set(results.map((r) => `${r.holdout}/${r.window}`))) {
-    const family = results.filter((r) => `${r.holdout}/${r.window}` === cell && r.segment !== 'ALL' && typeof r.p_value === 'number');
+  const familyOf = (r: ResultRow) => `${r.holdout}/${r.window}`;
+  for (const cell of new Set(results.map(familyOf))) {
+    const family = results.filter((r) => familyOf(r) === cell && r.segment !== 'ALL' && typeof r.p_value === 'number');
     const adjusted = benjaminiHochberg(family.map((r) => r['p_value'] as number));
     family.forEach((r, i) => (r['p_value_bh'] = finite(adjusted[i]!)));
   }
@@ -195,7 +197,7 @@ export function paybackSentence(
   money: (amount: number, digits?: number) => string,
 ): string {
   // A channel's cost is its crm_costs alone (the fixed cost is the programme's).
-  const channel = row.holdout !== undefined && row.holdout !== 'global';
+  const channel = row.holdout !== undefined && row.holdout !== GLOBAL_HOLDOUT;
   if (!row.cost) return `ROI not available: no ${channel ? `${row.holdout} cost in the window (crm_costs)` : 'programme cost in the window (crm_costs, roi.fixed_cost_per_day)'}`;
   if (row.roi === null || row.value === null) return 'ROI not available: too few customers in a group';
   const cents = (v: number) => money(v, 2);

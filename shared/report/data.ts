@@ -6,7 +6,7 @@
 import type { SqlEngine, SqlRow } from '../engine/sql-engine.js';
 import { exactSum, readParquet } from '../sql/dialect.js';
 import { CAMPAIGN_RANKING } from '../tables/campaign-performance.js';
-import { JUDGED_INTERVAL, JUDGED_ROI_INTERVAL } from '../tables/holdout-results.js';
+import { GLOBAL_HOLDOUT_ROWS, JUDGED_INTERVAL, JUDGED_ROI_INTERVAL } from '../tables/holdout-results.js';
 import type { ReportData } from './html.js';
 
 /** How many earlier runs the trend charts reach back. */
@@ -69,7 +69,7 @@ export async function gatherReportData(
   const holdoutResults = await query(`SELECT holdout, "window", segment, incremental_revenue, ${JUDGED_INTERVAL}, verdict, n_treatment, n_control, incremental_value, cost, roi, ${JUDGED_ROI_INTERVAL}
     FROM ${from('holdout_results')} ORDER BY holdout, "window", segment`);
   const holdoutDaily = await query(`SELECT CAST(night AS VARCHAR) AS night, incremental_revenue, seq_ci_low, seq_ci_high FROM ${from('holdout_daily')} ORDER BY night`);
-  const [leaks] = await query(`SELECT CAST(count(*) AS DOUBLE) AS n FROM ${from('holdout_leaks')} WHERE holdout = 'global'`);
+  const [leaks] = await query(`SELECT CAST(count(*) AS DOUBLE) AS n FROM ${from('holdout_leaks')} WHERE ${GLOBAL_HOLDOUT_ROWS}`);
   const roc = await query(`SELECT period, segment, equity_start, cash_flow, equity_change, roc FROM ${from('roc')} ORDER BY period, segment`);
   const kpiFiles = [...sources.kpiHistory, { date: base.date, file: sources.output('kpi_daily') }];
   const metrics = TREND_METRICS.map((m) => `'${m}'`).join(', ');

@@ -20,6 +20,7 @@ import {
   type ForestRow,
   type Marker,
 } from './charts.js';
+import { GLOBAL_HOLDOUT } from '../holdout/assign-sql.js';
 import { paybackSentence } from '../holdout/report.js';
 
 export interface ReportData {
@@ -351,7 +352,7 @@ function verdictStyle(verdict: string): { color: string; marker: Marker; hollow:
 function holdoutSection(data: ReportData, f: Formatters): string {
   const explanation =
     'Incremental revenue from CRM: customers who receive CRM against the 5 % holdout who do not, with 95 % confidence intervals. An interval that crosses the zero line is inconclusive. Since the start, read every night, the interval is one that stays valid however often it is read (a confidence sequence): wider, but a verdict there is not luck of the day.';
-  const global = data.holdout.filter((h) => h.holdout === 'global');
+  const global = data.holdout.filter((h) => h.holdout === GLOBAL_HOLDOUT);
   if (global.length === 0) return section('holdout', 'Holdout: incremental revenue', explanation, notAvailable('the holdout has no results yet (it needs customers in both groups).'));
   const order = segmentOrder(data, global.map((h) => h.segment));
   // Hidden from screen readers: each chart row states its verdict in words already.
@@ -420,14 +421,14 @@ function holdoutSection(data: ReportData, f: Formatters): string {
     legend +
     charts.join('') +
     trackRecord +
-    channelHoldouts(data.holdout, f) +
+    channelHoldoutTable(data.holdout, f) +
     numbers(table('Holdout results', ['Segment', 'Window', 'Incremental', 'CI low', 'CI high', 'p-value', 'Verdict', 'Treatment', 'Control'], rows, [false, false, true, true, true, true, false, true, true]));
   return section('holdout', 'Holdout: incremental revenue', explanation, content);
 }
 
 /** Each channel's nested holdout (holdout.channels): what the channel adds on top of the others, against its own cost. */
-function channelHoldouts(holdout: ReportData['holdout'], f: Formatters): string {
-  const channels = holdout.filter((h) => h.holdout !== 'global' && h.segment === 'ALL');
+function channelHoldoutTable(holdout: ReportData['holdout'], f: Formatters): string {
+  const channels = holdout.filter((h) => h.holdout !== GLOBAL_HOLDOUT && h.segment === 'ALL');
   if (channels.length === 0) return '';
   const ci = (low: number | null, high: number | null, format: (v: number) => string) =>
     isFiniteNumber(low) && isFiniteNumber(high) ? `${format(low)} to ${format(high)}` : '–';

@@ -8,7 +8,8 @@ import type { SqlParameter, SqlRow } from '../engine/sql-engine.js';
 import type { StartOutcome } from '../orchestration/start-outcome.js';
 import type { NightlyOutcome } from '../pipeline.js';
 import { CAMPAIGN_RANKING } from '../tables/campaign-performance.js';
-import { JUDGED_INTERVAL, JUDGED_ROI_INTERVAL } from '../tables/holdout-results.js';
+import { GLOBAL_HOLDOUT_ROWS, JUDGED_INTERVAL, JUDGED_ROI_INTERVAL } from '../tables/holdout-results.js';
+import { GLOBAL_HOLDOUT } from '../holdout/assign-sql.js';
 import { paybackSentence } from '../holdout/report.js';
 import { COMMAND_HELP, type SlackCommand, type TopBy } from './commands.js';
 import { context, divider, escape, formatter, header, section, slackMessage, tableSections, type Display, type SlackMessage } from './blocks.js';
@@ -101,11 +102,11 @@ export const ANSWER_SQL = {
     GROUP BY 1, 2 ORDER BY customers DESC, from_segment, to_segment LIMIT 10`,
   holdout: `SELECT "window", n_treatment, n_control, incremental_revenue, ${JUDGED_INTERVAL}, relative_lift,
       srm_flag, verdict
-    FROM holdout_results WHERE dt = CAST(? AS DATE) AND holdout = 'global' AND segment = ? ORDER BY "window"`,
+    FROM holdout_results WHERE dt = CAST(? AS DATE) AND ${GLOBAL_HOLDOUT_ROWS} AND segment = ? ORDER BY "window"`,
   roi: `SELECT holdout, "window", incremental_value, cost, roi, ${JUDGED_ROI_INTERVAL}
-    FROM holdout_results WHERE dt = CAST(? AS DATE) AND segment = 'ALL' ORDER BY holdout <> 'global', holdout, "window"`,
-  holdoutSegments: `SELECT DISTINCT segment FROM holdout_results WHERE dt = CAST(? AS DATE) AND holdout = 'global' ORDER BY segment`,
-  holdoutLeaks: `SELECT CAST(count(*) AS DOUBLE) AS leaks FROM holdout_leaks WHERE dt = CAST(? AS DATE) AND holdout = 'global'`,
+    FROM holdout_results WHERE dt = CAST(? AS DATE) AND segment = 'ALL' ORDER BY NOT (${GLOBAL_HOLDOUT_ROWS}), holdout, "window"`,
+  holdoutSegments: `SELECT DISTINCT segment FROM holdout_results WHERE dt = CAST(? AS DATE) AND ${GLOBAL_HOLDOUT_ROWS} ORDER BY segment`,
+  holdoutLeaks: `SELECT CAST(count(*) AS DOUBLE) AS leaks FROM holdout_leaks WHERE dt = CAST(? AS DATE) AND ${GLOBAL_HOLDOUT_ROWS}`,
   // The latest run's date is bound, not looked up inside the query: a constant `dt` lets Athena's
   // partition projection read one partition instead of listing every day.
   customer: `SELECT CAST(s.dt AS VARCHAR) AS dt, s.customer_id, s.recency_days, s.frequency, CAST(s.monetary AS DOUBLE) AS monetary,
@@ -371,8 +372,8 @@ async function roi(date: string | undefined, ctx: AnswerContext): Promise<SlackM
   const f = formatter(ctx.display);
   const sentence = (r: SqlRow) =>
     paybackSentence({ roi: num(r, 'roi'), roiCiLow: num(r, 'roi_ci_low'), roiCiHigh: num(r, 'roi_ci_high'), value: num(r, 'incremental_value'), cost: num(r, 'cost'), holdout: str(r, 'holdout') }, (v, digits) => f.money(v, false, digits));
-  const global = rows.filter((r) => str(r, 'holdout') === 'global');
-  const label = (r: SqlRow) => [str(r, 'holdout') === 'global' ? '' : `${str(r, 'holdout')}, `, str(r, 'window').replace(/_/g, ' ')].join('');
+  const global = rows.filter((r) => str(r, 'holdout') === GLOBAL_HOLDOUT);
+  const label = (r: SqlRow) => [str(r, 'holdout') === GLOBAL_HOLDOUT ? '' : `${str(r, 'holdout')}, `, str(r, 'window').replace(/_/g, ' ')].join('');
   const lines = rows.map((r) => `*${escape(label(r))}*: ${escape(sentence(r))}.`);
   // The global holdout's since_start sorts last of its rows: the programme's whole return.
   return message(`Return on CRM (${date}): ${sentence((global.at(-1) ?? rows[0])!)}`, [

@@ -30,6 +30,9 @@ const judged = (columns: Readonly<Record<string, string>>) =>
 /** The interval and p-value each row's verdict judges by, as a select list over holdout_results. */
 export const JUDGED_INTERVAL = judged({ ci_low: 'seq_ci_low', ci_high: 'seq_ci_high', p_value: 'seq_p_value' });
 
+/** The rows of the holdout of every channel, in holdout_results or holdout_leaks (SQL). */
+export const GLOBAL_HOLDOUT_ROWS = `holdout = ${literal(GLOBAL_HOLDOUT)}`;
+
 /** The interval of the ROI as stated (the payback sentence). */
 export const JUDGED_ROI_INTERVAL = judged({ roi_ci_low: 'roi_seq_ci_low', roi_ci_high: 'roi_seq_ci_high' });
 
